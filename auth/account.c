@@ -1,0 +1,304 @@
+#include "account.h"
+
+#include <string.h>
+
+/* Record layout, version 1, integers big-endian:
+ *   u8  version = 1
+ *   u64 created
+ *   u8  count of secrets (1..2)
+ *   per secret:
+ *     u8  alg (enum scram_alg)
+ *     u32 iterations
+ *     u8  salt length, salt
+ *     u8  key length (= hash length of alg), StoredKey, ServerKey
+ * A reader refuses versions it does not know rather than guessing. */
+#define RECORD_VERSION 1
+
+/* RFC 5322 atext minus '/', which would leave the home directory. */
+static bool local_char_ok(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-=?^_`{|}~.", c) != NULL;
+}
+
+static bool domain_char_ok(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+	       c == '.';
+}
+
+static unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+/* Dots separate non-empty labels: no leading, trailing or double dot. */
+static bool dots_ok(const char *p, size_t len)
+{
+	if (p[0] == '.' || p[len - 1] == '.')
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		if (p[i] == '.' && p[i - 1] == '.')
+			return false;
+	}
+	return true;
+}
+
+int account_address_canonical(const char *in, size_t len, char *out,
+			      const char **error_r)
+{
+	const char *at;
+	size_t local_len, i;
+
+	if (len == 0) {
+		*error_r = "empty address";
+		return -1;
+	}
+	if (len > ACCOUNT_ADDR_MAX) {
+		*error_r = "address longer than 254 bytes";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c <= 0x20 || c >= 0x7f) {
+			*error_r = "address contains a space, control or "
+				   "non-ASCII byte";
+			return -1;
+		}
+	}
+	at = memchr(in, '@', len);
+	if (at == NULL || memchr(at + 1, '@', len - (size_t)(at - in) - 1)) {
+		*error_r = "address must have the form local@domain";
+		return -1;
+	}
+	local_len = (size_t)(at - in);
+	if (local_len == 0 || local_len == len - 1) {
+		*error_r = "address must have the form local@domain";
+		return -1;
+	}
+	if (local_len > ACCOUNT_LOCAL_MAX) {
+		*error_r = "local part longer than 64 bytes";
+		return -1;
+	}
+	for (i = 0; i < local_len; i++) {
+		if (!local_char_ok((unsigned char)in[i])) {
+			*error_r = "local part contains a character that is "
+				   "not allowed";
+			return -1;
+		}
+		out[i] = in[i];
+	}
+	if (!dots_ok(in, local_len)) {
+		*error_r = "local part has an empty dot-separated label";
+		return -1;
+	}
+	out[local_len] = '@';
+	for (i = local_len + 1; i < len; i++) {
+		unsigned char c = lower((unsigned char)in[i]);
+		if (!domain_char_ok(c)) {
+			*error_r = "domain contains a character that is not "
+				   "allowed";
+			return -1;
+		}
+		out[i] = (char)c;
+	}
+	if (!dots_ok(out + local_len + 1, len - local_len - 1)) {
+		*error_r = "domain has an empty label";
+		return -1;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int account_set_password(struct account *a, const void *password,
+			 size_t password_len, uint32_t iterations,
+			 const char **error_r)
+{
+	struct scram_secret s256, s1;
+
+	if (password_len == 0) {
+		*error_r = "empty password";
+		return -1;
+	}
+	if (password_len > ACCOUNT_PASSWORD_MAX) {
+		*error_r = "password longer than 1024 bytes";
+		return -1;
+	}
+	if (scram_secret_derive(SCRAM_SHA256, password, password_len,
+				iterations, &s256, error_r) < 0)
+		return -1;
+	if (scram_secret_derive(SCRAM_SHA1, password, password_len, iterations,
+				&s1, error_r) < 0) {
+		scram_secret_wipe(&s256);
+		return -1;
+	}
+	a->sha256 = s256;
+	a->sha1 = s1;
+	a->have_sha1 = true;
+	scram_secret_wipe(&s256);
+	scram_secret_wipe(&s1);
+	return 0;
+}
+
+static void put_u8(struct buf *out, unsigned v)
+{
+	unsigned char c = (unsigned char)v;
+	(void)buf_append(out, &c, 1);
+}
+
+static void put_be(struct buf *out, uint64_t v, size_t n)
+{
+	unsigned char b[8];
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
+	(void)buf_append(out, b, n);
+}
+
+static void put_secret(struct buf *out, const struct scram_secret *s)
+{
+	size_t n = scram_hash_len(s->alg);
+
+	put_u8(out, (unsigned)s->alg);
+	put_be(out, s->iterations, 4);
+	put_u8(out, (unsigned)s->salt_len);
+	(void)buf_append(out, s->salt, s->salt_len);
+	put_u8(out, (unsigned)n);
+	(void)buf_append(out, s->stored_key, n);
+	(void)buf_append(out, s->server_key, n);
+}
+
+int account_encode(const struct account *a, struct buf *out)
+{
+	/* buf_append leaves the buffer unchanged and sets overflow on failure,
+	 * so checking the sticky flag once at the end is enough. */
+	put_u8(out, RECORD_VERSION);
+	put_be(out, a->created, 8);
+	put_u8(out, a->have_sha1 ? 2 : 1);
+	put_secret(out, &a->sha256);
+	if (a->have_sha1)
+		put_secret(out, &a->sha1);
+	return out->overflow ? -1 : 0;
+}
+
+struct reader {
+	const unsigned char *p;
+	size_t left;
+	bool bad;
+};
+
+static const unsigned char *take(struct reader *r, size_t n)
+{
+	const unsigned char *p = r->p;
+
+	if (r->bad || n > r->left) {
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static uint64_t get_be(struct reader *r, size_t n)
+{
+	const unsigned char *p = take(r, n);
+	uint64_t v = 0;
+
+	for (size_t i = 0; p != NULL && i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int get_secret(struct reader *r, struct scram_secret *s,
+		      const char **error_r)
+{
+	uint64_t alg = get_be(r, 1);
+	const unsigned char *p;
+	size_t keylen;
+
+	memset(s, 0, sizeof(*s));
+	s->iterations = (uint32_t)get_be(r, 4);
+	s->salt_len = (size_t)get_be(r, 1);
+	if (r->bad || !scram_alg_valid((int)alg)) {
+		*error_r = "bad secret header";
+		return -1;
+	}
+	s->alg = (enum scram_alg)alg;
+	if ((p = take(r, s->salt_len)) == NULL ||
+	    s->salt_len > SCRAM_MAX_SALT_LEN) {
+		*error_r = "bad salt";
+		return -1;
+	}
+	memcpy(s->salt, p, s->salt_len);
+	keylen = (size_t)get_be(r, 1);
+	if (r->bad || keylen != scram_hash_len(s->alg) ||
+	    (p = take(r, 2 * keylen)) == NULL) {
+		*error_r = "bad key length";
+		return -1;
+	}
+	memcpy(s->stored_key, p, keylen);
+	memcpy(s->server_key, p + keylen, keylen);
+	if (!scram_secret_valid(s)) {
+		*error_r = "secret out of range";
+		return -1;
+	}
+	return 0;
+}
+
+int account_decode(const void *p, size_t len, struct account *a_r,
+		   const char **error_r)
+{
+	struct reader r = {p, len, false};
+	struct scram_secret s;
+	bool have256 = false;
+	uint64_t count;
+
+	memset(&s, 0, sizeof(s));
+	memset(a_r, 0, sizeof(*a_r));
+	if (get_be(&r, 1) != RECORD_VERSION || r.bad) {
+		*error_r = "unknown record version";
+		return -1;
+	}
+	a_r->created = get_be(&r, 8);
+	count = get_be(&r, 1);
+	if (r.bad || count < 1 || count > 2) {
+		*error_r = "bad secret count";
+		return -1;
+	}
+	for (uint64_t i = 0; i < count; i++) {
+		if (get_secret(&r, &s, error_r) < 0)
+			goto fail;
+		if (s.alg == SCRAM_SHA256 && !have256) {
+			a_r->sha256 = s;
+			have256 = true;
+		} else if (s.alg == SCRAM_SHA1 && !a_r->have_sha1) {
+			a_r->sha1 = s;
+			a_r->have_sha1 = true;
+		} else {
+			*error_r = "duplicate secret";
+			goto fail;
+		}
+	}
+	if (!have256) {
+		*error_r = "no SCRAM-SHA-256 secret";
+		goto fail;
+	}
+	if (r.left != 0) {
+		*error_r = "trailing bytes";
+		goto fail;
+	}
+	scram_secret_wipe(&s);
+	return 0;
+fail:
+	scram_secret_wipe(&s);
+	account_wipe(a_r);
+	return -1;
+}
+
+void account_wipe(struct account *a)
+{
+	explicit_bzero(a, sizeof(*a));
+}

@@ -1,0 +1,334 @@
+/* The auth-login socket: SASL exchanges relayed by login processes.
+ *
+ * A login process is untrusted (it faces the network and may be
+ * compromised): every message is checked, a malformed one drops that
+ * connection and nothing else, and what it can obtain is bounded: at most
+ * auth_max_exchanges exchanges per connection, each at most MECH_MAX_STEPS
+ * messages, and a ticket only for a user whose credentials it relayed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "ipc.h"
+#include "ipc_proto.h"
+#include "log.h"
+#include "mech.h"
+#include "str.h"
+#include "ticket.h"
+
+/* Longest mechanism name (RFC 4422: 20 characters). */
+#define MECH_NAME_MAX 20
+
+struct exchange {
+	struct exchange *next;
+	uint32_t id; /* peer_id chosen by the login process */
+	struct mech_request req;
+};
+
+struct login_conn {
+	struct login_conn *prev, *next;
+	struct ipc_chan *chan;
+	pid_t pid;
+	struct exchange *exchanges;
+	size_t nexchanges;
+};
+
+static const struct ipc_rule login_rules[] = {
+	{IPC_T_AUTH_BEGIN, IPC_MAX_PAYLOAD, false, false},
+	{IPC_T_AUTH_CONTINUE, IPC_MAX_PAYLOAD, false, false},
+};
+
+static struct login_conn *login_conns;
+static size_t login_nconns;
+
+static const char *fail_text(uint32_t code)
+{
+	switch (code) {
+	case IPC_AUTH_FAIL_CREDENTIALS:
+		return "Authentication failed";
+	case IPC_AUTH_FAIL_MECH:
+		return "Unsupported or disallowed authentication mechanism";
+	case IPC_AUTH_FAIL_MALFORMED:
+		return "Invalid authentication data";
+	case IPC_AUTH_FAIL_ABORTED:
+		return "Authentication aborted";
+	default:
+		return "Temporary authentication failure";
+	}
+}
+
+/* The one log line of every attempt. The claimed name comes last so that
+ * whatever it contains cannot pose as one of the other fields. */
+static void log_attempt(const struct mech_request *req, const char *mech,
+			bool ok, const char *reason)
+{
+	clog_info(&req->log, "auth: mech=%s service=%s result=%s reason=%s "
+			     "name=%s",
+		  mech, req->service[0] != '\0' ? req->service : "-",
+		  ok ? "ok" : "fail", reason, req->attempted);
+}
+
+static void send_failure(struct login_conn *c, uint32_t id, uint32_t code)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_T_AUTH_FAILURE, id);
+	ipc_add_u32(&m, code);
+	ipc_add_str(&m, fail_text(code));
+	ipc_chan_send(c->chan, &m);
+}
+
+static struct exchange **exchange_find(struct login_conn *c, uint32_t id)
+{
+	struct exchange **p;
+
+	for (p = &c->exchanges; *p != NULL; p = &(*p)->next) {
+		if ((*p)->id == id)
+			return p;
+	}
+	return NULL;
+}
+
+static void exchange_free(struct login_conn *c, struct exchange **p)
+{
+	struct exchange *e = *p;
+
+	*p = e->next;
+	c->nexchanges--;
+	mech_request_deinit(&e->req);
+	free(e);
+}
+
+static void finish_success(struct login_conn *c, struct exchange *e)
+{
+	struct mech_request *req = &e->req;
+	unsigned char ticket[IPC_TICKET_SIZE];
+	char home[4096];
+	struct ipc_msg m;
+
+	if (auth_home(req->user, home, sizeof(home)) < 0 ||
+	    ticket_issue(req->user, home, req->service, req->log.session,
+			 ticket) < 0) {
+		log_attempt(req, req->mech->name, false, "ticket-table-full");
+		send_failure(c, e->id, IPC_AUTH_FAIL_TEMP);
+		return;
+	}
+	(void)str_cpy(req->log.user, req->user, sizeof(req->log.user));
+	log_attempt(req, req->mech->name, true, "authenticated");
+	ipc_msg_init(&m, IPC_T_AUTH_SUCCESS, e->id);
+	ipc_add_str(&m, req->user);
+	ipc_add_data(&m, ticket, sizeof(ticket));
+	ipc_add_data(&m, req->out.data, req->out.len);
+	explicit_bzero(ticket, sizeof(ticket));
+	ipc_chan_send(c->chan, &m);
+}
+
+/* Feeds one client message to the mechanism and answers. */
+static void exchange_step(struct login_conn *c, struct exchange **p,
+			  const void *in, size_t len)
+{
+	struct exchange *e = *p;
+	struct mech_request *req = &e->req;
+	enum mech_status st;
+	struct ipc_msg m;
+
+	buf_clear(&req->out);
+	if (++req->steps > MECH_MAX_STEPS)
+		st = mech_fail(req, IPC_AUTH_FAIL_MALFORMED, "too-many-steps");
+	else
+		st = req->mech->step(req, in, len);
+	switch (st) {
+	case MECH_CONTINUE:
+		ipc_msg_init(&m, IPC_T_AUTH_CHALLENGE, e->id);
+		ipc_add_data(&m, req->out.data, req->out.len);
+		ipc_chan_send(c->chan, &m);
+		return;
+	case MECH_SUCCESS:
+		finish_success(c, e);
+		break;
+	case MECH_FAILURE:
+		log_attempt(req, req->mech->name, false, req->fail_reason);
+		send_failure(c, e->id, req->fail_code);
+		break;
+	}
+	exchange_free(c, p);
+}
+
+/* Refuses an exchange before it exists (nothing to free). */
+static void refuse(struct login_conn *c, uint32_t id, struct mech_request *req,
+		   const char *mech, uint32_t code, const char *reason)
+{
+	log_attempt(req, mech, false, reason);
+	send_failure(c, id, code);
+}
+
+/* -1: the login process broke the protocol; drop it. */
+static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
+{
+	const char *mech_name, *service, *remote;
+	uint64_t session;
+	uint32_t flags;
+	const void *ir;
+	size_t irlen;
+	const struct mech *mech;
+	struct exchange *e;
+	struct mech_request tmp;
+
+	if (ipc_get_str(msg, &mech_name) < 0 ||
+	    ipc_get_str(msg, &service) < 0 || ipc_get_u64(msg, &session) < 0 ||
+	    ipc_get_str(msg, &remote) < 0 || ipc_get_u32(msg, &flags) < 0 ||
+	    ipc_get_data(msg, &ir, &irlen) < 0 || ipc_end(msg) < 0)
+		return -1;
+	if (exchange_find(c, msg->peer_id) != NULL)
+		return -1;
+
+	mech_request_init(&tmp, NULL);
+	tmp.flags = flags;
+	tmp.log.session = session;
+	if (strlen(mech_name) > MECH_NAME_MAX ||
+	    str_cpy(tmp.service, service, sizeof(tmp.service)) < 0 ||
+	    str_cpy(tmp.log.remote, remote, sizeof(tmp.log.remote)) < 0) {
+		mech_request_deinit(&tmp);
+		return -1;
+	}
+	mech = mech_find(mech_name);
+	if (c->nexchanges >= auth.cfg.auth_max_exchanges) {
+		refuse(c, msg->peer_id, &tmp, mech_name, IPC_AUTH_FAIL_TEMP,
+		       "too-many-exchanges");
+	} else if (mech == NULL) {
+		refuse(c, msg->peer_id, &tmp, mech_name, IPC_AUTH_FAIL_MECH,
+		       "unknown-mechanism");
+	} else if ((mech->flags & MECH_F_PLAINTEXT) != 0 &&
+		   (flags & IPC_AUTH_F_SECURED) == 0) {
+		refuse(c, msg->peer_id, &tmp, mech->name, IPC_AUTH_FAIL_MECH,
+		       "plaintext-without-tls");
+	} else if ((mech->flags & MECH_F_CHANNEL_BINDING) != 0) {
+		/* no channel-binding data in AUTH_BEGIN yet */
+		refuse(c, msg->peer_id, &tmp, mech->name, IPC_AUTH_FAIL_MECH,
+		       "no-channel-binding");
+	} else {
+		e = calloc(1, sizeof(*e));
+		if (e == NULL)
+			log_fatal("out of memory");
+		e->id = msg->peer_id;
+		e->req = tmp;
+		e->req.mech = mech;
+		e->next = c->exchanges;
+		c->exchanges = e;
+		c->nexchanges++;
+		if ((flags & IPC_AUTH_F_HAS_IR) != 0) {
+			exchange_step(c, &c->exchanges, ir, irlen);
+		} else {
+			struct ipc_msg m;
+
+			ipc_msg_init(&m, IPC_T_AUTH_CHALLENGE, e->id);
+			ipc_add_data(&m, "", 0);
+			ipc_chan_send(c->chan, &m);
+		}
+		return 0;
+	}
+	mech_request_deinit(&tmp);
+	return 0;
+}
+
+static int handle_continue(struct login_conn *c, struct ipc_msg *msg)
+{
+	struct exchange **p;
+	uint32_t flags;
+	const void *data;
+	size_t len;
+
+	if (ipc_get_u32(msg, &flags) < 0 ||
+	    ipc_get_data(msg, &data, &len) < 0 || ipc_end(msg) < 0)
+		return -1;
+	p = exchange_find(c, msg->peer_id);
+	if (p == NULL) {
+		/* a confused but not hostile login process: answer, go on */
+		log_warn("auth-login: login process pid=%ld continued unknown "
+			 "exchange %u",
+			 (long)c->pid, msg->peer_id);
+		send_failure(c, msg->peer_id, IPC_AUTH_FAIL_MALFORMED);
+		return 0;
+	}
+	if ((flags & IPC_AUTH_F_ABORT) != 0) {
+		log_attempt(&(*p)->req, (*p)->req.mech->name, false, "aborted");
+		send_failure(c, msg->peer_id, IPC_AUTH_FAIL_ABORTED);
+		exchange_free(c, p);
+		return 0;
+	}
+	exchange_step(c, p, data, len);
+	return 0;
+}
+
+static void login_conn_free(struct login_conn *c)
+{
+	while (c->exchanges != NULL)
+		exchange_free(c, &c->exchanges);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		login_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	login_nconns--;
+	ipc_chan_free(&c->chan);
+	free(c);
+}
+
+static void login_handler(struct ipc_chan *chan POSTERN_UNUSED,
+			  struct ipc_msg *msg, void *ctx)
+{
+	struct login_conn *c = ctx;
+	int ret;
+
+	if (msg->type == IPC_T_AUTH_BEGIN)
+		ret = handle_begin(c, msg);
+	else
+		ret = handle_continue(c, msg);
+	if (ret < 0) {
+		log_warn("auth-login: dropping login process pid=%ld: "
+			 "malformed or out-of-order message type %u for "
+			 "exchange %u",
+			 (long)c->pid, msg->type, msg->peer_id);
+		login_conn_free(c);
+	}
+}
+
+static void login_close(struct ipc_chan *chan POSTERN_UNUSED,
+			const char *reason, void *ctx)
+{
+	struct login_conn *c = ctx;
+
+	if (strcmp(reason, "peer closed") != 0)
+		log_warn("auth-login: dropping login process pid=%ld: %s",
+			 (long)c->pid, reason);
+	login_conn_free(c);
+}
+
+void login_conn_accept(int fd, const struct ucred *peer)
+{
+	struct login_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		log_fatal("out of memory");
+	c->pid = peer->pid;
+	c->chan = ipc_chan_new(fd, "auth-login", login_rules,
+			       N_ELEMENTS(login_rules), login_handler,
+			       login_close, c);
+	c->next = login_conns;
+	if (login_conns != NULL)
+		login_conns->prev = c;
+	login_conns = c;
+	login_nconns++;
+}
+
+void login_conn_deinit_all(void)
+{
+	while (login_conns != NULL)
+		login_conn_free(login_conns);
+}
+
+size_t login_conn_count(void)
+{
+	return login_nconns;
+}

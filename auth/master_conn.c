@@ -1,0 +1,117 @@
+/* The auth-master socket: the master (or a worker) redeems a login ticket
+ * for the user record. Peers are root or the mail user, checked at accept;
+ * they are trusted, so a malformed message is their bug: logged as an
+ * error, and the connection dropped all the same. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "ipc.h"
+#include "ipc_proto.h"
+#include "log.h"
+#include "str.h"
+#include "ticket.h"
+
+struct master_conn {
+	struct master_conn *prev, *next;
+	struct ipc_chan *chan;
+	pid_t pid;
+};
+
+static const struct ipc_rule master_rules[] = {
+	{IPC_T_TICKET_REDEEM, 1024, false, false},
+};
+
+static struct master_conn *master_conns;
+static size_t master_nconns;
+
+static void master_conn_free(struct master_conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		master_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	master_nconns--;
+	ipc_chan_free(&c->chan);
+	free(c);
+}
+
+static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
+			   void *ctx)
+{
+	struct master_conn *c = ctx;
+	struct ticket_user u;
+	struct log_ctx lctx;
+	const char *service, *reason;
+	const void *ticket;
+	size_t len;
+	struct ipc_msg m;
+
+	if (ipc_get_data(msg, &ticket, &len) < 0 ||
+	    ipc_get_str(msg, &service) < 0 || ipc_end(msg) < 0) {
+		log_error("auth-master: malformed TICKET_REDEEM from pid=%ld",
+			  (long)c->pid);
+		master_conn_free(c);
+		return;
+	}
+	if (ticket_redeem(ticket, len, service, &u, &reason) < 0) {
+		log_warn("auth-master: ticket refused: reason=%s service=%s "
+			 "pid=%ld",
+			 reason, service, (long)c->pid);
+		ipc_msg_init(&m, IPC_T_TICKET_INVALID, msg->peer_id);
+		ipc_add_str(&m, reason);
+		ipc_chan_send(chan, &m);
+		return;
+	}
+	memset(&lctx, 0, sizeof(lctx));
+	lctx.session = u.session;
+	(void)str_cpy(lctx.user, u.user, sizeof(lctx.user));
+	clog_info(&lctx, "auth-master: ticket redeemed service=%s pid=%ld",
+		  service, (long)c->pid);
+	ipc_msg_init(&m, IPC_T_TICKET_USER, msg->peer_id);
+	ipc_add_str(&m, u.user);
+	ipc_add_str(&m, u.home);
+	ipc_chan_send(chan, &m);
+	ticket_user_deinit(&u);
+}
+
+static void master_close(struct ipc_chan *chan POSTERN_UNUSED,
+			 const char *reason, void *ctx)
+{
+	struct master_conn *c = ctx;
+
+	if (strcmp(reason, "peer closed") != 0)
+		log_error("auth-master: dropping pid=%ld: %s", (long)c->pid,
+			  reason);
+	master_conn_free(c);
+}
+
+void master_conn_accept(int fd, const struct ucred *peer)
+{
+	struct master_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		log_fatal("out of memory");
+	c->pid = peer->pid;
+	c->chan = ipc_chan_new(fd, "auth-master", master_rules,
+			       N_ELEMENTS(master_rules), master_handler,
+			       master_close, c);
+	c->next = master_conns;
+	if (master_conns != NULL)
+		master_conns->prev = c;
+	master_conns = c;
+	master_nconns++;
+}
+
+void master_conn_deinit_all(void)
+{
+	while (master_conns != NULL)
+		master_conn_free(master_conns);
+}
+
+size_t master_conn_count(void)
+{
+	return master_nconns;
+}

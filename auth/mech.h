@@ -1,0 +1,92 @@
+#ifndef POSTERN_AUTH_MECH_H
+#define POSTERN_AUTH_MECH_H
+/* SASL mechanisms run by the auth daemon. A mechanism is a table entry with
+ * a step function fed each client message in turn (the initial response
+ * first, when the client sent one); it answers with a challenge, success
+ * (with optional server-final data) or failure. The login connection code
+ * owns the exchange and the IPC; mechanisms never see a socket.
+ *
+ * Adding SCRAM-SHA-256(-PLUS): a new table entry with MECH_F_CHANNEL_BINDING
+ * for the -PLUS form, its per-exchange state in req->mech_ctx (freed by
+ * deinit), the account's secret through mech_lookup_account, and the
+ * channel-binding data carried in struct mech_request once AUTH_BEGIN grows
+ * that field. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "account.h"
+#include "buf.h"
+#include "log.h"
+
+/* The mechanism sends the password itself: only allowed under TLS. */
+#define MECH_F_PLAINTEXT 0x1u
+/* Needs TLS channel-binding data from the login process (-PLUS). */
+#define MECH_F_CHANNEL_BINDING 0x2u
+
+/* Server challenges and final data are bounded by the IPC payload. */
+#define MECH_MAX_OUT 4096
+/* Client messages a single exchange may take before it is refused. */
+#define MECH_MAX_STEPS 4
+
+enum mech_status {
+	MECH_CONTINUE, /* send req->out as a challenge and wait */
+	MECH_SUCCESS,  /* req->user set; req->out is server-final data */
+	MECH_FAILURE,  /* req->fail_code and req->fail_reason set */
+};
+
+struct mech;
+
+struct mech_request {
+	const struct mech *mech;
+	uint32_t flags; /* IPC_AUTH_F_* from AUTH_BEGIN */
+	char service[32];
+	struct log_ctx log; /* session and remote ip of the client */
+
+	struct buf out;
+	uint32_t fail_code;      /* IPC_AUTH_FAIL_* */
+	const char *fail_reason; /* one hyphenated token for the log */
+	/* the name the client claimed, as sent (for the log only) */
+	char attempted[ACCOUNT_ADDR_MAX + 2];
+	char user[ACCOUNT_ADDR_MAX + 1]; /* canonical, on success */
+
+	void *mech_ctx;
+	unsigned steps;
+};
+
+struct mech {
+	const char *name;
+	unsigned flags;
+	/* One client message (may be empty). Never called again after it
+	 * returned MECH_SUCCESS or MECH_FAILURE. */
+	enum mech_status (*step)(struct mech_request *req,
+				 const unsigned char *in, size_t len);
+	/* Frees req->mech_ctx; NULL if the mechanism keeps no state. */
+	void (*deinit)(struct mech_request *req);
+};
+
+/* Case-insensitive lookup; NULL for an unknown mechanism. */
+const struct mech *mech_find(const char *name);
+
+void mech_request_init(struct mech_request *req, const struct mech *mech);
+void mech_request_deinit(struct mech_request *req);
+
+/* What mechanisms use to reach accounts (implemented by the daemon).
+ * Looks up the name a client gave. 1 found (acct_r filled, address
+ * canonical), 0 no such account or an impossible name, -1 database error
+ * (*error_r). */
+int mech_lookup_account(const char *name, size_t len, struct account *acct_r,
+			const char **error_r);
+/* A secret to verify against when the account does not exist, so that an
+ * unknown user costs the same time as a wrong password. */
+const struct scram_secret *mech_dummy_secret(void);
+
+/* Helpers for step functions. */
+enum mech_status mech_fail(struct mech_request *req, uint32_t code,
+			   const char *reason);
+void mech_set_attempted(struct mech_request *req, const unsigned char *name,
+			size_t len);
+
+extern const struct mech mech_plain;
+
+#endif

@@ -1,0 +1,76 @@
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+/* The one config parser. Format: one `key = value` per line, '#' starts a
+ * comment line, blank lines ignored, values are taken verbatim after trimming
+ * (no quoting). Every key is listed in config.c's table and documented in
+ * doc/config.md; an unknown key, a repeated key or a bad value is an error
+ * naming file, line and key. Every process loads the same file. */
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config {
+	char *path; /* absolute path of the file loaded */
+
+	/* directories */
+	char *state_dir;    /* base of the instance */
+	char *run_dir;      /* sockets */
+	char *auth_dir;     /* account database (auth user only) */
+	char *mail_dir;     /* per-user homes (mail user) */
+	char *login_chroot; /* empty directory for login processes */
+	char *libexec_dir;  /* where imap-login, imap, postern-auth live */
+
+	/* users; ignored (with a warning) when not started as root */
+	char *login_user;
+	char *auth_user;
+	char *mail_user;
+	char *admin_group;
+
+	/* listeners: space-separated host:port lists; "" disables */
+	char *imap_listen;  /* plaintext + STARTTLS */
+	char *imaps_listen; /* implicit TLS */
+
+	/* TLS */
+	char *tls_cert;
+	char *tls_key;
+	char *tls_priority;
+
+	/* login processes */
+	unsigned login_processes;          /* pool size */
+	unsigned login_max_clients;        /* pre-auth connections per process */
+	unsigned login_idle_timeout;       /* seconds */
+	unsigned login_max_line;           /* bytes, pre-auth command line */
+	unsigned login_auth_failure_delay; /* milliseconds */
+
+	/* auth */
+	unsigned scram_iterations;
+	unsigned auth_max_exchanges; /* concurrent SASL exchanges per login conn */
+
+	/* imap worker */
+	unsigned worker_idle_timeout; /* seconds after the last connection */
+	unsigned imap_max_line;       /* bytes */
+	unsigned imap_max_literal;    /* bytes */
+	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30 min) */
+	unsigned worker_max_clients;  /* connections per worker (per user) */
+
+	/* logging */
+	char *log_level; /* debug, info, warn, error */
+	char *log_file;  /* "" = stderr; used by the daemonized master */
+};
+
+/* Loads path into cfg (defaults first, then the file). 0 on success; -1
+ * with a malloc'd message "FILE:LINE: key: reason" in *error_r. */
+int config_load(const char *path, struct config *cfg, char **error_r);
+void config_free(struct config *cfg);
+/* Fills defaults only (for --init-dev and tests). */
+void config_defaults(struct config *cfg);
+
+/* Iterates the documented keys (for --help and the doc test). */
+struct config_key_info {
+	const char *name;
+	const char *type; /* "string", "uint", "path", "listen" */
+	const char *def;  /* default as text */
+	const char *help;
+};
+const struct config_key_info *config_keys(size_t *count_r);
+
+#endif

@@ -1,0 +1,88 @@
+#ifndef POSTERN_IMAP_PARSER_H
+#define POSTERN_IMAP_PARSER_H
+/* The one IMAP command reader (client -> server), used by imap-login and the
+ * imap worker. Incremental: it takes whatever bytes have arrived, resumes at
+ * any byte boundary, and consumes input only up to the end of the command it
+ * returns, so bytes pipelined behind a layer-switching command (STARTTLS,
+ * AUTHENTICATE, COMPRESS) stay in the caller's buffer untouched.
+ *
+ * Grammar: tag SP command-name *(SP arg) CRLF, where arg is atom, quoted
+ * string, literal {n}/{n+} (and literal8 ~{n}), NIL, or a parenthesised list
+ * (nesting bounded). Bare LF is accepted as line end. Limits: line length
+ * excluding literals (max_line), each literal (max_literal), literals per
+ * command, list depth. Exceeding one is an error; the parser skips the rest
+ * of that command line (never reading a literal it refused) and continues. */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "str.h"
+
+enum imap_arg_type {
+	IMAP_ARG_ATOM,    /* includes numbers, sequence sets, flags like \Seen */
+	IMAP_ARG_QUOTED,  /* unescaped contents */
+	IMAP_ARG_LITERAL, /* contents; literal8 sets arg->literal8 */
+	IMAP_ARG_NIL,
+	IMAP_ARG_LIST,
+};
+
+struct imap_arg {
+	enum imap_arg_type type;
+	struct str s;          /* ATOM/QUOTED/LITERAL; views into parser memory */
+	bool literal8;         /* ~{n} */
+	struct imap_arg *list; /* LIST children */
+	size_t list_count;
+};
+
+struct imap_cmd {
+	struct str tag;
+	struct str name; /* as sent; compare with str_eq_ci */
+	struct imap_arg *args;
+	size_t nargs;
+};
+
+struct imap_parser_limits {
+	size_t max_line;     /* bytes of command text, literals excluded */
+	size_t max_literal;  /* bytes per literal */
+	size_t max_literals; /* literals per command */
+	size_t max_depth;    /* list nesting */
+	size_t max_args;     /* total args incl. list members */
+};
+
+enum imap_parse_result {
+	IMAP_PARSE_ERROR = -1,    /* see error; tag_r set if the tag was read */
+	IMAP_PARSE_NEED_MORE = 0, /* all of in consumed or waiting for more */
+	IMAP_PARSE_COMMAND = 1,   /* *cmd_r valid until the next call */
+	/* a synchronizing literal {n} was accepted: send "+ OK\r\n", call again */
+	IMAP_PARSE_CONTINUE = 2,
+};
+
+struct imap_parser;
+
+struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits);
+void imap_parser_free(struct imap_parser **p);
+
+/* Parses from the front of in, consuming (buf_consume) what it used.
+ * On IMAP_PARSE_ERROR *error_r is a short reason fit for "tag BAD reason"
+ * and *tag_r the tag (empty view if none could be read: answer "* BAD").
+ * After an error the parser discards input up to the end of the offending
+ * line by itself on later calls (IMAP_PARSE_NEED_MORE until then). A refused
+ * synchronizing literal is never read: the client waits for "+" which is
+ * never sent, so the line simply ends there. A refused non-synchronizing
+ * literal (LITERAL+) is skipped byte by byte, without being stored. */
+enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
+				       struct imap_cmd *cmd_r, struct str *tag_r,
+				       const char **error_r);
+/* Forgets any partial command (after a layer switch). */
+void imap_parser_reset(struct imap_parser *p);
+
+/* Helpers for command handlers. */
+/* ATOM, QUOTED or LITERAL as a view; false otherwise. */
+bool imap_arg_get_astring(const struct imap_arg *a, struct str *r);
+bool imap_arg_get_atom(const struct imap_arg *a, struct str *r);
+
+/* Appends s to out as an IMAP string: atom-safe quoted string, or a literal
+ * when s holds CR, LF, NUL-free 8-bit data or quotes would not do. */
+int imap_write_string(struct buf *out, struct str s);
+
+#endif

@@ -1,0 +1,116 @@
+#ifndef POSTERN_IPC_PROTO_H
+#define POSTERN_IPC_PROTO_H
+/* Message catalogue of every internal channel. Field order is the wire order
+ * (see ipc.h for the encoding); doc/ipc.md explains each exchange. peer_id is
+ * the requester's id for the request or connection and is echoed in replies.
+ *
+ * Fixed descriptors of every child the master execs:
+ *   fd 3  SEQPACKET channel to the master
+ *   fd 4  lifeline: read end of a pipe only the master writes to; EOF means
+ *         the master is gone and the process (and its forked helpers) exits. */
+#define IPC_FD_MASTER 3
+#define IPC_FD_LIFELINE 4
+/* imap-login: listeners from fd 5 on, described by --listen FD:NAME:MODE. */
+#define IPC_FD_FIRST_LISTENER 5
+
+enum ipc_type {
+	/* ---- any child -> master (fd 3) ---- */
+	/* set up and serving (auth: sockets listening; login: accepting). empty */
+	IPC_T_CHILD_READY = 10,
+
+	/* ---- login process -> auth (socket run/auth-login) ---- */
+	/* str mech, str service ("imap"), u64 session, str remote_ip,
+	 * u32 flags (IPC_AUTH_F_*), data initial response (only meaningful with
+	 * IPC_AUTH_F_HAS_IR) */
+	IPC_T_AUTH_BEGIN = 100,
+	/* data client response; flags IPC_AUTH_F_ABORT in u32 first:
+	 * u32 flags, data response */
+	IPC_T_AUTH_CONTINUE,
+	/* ---- auth -> login process ---- */
+	/* data server challenge (raw bytes, login base64-encodes for the wire) */
+	IPC_T_AUTH_CHALLENGE,
+	/* str user (canonical login address), data ticket (IPC_TICKET_SIZE),
+	 * data server-final data for the success response (may be empty) */
+	IPC_T_AUTH_SUCCESS,
+	/* u32 code (IPC_AUTH_FAIL_*), str message for the client */
+	IPC_T_AUTH_FAILURE,
+
+	/* ---- master -> auth (socket run/auth-master) ---- */
+	/* data ticket, str service */
+	IPC_T_TICKET_REDEEM = 200,
+	/* ---- auth -> master ---- */
+	/* str user (canonical address), str home (absolute path) */
+	IPC_T_TICKET_USER,
+	/* str reason */
+	IPC_T_TICKET_INVALID,
+
+	/* ---- login process -> master (fd 3) ---- */
+	/* fd (client socket or plaintext end of the proxy socketpair);
+	 * data ticket, str service, u64 session, str remote_ip, u32 remote_port,
+	 * str local_ip, u32 local_port, u32 flags (IPC_HANDOFF_F_*),
+	 * str tls_info (e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS),
+	 * str tag (IMAP tag of the authenticating command; "" for PREAUTH),
+	 * data bytes the client sent after the authenticating command */
+	IPC_T_HANDOFF = 300,
+	/* ---- master -> login process ---- */
+	IPC_T_HANDOFF_OK,   /* empty */
+	IPC_T_HANDOFF_FAIL, /* str reason */
+	/* stop accepting; exit once no pre-auth connection is left. empty */
+	IPC_T_LOGIN_RETIRE,
+
+	/* ---- master -> worker (fd 3) ---- */
+	/* fd (plaintext client stream); str user, str home, u64 session,
+	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str tag, data pending */
+	IPC_T_CLIENT = 400,
+	/* the worker may exit once its connections are done. empty */
+	IPC_T_WORKER_QUIT,
+	/* ---- worker -> master ---- */
+	/* no connection for worker_idle_timeout: asks to be retired. empty */
+	IPC_T_WORKER_IDLE,
+
+	/* ---- mailadm -> auth (socket run/auth-admin) ---- */
+	/* str command ("user-add", "user-del", "user-passwd", "user-list"),
+	 * u32 argc, then argc str arguments (a password travels as an argument
+	 * and is wiped after use) */
+	IPC_T_ADMIN_REQUEST = 500,
+	/* ---- auth -> mailadm ---- */
+	/* u32 status (0 ok, else an IPC_ADMIN_E_* code), str text (one line for
+	 * errors; for listings, one item per line) */
+	IPC_T_ADMIN_REPLY,
+};
+
+/* IPC_T_AUTH_BEGIN flags */
+#define IPC_AUTH_F_HAS_IR 0x1u   /* SASL-IR present (may be empty: "=") */
+#define IPC_AUTH_F_SECURED 0x2u  /* TLS is up (plaintext mechanisms allowed) */
+#define IPC_AUTH_F_ABORT 0x4u    /* in AUTH_CONTINUE: client sent "*" */
+
+/* IPC_T_AUTH_FAILURE codes */
+#define IPC_AUTH_FAIL_CREDENTIALS 1 /* -> NO [AUTHENTICATIONFAILED] */
+#define IPC_AUTH_FAIL_MECH 2        /* unknown/disallowed mechanism -> BAD/NO */
+#define IPC_AUTH_FAIL_MALFORMED 3   /* bad client message -> NO/BAD */
+#define IPC_AUTH_FAIL_ABORTED 4     /* client aborted -> BAD */
+#define IPC_AUTH_FAIL_TEMP 5        /* -> NO [UNAVAILABLE] */
+
+/* IPC_T_HANDOFF / IPC_T_CLIENT flags */
+#define IPC_HANDOFF_F_TLS 0x1u
+
+/* IPC_T_ADMIN_REPLY codes (also mailadm's exit status) */
+#define IPC_ADMIN_OK 0
+#define IPC_ADMIN_E_USAGE 2
+#define IPC_ADMIN_E_EXISTS 3
+#define IPC_ADMIN_E_NOTFOUND 4
+#define IPC_ADMIN_E_INVALID 5
+#define IPC_ADMIN_E_INTERNAL 6
+#define IPC_ADMIN_E_DENIED 7
+
+#define IPC_TICKET_SIZE 32
+/* A ticket must be redeemed within this many seconds, once. */
+#define IPC_TICKET_TTL_S 30
+
+/* Socket names under config run_dir. */
+#define IPC_SOCK_AUTH_LOGIN "auth-login"
+#define IPC_SOCK_AUTH_MASTER "auth-master"
+#define IPC_SOCK_AUTH_ADMIN "auth-admin"
+
+#endif

@@ -1,0 +1,485 @@
+/* One pre-auth connection: buffers, TLS, idle timeout, orderly close.
+ *
+ * Entry points are only loop callbacks (fd events, timers, IPC handlers).
+ * Protocol callbacks may call login_client_close(); the client is then freed
+ * from a zero-length timer, never under the caller's feet. */
+#include "login_private.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ioloop.h"
+#include "rand.h"
+#include "str.h"
+#include "tls.h"
+
+static void client_flush(struct login_client *c);
+static void client_read(struct login_client *c);
+static void client_handshake(struct login_client *c);
+
+static void sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
+			      size_t iplen, unsigned *port_r)
+{
+	*port_r = 0;
+	str_cpy(ip, "unknown", iplen);
+	if (sa->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		if (inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen))
+			*port_r = ntohs(s4->sin_port);
+	} else if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		if (inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen))
+			*port_r = ntohs(s6->sin6_port);
+	} else if (sa->ss_family == AF_UNIX) {
+		str_cpy(ip, "local", iplen);
+	}
+}
+
+static bool client_may_read(const struct login_client *c)
+{
+	const struct login_client_priv *p = c->priv;
+	return p->proto_started && !c->closing && !p->starttls_wait &&
+	       !p->handshaking && !c->handing_off && c->in.len < c->in.max;
+}
+
+void login_client_update_io(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	if (p->io == NULL)
+		return;
+	unsigned ev = 0;
+	if (p->handshaking) {
+		ev = p->hs_want_write ? IO_WRITE : IO_READ;
+	} else {
+		if (client_may_read(c))
+			ev |= IO_READ;
+		if (p->out.len > 0) {
+			/* a TLS write may wait for the socket to be readable
+			 * (TLS 1.2 renegotiation traffic) */
+			if (c->tls != NULL && !tls_want_write(c->tls))
+				ev |= IO_READ;
+			ev |= IO_WRITE;
+		}
+	}
+	io_set_events(p->io, ev);
+}
+
+static void client_post_timeout(void *ctx)
+{
+	struct login_client *c = ctx;
+	c->priv->post_timer = NULL;
+	if (c->priv->destroy_pending) {
+		login_client_destroy(c);
+		return;
+	}
+	/* GnuTLS holds decrypted bytes the fd will not signal again */
+	if (client_may_read(c))
+		client_read(c);
+	login_client_update_io(c);
+}
+
+static void client_post(struct login_client *c)
+{
+	if (c->priv->post_timer == NULL)
+		c->priv->post_timer = timer_add(0, client_post_timeout, c);
+}
+
+static void client_schedule_destroy(struct login_client *c)
+{
+	c->priv->destroy_pending = true;
+	timer_remove(&c->priv->post_timer);
+	client_post(c);
+}
+
+static void client_close_timeout(void *ctx)
+{
+	struct login_client *c = ctx;
+	c->priv->idle_timer = NULL;
+	login_client_destroy(c);
+}
+
+static void client_idle_timeout(void *ctx)
+{
+	struct login_client *c = ctx;
+	c->priv->idle_timer = NULL;
+	if (c->priv->proto_started && login_svc.proto->bye != NULL)
+		login_svc.proto->bye(c, LOGIN_BYE_IDLE);
+	login_client_close(c, "idle timeout");
+}
+
+static void client_reset_idle(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	timer_remove(&p->idle_timer);
+	if (c->closing || c->handing_off)
+		return;
+	p->idle_timer = timer_add(login_svc.cfg.login_idle_timeout * 1000u,
+				  client_idle_timeout, c);
+}
+
+void login_client_stop_idle(struct login_client *c)
+{
+	timer_remove(&c->priv->idle_timer);
+}
+
+static void client_start_proto(struct login_client *c)
+{
+	if (login_svc.proto->client_new(c) < 0) {
+		login_client_close(c, "protocol set-up failed");
+		return;
+	}
+	c->priv->proto_started = true;
+}
+
+static void client_io(void *ctx, unsigned events)
+{
+	struct login_client *c = ctx;
+	struct login_client_priv *p = c->priv;
+	if (p->destroy_pending)
+		return;
+	if (p->handshaking) {
+		client_handshake(c);
+	} else {
+		if (p->out.len > 0)
+			client_flush(c);
+		if ((events & (IO_READ | IO_ERROR)) != 0 && client_may_read(c))
+			client_read(c);
+		else if ((events & IO_ERROR) != 0 && p->out.len > 0 &&
+			 !c->closing)
+			login_client_close(c, "connection error");
+	}
+	if (!p->destroy_pending)
+		login_client_update_io(c);
+}
+
+struct login_client *login_client_create(struct login_listener *l, int fd)
+{
+	struct login_client *c = calloc(1, sizeof(*c));
+	struct login_client_priv *p = calloc(1, sizeof(*p));
+	if (c == NULL || p == NULL) {
+		free(c);
+		free(p);
+		close(fd);
+		log_error("out of memory accepting on %s", l->name);
+		return NULL;
+	}
+	c->priv = p;
+	c->fd = fd;
+	p->proxy_fd = -1;
+	do {
+		c->session = rand_u64();
+	} while (c->session == 0);
+	if (++login_svc.last_client_id == 0)
+		login_svc.last_client_id = 1;
+	p->id = login_svc.last_client_id;
+	str_cpy(c->listener, l->name, sizeof(c->listener));
+	c->implicit_tls = l->tls;
+
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	sockaddr_describe(&sa, c->remote_ip, sizeof(c->remote_ip),
+			  &c->remote_port);
+	len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	sockaddr_describe(&sa, c->local_ip, sizeof(c->local_ip),
+			  &c->local_port);
+	c->log.session = c->session;
+	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
+
+	buf_init(&c->in, login_svc.cfg.login_max_line);
+	buf_init(&p->out, LOGIN_OUT_MAX);
+
+	p->next = login_svc.clients;
+	if (p->next != NULL)
+		p->next->priv->prev = c;
+	login_svc.clients = c;
+	login_svc.nclients++;
+
+	p->io = io_add(fd, 0, client_io, c);
+	client_reset_idle(c);
+	clog_info(&c->log, "connect listener=%s local=%s:%u remote_port=%u",
+		  c->listener, c->local_ip, c->local_port, c->remote_port);
+
+	if (c->implicit_tls) {
+		const char *error;
+		c->tls = tls_conn_new(login_svc.tls, fd, &error);
+		if (c->tls == NULL) {
+			login_client_close(c, "TLS set-up failed");
+			return c;
+		}
+		p->handshaking = true;
+		client_handshake(c);
+	} else {
+		client_start_proto(c);
+	}
+	if (!p->destroy_pending)
+		login_client_update_io(c);
+	return c;
+}
+
+void login_client_destroy(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	if (!c->closing)
+		clog_info(&c->log, "disconnect reason=%s",
+			  p->handed_off ? "handed off" : "closed");
+	login_auth_client_gone(c);
+	if (p->proto_started && login_svc.proto->client_free != NULL)
+		login_svc.proto->client_free(c);
+	p->proto_started = false;
+
+	io_remove(&p->io);
+	timer_remove(&p->idle_timer);
+	timer_remove(&p->post_timer);
+	timer_remove(&p->fail_timer);
+	if (c->tls != NULL) {
+		/* a handed-off session lives on in the proxy: no bye here */
+		if (!p->handed_off && c->secured && p->out.len == 0)
+			tls_bye(c->tls);
+		tls_conn_free(&c->tls);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	if (p->proxy_fd >= 0)
+		close(p->proxy_fd);
+
+	if (p->prev != NULL)
+		p->prev->priv->next = p->next;
+	else
+		login_svc.clients = p->next;
+	if (p->next != NULL)
+		p->next->priv->prev = p->prev;
+	login_svc.nclients--;
+
+	buf_deinit_secret(&c->in);
+	buf_deinit(&p->out);
+	free(p->tag);
+	explicit_bzero(p, sizeof(*p));
+	free(p);
+	free(c);
+	login_service_client_gone();
+}
+
+struct login_client *login_client_find(uint32_t id)
+{
+	for (struct login_client *c = login_svc.clients; c != NULL;
+	     c = c->priv->next) {
+		if (c->priv->id == id)
+			return c;
+	}
+	return NULL;
+}
+
+void login_client_close(struct login_client *c, const char *reason)
+{
+	struct login_client_priv *p = c->priv;
+	if (c->closing)
+		return;
+	c->closing = true;
+	clog_info(&c->log, "disconnect reason=\"%s\"", reason);
+	login_auth_client_gone(c);
+	timer_remove(&p->fail_timer);
+	timer_remove(&p->idle_timer);
+	if (p->out.len == 0 || p->starttls_wait || p->handshaking ||
+	    (c->tls != NULL && tls_is_broken(c->tls))) {
+		client_schedule_destroy(c);
+		return;
+	}
+	p->idle_timer = timer_add(LOGIN_CLOSE_TIMEOUT_MS, client_close_timeout,
+				  c);
+	login_client_update_io(c);
+}
+
+static void client_start_tls(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	const char *error;
+	p->starttls_wait = false;
+	c->tls = tls_conn_new(login_svc.tls, c->fd, &error);
+	if (c->tls == NULL) {
+		clog_error(&c->log, "TLS set-up failed: %s", error);
+		login_client_close(c, "TLS set-up failed");
+		return;
+	}
+	p->handshaking = true;
+	client_handshake(c);
+}
+
+static void client_handshake(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	const char *error;
+	switch (tls_handshake(c->tls, &error)) {
+	case TLS_STEP_DONE:
+		p->handshaking = false;
+		c->secured = true;
+		clog_info(&c->log, "tls handshake done tls=\"%s\"",
+			  tls_describe(c->tls));
+		client_reset_idle(c);
+		if (c->implicit_tls)
+			client_start_proto(c);
+		else if (login_svc.proto->starttls_done != NULL)
+			login_svc.proto->starttls_done(c);
+		break;
+	case TLS_STEP_WANT_READ:
+		p->hs_want_write = false;
+		break;
+	case TLS_STEP_WANT_WRITE:
+		p->hs_want_write = true;
+		break;
+	case TLS_STEP_ERROR:
+		p->handshaking = false;
+		clog_info(&c->log, "tls handshake failed: %s", error);
+		login_client_close(c, "TLS handshake failed");
+		break;
+	}
+	if (!p->destroy_pending)
+		login_client_update_io(c);
+}
+
+static void client_read(struct login_client *c)
+{
+	size_t room = c->in.max - c->in.len;
+	if (room > LOGIN_READ_CHUNK)
+		room = LOGIN_READ_CHUNK;
+	void *dst = buf_reserve(&c->in, room);
+	if (dst == NULL)
+		return;
+	const char *error = NULL;
+	ssize_t n;
+	if (c->tls != NULL) {
+		n = tls_read(c->tls, dst, room, &error);
+	} else {
+		do {
+			n = read(c->fd, dst, room);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0)
+			error = strerror(errno);
+	}
+	if (n == 0) {
+		login_client_close(c, "client disconnected");
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		char reason[160];
+		snprintf(reason, sizeof(reason), "read failed: %s", error);
+		login_client_close(c, reason);
+		return;
+	}
+	buf_commit(&c->in, (size_t)n);
+	client_reset_idle(c);
+	login_svc.proto->input(c);
+	if (c->tls != NULL && !c->priv->destroy_pending && client_may_read(c) &&
+	    tls_pending(c->tls))
+		client_post(c);
+}
+
+static void client_flush(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+	while (p->out.len > 0) {
+		const char *error = NULL;
+		ssize_t n;
+		if (c->tls != NULL) {
+			n = tls_write(c->tls, p->out.data, p->out.len, &error);
+		} else {
+			do {
+				n = send(c->fd, p->out.data, p->out.len,
+					 MSG_NOSIGNAL);
+			} while (n < 0 && errno == EINTR);
+			if (n < 0)
+				error = strerror(errno);
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* broken: nothing more is ever written */
+			buf_clear(&p->out);
+			if (!c->closing) {
+				char reason[160];
+				snprintf(reason, sizeof(reason),
+					 "write failed: %s", error);
+				login_client_close(c, reason);
+			} else {
+				client_schedule_destroy(c);
+			}
+			return;
+		}
+		buf_consume(&p->out, (size_t)n);
+	}
+	if (p->out.len > 0)
+		return;
+	if (c->closing)
+		client_schedule_destroy(c);
+	else if (p->starttls_wait)
+		client_start_tls(c);
+}
+
+void login_client_send(struct login_client *c, const void *data, size_t n)
+{
+	struct login_client_priv *p = c->priv;
+	if (c->closing || p->handed_off)
+		return;
+	if (buf_append(&p->out, data, n) < 0) {
+		clog_warn(&c->log, "output buffer full (limit %zu bytes)",
+			  p->out.max);
+		buf_clear(&p->out);
+		login_client_close(c, "client does not read its output");
+		return;
+	}
+	login_client_update_io(c);
+}
+
+void login_client_send_str(struct login_client *c, const char *s)
+{
+	login_client_send(c, s, strlen(s));
+}
+
+void login_client_printf(struct login_client *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		log_panic("login_client_printf: line too long");
+	login_client_send(c, line, (size_t)n);
+}
+
+bool login_client_can_starttls(const struct login_client *c)
+{
+	return !c->implicit_tls && c->tls == NULL && login_svc.tls != NULL;
+}
+
+void login_client_starttls(struct login_client *c)
+{
+	if (!login_client_can_starttls(c))
+		log_panic("login_client_starttls: TLS already active");
+	/* Bytes pipelined behind STARTTLS arrived in plaintext; treating them
+	 * as protected would let an attacker inject commands (CVE-2011-0411
+	 * class). They are thrown away, and reading stops until the go-ahead
+	 * has left, so the ClientHello is never read as plaintext. */
+	buf_clear(&c->in);
+	c->priv->starttls_wait = true;
+	if (c->priv->out.len == 0)
+		client_start_tls(c);
+	else
+		login_client_update_io(c);
+}

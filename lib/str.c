@@ -1,0 +1,67 @@
+#include "str.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct str str_from_cstr(const char *s)
+{
+	return (struct str){s, strlen(s)};
+}
+
+bool str_eq(struct str a, struct str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static char ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool str_eq_ci(struct str a, const char *cstr)
+{
+	size_t n = strlen(cstr);
+	if (a.len != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (ascii_lower(a.p[i]) != ascii_lower(cstr[i]))
+			return false;
+	}
+	return true;
+}
+
+bool str_has_nul(struct str s)
+{
+	return s.len > 0 && memchr(s.p, '\0', s.len) != NULL;
+}
+
+char *str_dup(struct str s)
+{
+	if (str_has_nul(s)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	char *p = malloc(s.len + 1);
+	if (p == NULL)
+		return NULL;
+	if (s.len > 0)
+		memcpy(p, s.p, s.len);
+	p[s.len] = '\0';
+	return p;
+}
+
+int str_copy(struct str s, char *out, size_t outsz)
+{
+	if (outsz == 0 || s.len >= outsz || str_has_nul(s))
+		return -1;
+	if (s.len > 0)
+		memcpy(out, s.p, s.len);
+	out[s.len] = '\0';
+	return 0;
+}
+
+int str_cpy(char *dst, const char *src, size_t dstsz)
+{
+	return str_copy(str_from_cstr(src), dst, dstsz);
+}

@@ -1,0 +1,303 @@
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+/* One record at a time: tls_write reports partial progress per record. */
+#define TLS_MAX_WRITE 16384
+
+struct tls_server {
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+};
+
+struct tls_conn {
+	gnutls_session_t session;
+	int fd;
+	bool broken;
+	/* size of the record_send that returned EAGAIN; it must be repeated
+	 * with the same parameters */
+	size_t write_pending;
+	char desc[128];
+};
+
+int tls_server_new(const char *cert_path, const char *key_path,
+		   const char *priority, struct tls_server **srv_r,
+		   const char **error_r)
+{
+	struct tls_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	int ret = gnutls_certificate_allocate_credentials(&srv->cred);
+	if (ret < 0) {
+		free(srv);
+		*error_r = gnutls_strerror(ret);
+		return -1;
+	}
+	ret = gnutls_certificate_set_x509_key_file(srv->cred, cert_path,
+						   key_path,
+						   GNUTLS_X509_FMT_PEM);
+	if (ret < 0) {
+		*error_r = gnutls_strerror(ret);
+		tls_server_free(&srv);
+		return -1;
+	}
+	const char *err_pos = NULL;
+	ret = gnutls_priority_init(&srv->prio, priority, &err_pos);
+	if (ret < 0) {
+		srv->prio = NULL;
+		*error_r = ret == GNUTLS_E_INVALID_REQUEST ?
+				   "syntax error in tls_priority" :
+				   gnutls_strerror(ret);
+		tls_server_free(&srv);
+		return -1;
+	}
+	*srv_r = srv;
+	return 0;
+}
+
+void tls_server_free(struct tls_server **srvp)
+{
+	struct tls_server *srv = *srvp;
+	if (srv == NULL)
+		return;
+	*srvp = NULL;
+	if (srv->prio != NULL)
+		gnutls_priority_deinit(srv->prio);
+	gnutls_certificate_free_credentials(srv->cred);
+	free(srv);
+}
+
+struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
+			      const char **error_r)
+{
+	struct tls_conn *conn = calloc(1, sizeof(*conn));
+	if (conn == NULL) {
+		*error_r = "out of memory";
+		return NULL;
+	}
+	/* NO_SIGNAL: a peer that went away must not SIGPIPE the process. */
+	int ret = gnutls_init(&conn->session,
+			      GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	if (ret < 0) {
+		free(conn);
+		*error_r = gnutls_strerror(ret);
+		return NULL;
+	}
+	if ((ret = gnutls_priority_set(conn->session, srv->prio)) < 0 ||
+	    (ret = gnutls_credentials_set(conn->session,
+					  GNUTLS_CRD_CERTIFICATE,
+					  srv->cred)) < 0) {
+		gnutls_deinit(conn->session);
+		free(conn);
+		*error_r = gnutls_strerror(ret);
+		return NULL;
+	}
+	/* Request, never require; no CA list to advertise since any key may
+	 * be registered. Without a verify function GnuTLS accepts any chain. */
+	gnutls_certificate_server_set_request(conn->session,
+					      GNUTLS_CERT_REQUEST);
+	gnutls_certificate_send_x509_rdn_sequence(conn->session, 1);
+	tls_conn_set_fd(conn, fd);
+	return conn;
+}
+
+void tls_conn_free(struct tls_conn **connp)
+{
+	struct tls_conn *conn = *connp;
+	if (conn == NULL)
+		return;
+	*connp = NULL;
+	gnutls_deinit(conn->session);
+	free(conn);
+}
+
+void tls_conn_set_fd(struct tls_conn *conn, int fd)
+{
+	conn->fd = fd;
+	gnutls_transport_set_int(conn->session, fd);
+}
+
+bool tls_is_broken(const struct tls_conn *conn)
+{
+	return conn->broken;
+}
+
+static void tls_break(struct tls_conn *conn, int ret, const char **error_r)
+{
+	conn->broken = true;
+	*error_r = gnutls_strerror(ret);
+	errno = EPIPE;
+}
+
+enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
+{
+	if (conn->broken) {
+		*error_r = "connection broken";
+		return TLS_STEP_ERROR;
+	}
+	for (;;) {
+		int ret = gnutls_handshake(conn->session);
+		if (ret == GNUTLS_E_SUCCESS)
+			return TLS_STEP_DONE;
+		if (ret == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (ret == GNUTLS_E_AGAIN) {
+			return tls_want_write(conn) ? TLS_STEP_WANT_WRITE :
+						      TLS_STEP_WANT_READ;
+		}
+		if (gnutls_error_is_fatal(ret) == 0)
+			continue; /* warning alert: go on */
+		tls_break(conn, ret, error_r);
+		return TLS_STEP_ERROR;
+	}
+}
+
+ssize_t tls_read(struct tls_conn *conn, void *p, size_t n, const char **error_r)
+{
+	if (conn->broken) {
+		*error_r = "connection broken";
+		errno = EPIPE;
+		return -1;
+	}
+	for (;;) {
+		ssize_t ret = gnutls_record_recv(conn->session, p, n);
+		if (ret >= 0)
+			return ret;
+		switch (ret) {
+		case GNUTLS_E_INTERRUPTED:
+			continue;
+		case GNUTLS_E_AGAIN:
+			errno = EAGAIN;
+			return -1;
+		case GNUTLS_E_PREMATURE_TERMINATION:
+			/* EOF without close_notify: the client is gone just
+			 * the same; nothing more will be written to it. */
+			conn->broken = true;
+			return 0;
+		case GNUTLS_E_REHANDSHAKE:
+			/* TLS 1.2 renegotiation is refused by ignoring it. */
+			continue;
+		default:
+			if (gnutls_error_is_fatal((int)ret) == 0)
+				continue;
+			tls_break(conn, (int)ret, error_r);
+			return -1;
+		}
+	}
+}
+
+ssize_t tls_write(struct tls_conn *conn, const void *p, size_t n,
+		  const char **error_r)
+{
+	if (conn->broken) {
+		*error_r = "connection broken";
+		errno = EPIPE;
+		return -1;
+	}
+	size_t len = conn->write_pending > 0 ? conn->write_pending : n;
+	if (len > TLS_MAX_WRITE)
+		len = TLS_MAX_WRITE;
+	if (len > n) {
+		/* the caller dropped bytes GnuTLS had already encrypted */
+		*error_r = "TLS write buffer shrank";
+		conn->broken = true;
+		errno = EPIPE;
+		return -1;
+	}
+	for (;;) {
+		ssize_t ret = gnutls_record_send(conn->session, p, len);
+		if (ret >= 0) {
+			conn->write_pending = 0;
+			return ret;
+		}
+		if (ret == GNUTLS_E_INTERRUPTED)
+			continue;
+		if (ret == GNUTLS_E_AGAIN) {
+			conn->write_pending = len;
+			errno = EAGAIN;
+			return -1;
+		}
+		tls_break(conn, (int)ret, error_r);
+		return -1;
+	}
+}
+
+bool tls_pending(struct tls_conn *conn)
+{
+	return !conn->broken && gnutls_record_check_pending(conn->session) > 0;
+}
+
+bool tls_want_write(struct tls_conn *conn)
+{
+	return gnutls_record_get_direction(conn->session) == 1;
+}
+
+void tls_bye(struct tls_conn *conn)
+{
+	if (conn->broken)
+		return;
+	(void)gnutls_bye(conn->session, GNUTLS_SHUT_WR);
+}
+
+const char *tls_describe(struct tls_conn *conn)
+{
+	const char *proto = gnutls_protocol_get_name(
+		gnutls_protocol_get_version(conn->session));
+	const char *suite = gnutls_ciphersuite_get(conn->session);
+	if (proto == NULL)
+		proto = "unknown";
+	if (suite == NULL)
+		suite = "unknown";
+	/* GnuTLS says "TLS1.3"; logs and the hand-off use OpenSSL's
+	 * "TLSv1.3", which admins grep for. */
+	if (strncmp(proto, "TLS", 3) == 0 && proto[3] != 'v')
+		snprintf(conn->desc, sizeof(conn->desc), "TLSv%s %s",
+			 proto + 3, suite);
+	else
+		snprintf(conn->desc, sizeof(conn->desc), "%s %s", proto, suite);
+	return conn->desc;
+}
+
+int tls_peer_spki_sha256(struct tls_conn *conn,
+			 unsigned char out[TLS_SPKI_SHA256_SIZE])
+{
+	unsigned int count = 0;
+	const gnutls_datum_t *certs =
+		gnutls_certificate_get_peers(conn->session, &count);
+	if (certs == NULL || count == 0)
+		return -1;
+	if (gnutls_certificate_type_get(conn->session) != GNUTLS_CRT_X509)
+		return -1;
+
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t key = NULL;
+	gnutls_datum_t spki = {NULL, 0};
+	int ret = -1;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_pubkey_init(&key) < 0)
+		goto out;
+	if (gnutls_pubkey_import_x509(key, crt, 0) < 0 ||
+	    gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &spki) < 0)
+		goto out;
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, out) < 0)
+		goto out;
+	ret = 0;
+out:
+	gnutls_free(spki.data);
+	if (key != NULL)
+		gnutls_pubkey_deinit(key);
+	gnutls_x509_crt_deinit(crt);
+	return ret;
+}

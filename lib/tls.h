@@ -1,0 +1,83 @@
+#ifndef POSTERN_TLS_H
+#define POSTERN_TLS_H
+/* Server-side TLS (GnuTLS) on non-blocking sockets.
+ *
+ * A struct tls_server holds the certificate, key and priority string; load
+ * it while the files are still readable (before dropping privileges). A
+ * struct tls_conn is one session, doing its I/O directly on the raw fd.
+ * Client certificates are requested, never required, and any chain is
+ * accepted: the certificate is an identity claim that the auth daemon
+ * matches against registered keys (tls_peer_spki_sha256), not a PKI trust
+ * decision. GnuTLS still checks the client's proof of possession.
+ *
+ * Once the transport failed (I/O error, fatal alert, unexpected EOF) the
+ * session is marked broken and never touched again: later reads and writes
+ * fail with EPIPE and tls_bye does nothing. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define TLS_SPKI_SHA256_SIZE 32
+
+struct tls_server;
+struct tls_conn;
+
+/* Loads PEM cert (chain) and key files and parses the priority string. 0, or
+ * -1 with a static or GnuTLS message in *error_r. */
+int tls_server_new(const char *cert_path, const char *key_path,
+		   const char *priority, struct tls_server **srv_r,
+		   const char **error_r);
+/* Accepts NULL; NULLs *srv. Every tls_conn made from it must be freed first. */
+void tls_server_free(struct tls_server **srv);
+
+/* Starts a server session on fd (non-blocking, stays owned by the caller).
+ * NULL with *error_r on failure. */
+struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
+			      const char **error_r);
+/* Frees the session WITHOUT sending close_notify (a forked proxy owns the
+ * live copy). Does not close the fd. Accepts NULL; NULLs *conn. */
+void tls_conn_free(struct tls_conn **conn);
+/* Moves the session to another descriptor number for the same socket (after
+ * dup2 in a forked child). */
+void tls_conn_set_fd(struct tls_conn *conn, int fd);
+
+enum tls_step {
+	TLS_STEP_ERROR = -1,
+	TLS_STEP_DONE = 0,
+	TLS_STEP_WANT_READ = 1,
+	TLS_STEP_WANT_WRITE = 2,
+};
+/* Advances the handshake as far as the socket allows. On TLS_STEP_ERROR the
+ * session is broken and *error_r says why. */
+enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r);
+
+/* Reads decrypted bytes: >0 bytes, 0 at end of stream (close_notify or a
+ * clean TCP close), -1 with errno EAGAIN (see tls_want_write for the
+ * direction) or any other errno with *error_r (the session is now broken).
+ * Call again while tls_pending() is true: GnuTLS may hold decrypted data the
+ * fd no longer signals. */
+ssize_t tls_read(struct tls_conn *conn, void *p, size_t n, const char **error_r);
+/* Writes up to n bytes (at most one record): the number taken, or -1 with
+ * errno EAGAIN or another errno and *error_r (broken). After EAGAIN the
+ * caller must retry with the same bytes at the front of its buffer: GnuTLS
+ * has already encrypted them. */
+ssize_t tls_write(struct tls_conn *conn, const void *p, size_t n,
+		  const char **error_r);
+/* Bytes already decrypted inside GnuTLS, readable without fd activity. */
+bool tls_pending(struct tls_conn *conn);
+/* After EAGAIN from any call: true if the session waits for the fd to become
+ * writable, false if readable. */
+bool tls_want_write(struct tls_conn *conn);
+/* Sends close_notify (one non-blocking attempt; no wait for the peer's). */
+void tls_bye(struct tls_conn *conn);
+bool tls_is_broken(const struct tls_conn *conn);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" once the handshake is done; valid as long
+ * as conn. */
+const char *tls_describe(struct tls_conn *conn);
+/* SHA-256 of the DER SubjectPublicKeyInfo of the client's leaf certificate
+ * into out. 0, or -1 if the client sent none (or it does not parse). */
+int tls_peer_spki_sha256(struct tls_conn *conn,
+			 unsigned char out[TLS_SPKI_SHA256_SIZE]);
+
+#endif

@@ -1,0 +1,403 @@
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ioloop.h"
+#include "ipc.h"
+#include "ipc_proto.h"
+#include "log.h"
+#include "master.h"
+#include "str.h"
+#include "strnum.h"
+
+/* A child that dies abnormally within this long after its start counts as
+ * failing; consecutive failures double the restart delay up to the cap. */
+#define CHILD_STABLE_MS 10000ULL
+#define CHILD_BACKOFF_FIRST_MS 500U
+#define CHILD_BACKOFF_MAX_MS 60000U
+/* How long SIGTERM'd children get before SIGKILL at shutdown. */
+#define SHUTDOWN_GRACE_MS 5000U
+
+struct restart_slot {
+	unsigned failures;
+	struct timer *timer;
+};
+
+static struct restart_slot auth_slot, login_slot;
+static struct timer *shutdown_timer;
+
+static const struct ipc_rule auth_child_rules[] = {
+	{IPC_T_CHILD_READY, 0, false, false},
+};
+static const struct ipc_rule login_child_rules[] = {
+	{IPC_T_CHILD_READY, 0, false, false},
+	{IPC_T_HANDOFF, IPC_MAX_PAYLOAD, true, true},
+};
+static const struct ipc_rule worker_child_rules[] = {
+	{IPC_T_CHILD_READY, 0, false, false},
+	{IPC_T_WORKER_IDLE, 0, false, false},
+};
+
+static const char *const child_kind_names[] = {"postern-auth", "imap-login", "imap"};
+
+static void login_pool_fill(void);
+static void auth_spawn(void);
+
+struct child *child_find_pid(pid_t pid)
+{
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->pid == pid)
+			return c;
+	}
+	return NULL;
+}
+
+struct child *worker_find(const char *user)
+{
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_WORKER && !c->retiring && strcmp(c->user, user) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void child_kill(struct child *c, const char *why)
+{
+	log_warn("killing %s pid=%ld: %s", child_kind_names[c->kind], (long)c->pid, why);
+	kill(c->pid, SIGKILL);
+}
+
+static void child_chan_closed(struct ipc_chan *chan, const char *reason, void *ctx)
+{
+	struct child *c = ctx;
+	/* A login process breaking the protocol is untrusted input: stop it. A
+	 * plain hang-up is followed by SIGCHLD, which does the bookkeeping. */
+	if (strcmp(reason, "peer closed") != 0 && kill(c->pid, 0) == 0)
+		child_kill(c, reason);
+	ipc_chan_free(&chan);
+	c->chan = NULL;
+}
+
+static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
+{
+	struct child *c = ctx;
+	(void)chan;
+	switch (msg->type) {
+	case IPC_T_CHILD_READY:
+		if (ipc_end(msg) < 0 || c->ready) {
+			child_kill(c, "bad READY message");
+			return;
+		}
+		c->ready = true;
+		log_debug("%s pid=%ld ready", child_kind_names[c->kind], (long)c->pid);
+		if (c->kind == CHILD_AUTH) {
+			master.auth_ready = true;
+			auth_slot.failures = 0;
+			routing_auth_up();
+			login_pool_fill();
+		}
+		break;
+	case IPC_T_HANDOFF:
+		routing_handoff(c, msg);
+		break;
+	case IPC_T_WORKER_IDLE: {
+		if (ipc_end(msg) < 0)
+			return;
+		/* From now on new connections of this user start a new worker;
+		 * this one finishes what it has and exits. */
+		c->retiring = true;
+		struct ipc_msg quit;
+		ipc_msg_init(&quit, IPC_T_WORKER_QUIT, 0);
+		if (c->chan != NULL)
+			ipc_chan_send(c->chan, &quit);
+		else
+			ipc_msg_deinit(&quit);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static struct child *child_start(enum child_kind kind, char *const argv[], const int *fds,
+				 size_t nfds)
+{
+	const char *bin = spawn_binary_path(child_kind_names[kind]);
+	int chan_fd;
+	pid_t pid = spawn_child(bin, argv, fds, nfds, &chan_fd);
+	if (pid < 0)
+		return NULL;
+	struct child *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		log_fatal("out of memory");
+	c->pid = pid;
+	c->kind = kind;
+	c->started_ms = ioloop_now_ms();
+	static const struct {
+		const struct ipc_rule *rules;
+		size_t n;
+	} rules[] = {
+		{auth_child_rules, N_ELEMENTS(auth_child_rules)},
+		{login_child_rules, N_ELEMENTS(login_child_rules)},
+		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
+	};
+	c->chan = ipc_chan_new(chan_fd, child_kind_names[kind], rules[kind].rules, rules[kind].n,
+			       child_handle, child_chan_closed, c);
+	c->next = master.children;
+	master.children = c;
+	log_info("started %s pid=%ld", child_kind_names[kind], (long)pid);
+	return c;
+}
+
+static void auth_spawn(void)
+{
+	char *argv[] = {(char *)"postern-auth", (char *)"-c", master.cfg.path, NULL};
+	if (child_start(CHILD_AUTH, argv, NULL, 0) == NULL)
+		log_fatal("cannot start postern-auth");
+}
+
+static void login_spawn(void)
+{
+	char *argv[4 + 2 * 16 + 1];
+	char specs[16][48];
+	int fds[16];
+	size_t argc = 0, n = 0;
+	argv[argc++] = (char *)"imap-login";
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = master.cfg.path;
+	for (size_t i = 0; i < master.nlisteners && n < 16; i++, n++) {
+		const struct listener *l = &master.listeners[i];
+		fds[n] = l->fd;
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s", IPC_FD_FIRST_LISTENER + (int)n,
+			 l->name, l->tls ? "tls" : "plain");
+		argv[argc++] = (char *)"--listen";
+		argv[argc++] = specs[n];
+	}
+	argv[argc] = NULL;
+	if (child_start(CHILD_LOGIN, argv, fds, n) == NULL)
+		log_error("cannot start imap-login");
+}
+
+static unsigned login_active(void)
+{
+	unsigned n = 0;
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LOGIN && !c->retiring)
+			n++;
+	}
+	return n;
+}
+
+static void login_pool_fill(void)
+{
+	if (master.shutting_down || !master.auth_ready || login_slot.timer != NULL)
+		return;
+	while (login_active() < master.cfg.login_processes)
+		login_spawn();
+}
+
+static void login_restart_timeout(void *ctx)
+{
+	(void)ctx;
+	login_slot.timer = NULL;
+	login_pool_fill();
+}
+
+static void auth_restart_timeout(void *ctx)
+{
+	(void)ctx;
+	auth_slot.timer = NULL;
+	if (!master.shutting_down)
+		auth_spawn();
+}
+
+struct child *worker_spawn(const char *user, const char *home)
+{
+	char *argv[] = {(char *)"imap", (char *)"-c", master.cfg.path, (char *)"--user",
+			(char *)user, (char *)"--home", (char *)home, NULL};
+	struct child *c = child_start(CHILD_WORKER, argv, NULL, 0);
+	if (c != NULL && str_cpy(c->user, user, sizeof(c->user)) < 0)
+		log_panic("user name longer than the worker table allows");
+	return c;
+}
+
+static unsigned backoff_delay(struct restart_slot *slot, bool failed)
+{
+	if (!failed) {
+		slot->failures = 0;
+		return 0;
+	}
+	slot->failures++;
+	unsigned d = CHILD_BACKOFF_FIRST_MS;
+	for (unsigned i = 1; i < slot->failures && d < CHILD_BACKOFF_MAX_MS; i++)
+		d *= 2;
+	return d > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS : d;
+}
+
+static void child_exited(struct child *c, int status)
+{
+	bool abnormal = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	bool failed = abnormal && ioloop_now_ms() - c->started_ms < CHILD_STABLE_MS;
+	char how[64];
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+	if (abnormal && !master.shutting_down)
+		log_error("%s pid=%ld %s", child_kind_names[c->kind], (long)c->pid, how);
+	else
+		log_info("%s pid=%ld %s", child_kind_names[c->kind], (long)c->pid, how);
+
+	for (struct child **p = &master.children; *p != NULL; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	}
+	ipc_chan_free(&c->chan);
+	switch (c->kind) {
+	case CHILD_AUTH:
+		master.auth_ready = false;
+		routing_auth_down();
+		if (!master.shutting_down) {
+			unsigned d = backoff_delay(&auth_slot, true);
+			log_info("restarting postern-auth in %u ms", d);
+			auth_slot.timer = timer_add(d, auth_restart_timeout, NULL);
+		}
+		break;
+	case CHILD_LOGIN:
+		routing_login_gone(c);
+		if (!c->retiring && !master.shutting_down) {
+			unsigned d = backoff_delay(&login_slot, failed);
+			if (d == 0) {
+				login_pool_fill();
+			} else if (login_slot.timer == NULL) {
+				log_info("restarting imap-login in %u ms", d);
+				login_slot.timer = timer_add(d, login_restart_timeout, NULL);
+			}
+		}
+		break;
+	case CHILD_WORKER:
+		routing_worker_gone(c);
+		break;
+	}
+	free(c);
+}
+
+static void children_reap(void *ctx, unsigned events)
+{
+	(void)ctx;
+	(void)events;
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0) {
+			if (pid < 0 && errno == ECHILD && master.shutting_down) {
+				log_info("all processes stopped");
+				ioloop_stop();
+			}
+			return;
+		}
+		struct child *c = child_find_pid(pid);
+		if (c != NULL)
+			child_exited(c, status);
+		/* else: an orphaned proxy re-parented to us (subreaper) */
+	}
+}
+
+void children_start(void)
+{
+	signal_add(SIGCHLD, children_reap, NULL);
+	auth_spawn();
+}
+
+void children_reload(void)
+{
+	/* New login processes load the new certificate and settings; old ones
+	 * finish their pre-auth connections. Established sessions live in proxy
+	 * processes and workers and are not touched. */
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind != CHILD_LOGIN || c->retiring)
+			continue;
+		c->retiring = true;
+		if (c->chan != NULL) {
+			struct ipc_msg m;
+			ipc_msg_init(&m, IPC_T_LOGIN_RETIRE, 0);
+			ipc_chan_send(c->chan, &m);
+		}
+	}
+	timer_remove(&login_slot.timer);
+	login_slot.failures = 0;
+	login_pool_fill();
+}
+
+/* Processes we adopted as subreaper (proxies whose login process died) are
+ * not in the table: find our children through /proc. */
+static void kill_adopted(int sig)
+{
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return;
+	pid_t self = getpid();
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		uint32_t pid;
+		if (strnum_cstr_u32(de->d_name, &pid) < 0)
+			continue;
+		char path[64], stat[512];
+		snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+		FILE *f = fopen(path, "re");
+		if (f == NULL)
+			continue;
+		size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+		stat[n] = '\0';
+		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
+		char *rp = strrchr(stat, ')');
+		if (rp == NULL || rp[1] != ' ' || rp[2] == '\0' || rp[3] != ' ')
+			continue;
+		char *pp = rp + 4, *end = pp;
+		while (*end >= '0' && *end <= '9')
+			end++;
+		uint32_t ppid;
+		if (strnum_u32(pp, (size_t)(end - pp), &ppid) == 0 && (pid_t)ppid == self)
+			kill((pid_t)pid, sig);
+	}
+	closedir(d);
+}
+
+static void shutdown_timeout(void *ctx)
+{
+	(void)ctx;
+	shutdown_timer = NULL;
+	for (struct child *c = master.children; c != NULL; c = c->next)
+		kill(c->pid, SIGKILL);
+	kill_adopted(SIGKILL);
+	children_reap(NULL, 0);
+}
+
+void children_shutdown(void)
+{
+	if (master.shutting_down)
+		return;
+	master.shutting_down = true;
+	log_info("shutting down");
+	timer_remove(&login_slot.timer);
+	timer_remove(&auth_slot.timer);
+	for (struct child *c = master.children; c != NULL; c = c->next)
+		kill(c->pid, SIGTERM);
+	/* every descendant watches the lifeline; this reaches forked proxies
+	 * that are not our direct children */
+	if (master.lifeline_w >= 0) {
+		close(master.lifeline_w);
+		master.lifeline_w = -1;
+	}
+	shutdown_timer = timer_add(SHUTDOWN_GRACE_MS, shutdown_timeout, NULL);
+	children_reap(NULL, 0);
+}

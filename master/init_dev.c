@@ -1,0 +1,324 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "master.h"
+#include "privdrop.h"
+#include "rand.h"
+#include "str.h"
+
+#define DEMO_USER "demo@example.test"
+
+static int write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		fprintf(stderr, "postern: cannot create %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "postern: write %s: %s\n", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+		fprintf(stderr, "postern: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* A P-256 key and a self-signed certificate for localhost / 127.0.0.1 / ::1,
+ * valid ten years: enough for clients to connect and pin it. */
+static int make_cert(const char *cert_path, const char *key_path)
+{
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t out = {NULL, 0};
+	int ret = -1, r;
+	unsigned char serial[16];
+	static const unsigned char ip4[] = {127, 0, 0, 1};
+	static const unsigned char ip6[16] = {[15] = 1};
+	time_t now = time(NULL);
+
+	if ((r = gnutls_x509_privkey_init(&key)) < 0 ||
+	    (r = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+					      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
+					      0)) < 0 ||
+	    (r = gnutls_x509_crt_init(&crt)) < 0)
+		goto out;
+	rand_bytes(serial, sizeof(serial));
+	serial[0] &= 0x7f;
+	if ((r = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
+	    (r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
+	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
+	    (r = gnutls_x509_crt_set_expiration_time(crt, now + 10L * 365 * 86400)) < 0 ||
+	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+					       "localhost", 9)) < 0 ||
+	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
+					       "Postern development instance", 28)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+						      GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip4,
+						      sizeof(ip4), GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip6,
+						      sizeof(ip6), GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_key(crt, key)) < 0 ||
+	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
+	    (r = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+	    (r = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
+	    (r = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) < 0)
+		goto out;
+	if ((r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
+						   GNUTLS_PKCS_PLAIN, &out)) < 0)
+		goto out;
+	if (write_file(key_path, out.data, out.size, 0600) < 0)
+		goto out_quiet;
+	gnutls_free(out.data);
+	out.data = NULL;
+	if ((r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out)) < 0)
+		goto out;
+	if (write_file(cert_path, out.data, out.size, 0644) < 0)
+		goto out_quiet;
+	ret = 0;
+	goto out_quiet;
+out:
+	fprintf(stderr, "postern: cannot make certificate: %s\n", gnutls_strerror(r));
+out_quiet:
+	gnutls_free(out.data);
+	if (crt != NULL)
+		gnutls_x509_crt_deinit(crt);
+	if (key != NULL)
+		gnutls_x509_privkey_deinit(key);
+	return ret;
+}
+
+/* Runs argv and waits; 0 if it exited 0. */
+static int run_cmd(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int ensure_system_user(const char *name)
+{
+	struct privdrop_user u;
+	const char *err;
+	if (privdrop_lookup(name, &u, &err) == 0)
+		return 0;
+	char *argv[] = {(char *)"useradd", (char *)"--system", (char *)"--no-create-home",
+			(char *)"--home-dir", (char *)"/nonexistent", (char *)"--shell",
+			(char *)"/usr/sbin/nologin", (char *)"--user-group", (char *)name, NULL};
+	if (run_cmd(argv) < 0) {
+		fprintf(stderr, "postern: cannot create system user %s with useradd\n", name);
+		return -1;
+	}
+	printf("created system user %s\n", name);
+	return 0;
+}
+
+static int ensure_system_group(const char *name)
+{
+	gid_t gid;
+	const char *err;
+	if (privdrop_lookup_group(name, &gid, &err) == 0)
+		return 0;
+	char *argv[] = {(char *)"groupadd", (char *)"--system", (char *)name, NULL};
+	if (run_cmd(argv) < 0) {
+		fprintf(stderr, "postern: cannot create system group %s with groupadd\n", name);
+		return -1;
+	}
+	printf("created system group %s\n", name);
+	return 0;
+}
+
+int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
+{
+	(void)self_exe;
+	if (mkdir(dir_arg, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "postern: mkdir %s: %s\n", dir_arg, strerror(errno));
+		return -1;
+	}
+	char dir[PATH_MAX];
+	if (realpath(dir_arg, dir) == NULL) {
+		fprintf(stderr, "postern: %s: %s\n", dir_arg, strerror(errno));
+		return -1;
+	}
+	bool root = privdrop_is_root();
+	struct config def;
+	config_defaults(&def);
+	if (root && (ensure_system_user(def.login_user) < 0 ||
+		     ensure_system_user(def.auth_user) < 0 ||
+		     ensure_system_user(def.mail_user) < 0 ||
+		     ensure_system_group(def.admin_group) < 0)) {
+		config_free(&def);
+		return -1;
+	}
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/postern.conf", dir);
+	if (access(path, F_OK) == 0) {
+		fprintf(stderr, "postern: %s already exists; refusing to overwrite\n", path);
+		config_free(&def);
+		return -1;
+	}
+	char tlsdir[PATH_MAX + 64], cert[PATH_MAX + 64], key[PATH_MAX + 64];
+	snprintf(tlsdir, sizeof(tlsdir), "%s/tls", dir);
+	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", dir);
+	snprintf(key, sizeof(key), "%s/tls/key.pem", dir);
+	if ((mkdir(tlsdir, 0755) < 0 && errno != EEXIST) || make_cert(cert, key) < 0) {
+		config_free(&def);
+		return -1;
+	}
+
+	struct buf b;
+	buf_init(&b, 65536);
+	buf_printf(&b,
+		   "# Postern development instance, written by postern --init-dev.\n"
+		   "# Every key is documented in doc/config.md.\n"
+		   "state_dir = %s\n"
+		   "run_dir = %s/run\n"
+		   "auth_dir = %s/auth\n"
+		   "mail_dir = %s/mail\n"
+		   "login_chroot = %s/empty\n"
+		   "\n"
+		   "imap_listen = 127.0.0.1:%u\n"
+		   "imaps_listen = 127.0.0.1:%u\n"
+		   "tls_cert = %s\n"
+		   "tls_key = %s\n"
+		   "tls_priority = %s\n"
+		   "\n"
+		   "# used when started as root; ignored (with a warning) otherwise\n"
+		   "login_user = %s\n"
+		   "auth_user = %s\n"
+		   "mail_user = %s\n"
+		   "admin_group = %s\n"
+		   "\n"
+		   "login_processes = %u\n"
+		   "login_auth_failure_delay = 1000\n"
+		   "worker_idle_timeout = %u\n"
+		   "log_level = info\n",
+		   dir, dir, dir, dir, dir, port_base + 143, port_base + 993, cert, key,
+		   def.tls_priority, def.login_user, def.auth_user, def.mail_user,
+		   def.admin_group, def.login_processes, def.worker_idle_timeout);
+	int ret = b.overflow ? -1 : write_file(path, b.data, b.len, 0644);
+	buf_deinit(&b);
+	config_free(&def);
+	if (ret < 0)
+		return -1;
+
+	struct config cfg;
+	char *err;
+	if (config_load(path, &cfg, &err) < 0) {
+		fprintf(stderr, "postern: %s\n", err);
+		free(err);
+		return -1;
+	}
+	const char *why;
+	ret = dirs_prepare(&cfg, root, &why);
+	if (ret < 0)
+		fprintf(stderr, "postern: %s\n", why);
+	config_free(&cfg);
+	if (ret == 0)
+		printf("wrote %s (IMAP STARTTLS on 127.0.0.1:%u, IMAPS on 127.0.0.1:%u)\n", path,
+		       port_base + 143, port_base + 993);
+	return ret;
+}
+
+/* The demo account is made offline by postern-auth itself (it alone opens
+ * the account database); its password is kept in DIR/demo-password so a
+ * second `--demo` run can print it again. */
+int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r)
+{
+	char conf[PATH_MAX + 64], pwfile[PATH_MAX + 64];
+	snprintf(conf, sizeof(conf), "%s/postern.conf", dir);
+	snprintf(pwfile, sizeof(pwfile), "%s/demo-password", dir);
+	if (access(conf, F_OK) < 0 && init_dev(dir, 1000, self_exe) < 0)
+		return -1;
+	char password[64];
+	FILE *f = fopen(pwfile, "re");
+	if (f != NULL) {
+		if (fgets(password, sizeof(password), f) == NULL)
+			password[0] = '\0';
+		fclose(f);
+		password[strcspn(password, "\n")] = '\0';
+	} else {
+		rand_hex(password, 12);
+		struct config cfg;
+		char *err;
+		if (config_load(conf, &cfg, &err) < 0) {
+			fprintf(stderr, "postern: %s\n", err);
+			free(err);
+			return -1;
+		}
+		master.cfg = cfg;
+		const char *auth_bin = spawn_binary_path("postern-auth");
+		int pfd[2];
+		if (pipe(pfd) < 0)
+			return -1;
+		pid_t pid = fork();
+		if (pid == 0) {
+			dup2(pfd[0], 0);
+			close(pfd[0]);
+			close(pfd[1]);
+			execl(auth_bin, "postern-auth", "-c", conf, "--add-user", DEMO_USER,
+			      "--password-stdin", (char *)NULL);
+			_exit(127);
+		}
+		close(pfd[0]);
+		size_t plen = strlen(password);
+		bool wrote = write(pfd[1], password, plen) == (ssize_t)plen &&
+			     write(pfd[1], "\n", 1) == 1;
+		close(pfd[1]);
+		int status = 1;
+		while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		config_free(&master.cfg);
+		if (pid < 0 || !wrote || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "postern: cannot create the demo account\n");
+			return -1;
+		}
+		if (write_file(pwfile, password, strlen(password), 0600) < 0)
+			return -1;
+	}
+	printf("\nPostern demo instance in %s\n"
+	       "  account:  %s\n"
+	       "  password: %s\n"
+	       "  IMAPS:    127.0.0.1:1993   IMAP+STARTTLS: 127.0.0.1:1143\n"
+	       "  try:      openssl s_client -quiet -connect 127.0.0.1:1993\n"
+	       "            then: a LOGIN %s %s\n\n",
+	       dir, DEMO_USER, password, DEMO_USER, password);
+	fflush(stdout);
+	*conf_path_r = strdup(conf);
+	return *conf_path_r == NULL ? -1 : 0;
+}

@@ -1,0 +1,89 @@
+#ifndef POSTERN_MASTER_H
+#define POSTERN_MASTER_H
+/* Private interface between the master's files. The master trusts its
+ * config file and the binaries it execs; it trusts no byte from a login
+ * process (untrusted: faces the network), treats the auth daemon and workers
+ * as trusted but separately privileged, and never parses client bytes. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+enum child_kind {
+	CHILD_AUTH,
+	CHILD_LOGIN,
+	CHILD_WORKER,
+};
+
+struct child {
+	pid_t pid;
+	enum child_kind kind;
+	struct ipc_chan *chan; /* NULL once the channel closed */
+	bool ready;            /* sent IPC_T_CHILD_READY */
+	bool retiring;         /* told to stop (login) or quit (worker) */
+	unsigned long long started_ms;
+	char user[256]; /* worker: the user it serves */
+	unsigned connections; /* worker: hand-offs sent to it */
+	struct child *next;
+};
+
+struct listener {
+	int fd;
+	char name[16]; /* "imap" or "imaps" */
+	bool tls;      /* implicit TLS */
+	char addr[80];
+};
+
+struct master {
+	struct config cfg;
+	bool root;
+	bool shutting_down;
+	int lifeline_w; /* write end; closing it tells every descendant to exit */
+	int lifeline_r;
+	struct listener *listeners;
+	size_t nlisteners;
+	struct child *children;
+	bool auth_ready;
+};
+
+extern struct master master;
+
+/* master/listeners.c: binds every address of imap_listen / imaps_listen. */
+int listeners_open(const struct config *cfg, struct listener **list_r, size_t *count_r,
+		   const char **error_r);
+
+/* master/dirs.c: creates the instance directories with the owners and modes
+ * the privilege model needs (idempotent). */
+int dirs_prepare(const struct config *cfg, bool root, const char **error_r);
+
+/* master/children.c */
+void children_start(void);
+void children_reload(void);
+void children_shutdown(void);
+struct child *child_find_pid(pid_t pid);
+struct child *worker_find(const char *user);
+struct child *worker_spawn(const char *user, const char *home);
+void child_kill(struct child *c, const char *why);
+
+/* master/routing.c: ticket redemption and hand-off to workers. */
+void routing_auth_up(void);
+void routing_auth_down(void);
+void routing_login_gone(struct child *login);
+void routing_worker_gone(struct child *worker);
+struct ipc_msg;
+void routing_handoff(struct child *login, struct ipc_msg *msg);
+
+/* master/init_dev.c */
+int init_dev(const char *dir, unsigned port_base, const char *self_exe);
+int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r);
+
+/* master/spawn.c: fork + exec of a role binary with the fixed fd layout. */
+/* extra_fds go to IPC_FD_FIRST_LISTENER.. in order. Returns the pid, fills
+ * *chan_fd_r with the master's end of the channel. */
+pid_t spawn_child(const char *binary, char *const argv[], const int *extra_fds,
+		  size_t nextra, int *chan_fd_r);
+/* Full path of a role binary ("imap-login", "imap", "postern-auth"). */
+const char *spawn_binary_path(const char *name);
+
+#endif

@@ -1,0 +1,273 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ioloop.h"
+#include "ipc.h"
+#include "ipc_proto.h"
+#include "log.h"
+#include "master.h"
+#include "str.h"
+
+/* Bound on hand-offs waiting for ticket redemption; past it new ones are
+ * refused (the login process answers NO [UNAVAILABLE]). */
+#define ROUTING_MAX_PENDING 4096
+
+/* One authenticated connection between the login process's request and its
+ * delivery to a worker. The user comes from the auth daemon, never from the
+ * login process. */
+struct handoff {
+	uint32_t id;
+	struct child *login; /* NULL if it died meanwhile */
+	uint32_t conn_id;    /* login process's id for the connection */
+	int fd;
+	char ticket[IPC_TICKET_SIZE];
+	char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	uint64_t session;
+	uint32_t remote_port, local_port, flags;
+	void *pending;
+	size_t pending_len;
+	struct handoff *next;
+};
+
+static struct ipc_chan *auth_chan;
+static struct handoff *pending_list;
+static size_t pending_count;
+static uint32_t next_handoff_id = 1;
+
+static const struct ipc_rule auth_master_rules[] = {
+	{IPC_T_TICKET_USER, 4096, false, false},
+	{IPC_T_TICKET_INVALID, 1024, false, false},
+};
+
+static void handoff_free(struct handoff *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	explicit_bzero(h->ticket, sizeof(h->ticket));
+	free(h->service);
+	free(h->remote_ip);
+	free(h->local_ip);
+	free(h->tls_info);
+	free(h->tag);
+	free(h->pending);
+	free(h);
+}
+
+static void handoff_unlink(struct handoff *h)
+{
+	for (struct handoff **p = &pending_list; *p != NULL; p = &(*p)->next) {
+		if (*p == h) {
+			*p = h->next;
+			pending_count--;
+			return;
+		}
+	}
+}
+
+static void reply_login(struct child *login, uint32_t conn_id, bool ok, const char *reason)
+{
+	if (login == NULL || login->chan == NULL)
+		return;
+	struct ipc_msg m;
+	ipc_msg_init(&m, ok ? IPC_T_HANDOFF_OK : IPC_T_HANDOFF_FAIL, conn_id);
+	if (!ok)
+		ipc_add_str(&m, reason);
+	ipc_chan_send(login->chan, &m);
+}
+
+static void handoff_fail(struct handoff *h, const char *reason)
+{
+	reply_login(h->login, h->conn_id, false, reason);
+	handoff_unlink(h);
+	handoff_free(h);
+}
+
+static struct handoff *handoff_find(uint32_t id)
+{
+	for (struct handoff *h = pending_list; h != NULL; h = h->next) {
+		if (h->id == id)
+			return h;
+	}
+	return NULL;
+}
+
+static void deliver(struct handoff *h, const char *user, const char *home)
+{
+	struct child *w = worker_find(user);
+	if (w == NULL)
+		w = worker_spawn(user, home);
+	if (w == NULL || w->chan == NULL) {
+		log_error("session=%016llx user=%s: no worker available",
+			  (unsigned long long)h->session, user);
+		handoff_fail(h, "no worker");
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_CLIENT, h->id);
+	ipc_msg_set_fd(&m, h->fd);
+	h->fd = -1;
+	ipc_add_str(&m, user);
+	ipc_add_str(&m, home);
+	ipc_add_u64(&m, h->session);
+	ipc_add_str(&m, h->remote_ip);
+	ipc_add_u32(&m, h->remote_port);
+	ipc_add_str(&m, h->local_ip);
+	ipc_add_u32(&m, h->local_port);
+	ipc_add_u32(&m, h->flags);
+	ipc_add_str(&m, h->tls_info);
+	ipc_add_str(&m, h->tag);
+	ipc_add_data(&m, h->pending, h->pending_len);
+	ipc_chan_send(w->chan, &m);
+	w->connections++;
+	log_info("session=%016llx user=%s: handed to imap pid=%ld",
+		 (unsigned long long)h->session, user, (long)w->pid);
+	reply_login(h->login, h->conn_id, true, NULL);
+	handoff_unlink(h);
+	handoff_free(h);
+}
+
+static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	struct handoff *h = handoff_find(msg->peer_id);
+	if (h == NULL) {
+		log_warn("auth answered unknown hand-off id=%u", msg->peer_id);
+		return;
+	}
+	if (msg->type == IPC_T_TICKET_USER) {
+		const char *user, *home;
+		if (ipc_get_str(msg, &user) < 0 || ipc_get_str(msg, &home) < 0 ||
+		    ipc_end(msg) < 0 || user[0] == '\0' || home[0] != '/') {
+			log_error("malformed ticket reply from auth");
+			handoff_fail(h, "internal error");
+			return;
+		}
+		deliver(h, user, home);
+	} else {
+		const char *reason;
+		if (ipc_get_str(msg, &reason) < 0 || ipc_end(msg) < 0)
+			reason = "?";
+		/* A login process presenting a bad ticket is either buggy or
+		 * compromised: say so loudly. */
+		log_warn("imap-login pid=%ld presented an invalid ticket: %s",
+			 h->login != NULL ? (long)h->login->pid : 0L, reason);
+		handoff_fail(h, "invalid ticket");
+	}
+}
+
+static void auth_chan_closed(struct ipc_chan *chan, const char *reason, void *ctx)
+{
+	(void)ctx;
+	log_error("connection to postern-auth lost: %s", reason);
+	ipc_chan_free(&chan);
+	auth_chan = NULL;
+	routing_auth_down();
+}
+
+void routing_auth_up(void)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", master.cfg.run_dir, IPC_SOCK_AUTH_MASTER);
+	int fd = ipc_connect(path);
+	if (fd < 0) {
+		log_error("cannot connect to %s: %m", path);
+		return;
+	}
+	ipc_chan_free(&auth_chan);
+	auth_chan = ipc_chan_new(fd, "auth-master", auth_master_rules,
+				 N_ELEMENTS(auth_master_rules), auth_chan_handle, auth_chan_closed,
+				 NULL);
+}
+
+void routing_auth_down(void)
+{
+	ipc_chan_free(&auth_chan);
+	while (pending_list != NULL)
+		handoff_fail(pending_list, "authentication service restarting");
+}
+
+void routing_login_gone(struct child *login)
+{
+	for (struct handoff *h = pending_list; h != NULL; h = h->next) {
+		if (h->login == login)
+			h->login = NULL;
+	}
+}
+
+void routing_worker_gone(struct child *worker)
+{
+	(void)worker; /* its sessions ended with it; nothing is queued here */
+}
+
+static char *dup_or_die(const char *s)
+{
+	char *d = strdup(s);
+	if (d == NULL)
+		log_fatal("out of memory");
+	return d;
+}
+
+void routing_handoff(struct child *login, struct ipc_msg *msg)
+{
+	const void *ticket, *pending;
+	size_t ticket_len, pending_len;
+	const char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	uint64_t session;
+	uint32_t remote_port, local_port, flags;
+	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 || ipc_get_str(msg, &service) < 0 ||
+	    ipc_get_u64(msg, &session) < 0 || ipc_get_str(msg, &remote_ip) < 0 ||
+	    ipc_get_u32(msg, &remote_port) < 0 || ipc_get_str(msg, &local_ip) < 0 ||
+	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
+	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &tag) < 0 ||
+	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||
+	    ticket_len != IPC_TICKET_SIZE) {
+		child_kill(login, "malformed hand-off");
+		return;
+	}
+	if (strcmp(service, "imap") != 0) {
+		reply_login(login, msg->peer_id, false, "unknown service");
+		return;
+	}
+	if (auth_chan == NULL || pending_count >= ROUTING_MAX_PENDING) {
+		reply_login(login, msg->peer_id, false, "service unavailable");
+		return;
+	}
+	struct handoff *h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		log_fatal("out of memory");
+	h->id = next_handoff_id++;
+	if (next_handoff_id == 0)
+		next_handoff_id = 1;
+	h->login = login;
+	h->conn_id = msg->peer_id;
+	h->fd = ipc_msg_take_fd(msg);
+	memcpy(h->ticket, ticket, IPC_TICKET_SIZE);
+	h->service = dup_or_die(service);
+	h->remote_ip = dup_or_die(remote_ip);
+	h->local_ip = dup_or_die(local_ip);
+	h->tls_info = dup_or_die(tls_info);
+	h->tag = dup_or_die(tag);
+	h->session = session;
+	h->remote_port = remote_port;
+	h->local_port = local_port;
+	h->flags = flags;
+	h->pending_len = pending_len;
+	h->pending = malloc(pending_len > 0 ? pending_len : 1);
+	if (h->pending == NULL)
+		log_fatal("out of memory");
+	if (pending_len > 0)
+		memcpy(h->pending, pending, pending_len);
+	h->next = pending_list;
+	pending_list = h;
+	pending_count++;
+
+	struct ipc_msg r;
+	ipc_msg_init(&r, IPC_T_TICKET_REDEEM, h->id);
+	ipc_add_data(&r, h->ticket, IPC_TICKET_SIZE);
+	ipc_add_str(&r, h->service);
+	ipc_chan_send(auth_chan, &r);
+}
