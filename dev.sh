@@ -1,0 +1,59 @@
+#!/bin/sh
+# Postern developer entry point (used by the README and by CI).
+#   ./dev.sh demo   install what is missing, build, run a demo instance
+#   ./dev.sh test   install what is missing, build with ASan+UBSan, run
+#                   every suite (meson test, then pytest)
+set -eu
+cd "$(dirname "$0")"
+
+BUILD_PKGS="build-essential meson ninja-build pkg-config libgnutls28-dev zlib1g-dev libdb5.3-dev libcap-dev"
+TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps"
+
+need_sudo() {
+	if [ "$(id -u)" -eq 0 ]; then echo ""; else echo "sudo"; fi
+}
+
+install_missing() {
+	missing=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "installing:$missing"
+		SUDO=$(need_sudo)
+		$SUDO apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+	fi
+}
+
+build() {
+	dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir"
+}
+
+case "${1:-}" in
+demo)
+	install_missing $BUILD_PKGS
+	build build
+	exec ./build/master/postern --demo "${2:-postern-demo}"
+	;;
+test)
+	install_missing $BUILD_PKGS $TEST_PKGS
+	build build-test -Dsanitize=true -Dbuildtype=debug
+	# Sanitizer reports abort the process so a test sees the failure.
+	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+	rc=0
+	meson test -C build-test --print-errorlogs || rc=1
+	POSTERN_BUILD="$PWD/build-test" /usr/bin/python3 -m pytest -q tests/protocol || rc=1
+	exit $rc
+	;;
+*)
+	echo "usage: $0 demo [DIR] | test" >&2
+	exit 2
+	;;
+esac
