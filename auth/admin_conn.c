@@ -4,6 +4,7 @@
  * change any account, but their input is still validated like any other:
  * addresses are canonicalised, passwords bounded, and a password never
  * reaches a log line. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

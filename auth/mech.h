@@ -73,10 +73,9 @@ void mech_request_deinit(struct mech_request *req);
 
 /* What mechanisms use to reach accounts (implemented by the daemon).
  * Looks up the name a client gave. 1 found (acct_r filled, address
- * canonical), 0 no such account or an impossible name, -1 database error
- * (*error_r). */
-int mech_lookup_account(const char *name, size_t len, struct account *acct_r,
-			const char **error_r);
+ * canonical; account_wipe it after use), 0 no such account or an impossible
+ * name, -1 database error (logged here). */
+int mech_lookup_account(const char *name, size_t len, struct account *acct_r);
 /* A secret to verify against when the account does not exist, so that an
  * unknown user costs the same time as a wrong password. */
 const struct scram_secret *mech_dummy_secret(void);

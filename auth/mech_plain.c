@@ -12,7 +12,6 @@ static enum mech_status plain_step(struct mech_request *req,
 	const unsigned char *authzid, *authcid, *pw, *nul1, *nul2;
 	size_t zlen, clen, pwlen;
 	struct account acct;
-	const char *error;
 	bool ok;
 	int ret;
 
@@ -41,7 +40,7 @@ static enum mech_status plain_step(struct mech_request *req,
 		return mech_fail(req, IPC_AUTH_FAIL_CREDENTIALS,
 				 "authzid-differs");
 
-	ret = mech_lookup_account((const char *)authcid, clen, &acct, &error);
+	ret = mech_lookup_account((const char *)authcid, clen, &acct);
 	if (ret < 0)
 		return mech_fail(req, IPC_AUTH_FAIL_TEMP, "database-error");
 	if (ret == 0) {

@@ -451,16 +451,27 @@ void login_client_send_str(struct login_client *c, const char *s)
 
 void login_client_printf(struct login_client *c, const char *fmt, ...)
 {
-	char line[1024];
+	/* a line may echo client text (an IMAP tag) up to login_max_line */
+	struct buf line;
+	buf_init(&line, LOGIN_OUT_MAX);
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	int ret = buf_vprintf(&line, fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if (ret < 0) {
+		buf_deinit(&line);
+		buf_clear(&c->priv->out);
+		login_client_close(c, "reply too long");
 		return;
-	if ((size_t)n >= sizeof(line))
-		log_panic("login_client_printf: line too long");
-	login_client_send(c, line, (size_t)n);
+	}
+	login_client_send(c, line.data, line.len);
+	buf_deinit(&line);
+}
+
+void login_client_set_user_hint(struct login_client *c, const char *user)
+{
+	if (str_cpy(c->priv->user_hint, user, sizeof(c->priv->user_hint)) < 0)
+		c->priv->user_hint[0] = '\0';
 }
 
 bool login_client_can_starttls(const struct login_client *c)

@@ -127,6 +127,9 @@ bool login_client_can_starttls(const struct login_client *client);
 int login_client_auth_begin(struct login_client *client, const char *mech,
 			    const void *ir, size_t ir_len, bool has_ir,
 			    const char *tag, const char *user_hint);
+/* Names the claimed login for the log once the protocol learns it (a SASL
+ * response after the command). Copied; truncated names are dropped. */
+void login_client_set_user_hint(struct login_client *client, const char *user);
 /* Relays the client's response to the last challenge. */
 void login_client_auth_continue(struct login_client *client, const void *p,
 				size_t n);

@@ -7,7 +7,6 @@ override config keys of its instances before they start."""
 
 import imaplib
 import os
-import random
 import shutil
 import signal
 import socket
@@ -19,11 +18,7 @@ import time
 import pytest
 
 import helpers
-from helpers import Conn, wait_for
-
-BUILD = os.environ.get("POSTERN_BUILD", "/work/main/build")
-POSTERN = os.path.join(BUILD, "master", "postern")
-MAILADM = os.path.join(BUILD, "admin", "mailadm")
+from helpers import MAILADM, POSTERN, Conn, free_port_base
 
 # Applied to every instance; modules add their own on top.
 DEFAULT_CONF = {
@@ -34,36 +29,7 @@ DEFAULT_CONF = {
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
-_used_ports = set()
 _live = []  # running instances, for attaching logs to failure reports
-
-
-def _port_free(port):
-    for addr in ("0.0.0.0", "127.0.0.1"):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind((addr, port))
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def free_port_base():
-    """A base N with N+143 and N+993 free and not handed out before in this
-    run. Stays below the usual ephemeral range (32768+) so that outgoing
-    connections of other programs do not grab our ports."""
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(10000, 31000)
-        ports = (base + 143, base + 993)
-        if any(p in _used_ports for p in ports):
-            continue
-        if all(_port_free(p) for p in ports):
-            _used_ports.update(ports)
-            return base
-    raise RuntimeError("no free port base found")
 
 
 def _need(path):
@@ -384,17 +350,16 @@ def _module_conf(request):
 
 def _run_instance(overrides):
     inst = Instance(overrides)
-    _live.append(inst)
     try:
         inst.start()
     except BaseException:
-        _live.remove(inst)
         inst.failed = True
         try:
             inst.stop()
-        finally:
-            pass
+        except AssertionError:
+            pass  # the start-up failure is the one to report
         raise
+    _live.append(inst)
     return inst
 
 

@@ -3,6 +3,7 @@ inspection and deadline polling. Standard library only."""
 
 import base64
 import os
+import random
 import re
 import socket
 import ssl
@@ -10,7 +11,42 @@ import time
 
 TIMEOUT = 10.0  # seconds for any single network wait
 
+BUILD = os.environ.get("POSTERN_BUILD", "/work/main/build")
+POSTERN = os.path.join(BUILD, "master", "postern")
+MAILADM = os.path.join(BUILD, "admin", "mailadm")
+
 _LITERAL_RE = re.compile(rb"\{(\d+)\+?\}$")
+
+
+_used_ports = set()
+
+
+def _port_free(port):
+    for addr in ("0.0.0.0", "127.0.0.1"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((addr, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port_base():
+    """A base N with N+143 and N+993 free and not handed out before in this
+    run. Stays below the usual ephemeral range (32768+) so that outgoing
+    connections of other programs do not grab our ports."""
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(10000, 31000)
+        ports = (base + 143, base + 993)
+        if any(p in _used_ports for p in ports):
+            continue
+        if all(_port_free(p) for p in ports):
+            _used_ports.update(ports)
+            return base
+    raise RuntimeError("no free port base found")
 
 
 class ConnectionClosed(Exception):

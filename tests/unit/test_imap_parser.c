@@ -447,7 +447,8 @@ static size_t fuzz_fragments(char *out, size_t size)
 		"a", "b1", " ", " ", "NOOP", "\"q s\"", "\"\\\"\"", "{3}\r\n",
 		"{2+}\r\n", "~{1}\r\n", "{17+}\r\n", "{0}\r\n", "(", ")",
 		"\r\n", "\n", "\r\n", "BODY[", "]", "NIL", "\\Seen", "1:*",
-		"\"", "\\", "\r", "x y z", "\xc3\xa4", "~",
+		"\"", "\\", "\r", "x y z", "\xc3\xa4", "~", "\r\nt X ",
+		"\r\nt X ", "\nu Y (",
 	};
 	size_t len = 0, n = 1 + (size_t)(rng() % 40);
 

@@ -1,0 +1,166 @@
+"""The master supervising its tree: a killed login process, SIGTERM,
+SIGHUP. Each test gets an instance of its own."""
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+
+import pytest
+
+import helpers
+from helpers import wait_for
+
+USER, PW = "erin@example.org", "erin-pw-1"
+
+
+def _noop(c, tag="n"):
+    _, tagged = c.command(tag, "NOOP")
+    assert tagged.startswith(tag.encode() + b" OK"), tagged
+
+
+def _pool_size(inst):
+    return int(inst.settings["login_processes"])
+
+
+def _full_pool(inst):
+    n = _pool_size(inst)
+    return wait_for(lambda: len(inst.pool_pids()) == n and inst.pool_pids(),
+                    what="%d pool processes" % n)
+
+
+def test_kill9_login_process(fresh_instance):
+    inst = fresh_instance
+    inst.add_user(USER, PW)
+    sessions = [inst.login(USER, PW) for _ in range(4)]
+    try:
+        for c in sessions:
+            _noop(c)
+        pool = _full_pool(inst)
+        proxies = inst.proxy_pids()
+        assert len(proxies) >= len(sessions), (proxies, pool)
+        # Prefer a pool process that forked proxies: they must outlive it.
+        parents = {helpers.proc_ppid(p) for p in proxies}
+        victim = min(pool & parents) if pool & parents else min(pool)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda: not helpers.pid_alive(victim),
+                 what="pool process %d to die" % victim)
+        for c in sessions:
+            _noop(c, "m")
+        n = _pool_size(inst)
+        wait_for(lambda: len(inst.pool_pids()) == n
+                 and victim not in inst.pool_pids(), timeout=15,
+                 what="master to restore the pool to %d" % n)
+        for _ in range(2 * n):
+            c = inst.login(USER, PW)
+            _noop(c)
+            c.close()
+        for c in sessions:
+            _noop(c, "o")
+    finally:
+        for c in sessions:
+            c.close()
+
+
+def test_sigterm_stops_tree(fresh_instance):
+    inst = fresh_instance
+    inst.add_user(USER, PW)
+    c = inst.login(USER, PW)
+    _noop(c)
+    before = inst.member_pids()
+    names = {helpers.proc_name(helpers.proc_cmdline(p)) for p in before}
+    assert {"postern", "postern-auth", "imap-login", "imap"} <= names, names
+    assert inst.proxy_pids(), "no proxy process for the IMAPS session"
+    inst.master.send_signal(signal.SIGTERM)
+    try:
+        inst.master.wait(10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("master still running 10s after SIGTERM")
+    wait_for(lambda: not [p for p in before if helpers.pid_alive(p)]
+             and not inst.member_pids(), timeout=10,
+             what="every process of the instance to exit: %s" % sorted(
+                 "%d %s" % (p, helpers.proc_cmdline(p)) for p in before
+                 if helpers.pid_alive(p)))
+    c.close()
+
+
+def test_sighup_keeps_sessions(fresh_instance):
+    inst = fresh_instance
+    inst.add_user(USER, PW)
+    c = inst.login(USER, PW)
+    try:
+        _noop(c)
+        old_pool = _full_pool(inst)
+        inst.master.send_signal(signal.SIGHUP)
+        n = _pool_size(inst)
+        wait_for(lambda: len(inst.pool_pids()) == n
+                 and old_pool.isdisjoint(inst.pool_pids()), timeout=15,
+                 what="pool replaced after SIGHUP (old %s)" % sorted(old_pool))
+        wait_for(lambda: not [p for p in old_pool if helpers.pid_alive(p)],
+                 what="old pool processes to exit")
+        _noop(c, "m")
+        c2 = inst.login(USER, PW)
+        _noop(c2)
+        c2.close()
+        assert inst.master.poll() is None
+    finally:
+        c.close()
+
+
+def _peer_cert(inst):
+    """DER certificate the IMAPS port presents now (None if the handshake
+    fails, e.g. while the pool is being replaced)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((inst.host, inst.imaps_port), 5) as s:
+            with ctx.wrap_socket(s) as t:
+                return t.getpeercert(binary_form=True)
+    except OSError:
+        return None
+
+
+def _pem_der(path):
+    with open(path) as f:
+        text = f.read()
+    end = "-----END CERTIFICATE-----"
+    return ssl.PEM_cert_to_DER_cert(text[:text.index(end) + len(end)] + "\n")
+
+
+def test_sighup_reloads_certificate(fresh_instance):
+    inst = fresh_instance
+    inst.add_user(USER, PW)
+    assert _peer_cert(inst) == _pem_der(inst.cert_path)
+    # A second dev instance, never started, supplies a new key pair.
+    other = tempfile.mkdtemp(prefix="postern-test-cert-", dir="/tmp")
+    try:
+        os.chmod(other, 0o755)
+        r = subprocess.run([helpers.POSTERN, "--init-dev", other,
+                            "--port-base", str(helpers.free_port_base())],
+                           capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r.stderr
+        oconf = inst.read_conf(os.path.join(other, "postern.conf"))
+        new_der = _pem_der(oconf["tls_cert"])
+        assert new_der != _pem_der(inst.cert_path)
+        c = inst.login(USER, PW)
+        try:
+            # Overwrite in place: ownership and mode of the files stay.
+            shutil.copyfile(oconf["tls_key"], inst.settings["tls_key"])
+            shutil.copyfile(oconf["tls_cert"], inst.cert_path)
+            inst.master.send_signal(signal.SIGHUP)
+            wait_for(lambda: _peer_cert(inst) == new_der, timeout=15,
+                     what="new certificate served after SIGHUP")
+            inst._setup_tls()
+            _noop(c)
+            c2 = inst.login(USER, PW)
+            _noop(c2)
+            c2.close()
+        finally:
+            c.close()
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
