@@ -263,11 +263,13 @@ static void admin_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 	/* the address is the first argument of every command but the
 	 * listing; passwords (the second) are never logged */
 	if (strcmp(cmd, "user-list") != 0)
-		log_info("admin: command=%s uid=%ld pid=%ld result=%s "
-			 "address=%s",
+		log_info("admin: command=%s uid=%ld pid=%ld address=%s "
+			 "result=%s code=%u%s%s",
 			 cmd, (long)c->peer.uid, (long)c->peer.pid,
-			 code == IPC_ADMIN_OK ? "ok" : buf_cstr(&out),
-			 argc > 0 ? args[0] : "-");
+			 argc > 0 ? args[0] : "-",
+			 code == IPC_ADMIN_OK ? "ok" : "fail", code,
+			 code == IPC_ADMIN_OK ? "" : " error=",
+			 code == IPC_ADMIN_OK ? "" : buf_cstr(&out));
 	ipc_msg_init(&m, IPC_T_ADMIN_REPLY, msg->peer_id);
 	ipc_add_u32(&m, code);
 	ipc_add_str(&m, buf_cstr(&out));

@@ -17,6 +17,7 @@
 #define AUTHDB_LOCK "lock"
 /* Checkpoint once this much log (KiB) accumulated; old logs are removed. */
 #define AUTHDB_CHECKPOINT_KB 256
+#define AUTHDB_LOG_FILE_SIZE (1024 * 1024)
 
 struct authdb {
 	DB_ENV *env;
@@ -24,7 +25,7 @@ struct authdb {
 	int lock_fd;
 };
 
-static char authdb_errbuf[512];
+static char authdb_errbuf[4096 + 256];
 
 static const char *errf(const char *what, int ret)
 {
@@ -127,6 +128,8 @@ int authdb_open(const char *dir, struct authdb **db_r, const char **error_r)
 	}
 	a->env->set_errcall(a->env, authdb_errcall);
 	(void)a->env->log_set_config(a->env, DB_LOG_AUTO_REMOVE, 1);
+	/* the default 10 MiB log file is much for a table of accounts */
+	(void)a->env->set_lg_max(a->env, AUTHDB_LOG_FILE_SIZE);
 	/* DB_RECOVER: a crash (kill -9) leaves committed transactions in the
 	 * log; recovery at every open replays them. Safe because we hold the
 	 * directory lock, so no other process has the environment open. */
@@ -328,7 +331,7 @@ enum authdb_result authdb_list(struct authdb *a, const char *after,
 
 	*count_r = 0;
 	if (after_len > ACCOUNT_ADDR_MAX)
-		return AUTHDB_OK; /* never one of ours: nothing to page on from */
+		return AUTHDB_OK; /* not one of ours: nothing to page from */
 	if ((ret = a->db->cursor(a->db, NULL, &cur, 0)) != 0) {
 		*error_r = errf("cursor", ret);
 		return AUTHDB_ERROR;
@@ -356,7 +359,8 @@ enum authdb_result authdb_list(struct authdb *a, const char *after,
 			res = AUTHDB_ERROR;
 			break;
 		}
-		if (key.size == after_len && memcmp(kbuf, after, after_len) == 0)
+		if (key.size == after_len &&
+		    memcmp(kbuf, after, after_len) == 0)
 			continue;
 		if (out->len + key.size + 1 > out->max)
 			break;

@@ -18,6 +18,9 @@
 
 /* Longest mechanism name (RFC 4422: 20 characters). */
 #define MECH_NAME_MAX 20
+/* Exchanges over all connections: per connection auth_max_exchanges, but
+ * a compromised login process could open many connections. ~1 KiB each. */
+#define EXCHANGES_TOTAL_MAX 65536
 
 struct exchange {
 	struct exchange *next;
@@ -40,6 +43,7 @@ static const struct ipc_rule login_rules[] = {
 
 static struct login_conn *login_conns;
 static size_t login_nconns;
+static size_t exchanges_total;
 
 static const char *fail_text(uint32_t code)
 {
@@ -95,6 +99,7 @@ static void exchange_free(struct login_conn *c, struct exchange **p)
 
 	*p = e->next;
 	c->nexchanges--;
+	exchanges_total--;
 	mech_request_deinit(&e->req);
 	free(e);
 }
@@ -154,6 +159,23 @@ static void exchange_step(struct login_conn *c, struct exchange **p,
 	exchange_free(c, p);
 }
 
+/* RFC 4422 section 3.1: 1 to 20 of [A-Z0-9-_] (we also accept lowercase
+ * and compare case-insensitively). */
+static bool mech_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > MECH_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
 /* Refuses an exchange before it exists (nothing to free). */
 static void refuse(struct login_conn *c, uint32_t id, struct mech_request *req,
 		   const char *mech, uint32_t code, const char *reason)
@@ -185,14 +207,18 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 	mech_request_init(&tmp, NULL);
 	tmp.flags = flags;
 	tmp.log.session = session;
-	if (strlen(mech_name) > MECH_NAME_MAX ||
-	    str_cpy(tmp.service, service, sizeof(tmp.service)) < 0 ||
+	if (str_cpy(tmp.service, service, sizeof(tmp.service)) < 0 ||
 	    str_cpy(tmp.log.remote, remote, sizeof(tmp.log.remote)) < 0) {
 		mech_request_deinit(&tmp);
 		return -1;
 	}
 	mech = mech_find(mech_name);
-	if (c->nexchanges >= auth.cfg.auth_max_exchanges) {
+	if (!mech_name_valid(mech_name)) {
+		/* the name is client text: keep it out of the log line */
+		refuse(c, msg->peer_id, &tmp, "(invalid)", IPC_AUTH_FAIL_MECH,
+		       "invalid-mechanism-name");
+	} else if (c->nexchanges >= auth.cfg.auth_max_exchanges ||
+		   exchanges_total >= EXCHANGES_TOTAL_MAX) {
 		refuse(c, msg->peer_id, &tmp, mech_name, IPC_AUTH_FAIL_TEMP,
 		       "too-many-exchanges");
 	} else if (mech == NULL) {
@@ -216,6 +242,7 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 		e->next = c->exchanges;
 		c->exchanges = e;
 		c->nexchanges++;
+		exchanges_total++;
 		if ((flags & IPC_AUTH_F_HAS_IR) != 0) {
 			exchange_step(c, &c->exchanges, ir, irlen);
 		} else {
@@ -262,8 +289,12 @@ static int handle_continue(struct login_conn *c, struct ipc_msg *msg)
 
 static void login_conn_free(struct login_conn *c)
 {
-	while (c->exchanges != NULL)
+	while (c->exchanges != NULL) {
+		/* still an attempt: it gets its line too */
+		log_attempt(&c->exchanges->req, c->exchanges->req.mech->name,
+			    false, "login-connection-closed");
 		exchange_free(c, &c->exchanges);
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

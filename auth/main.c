@@ -109,7 +109,8 @@ const struct scram_secret *mech_dummy_secret(void)
 }
 
 /* Reads one line (the password) from fd 0 byte by byte, so no copy of it
- * is left in a stdio buffer. Strips CR/LF. 0, or -1 with *error_r. */
+ * is left in a stdio buffer. Strips CR/LF; size is the longest password
+ * + 2 (CR and NUL). 0, or -1 with *error_r. */
 static int read_password_stdin(char *pw, size_t size, const char **error_r)
 {
 	size_t len = 0;
@@ -134,6 +135,10 @@ static int read_password_stdin(char *pw, size_t size, const char **error_r)
 	if (len > 0 && pw[len - 1] == '\r')
 		len--;
 	pw[len] = '\0';
+	if (len > size - 2) {
+		*error_r = "password longer than 1024 bytes";
+		return -1;
+	}
 	if (memchr(pw, '\0', len) != NULL) {
 		*error_r = "password contains a NUL byte";
 		return -1;

@@ -12,7 +12,8 @@ static int b64_encode(struct buf *out, const unsigned char *in, size_t n,
 {
 	if (n / 3 >= SIZE_MAX / 4 - 1)
 		return -1;
-	char *dst = buf_reserve(out, (n / 3 + 1) * 4);
+	size_t outlen = pad ? (n + 2) / 3 * 4 : n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+	char *dst = buf_reserve(out, outlen);
 	if (dst == NULL)
 		return -1;
 	size_t o = 0, i = 0;
@@ -69,7 +70,13 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 {
 	if (len % 4 != 0)
 		return -1;
-	unsigned char *dst = buf_reserve(out, len / 4 * 3);
+	size_t outlen = len / 4 * 3;
+	if (len >= 4 && s[len - 1] == '=') {
+		outlen--;
+		if (s[len - 2] == '=')
+			outlen--;
+	}
+	unsigned char *dst = buf_reserve(out, outlen);
 	if (dst == NULL)
 		return -1;
 	size_t o = 0;
@@ -82,8 +89,10 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 				pads++;
 				continue;
 			}
-			if (pads > 0 || (v[k] = b64_value(c)) < 0)
+			if (pads > 0 || (v[k] = b64_value(c)) < 0) {
+				buf_commit(out, 0); /* restores the NUL at len */
 				return -1;
+			}
 		}
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
 			     (uint32_t)v[2] << 6 | (uint32_t)v[3];
@@ -93,8 +102,10 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 		if (pads < 1)
 			dst[o++] = (unsigned char)w;
 		/* non-canonical encodings (stray low bits) are rejected */
-		if ((pads == 1 && (v[2] & 3) != 0) || (pads == 2 && (v[1] & 15) != 0))
+		if ((pads == 1 && (v[2] & 3) != 0) || (pads == 2 && (v[1] & 15) != 0)) {
+			buf_commit(out, 0);
 			return -1;
+		}
 	}
 	buf_commit(out, o);
 	return 0;

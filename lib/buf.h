@@ -21,7 +21,8 @@ struct buf {
 };
 
 void buf_init(struct buf *b, size_t max);
-/* Frees the storage. The bytes are wiped first with buf_deinit_secret. */
+/* Frees the storage (not wiped: use buf_deinit_secret for secrets). max is
+ * kept, so the buf can be reused. */
 void buf_deinit(struct buf *b);
 void buf_deinit_secret(struct buf *b);
 

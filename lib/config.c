@@ -239,9 +239,9 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 		return -1;
 	}
 	cfg->path = strdup(abs);
-	FILE *f = fopen(path, "re");
+	FILE *f = fopen(abs, "re");
 	if (f == NULL || cfg->path == NULL) {
-		*error_r = config_error(path, 0, NULL, strerror(errno));
+		*error_r = config_error(abs, 0, NULL, strerror(errno));
 		if (f != NULL)
 			fclose(f);
 		config_free(cfg);
@@ -255,7 +255,7 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 		lineno++;
 		size_t len = strlen(line);
 		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			*error_r = config_error(path, lineno, NULL, "line too long");
+			*error_r = config_error(abs, lineno, NULL, "line too long");
 			ret = -1;
 			break;
 		}
@@ -264,7 +264,7 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 			continue;
 		char *eq = strchr(s, '=');
 		if (eq == NULL) {
-			*error_r = config_error(path, lineno, NULL, "expected key = value");
+			*error_r = config_error(abs, lineno, NULL, "expected key = value");
 			ret = -1;
 			break;
 		}
@@ -283,9 +283,13 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 		else if (config_set(cfg, &config_table[i], value, &err) == 0)
 			seen[i] = true;
 		if (err != NULL) {
-			*error_r = config_error(path, lineno, key, err);
+			*error_r = config_error(abs, lineno, key, err);
 			ret = -1;
 		}
+	}
+	if (ret == 0 && ferror(f)) {
+		*error_r = config_error(abs, lineno, NULL, strerror(errno));
+		ret = -1;
 	}
 	fclose(f);
 	if (ret < 0)

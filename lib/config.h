@@ -67,7 +67,7 @@ void config_defaults(struct config *cfg);
 /* Iterates the documented keys (for --help and the doc test). */
 struct config_key_info {
 	const char *name;
-	const char *type; /* "string", "uint", "path", "listen" */
+	const char *type; /* "string", "uint", "path", "listen", "level" */
 	const char *def;  /* default as text */
 	const char *help;
 };

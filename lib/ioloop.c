@@ -25,6 +25,7 @@ struct timer {
 	unsigned long long expire;
 	timer_cb_t *cb;
 	void *ctx;
+	bool running; /* its callback is on the stack: freed after it returns */
 	struct timer *prev, *next;
 };
 
@@ -147,15 +148,30 @@ void timer_remove(struct timer **tp)
 	if (t == NULL)
 		return;
 	*tp = NULL;
+	if (t->running)
+		return; /* already unlinked; ioloop_run_timers frees it */
 	timer_unlink(t);
 	free(t);
+}
+
+static void ioloop_free_dead(void)
+{
+	while (loop.dead != NULL) {
+		struct io *io = loop.dead;
+		loop.dead = io->next_dead;
+		free(io);
+	}
 }
 
 struct signal_io {
 	int fd;
 	io_cb_t *cb;
 	void *ctx;
+	struct io *io;
+	struct signal_io *next;
 };
+
+static struct signal_io *signal_ios;
 
 static void signal_io_read(void *ctx, unsigned events)
 {
@@ -180,8 +196,29 @@ void signal_add(int signo, io_cb_t *cb, void *ctx)
 		log_fatal("signalfd: %m");
 	s->cb = cb;
 	s->ctx = ctx;
-	/* lives as long as the process */
-	(void)io_add(s->fd, IO_READ, signal_io_read, s);
+	s->io = io_add(s->fd, IO_READ, signal_io_read, s);
+	s->next = signal_ios;
+	signal_ios = s;
+}
+
+void ioloop_deinit(void)
+{
+	while (signal_ios != NULL) {
+		struct signal_io *s = signal_ios;
+		signal_ios = s->next;
+		io_remove(&s->io);
+		close(s->fd);
+		free(s);
+	}
+	while (loop.thead != NULL) {
+		struct timer *t = loop.thead;
+		timer_unlink(t);
+		free(t);
+	}
+	ioloop_free_dead();
+	if (loop.epfd >= 0)
+		close(loop.epfd);
+	loop.epfd = -1;
 }
 
 void ioloop_stop(void)
@@ -210,21 +247,11 @@ static void ioloop_run_timers(void)
 		struct timer *t = loop.thead;
 		bool was_last = t == last;
 		timer_unlink(t);
-		timer_cb_t *cb = t->cb;
-		void *ctx = t->ctx;
+		t->running = true;
+		t->cb(t->ctx);
 		free(t);
-		cb(ctx);
 		if (was_last)
 			break;
-	}
-}
-
-static void ioloop_free_dead(void)
-{
-	while (loop.dead != NULL) {
-		struct io *io = loop.dead;
-		loop.dead = io->next_dead;
-		free(io);
 	}
 }
 

@@ -16,6 +16,9 @@ typedef void timer_cb_t(void *ctx);
 
 /* Call once per process before anything else here. Fatal on failure. */
 void ioloop_init(void);
+/* Frees signal handlers, timers and the epoll fd (for leak checkers); call
+ * after ioloop_run returned, once. ios still added are the caller's leak. */
+void ioloop_deinit(void);
 /* Runs until ioloop_stop(). */
 void ioloop_run(void);
 void ioloop_stop(void);

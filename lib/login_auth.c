@@ -52,8 +52,7 @@ static void auth_fail_delay_done(void *ctx)
 		login_client_update_io(c);
 }
 
-static void auth_failure(struct login_client *c, uint32_t code,
-			 const char *msg)
+static void auth_failure(struct login_client *c, uint32_t code, const char *msg)
 {
 	struct login_client_priv *p = c->priv;
 	p->auth_id = 0;

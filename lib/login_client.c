@@ -297,8 +297,8 @@ void login_client_close(struct login_client *c, const char *reason)
 		client_schedule_destroy(c);
 		return;
 	}
-	p->idle_timer = timer_add(LOGIN_CLOSE_TIMEOUT_MS, client_close_timeout,
-				  c);
+	p->idle_timer =
+		timer_add(LOGIN_CLOSE_TIMEOUT_MS, client_close_timeout, c);
 	login_client_update_io(c);
 }
 

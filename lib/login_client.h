@@ -30,9 +30,9 @@ struct tls_conn;
 
 /* Why the library ends a connection on its own; the protocol words it. */
 enum login_bye {
-	LOGIN_BYE_IDLE,             /* login_idle_timeout passed */
+	LOGIN_BYE_IDLE, /* login_idle_timeout passed */
 	LOGIN_BYE_AUTH_UNAVAILABLE, /* the auth daemon went away */
-	LOGIN_BYE_SHUTDOWN,         /* the process is stopping */
+	LOGIN_BYE_SHUTDOWN, /* the process is stopping */
 };
 
 struct login_proto {
@@ -75,7 +75,7 @@ struct login_proto {
 
 struct login_client {
 	/* ---- read-only for the protocol ---- */
-	uint64_t session;   /* random, born at accept, carried to the worker */
+	uint64_t session; /* random, born at accept, carried to the worker */
 	struct log_ctx log; /* session + remote for clog_* */
 	int fd;
 	char remote_ip[64];
@@ -85,10 +85,10 @@ struct login_client {
 	char listener[32]; /* listener name from --listen */
 	bool implicit_tls; /* accepted on a tls listener */
 	struct tls_conn *tls; /* non-NULL once TLS is up (or handshaking) */
-	bool secured;         /* TLS handshake completed */
-	bool closing;         /* login_client_close was called */
-	bool authenticating;  /* a SASL exchange is waiting for auth */
-	bool handing_off;     /* success reported; input is frozen */
+	bool secured; /* TLS handshake completed */
+	bool closing; /* login_client_close was called */
+	bool authenticating; /* a SASL exchange is waiting for auth */
+	bool handing_off; /* success reported; input is frozen */
 
 	/* ---- the protocol's ---- */
 	struct buf in; /* unread client bytes; max config login_max_line */
@@ -145,8 +145,7 @@ void login_client_handoff(struct login_client *client);
 /* Runs a login process: parses -c/--listen, loads config and TLS, drops
  * privileges, connects to auth, tells the master it is ready and serves until
  * retired or orphaned. Returns the exit status for main. */
-int login_service_main(const struct login_proto *proto, int argc,
-		       char *argv[]);
+int login_service_main(const struct login_proto *proto, int argc, char *argv[]);
 /* The loaded configuration (valid inside login_service_main). */
 const struct config *login_service_config(void);
 

@@ -52,7 +52,8 @@ void login_client_handoff(struct login_client *c)
 	int send_fd;
 	if (c->tls != NULL) {
 		int sv[2];
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) <
+		    0) {
 			clog_error(&c->log, "socketpair: %m");
 			handoff_fail(c, "internal error");
 			return;

@@ -22,6 +22,7 @@
 struct io;
 struct timer;
 struct ipc_chan;
+struct ipc_msg;
 struct tls_server;
 
 struct login_listener {
@@ -53,23 +54,23 @@ extern struct login_service login_svc;
 
 struct login_client_priv {
 	struct login_client *prev, *next;
-	uint32_t id;      /* peer_id of the hand-off */
+	uint32_t id; /* peer_id of the hand-off */
 	uint32_t auth_id; /* peer_id of the current SASL exchange; 0 = none */
 	struct io *io;
-	struct timer *idle_timer;  /* idle timeout, then the close deadline */
-	struct timer *post_timer;  /* deferred destroy or TLS-pending read */
-	struct timer *fail_timer;  /* authentication failure delay */
+	struct timer *idle_timer; /* idle timeout, then the close deadline */
+	struct timer *post_timer; /* deferred destroy or TLS-pending read */
+	struct timer *fail_timer; /* authentication failure delay */
 	struct buf out;
-	bool proto_started;   /* proto->client_new returned 0 */
+	bool proto_started; /* proto->client_new returned 0 */
 	bool handshaking;
 	bool hs_want_write;
-	bool starttls_wait;   /* go-ahead queued; TLS starts once flushed */
+	bool starttls_wait; /* go-ahead queued; TLS starts once flushed */
 	bool destroy_pending;
-	bool handed_off;      /* the fd and session belong to someone else */
+	bool handed_off; /* the fd and session belong to someone else */
 	char mech[32];
 	char user_hint[256];
-	char *tag;            /* of the authenticating command */
-	char user[256];       /* from IPC_T_AUTH_SUCCESS */
+	char *tag; /* of the authenticating command */
+	char user[256]; /* from IPC_T_AUTH_SUCCESS */
 	unsigned char ticket[IPC_TICKET_SIZE];
 	uint32_t fail_code;
 	char fail_msg[256];
@@ -97,7 +98,7 @@ void login_service_client_gone(void);
 void login_service_start_draining(const char *why);
 
 /* login_proxy.c: runs in the forked child; never returns. */
-void login_proxy_run(struct login_client *client, int plain_fd)
-	POSTERN_NORETURN;
+void login_proxy_run(struct login_client *client,
+		     int plain_fd) POSTERN_NORETURN;
 
 #endif

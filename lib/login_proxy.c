@@ -36,7 +36,7 @@ struct proxy_dir {
 struct proxy {
 	struct tls_conn *tls;
 	const struct log_ctx *log;
-	struct proxy_dir up;   /* client -> worker (decrypted) */
+	struct proxy_dir up; /* client -> worker (decrypted) */
 	struct proxy_dir down; /* worker -> client (to encrypt) */
 	bool client_eof, worker_eof;
 	const char *reason;
@@ -77,6 +77,7 @@ static void proxy_wipe_others(struct login_client *self)
 			continue;
 		if (c->in.data != NULL)
 			explicit_bzero(c->in.data, c->in.cap);
+		explicit_bzero(c->priv->ticket, sizeof(c->priv->ticket));
 	}
 }
 
@@ -142,8 +143,8 @@ static bool proxy_down(struct proxy *px)
 	}
 	const char *error;
 	while (px->down.len > 0) {
-		ssize_t n = tls_write(px->tls, px->down.data, px->down.len,
-				      &error);
+		ssize_t n =
+			tls_write(px->tls, px->down.data, px->down.len, &error);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				break;
@@ -170,17 +171,17 @@ static void proxy_loop(struct proxy *px)
 		if (!px->client_eof && px->up.len < PROXY_BUF_SIZE)
 			pfd[0].events |= POLLIN;
 		if (px->down.len > 0)
-			pfd[0].events |= tls_want_write(px->tls) ? POLLOUT :
-								   POLLIN;
+			pfd[0].events |=
+				tls_want_write(px->tls) ? POLLOUT : POLLIN;
 		if (!px->worker_eof && px->down.len < PROXY_BUF_SIZE)
 			pfd[1].events |= POLLIN;
 		if (px->up.len > 0)
 			pfd[1].events |= POLLOUT;
 		/* decrypted bytes inside GnuTLS do not wake poll() */
-		int timeout = px->up.len < PROXY_BUF_SIZE &&
-					      tls_pending(px->tls) ?
-				      0 :
-				      -1;
+		int timeout =
+			px->up.len < PROXY_BUF_SIZE && tls_pending(px->tls)
+				? 0
+				: -1;
 		int n = poll(pfd, 3, timeout);
 		if (n < 0 && errno != EINTR) {
 			px->reason = "poll failed";
@@ -215,8 +216,9 @@ void login_proxy_run(struct login_client *c, int plain_fd)
 		(void)tls_write(px->tls, px->down.data, px->down.len, &error);
 	}
 	tls_bye(px->tls);
-	clog_info(&c->log,
-		  "proxy done reason=\"%s\" client_bytes=%llu worker_bytes=%llu",
-		  px->reason, px->up.total, px->down.total);
+	clog_info(
+		&c->log,
+		"proxy done reason=\"%s\" client_bytes=%llu worker_bytes=%llu",
+		px->reason, px->up.total, px->down.total);
 	_exit(0);
 }

@@ -157,8 +157,8 @@ static void sigchld_event(void *ctx POSTERN_UNUSED,
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (WIFSIGNALED(status))
-			log_warn("proxy pid=%ld killed by signal %d",
-				 (long)pid, WTERMSIG(status));
+			log_warn("proxy pid=%ld killed by signal %d", (long)pid,
+				 WTERMSIG(status));
 		else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
 			log_warn("proxy pid=%ld exited with status %d",
 				 (long)pid, WEXITSTATUS(status));
@@ -230,8 +230,7 @@ static int parse_listen(const char *spec, const char **error_r)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s -c CONFIG --listen FD:NAME:plain|tls [...]\n",
-		prog);
+		"usage: %s -c CONFIG --listen FD:NAME:plain|tls [...]\n", prog);
 }
 
 static int parse_args(int argc, char *argv[], const char **config_r)
@@ -287,8 +286,7 @@ static void service_drop_and_connect(void)
 	login_auth_connected(fd);
 }
 
-int login_service_main(const struct login_proto *proto, int argc,
-		       char *argv[])
+int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 {
 	const char *config_path, *error;
 	char *cerror;
@@ -316,17 +314,17 @@ int login_service_main(const struct login_proto *proto, int argc,
 	ioloop_init();
 	service_drop_and_connect();
 
-	login_svc.master = ipc_chan_new(IPC_FD_MASTER, "master",
-					login_master_rules,
-					N_ELEMENTS(login_master_rules),
-					master_handler, master_closed, NULL);
+	login_svc.master =
+		ipc_chan_new(IPC_FD_MASTER, "master", login_master_rules,
+			     N_ELEMENTS(login_master_rules), master_handler,
+			     master_closed, NULL);
 	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
 	if (fl < 0)
 		log_fatal("lifeline fd %d is not open", IPC_FD_LIFELINE);
 	(void)fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK);
 	(void)fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC);
-	login_svc.lifeline = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_event,
-				    NULL);
+	login_svc.lifeline =
+		io_add(IPC_FD_LIFELINE, IO_READ, lifeline_event, NULL);
 	signal_add(SIGCHLD, sigchld_event, NULL);
 	signal_add(SIGTERM, sigterm_event, NULL);
 	for (size_t i = 0; i < login_svc.nlisteners; i++) {

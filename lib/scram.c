@@ -53,9 +53,9 @@ bool scram_mem_equal(const void *a, const void *b, size_t n)
 }
 
 int scram_salted_password(enum scram_alg alg, const void *password,
-			  size_t password_len, const void *salt, size_t salt_len,
-			  uint32_t iterations, unsigned char *out,
-			  const char **error_r)
+			  size_t password_len, const void *salt,
+			  size_t salt_len, uint32_t iterations,
+			  unsigned char *out, const char **error_r)
 {
 	if (scram_hash_len(alg) == 0) {
 		*error_r = "unknown SCRAM algorithm";
@@ -70,7 +70,8 @@ int scram_salted_password(enum scram_alg alg, const void *password,
 		return -1;
 	}
 	/* GnuTLS takes non-const datums but does not modify them. */
-	gnutls_datum_t key = {(unsigned char *)password, (unsigned)password_len};
+	gnutls_datum_t key = {(unsigned char *)password,
+			      (unsigned)password_len};
 	gnutls_datum_t s = {(unsigned char *)salt, (unsigned)salt_len};
 	if (gnutls_pbkdf2(mac_alg(alg), &key, &s, iterations, out,
 			  scram_hash_len(alg)) < 0) {
@@ -119,7 +120,8 @@ int scram_stored_key(enum scram_alg alg, const unsigned char *client_key,
 int scram_secret_derive_salt(enum scram_alg alg, const void *password,
 			     size_t password_len, const void *salt,
 			     size_t salt_len, uint32_t iterations,
-			     struct scram_secret *secret_r, const char **error_r)
+			     struct scram_secret *secret_r,
+			     const char **error_r)
 {
 	unsigned char salted[SCRAM_MAX_HASH_LEN];
 	unsigned char client_key[SCRAM_MAX_HASH_LEN];

@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 enum scram_alg {
-	SCRAM_SHA1 = 1, /* values are stored in the account db: never renumber */
+	/* the values are stored in the account db: never renumber */
+	SCRAM_SHA1 = 1,
 	SCRAM_SHA256 = 2,
 };
 
@@ -44,7 +45,8 @@ struct scram_secret {
 	uint32_t iterations;
 	size_t salt_len;
 	unsigned char salt[SCRAM_MAX_SALT_LEN];
-	unsigned char stored_key[SCRAM_MAX_HASH_LEN]; /* scram_hash_len(alg) used */
+	/* the first scram_hash_len(alg) bytes are used */
+	unsigned char stored_key[SCRAM_MAX_HASH_LEN];
 	unsigned char server_key[SCRAM_MAX_HASH_LEN];
 };
 
@@ -58,9 +60,9 @@ bool scram_alg_valid(int alg);
  * within [1, SCRAM_MAX_ITERATIONS] (test vectors only go below the minimum).
  * 0, or -1 with *error_r static. */
 int scram_salted_password(enum scram_alg alg, const void *password,
-			  size_t password_len, const void *salt, size_t salt_len,
-			  uint32_t iterations, unsigned char *out,
-			  const char **error_r);
+			  size_t password_len, const void *salt,
+			  size_t salt_len, uint32_t iterations,
+			  unsigned char *out, const char **error_r);
 /* ClientKey / ServerKey from SaltedPassword; StoredKey from ClientKey.
  * Each writes scram_hash_len(alg) bytes. 0 or -1. */
 int scram_client_key(enum scram_alg alg, const unsigned char *salted,
@@ -75,7 +77,8 @@ int scram_stored_key(enum scram_alg alg, const unsigned char *client_key,
 int scram_secret_derive_salt(enum scram_alg alg, const void *password,
 			     size_t password_len, const void *salt,
 			     size_t salt_len, uint32_t iterations,
-			     struct scram_secret *secret_r, const char **error_r);
+			     struct scram_secret *secret_r,
+			     const char **error_r);
 /* Same with a fresh random SCRAM_SALT_SIZE salt; iterations must be at least
  * SCRAM_MIN_ITERATIONS. */
 int scram_secret_derive(enum scram_alg alg, const void *password,

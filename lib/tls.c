@@ -43,9 +43,8 @@ int tls_server_new(const char *cert_path, const char *key_path,
 		*error_r = gnutls_strerror(ret);
 		return -1;
 	}
-	ret = gnutls_certificate_set_x509_key_file(srv->cred, cert_path,
-						   key_path,
-						   GNUTLS_X509_FMT_PEM);
+	ret = gnutls_certificate_set_x509_key_file(
+		srv->cred, cert_path, key_path, GNUTLS_X509_FMT_PEM);
 	if (ret < 0) {
 		*error_r = gnutls_strerror(ret);
 		tls_server_free(&srv);
@@ -55,9 +54,9 @@ int tls_server_new(const char *cert_path, const char *key_path,
 	ret = gnutls_priority_init(&srv->prio, priority, &err_pos);
 	if (ret < 0) {
 		srv->prio = NULL;
-		*error_r = ret == GNUTLS_E_INVALID_REQUEST ?
-				   "syntax error in tls_priority" :
-				   gnutls_strerror(ret);
+		*error_r = ret == GNUTLS_E_INVALID_REQUEST
+				   ? "syntax error in tls_priority"
+				   : gnutls_strerror(ret);
 		tls_server_free(&srv);
 		return -1;
 	}
@@ -86,16 +85,15 @@ struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
 		return NULL;
 	}
 	/* NO_SIGNAL: a peer that went away must not SIGPIPE the process. */
-	int ret = gnutls_init(&conn->session,
-			      GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL);
+	int ret = gnutls_init(&conn->session, GNUTLS_SERVER | GNUTLS_NONBLOCK |
+						      GNUTLS_NO_SIGNAL);
 	if (ret < 0) {
 		free(conn);
 		*error_r = gnutls_strerror(ret);
 		return NULL;
 	}
 	if ((ret = gnutls_priority_set(conn->session, srv->prio)) < 0 ||
-	    (ret = gnutls_credentials_set(conn->session,
-					  GNUTLS_CRD_CERTIFICATE,
+	    (ret = gnutls_credentials_set(conn->session, GNUTLS_CRD_CERTIFICATE,
 					  srv->cred)) < 0) {
 		gnutls_deinit(conn->session);
 		free(conn);
@@ -152,8 +150,8 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 		if (ret == GNUTLS_E_INTERRUPTED)
 			continue;
 		if (ret == GNUTLS_E_AGAIN) {
-			return tls_want_write(conn) ? TLS_STEP_WANT_WRITE :
-						      TLS_STEP_WANT_READ;
+			return tls_want_write(conn) ? TLS_STEP_WANT_WRITE
+						    : TLS_STEP_WANT_READ;
 		}
 		if (gnutls_error_is_fatal(ret) == 0)
 			continue; /* warning alert: go on */
@@ -261,8 +259,8 @@ const char *tls_describe(struct tls_conn *conn)
 	/* GnuTLS says "TLS1.3"; logs and the hand-off use OpenSSL's
 	 * "TLSv1.3", which admins grep for. */
 	if (strncmp(proto, "TLS", 3) == 0 && proto[3] != 'v')
-		snprintf(conn->desc, sizeof(conn->desc), "TLSv%s %s",
-			 proto + 3, suite);
+		snprintf(conn->desc, sizeof(conn->desc), "TLSv%s %s", proto + 3,
+			 suite);
 	else
 		snprintf(conn->desc, sizeof(conn->desc), "%s %s", proto, suite);
 	return conn->desc;

@@ -56,7 +56,8 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r);
  * direction) or any other errno with *error_r (the session is now broken).
  * Call again while tls_pending() is true: GnuTLS may hold decrypted data the
  * fd no longer signals. */
-ssize_t tls_read(struct tls_conn *conn, void *p, size_t n, const char **error_r);
+ssize_t tls_read(struct tls_conn *conn, void *p, size_t n,
+		 const char **error_r);
 /* Writes up to n bytes (at most one record): the number taken, or -1 with
  * errno EAGAIN or another errno and *error_r (broken). After EAGAIN the
  * caller must retry with the same bytes at the front of its buffer: GnuTLS

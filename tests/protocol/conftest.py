@@ -7,6 +7,7 @@ override config keys of its instances before they start."""
 
 import imaplib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,24 @@ def _need(path):
     if not os.access(path, os.X_OK):
         pytest.fail("binary missing: %s (set POSTERN_BUILD to the meson "
                     "build dir)" % path, pytrace=False)
+
+
+_defaults = None
+
+
+def _config_defaults():
+    """Defaults of every key, from `postern --config-keys`."""
+    global _defaults
+    if _defaults is None:
+        r = subprocess.run([POSTERN, "--config-keys"], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        _defaults = {}
+        for line in r.stdout.splitlines():
+            m = re.match(r'(\S+)\s+\S+\s+default "(.*)"$', line)
+            if m:
+                _defaults[m.group(1)] = m.group(2)
+    return _defaults
 
 
 def _parse_listen(value):
@@ -83,6 +102,7 @@ class Instance:
         os.chmod(self.dir, 0o755)
         self.master = None
         self.failed = False
+        self._proxies_seen = set()
         self.port_base = free_port_base()
         r = subprocess.run([POSTERN, "--init-dev", self.dir, "--port-base",
                             str(self.port_base)], capture_output=True,
@@ -105,7 +125,8 @@ class Instance:
     # ---- config ----------------------------------------------------------
 
     def read_conf(self, path=None):
-        out = {}
+        """Effective settings: built-in defaults, then the file's keys."""
+        out = dict(_config_defaults())
         with open(path or self.conf) as f:
             for line in f:
                 s = line.strip()
@@ -160,6 +181,9 @@ class Instance:
             self.tls_name = None
         if self.tls_name is not None:
             self.ssl_ctx = ssl.create_default_context(cafile=self.cert_path)
+            # The dev certificate is a self-signed leaf (CA:FALSE, no
+            # keyCertSign): trust it as the anchor itself.
+            self.ssl_ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         else:
             self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             self.ssl_ctx.check_hostname = False
@@ -243,14 +267,27 @@ class Instance:
                 out.add(pid)
         return out
 
+    def _login_split(self):
+        """(pool, proxies) among the imap-login processes. A proxy is forked
+        by a pool process; the master is a subreaper, so a proxy whose pool
+        process died becomes the master's child with the same command line.
+        Proxies are therefore remembered once seen with an imap-login parent
+        (tests look at the tree before they kill or retire a pool process)."""
+        logins = self.pids("imap-login")
+        for p in logins:
+            if helpers.proc_ppid(p) in logins:
+                self._proxies_seen.add(p)
+        pool = {p for p in logins if helpers.proc_ppid(p) == self.master.pid
+                and p not in self._proxies_seen}
+        return pool, logins - pool
+
     def pool_pids(self):
-        """imap-login processes started by the master (the pool)."""
-        return {p for p in self.pids("imap-login")
-                if helpers.proc_ppid(p) == self.master.pid}
+        """imap-login processes the master started (the pool)."""
+        return self._login_split()[0]
 
     def proxy_pids(self):
         """imap-login processes forked by a pool process (TLS proxies)."""
-        return self.pids("imap-login") - self.pool_pids()
+        return self._login_split()[1]
 
     def worker_pids(self, user=None):
         out = set()

@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import tempfile
 
-import pytest
 
 import helpers
 from helpers import wait_for
@@ -44,12 +43,15 @@ def test_kill9_login_process(fresh_instance):
         assert len(proxies) >= len(sessions), (proxies, pool)
         # Prefer a pool process that forked proxies: they must outlive it.
         parents = {helpers.proc_ppid(p) for p in proxies}
-        victim = min(pool & parents) if pool & parents else min(pool)
+        assert parents <= pool, (parents, pool)
+        victim = min(parents)
+        orphans = {p for p in proxies if helpers.proc_ppid(p) == victim}
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda: not helpers.pid_alive(victim),
                  what="pool process %d to die" % victim)
         for c in sessions:
             _noop(c, "m")
+        assert all(helpers.pid_alive(p) for p in orphans), orphans
         n = _pool_size(inst)
         wait_for(lambda: len(inst.pool_pids()) == n
                  and victim not in inst.pool_pids(), timeout=15,
@@ -79,6 +81,7 @@ def test_sigterm_stops_tree(fresh_instance):
         inst.master.wait(10)
     except subprocess.TimeoutExpired:
         raise AssertionError("master still running 10s after SIGTERM")
+    assert inst.master.returncode == 0, inst.master.returncode
     wait_for(lambda: not [p for p in before if helpers.pid_alive(p)]
              and not inst.member_pids(), timeout=10,
              what="every process of the instance to exit: %s" % sorted(

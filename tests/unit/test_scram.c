@@ -22,7 +22,8 @@ static const struct vector rfc5802 = {
 	SCRAM_SHA1,
 	"QSXCR+Q6sek8bf92",
 	"n=user,r=fyko+d2lbbFgONRv9qkxdawL",
-	"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+	"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
+	"s=QSXCR+Q6sek8bf92,i=4096",
 	"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j",
 	"v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
 	"rmF9pqV8S7suAoZWja4dJRkFsKQ=",

@@ -1,0 +1,427 @@
+/* One IMAP connection: reading, the command loop, IDLE, output and
+ * teardown. Everything a client sends is untrusted; every buffer here is
+ * bounded and a client that breaks a bound loses only its own connection. */
+#include "imap_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap_commands.h"
+#include "imap_worker.h"
+#include "ioloop.h"
+#include "ipc_proto.h"
+#include "str.h"
+
+/* Only what this worker implements; storage-backed extensions join later. */
+const char client_capabilities[] =
+	"IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT "
+	"CHILDREN UTF8=ACCEPT STATUS=SIZE";
+
+/* Consecutive unparsable commands before we give up on a client. */
+#define CLIENT_MAX_BAD_COMMANDS 20
+
+/* Parser limits besides the configured line and literal sizes. */
+#define CLIENT_MAX_LITERALS 64
+#define CLIENT_MAX_DEPTH 16
+#define CLIENT_MAX_ARGS 4096
+
+static void client_io(void *ctx, unsigned events);
+
+static void client_update_io(struct client *c)
+{
+	unsigned ev = 0;
+
+	if (c->io == NULL)
+		return;
+	if (c->quit_reason == NULL && c->out.len < CLIENT_OUTPUT_PAUSE &&
+	    c->in.len < c->in.max && c->pending.len == 0)
+		ev |= IO_READ;
+	if (c->out.len > 0 && !c->broken)
+		ev |= IO_WRITE;
+	io_set_events(c->io, ev);
+}
+
+static void client_autologout(void *ctx)
+{
+	struct client *c = ctx;
+
+	c->autologout = NULL;
+	client_send(c, "* BYE Autologout");
+	client_quit(c, "autologout");
+	client_flush(c);
+	if (c->out.len == 0 || c->broken)
+		client_destroy(c, c->quit_reason);
+}
+
+static void client_activity(struct client *c)
+{
+	timer_remove(&c->autologout);
+	c->autologout = timer_add(worker.cfg.imap_idle_timeout * 1000u,
+				  client_autologout, c);
+}
+
+static void client_close_timeout(void *ctx)
+{
+	struct client *c = ctx;
+
+	c->close_timer = NULL;
+	client_destroy(c, c->quit_reason != NULL ? c->quit_reason :
+						   "close timeout");
+}
+
+void client_quit(struct client *c, const char *reason)
+{
+	if (c->quit_reason != NULL)
+		return;
+	c->quit_reason = reason;
+	c->close_timer = timer_add(CLIENT_CLOSE_FLUSH_S * 1000u,
+				   client_close_timeout, c);
+	client_update_io(c);
+}
+
+/* The output buffer is full: the client is not reading. */
+static void client_output_overflow(struct client *c)
+{
+	c->broken = true; /* give up writing to it */
+	client_quit(c, "output buffer full");
+}
+
+static void client_vsend(struct client *c, struct str tag, const char *fmt,
+			 va_list ap)
+{
+	size_t start = c->out.len;
+
+	if (c->broken)
+		return;
+	if ((tag.len > 0 &&
+	     buf_printf(&c->out, "%.*s ", (int)tag.len, tag.p) < 0) ||
+	    buf_vprintf(&c->out, fmt, ap) < 0 ||
+	    buf_append(&c->out, "\r\n", 2) < 0) {
+		c->out.len = start;
+		client_output_overflow(c);
+	}
+}
+
+void client_send(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_vsend(c, (struct str){"", 0}, fmt, ap);
+	va_end(ap);
+}
+
+void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	client_vsend(c, tag, fmt, ap);
+	va_end(ap);
+}
+
+void client_send_raw(struct client *c, const void *p, size_t n)
+{
+	if (!c->broken && buf_append(&c->out, p, n) < 0)
+		client_output_overflow(c);
+}
+
+void client_flush(struct client *c)
+{
+	while (c->out.len > 0 && !c->broken) {
+		ssize_t r = write(c->fd, c->out.data, c->out.len);
+
+		if (r > 0) {
+			c->bytes_out += (uint64_t)r;
+			buf_consume(&c->out, (size_t)r);
+		} else if (r < 0 && errno == EINTR) {
+			continue;
+		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			break;
+		} else {
+			c->broken = true;
+			client_quit(c, "write failed");
+		}
+	}
+	client_update_io(c);
+}
+
+/* Moves bytes the login process relayed into the input buffer. */
+static bool client_take_pending(struct client *c)
+{
+	size_t room = c->in.max - c->in.len;
+	size_t n = c->pending.len < room ? c->pending.len : room;
+
+	if (n == 0)
+		return false;
+	if (buf_append(&c->in, c->pending.data, n) < 0)
+		return false;
+	buf_consume(&c->pending, n);
+	return true;
+}
+
+static void client_read(struct client *c, unsigned events)
+{
+	size_t room = c->in.max - c->in.len;
+	unsigned char *p;
+	ssize_t r;
+
+	if (room == 0) {
+		/* paused with a full buffer: only a hang-up gets us here */
+		if ((events & IO_ERROR) != 0) {
+			c->broken = true;
+			client_quit(c, "connection error");
+		}
+		return;
+	}
+	p = buf_reserve(&c->in, room);
+	if (p == NULL) {
+		client_quit(c, "out of memory");
+		return;
+	}
+	do {
+		r = read(c->fd, p, room);
+	} while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		buf_commit(&c->in, (size_t)r);
+		c->bytes_in += (uint64_t)r;
+	} else if (r == 0) {
+		c->broken = true;
+		client_quit(c, "connection closed");
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+		c->broken = true;
+		client_quit(c, "read failed");
+	}
+}
+
+static void client_idle_end(struct client *c)
+{
+	free(c->idle_tag);
+	c->idle_tag = NULL;
+	timer_remove(&c->keepalive);
+}
+
+static void client_idle_keepalive(void *ctx)
+{
+	struct client *c = ctx;
+
+	c->keepalive = timer_add(CLIENT_IDLE_KEEPALIVE_S * 1000u,
+				 client_idle_keepalive, c);
+	client_send(c, "* OK Still here");
+	client_flush(c);
+	if (c->quit_reason != NULL && (c->out.len == 0 || c->broken))
+		client_destroy(c, c->quit_reason);
+}
+
+void client_idle_begin(struct client *c, struct str tag)
+{
+	c->idle_tag = str_dup(tag);
+	if (c->idle_tag == NULL) {
+		client_quit(c, "out of memory");
+		return;
+	}
+	c->keepalive = timer_add(CLIENT_IDLE_KEEPALIVE_S * 1000u,
+				 client_idle_keepalive, c);
+}
+
+/* In IDLE the only thing a client may send is "DONE" (RFC 2177). Returns
+ * whether a line was handled. */
+static bool client_idle_line(struct client *c)
+{
+	const unsigned char *nl = c->in.len == 0 ? NULL :
+				  memchr(c->in.data, '\n', c->in.len);
+	struct str line, tag;
+
+	if (nl == NULL) {
+		if (c->in.len > CLIENT_IDLE_LINE_MAX) {
+			client_send(c, "* BYE Expected DONE");
+			client_quit(c, "garbage in IDLE");
+			return false;
+		}
+		return client_take_pending(c);
+	}
+	line.p = (const char *)c->in.data;
+	line.len = (size_t)(nl - c->in.data);
+	if (line.len > 0 && line.p[line.len - 1] == '\r')
+		line.len--;
+	tag = str_from_cstr(c->idle_tag);
+	if (str_eq_ci(line, "DONE"))
+		client_send_tagged(c, tag, "OK IDLE terminated");
+	else
+		client_send_tagged(c, tag, "BAD Expected DONE");
+	buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+	client_idle_end(c);
+	client_activity(c);
+	return true;
+}
+
+/* Reads one parser result from the input. Returns whether to go on. */
+static bool client_parse_one(struct client *c)
+{
+	struct imap_cmd cmd;
+	struct str tag;
+	const char *error;
+
+	switch (imap_parser_run(c->parser, &c->in, &cmd, &tag, &error)) {
+	case IMAP_PARSE_NEED_MORE:
+		return c->in.len == 0;
+	case IMAP_PARSE_CONTINUE:
+		client_send(c, "+ OK");
+		return true;
+	case IMAP_PARSE_ERROR:
+		clog_debug(&c->log, "bad command tag=%.*s error=%s",
+			   (int)tag.len, tag.p, error);
+		if (tag.len > 0)
+			client_send_tagged(c, tag, "BAD %s", error);
+		else
+			client_send(c, "* BAD %s", error);
+		if (++c->bad_commands >= CLIENT_MAX_BAD_COMMANDS) {
+			client_send(c, "* BYE Too many invalid commands");
+			client_quit(c, "too many invalid commands");
+		}
+		return true;
+	case IMAP_PARSE_COMMAND:
+		c->bad_commands = 0;
+		client_activity(c);
+		clog_debug(&c->log, "command tag=%.*s name=%.*s args=%zu",
+			   (int)cmd.tag.len, cmd.tag.p, (int)cmd.name.len,
+			   cmd.name.p, cmd.nargs);
+		imap_command_run(c, &cmd);
+		return true;
+	}
+	return false;
+}
+
+/* Runs every complete command that has arrived, as long as the client
+ * reads our answers. */
+static void client_process(struct client *c)
+{
+	while (c->quit_reason == NULL && c->out.len < CLIENT_OUTPUT_PAUSE) {
+		if (c->idle_tag != NULL) {
+			if (!client_idle_line(c))
+				break;
+			continue;
+		}
+		if (c->in.len == 0 && !client_take_pending(c))
+			break;
+		if (!client_parse_one(c))
+			break;
+	}
+	client_update_io(c);
+}
+
+/* Flushes; destroys c if it is finished. false if c is gone. */
+static bool client_settle(struct client *c)
+{
+	client_flush(c);
+	if (c->quit_reason != NULL && (c->out.len == 0 || c->broken)) {
+		client_destroy(c, c->quit_reason);
+		return false;
+	}
+	return true;
+}
+
+static void client_io(void *ctx, unsigned events)
+{
+	struct client *c = ctx;
+
+	if ((events & IO_WRITE) != 0)
+		client_flush(c);
+	if ((events & (IO_READ | IO_ERROR)) != 0 && c->quit_reason == NULL)
+		client_read(c, events);
+	client_process(c);
+	(void)client_settle(c);
+}
+
+static int client_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	return fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void client_log_init(struct client *c, const struct client_params *p)
+{
+	c->log.session = p->session;
+	if (str_cpy(c->log.remote, p->remote_ip, sizeof(c->log.remote)) < 0)
+		c->log.remote[0] = '\0';
+	if (str_cpy(c->log.user, p->user, sizeof(c->log.user)) < 0)
+		c->log.user[0] = '\0';
+	if ((p->flags & IPC_HANDOFF_F_TLS) == 0 ||
+	    str_cpy(c->tls_info, p->tls_info, sizeof(c->tls_info)) < 0)
+		c->tls_info[0] = '\0';
+}
+
+int client_create(int fd, const struct client_params *p)
+{
+	struct imap_parser_limits lim = {
+		.max_line = worker.cfg.imap_max_line,
+		.max_literal = worker.cfg.imap_max_literal,
+		.max_literals = CLIENT_MAX_LITERALS,
+		.max_depth = CLIENT_MAX_DEPTH,
+		.max_args = CLIENT_MAX_ARGS,
+	};
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (c == NULL || client_set_nonblock(fd) < 0) {
+		log_error("cannot set up connection: %m");
+		free(c);
+		close(fd);
+		return -1;
+	}
+	c->fd = fd;
+	client_log_init(c, p);
+	buf_init(&c->in, worker.cfg.imap_max_line);
+	buf_init(&c->pending, p->pending_len);
+	buf_init(&c->out, CLIENT_OUTPUT_MAX);
+	c->parser = imap_parser_new(&lim);
+	if (c->parser == NULL ||
+	    buf_append(&c->pending, p->pending, p->pending_len) < 0) {
+		clog_error(&c->log, "cannot set up connection: out of memory");
+		imap_parser_free(&c->parser);
+		buf_deinit(&c->pending);
+		free(c);
+		close(fd);
+		return -1;
+	}
+	c->io = io_add(fd, IO_READ, client_io, c);
+	worker_client_added(c);
+	clog_info(&c->log,
+		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
+		  " tls=\"%s\" pending=%zu",
+		  p->remote_port, p->local_ip, p->local_port,
+		  c->tls_info[0] != '\0' ? c->tls_info : "none", p->pending_len);
+	client_activity(c);
+	if (p->tag[0] != '\0')
+		client_send_tagged(c, str_from_cstr(p->tag),
+				   "OK [CAPABILITY %s] Logged in",
+				   client_capabilities);
+	client_process(c);
+	(void)client_settle(c);
+	return 0;
+}
+
+void client_destroy(struct client *c, const char *reason)
+{
+	clog_info(&c->log, "disconnected reason=\"%s\" in=%" PRIu64
+		  " out=%" PRIu64, reason, c->bytes_in, c->bytes_out);
+	io_remove(&c->io);
+	timer_remove(&c->autologout);
+	timer_remove(&c->keepalive);
+	timer_remove(&c->close_timer);
+	close(c->fd);
+	buf_deinit(&c->in);
+	buf_deinit(&c->pending);
+	buf_deinit(&c->out);
+	imap_parser_free(&c->parser);
+	free(c->idle_tag);
+	worker_client_removed(c);
+	free(c);
+}

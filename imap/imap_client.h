@@ -1,0 +1,99 @@
+#ifndef POSTERN_IMAP_CLIENT_H
+#define POSTERN_IMAP_CLIENT_H
+/* One authenticated IMAP connection inside the worker: plaintext stream (the
+ * login process is the TLS proxy), bounded input and output buffers, the
+ * command reader and per-session state. Private to imap/. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "compat.h"
+#include "imap_parser.h"
+#include "log.h"
+#include "str.h"
+
+/* A client that lets this much output pile up is not reading: dropped. */
+#define CLIENT_OUTPUT_MAX (1024 * 1024)
+/* Above this much pending output no further command is read, so a client
+ * that pipelines without reading stalls itself instead of growing us. */
+#define CLIENT_OUTPUT_PAUSE (64 * 1024)
+/* A line read while in IDLE ("DONE") longer than this ends the connection. */
+#define CLIENT_IDLE_LINE_MAX 64
+/* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
+#define CLIENT_IDLE_KEEPALIVE_S 120
+/* Seconds to flush the final responses after LOGOUT / BYE. */
+#define CLIENT_CLOSE_FLUSH_S 5
+
+/* What the master sent with the connection (IPC_T_CLIENT). */
+struct client_params {
+	const char *user;
+	uint64_t session;
+	const char *remote_ip;
+	uint32_t remote_port;
+	const char *local_ip;
+	uint32_t local_port;
+	uint32_t flags; /* IPC_HANDOFF_F_* */
+	const char *tls_info;
+	const char *tag; /* of the relayed LOGIN/AUTHENTICATE; "" = none */
+	const void *pending;
+	size_t pending_len;
+};
+
+struct client {
+	struct client *prev, *next;
+	int fd;
+	struct io *io;
+	struct log_ctx log;
+	char tls_info[128];
+
+	struct buf in;      /* bounded by imap_max_line */
+	struct buf pending; /* bytes sent before the hand-off, read first */
+	struct buf out;     /* bounded by CLIENT_OUTPUT_MAX */
+	struct imap_parser *parser;
+
+	struct timer *autologout; /* reset by every command */
+	struct timer *keepalive;  /* while idling */
+	struct timer *close_timer;
+
+	/* session state */
+	bool selected;
+	bool readonly;
+	bool rev2;      /* ENABLE IMAP4rev2 */
+	bool utf8;      /* ENABLE UTF8=ACCEPT */
+	char *idle_tag; /* non-NULL while in IDLE */
+	unsigned bad_commands; /* consecutive parse errors */
+
+	/* set: read nothing more, close once the output is flushed */
+	const char *quit_reason;
+	bool broken; /* transport failed: never write again */
+	uint64_t bytes_in, bytes_out;
+};
+
+/* Takes over fd (closed on failure). 0, or -1 after logging why. */
+int client_create(int fd, const struct client_params *params);
+/* Closes and frees c now, logging reason. Only from the top of a callback
+ * (io, timer, master message): nothing may touch c afterwards. */
+void client_destroy(struct client *c, const char *reason);
+/* Stops reading; c is destroyed with reason once its output is flushed (or
+ * after CLIENT_CLOSE_FLUSH_S). Safe inside command handlers. */
+void client_quit(struct client *c, const char *reason);
+
+/* Queue one response line; CRLF is appended. Overflowing the output buffer
+ * quits the client ("output buffer full"). */
+void client_send(struct client *c, const char *fmt, ...) POSTERN_PRINTF(2, 3);
+void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
+	POSTERN_PRINTF(3, 4);
+/* Raw bytes, no CRLF added (for literals built with imap_write_string). */
+void client_send_raw(struct client *c, const void *p, size_t n);
+/* Writes what the socket takes now; arranges IO_WRITE for the rest. */
+void client_flush(struct client *c);
+
+/* Enters IDLE for the command with this tag (after "+ idling" was sent). */
+void client_idle_begin(struct client *c, struct str tag);
+
+/* The capability list shared by CAPABILITY and the login OK. */
+extern const char client_capabilities[];
+
+#endif

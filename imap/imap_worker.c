@@ -1,0 +1,256 @@
+/* The worker's side of the master channel (fd 3) and its lifetime: new
+ * connections arrive as IPC_T_CLIENT; with none left for worker_idle_timeout
+ * the worker asks to be retired (IPC_T_WORKER_IDLE) and exits on
+ * IPC_T_WORKER_QUIT once its connections are gone. The master is trusted,
+ * but a malformed message from it only costs the connection it carried. */
+#include "imap_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "imap_client.h"
+#include "ioloop.h"
+#include "ipc_proto.h"
+#include "log.h"
+
+struct imap_worker worker;
+
+static struct io *lifeline_io;
+
+static const struct ipc_rule master_rules[] = {
+	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
+	{IPC_T_WORKER_QUIT, 0, false, false},
+};
+
+static void worker_idle_fire(void *ctx)
+{
+	struct ipc_msg m;
+
+	(void)ctx;
+	worker.idle_timer = NULL;
+	if (worker.master == NULL)
+		return;
+	log_debug("no connections for %u s: asking to be retired",
+		  worker.cfg.worker_idle_timeout);
+	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
+	ipc_chan_send(worker.master, &m);
+}
+
+static void worker_idle_start(void)
+{
+	timer_remove(&worker.idle_timer);
+	worker.idle_timer = timer_add(worker.cfg.worker_idle_timeout * 1000u,
+				      worker_idle_fire, NULL);
+}
+
+void worker_client_added(struct client *c)
+{
+	c->prev = NULL;
+	c->next = worker.clients;
+	if (worker.clients != NULL)
+		worker.clients->prev = c;
+	worker.clients = c;
+	worker.nclients++;
+	timer_remove(&worker.idle_timer);
+}
+
+void worker_client_removed(struct client *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		worker.clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	worker.nclients--;
+	if (worker.nclients > 0)
+		return;
+	if (worker.quit_requested || worker.stopping) {
+		ioloop_stop();
+		return;
+	}
+	worker_idle_start();
+}
+
+void worker_shutdown(const char *why)
+{
+	if (worker.stopping)
+		return;
+	worker.stopping = true;
+	log_info("shutting down: %s", why);
+	while (worker.clients != NULL) {
+		struct client *c = worker.clients;
+
+		client_send(c, "* BYE Server shutting down");
+		client_flush(c);
+		client_destroy(c, why);
+	}
+	timer_remove(&worker.idle_timer);
+	ioloop_stop();
+}
+
+/* Refuses a connection over the per-user limit, best effort: the socket is
+ * non-blocking and the line short, so a write either fits or is dropped. */
+static void worker_refuse(int fd)
+{
+	static const char bye[] = "* BYE Too many connections for this user\r\n";
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (write(fd, bye, sizeof(bye) - 1) < 0)
+		log_debug("refusal not sent: %m");
+	close(fd);
+}
+
+/* A tag the login process relays must be a plain IMAP tag: it is written
+ * back verbatim, so CR, LF or spaces in it would inject protocol lines. */
+static bool tag_valid(const char *tag)
+{
+	for (const char *p = tag; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch <= 0x20 || ch >= 0x7f || strchr("(){%*\"\\+", ch))
+			return false;
+	}
+	return strlen(tag) <= 256;
+}
+
+static void master_client(struct ipc_msg *m)
+{
+	struct client_params p;
+	const char *home = "";
+	int fd = ipc_msg_take_fd(m);
+
+	memset(&p, 0, sizeof(p));
+	(void)ipc_get_str(m, &p.user);
+	(void)ipc_get_str(m, &home);
+	(void)ipc_get_u64(m, &p.session);
+	(void)ipc_get_str(m, &p.remote_ip);
+	(void)ipc_get_u32(m, &p.remote_port);
+	(void)ipc_get_str(m, &p.local_ip);
+	(void)ipc_get_u32(m, &p.local_port);
+	(void)ipc_get_u32(m, &p.flags);
+	(void)ipc_get_str(m, &p.tls_info);
+	(void)ipc_get_str(m, &p.tag);
+	(void)ipc_get_data(m, &p.pending, &p.pending_len);
+	if (ipc_end(m) < 0) {
+		log_error("malformed IPC_T_CLIENT from master: connection "
+			  "dropped");
+		close(fd);
+		return;
+	}
+	/* a mismatch is a master bug; it must not give one user's
+	 * connection to another user's worker */
+	if (strcmp(p.user, worker.user) != 0 || strcmp(home, worker.home) != 0) {
+		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker of "
+			  "user=%s home=%s: connection dropped",
+			  p.user, home, worker.user, worker.home);
+		close(fd);
+		return;
+	}
+	if (!tag_valid(p.tag)) {
+		log_error("IPC_T_CLIENT with an invalid tag: connection dropped");
+		close(fd);
+		return;
+	}
+	if (worker.stopping) {
+		close(fd);
+		return;
+	}
+	if (worker.nclients >= worker.cfg.worker_max_clients) {
+		log_warn("worker_max_clients=%u reached: connection refused "
+			 "remote=%s", worker.cfg.worker_max_clients,
+			 p.remote_ip);
+		worker_refuse(fd);
+		return;
+	}
+	(void)client_create(fd, &p);
+}
+
+static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	switch (m->type) {
+	case IPC_T_CLIENT:
+		master_client(m);
+		break;
+	case IPC_T_WORKER_QUIT:
+		if (ipc_end(m) < 0)
+			log_error("malformed IPC_T_WORKER_QUIT from master");
+		worker.quit_requested = true;
+		log_debug("master asked us to quit; connections=%u",
+			  worker.nclients);
+		if (worker.nclients == 0)
+			ioloop_stop();
+		break;
+	default:
+		break; /* the channel rules let nothing else through */
+	}
+}
+
+static void master_closed(struct ipc_chan *chan, const char *reason,
+			  void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	log_info("master channel closed: %s", reason);
+	worker_shutdown("master gone");
+}
+
+static void lifeline_read(void *ctx, unsigned events)
+{
+	char b[64];
+	ssize_t r;
+
+	(void)ctx;
+	(void)events;
+	do {
+		r = read(IPC_FD_LIFELINE, b, sizeof(b));
+	} while (r < 0 && errno == EINTR);
+	if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
+		return; /* the master never writes; nothing to do */
+	io_remove(&lifeline_io);
+	worker_shutdown("master gone (lifeline)");
+}
+
+static void worker_signal(void *ctx, unsigned events)
+{
+	(void)ctx;
+	(void)events;
+	worker_shutdown("signal");
+}
+
+void worker_master_init(void)
+{
+	struct ipc_msg m;
+	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
+
+	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC) < 0)
+		log_fatal("lifeline fd %d: %m", IPC_FD_LIFELINE);
+	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
+	signal_add(SIGTERM, worker_signal, NULL);
+	signal_add(SIGINT, worker_signal, NULL);
+	worker.master = ipc_chan_new(IPC_FD_MASTER, "master", master_rules,
+				     N_ELEMENTS(master_rules), master_msg,
+				     master_closed, NULL);
+	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
+	ipc_chan_send(worker.master, &m);
+	/* started for a connection that never came: retire all the same */
+	worker_idle_start();
+}
+
+void worker_deinit(void)
+{
+	worker.stopping = true; /* no idle timer from the last removal */
+	while (worker.clients != NULL)
+		client_destroy(worker.clients, "exiting");
+	timer_remove(&worker.idle_timer);
+	io_remove(&lifeline_io);
+	ipc_chan_free(&worker.master);
+}

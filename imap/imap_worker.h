@@ -1,0 +1,46 @@
+#ifndef POSTERN_IMAP_WORKER_H
+#define POSTERN_IMAP_WORKER_H
+/* Process-wide state of the per-user IMAP worker: one user, one home, every
+ * connection of that user in one event loop. Private to imap/. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ipc.h"
+
+struct client;
+
+struct imap_worker {
+	struct config cfg;
+	const char *user; /* --user: the only user this process serves */
+	const char *home; /* --home */
+	/* INBOX's UIDVALIDITY until storage exists: stable per home dir */
+	uint32_t uidvalidity;
+
+	struct ipc_chan *master;
+	struct client *clients; /* doubly linked */
+	unsigned nclients;
+	struct timer *idle_timer; /* runs while nclients == 0 */
+	bool quit_requested;      /* IPC_T_WORKER_QUIT received */
+	bool stopping;
+};
+
+extern struct imap_worker worker;
+
+/* Bookkeeping called by imap_client.c when a connection starts / ends.
+ * The last one ending starts the idle timer, or ends the process after
+ * IPC_T_WORKER_QUIT. */
+void worker_client_added(struct client *c);
+void worker_client_removed(struct client *c);
+
+/* Says "* BYE <text>" to every connection, closes them and stops the loop
+ * (master gone, SIGTERM). */
+void worker_shutdown(const char *why);
+
+/* Sets up the master channel (fd 3), the lifeline (fd 4) and SIGTERM, and
+ * sends IPC_T_CHILD_READY. */
+void worker_master_init(void);
+/* Frees what is left after the loop stopped. */
+void worker_deinit(void);
+
+#endif

@@ -1,0 +1,128 @@
+"""Privilege separation as seen in /proc (root only)."""
+
+import os
+import pwd
+
+import pytest
+
+import helpers
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="privilege separation needs root")
+
+USER, PW = "judy@example.org", "judy-pw-1"
+NO_CAPS = "0000000000000000"
+
+
+@pytest.fixture(scope="module")
+def session(instance):
+    """A logged-in IMAPS session, so that a proxy and a worker exist."""
+    instance.add_user(USER, PW)
+    c = instance.login(USER, PW)
+    _, tagged = c.command("n", "NOOP")
+    assert tagged.startswith(b"n OK"), tagged
+    yield c
+    c.close()
+
+
+def _uid(name):
+    return pwd.getpwnam(name).pw_uid
+
+
+def _check_unprivileged(pid, user):
+    st = helpers.proc_status(pid)
+    assert st is not None, "process %d vanished" % pid
+    uid = str(_uid(user))
+    assert st["Uid"].split() == [uid] * 4, (pid, user, st["Uid"])
+    assert "0" not in st["Gid"].split(), (pid, st["Gid"])
+    for k in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+        assert st.get(k, NO_CAPS) == NO_CAPS, (pid, k, st.get(k))
+    return st
+
+
+def test_login_processes(instance, session):
+    pool = instance.pool_pids()
+    proxies = instance.proxy_pids()
+    assert pool and proxies, (pool, proxies)
+    chroot = os.path.realpath(instance.settings["login_chroot"])
+    for pid in pool | proxies:
+        st = _check_unprivileged(pid, instance.settings["login_user"])
+        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
+        assert os.readlink("/proc/%d/root" % pid) == chroot, pid
+
+
+def test_auth_process(instance, session):
+    auth = instance.pids("postern-auth")
+    assert len(auth) == 1, auth
+    for pid in auth:
+        _check_unprivileged(pid, instance.settings["auth_user"])
+
+
+def test_worker_process(instance, session):
+    workers = instance.worker_pids(USER)
+    assert len(workers) == 1, workers
+    for pid in workers:
+        _check_unprivileged(pid, instance.settings["mail_user"])
+
+
+def test_only_master_is_root(instance, session):
+    pids = instance.member_pids()
+    assert instance.master.pid in pids
+    st = helpers.proc_status(instance.master.pid)
+    assert st["Uid"].split()[1] == "0"
+    for pid in pids - {instance.master.pid}:
+        st = helpers.proc_status(pid)
+        if st is None:
+            continue
+        assert "0" not in st["Uid"].split(), \
+            (pid, helpers.proc_cmdline(pid), st["Uid"])
+
+
+def _try_as(user, paths):
+    """In a forked child running as user: which of paths (directories are
+    listed, files opened for reading) are accessible."""
+    pw = pwd.getpwnam(user)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(pw.pw_gid, pw.pw_gid, pw.pw_gid)
+            os.setresuid(pw.pw_uid, pw.pw_uid, pw.pw_uid)
+            opened = []
+            for p in paths:
+                try:
+                    if os.path.isdir(p):
+                        os.listdir(p)
+                    else:
+                        open(p, "rb").close()
+                    opened.append(p)
+                except (PermissionError, FileNotFoundError):
+                    pass
+            os.write(w, ("\n".join(opened) + "\n").encode())
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    os.close(w)
+    out = b""
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        out += chunk
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return [x for x in out.decode().splitlines() if x]
+
+
+@pytest.mark.parametrize("who", ["login_user", "mail_user"])
+def test_account_database_closed(instance, session, who):
+    auth_dir = instance.settings["auth_dir"]
+    paths = [auth_dir]
+    for base, dirs, files in os.walk(auth_dir):
+        paths += [os.path.join(base, x) for x in dirs + files]
+    assert len(paths) > 1, "auth_dir is empty: %s" % auth_dir
+    opened = _try_as(instance.settings[who], paths)
+    assert opened == [], opened
