@@ -14,21 +14,23 @@ struct vector {
 
 /* RFC 4648 section 10 */
 static const struct vector rfc4648[] = {
-	{"", "", ""},
-	{"f", "Zg==", "Zg"},
-	{"fo", "Zm8=", "Zm8"},
-	{"foo", "Zm9v", "Zm9v"},
-	{"foob", "Zm9vYg==", "Zm9vYg"},
-	{"fooba", "Zm9vYmE=", "Zm9vYmE"},
-	{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+        {"", "", ""},
+        {"f", "Zg==", "Zg"},
+        {"fo", "Zm8=", "Zm8"},
+        {"foo", "Zm9v", "Zm9v"},
+        {"foob", "Zm9vYg==", "Zm9vYg"},
+        {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+        {"foobar", "Zm9vYmFy", "Zm9vYmFy"},
 };
 
 static bool encodes_to(const void *p, size_t n, const char *want, bool url)
 {
 	struct buf b;
 	buf_init(&b, 1024);
-	int r = url ? base64url_encode_nopad(&b, p, n) : base64_encode(&b, p, n);
-	bool ok = r == 0 && b.len == strlen(want) && strcmp(buf_cstr(&b), want) == 0;
+	int r = url ? base64url_encode_nopad(&b, p, n)
+	            : base64_encode(&b, p, n);
+	bool ok = r == 0 && b.len == strlen(want) &&
+	          strcmp(buf_cstr(&b), want) == 0;
 	buf_deinit(&b);
 	return ok;
 }
@@ -38,7 +40,7 @@ static bool decodes_to(const char *s, const void *want, size_t want_len)
 	struct buf b;
 	buf_init(&b, 1024);
 	bool ok = base64_decode(&b, s, strlen(s)) == 0 && b.len == want_len &&
-		  (want_len == 0 || memcmp(b.data, want, want_len) == 0);
+	          (want_len == 0 || memcmp(b.data, want, want_len) == 0);
 	buf_deinit(&b);
 	return ok;
 }
@@ -53,8 +55,9 @@ static void check_rejects(const char *s, size_t len, const char *file, int line)
 	bool refused = base64_decode(&b, s, len) < 0;
 	tap_check(refused, "base64_decode refuses", file, line);
 	tap_check(b.len == 4 && memcmp(b.data, "keep", 4) == 0,
-		  "failed decode appends nothing", file, line);
-	tap_check(b.data[b.len] == '\0', "failed decode keeps the NUL after len", file, line);
+	          "failed decode appends nothing", file, line);
+	tap_check(b.data[b.len] == '\0',
+	          "failed decode keeps the NUL after len", file, line);
 	buf_deinit(&b);
 }
 
@@ -163,8 +166,10 @@ static void test_append_and_roundtrip(void)
 		struct buf enc, dec;
 		buf_init(&enc, 4096);
 		buf_init(&dec, 4096);
-		ok = base64_encode(&enc, all, n) == 0 && enc.len == (n + 2) / 3 * 4 &&
-		     base64_decode(&dec, (const char *)enc.data, enc.len) == 0 &&
+		ok = base64_encode(&enc, all, n) == 0 &&
+		     enc.len == (n + 2) / 3 * 4 &&
+		     base64_decode(&dec, (const char *)enc.data, enc.len) ==
+		             0 &&
 		     dec.len == n && (n == 0 || memcmp(dec.data, all, n) == 0);
 		buf_deinit(&enc);
 		buf_deinit(&dec);
@@ -172,7 +177,8 @@ static void test_append_and_roundtrip(void)
 			break;
 		buf_init(&enc, 4096);
 		ok = base64url_encode_nopad(&enc, all, n) == 0 &&
-		     enc.len == (n * 4 + 2) / 3 && memchr(buf_cstr(&enc), '=', enc.len) == NULL &&
+		     enc.len == (n * 4 + 2) / 3 &&
+		     memchr(buf_cstr(&enc), '=', enc.len) == NULL &&
 		     memchr(buf_cstr(&enc), '+', enc.len) == NULL &&
 		     memchr(buf_cstr(&enc), '/', enc.len) == NULL;
 		buf_deinit(&enc);

@@ -23,37 +23,40 @@ struct key_case {
 	const char *value;
 };
 
-#define K(f, u, v) {#f, offsetof(struct config, f), u, v}
+#define K(f, u, v)                                                             \
+	{                                                                      \
+#f, offsetof(struct config, f), u, v                           \
+	}
 static const struct key_case key_cases[] = {
-	K(state_dir, false, "/srv/p/state"),
-	K(run_dir, false, "/srv/p/run"),
-	K(auth_dir, false, "/srv/p/auth"),
-	K(mail_dir, false, "/srv/p/mail"),
-	K(login_chroot, false, "/srv/p/empty"),
-	K(libexec_dir, false, "/opt/p/libexec"),
-	K(login_user, false, "plogin"),
-	K(auth_user, false, "pauth"),
-	K(mail_user, false, "pmail"),
-	K(admin_group, false, "padmin"),
-	K(imap_listen, false, "127.0.0.1:1143"),
-	K(imaps_listen, false, "[::1]:1993 127.0.0.1:1993"),
-	K(tls_cert, false, "/srv/p/cert.pem"),
-	K(tls_key, false, "/srv/p/key.pem"),
-	K(tls_priority, false, "NORMAL:%COMPAT"),
-	K(login_processes, true, "3"),
-	K(login_max_clients, true, "17"),
-	K(login_idle_timeout, true, "61"),
-	K(login_max_line, true, "1000"),
-	K(login_auth_failure_delay, true, "0"),
-	K(scram_iterations, true, "5000"),
-	K(auth_max_exchanges, true, "9"),
-	K(worker_idle_timeout, true, "0"),
-	K(worker_max_clients, true, "7"),
-	K(imap_max_line, true, "2048"),
-	K(imap_max_literal, true, "2147483647"),
-	K(imap_idle_timeout, true, "1801"),
-	K(log_level, false, "debug"),
-	K(log_file, false, "/tmp/postern-test.log"),
+        K(state_dir, false, "/srv/p/state"),
+        K(run_dir, false, "/srv/p/run"),
+        K(auth_dir, false, "/srv/p/auth"),
+        K(mail_dir, false, "/srv/p/mail"),
+        K(login_chroot, false, "/srv/p/empty"),
+        K(libexec_dir, false, "/opt/p/libexec"),
+        K(login_user, false, "plogin"),
+        K(auth_user, false, "pauth"),
+        K(mail_user, false, "pmail"),
+        K(admin_group, false, "padmin"),
+        K(imap_listen, false, "127.0.0.1:1143"),
+        K(imaps_listen, false, "[::1]:1993 127.0.0.1:1993"),
+        K(tls_cert, false, "/srv/p/cert.pem"),
+        K(tls_key, false, "/srv/p/key.pem"),
+        K(tls_priority, false, "NORMAL:%COMPAT"),
+        K(login_processes, true, "3"),
+        K(login_max_clients, true, "17"),
+        K(login_idle_timeout, true, "61"),
+        K(login_max_line, true, "1000"),
+        K(login_auth_failure_delay, true, "0"),
+        K(scram_iterations, true, "5000"),
+        K(auth_max_exchanges, true, "9"),
+        K(worker_idle_timeout, true, "0"),
+        K(worker_max_clients, true, "7"),
+        K(imap_max_line, true, "2048"),
+        K(imap_max_literal, true, "2147483647"),
+        K(imap_idle_timeout, true, "1801"),
+        K(log_level, false, "debug"),
+        K(log_file, false, "/tmp/postern-test.log"),
 };
 #undef K
 
@@ -76,7 +79,8 @@ static unsigned field_uint(const struct config *cfg, const struct key_case *k)
 	return *(const unsigned *)(const void *)((const char *)cfg + k->offset);
 }
 
-static bool field_is(const struct config *cfg, const struct key_case *k, const char *want)
+static bool field_is(const struct config *cfg, const struct key_case *k,
+                     const char *want)
 {
 	if (!k->is_uint) {
 		const char *s = field_str(cfg, k);
@@ -126,7 +130,8 @@ static const char *real(const char *path)
 
 /* Loads text; returns the error (malloc'd) or NULL on success. On success
  * cfg is loaded, on failure it is left for config_free anyway. */
-static char *load_text(const char *text, struct config *cfg, const char **path_r)
+static char *load_text(const char *text, struct config *cfg,
+                       const char **path_r)
 {
 	const char *path = write_cfg(text);
 	if (path_r != NULL)
@@ -155,7 +160,8 @@ static bool loads(const char *text)
 
 /* Loading must fail with exactly "REALPATH:line: key: reason" where reason
  * starts with reason_prefix (any reason if NULL). */
-static bool refuses(const char *text, unsigned line, const char *key, const char *reason_prefix)
+static bool refuses(const char *text, unsigned line, const char *key,
+                    const char *reason_prefix)
 {
 	struct config cfg;
 	const char *path;
@@ -170,12 +176,13 @@ static bool refuses(const char *text, unsigned line, const char *key, const char
 	struct buf want;
 	buf_init(&want, 8192);
 	buf_printf(&want, "%s:%u: %s: %s", real(path), line, key,
-		   reason_prefix != NULL ? reason_prefix : "");
+	           reason_prefix != NULL ? reason_prefix : "");
 	/* with no prefix given, some reason must follow "key: " */
 	bool ok = strncmp(error, buf_cstr(&want), want.len) == 0 &&
-		  (reason_prefix != NULL || strlen(error) > want.len);
+	          (reason_prefix != NULL || strlen(error) > want.len);
 	if (!ok)
-		fprintf(stderr, "# got '%s', want '%s...'\n", error, buf_cstr(&want));
+		fprintf(stderr, "# got '%s', want '%s...'\n", error,
+		        buf_cstr(&want));
 	buf_deinit(&want);
 	free(error);
 	return ok;
@@ -192,10 +199,12 @@ static void test_defaults(void)
 		const struct key_case *k = find_case(keys[i].name);
 		CHECK(k != NULL);
 		if (k == NULL) {
-			fprintf(stderr, "# key %s has no test case\n", keys[i].name);
+			fprintf(stderr, "# key %s has no test case\n",
+			        keys[i].name);
 			continue;
 		}
-		CHECK(keys[i].def != NULL && keys[i].help != NULL && keys[i].help[0] != '\0');
+		CHECK(keys[i].def != NULL && keys[i].help != NULL &&
+		      keys[i].help[0] != '\0');
 		CHECK(keys[i].type != NULL);
 		CHECK((strcmp(keys[i].type, "uint") == 0) == k->is_uint);
 		CHECK(field_is(&cfg, k, keys[i].def));
@@ -204,8 +213,9 @@ static void test_defaults(void)
 	}
 	/* a few defaults that matter on their own */
 	CHECK(cfg.login_processes >= 1);
-	CHECK(cfg.imap_idle_timeout >= 1800); /* RFC 9051: at least 30 minutes */
-	CHECK(cfg.scram_iterations >= 4096);  /* RFC 7677 */
+	CHECK(cfg.imap_idle_timeout >=
+	      1800); /* RFC 9051: at least 30 minutes */
+	CHECK(cfg.scram_iterations >= 4096); /* RFC 7677 */
 	CHECK(cfg.path == NULL);
 	config_free(&cfg);
 	config_free(&cfg); /* idempotent */
@@ -271,21 +281,22 @@ static void test_syntax(void)
 {
 	struct config cfg;
 	char *error = load_text("# a comment\n"
-				"\n"
-				"   # an indented comment\n"
-				" \t \n"
-				"\tlogin_user\t=\t  spaced  \t\n"
-				"tls_priority = NORMAL:+VERS-TLS1.3=x\n"
-				"mail_user = a # b\n"
-				"auth_user = crlf\r\n"
-				"libexec_dir =\n"
-				"login_processes=4",
-				&cfg, NULL);
+	                        "\n"
+	                        "   # an indented comment\n"
+	                        " \t \n"
+	                        "\tlogin_user\t=\t  spaced  \t\n"
+	                        "tls_priority = NORMAL:+VERS-TLS1.3=x\n"
+	                        "mail_user = a # b\n"
+	                        "auth_user = crlf\r\n"
+	                        "libexec_dir =\n"
+	                        "login_processes=4",
+	                        &cfg, NULL);
 	CHECK(error == NULL);
 	free(error);
 	CHECK(cfg.login_user != NULL && strcmp(cfg.login_user, "spaced") == 0);
 	/* values are verbatim: '=' and '#' inside a value are kept */
-	CHECK(cfg.tls_priority != NULL && strcmp(cfg.tls_priority, "NORMAL:+VERS-TLS1.3=x") == 0);
+	CHECK(cfg.tls_priority != NULL &&
+	      strcmp(cfg.tls_priority, "NORMAL:+VERS-TLS1.3=x") == 0);
 	CHECK(cfg.mail_user != NULL && strcmp(cfg.mail_user, "a # b") == 0);
 	CHECK(cfg.auth_user != NULL && strcmp(cfg.auth_user, "crlf") == 0);
 	CHECK(cfg.libexec_dir != NULL && strcmp(cfg.libexec_dir, "") == 0);
@@ -333,9 +344,11 @@ static void test_errors(void)
 	/* the exact text of the one error the brief spells out */
 	struct config cfg;
 	const char *path;
-	char *error = load_text("login_user = x\n\nbogus_key = 1\n", &cfg, &path);
+	char *error =
+	        load_text("login_user = x\n\nbogus_key = 1\n", &cfg, &path);
 	char want[PATH_MAX + 64];
-	snprintf(want, sizeof(want), "%s:3: bogus_key: unknown key", real(path));
+	snprintf(want, sizeof(want), "%s:3: bogus_key: unknown key",
+	         real(path));
 	CHECK(error != NULL && strcmp(error, want) == 0);
 	if (error != NULL && strcmp(error, want) != 0)
 		fprintf(stderr, "# got '%s', want '%s'\n", error, want);
@@ -371,17 +384,20 @@ static void test_errors(void)
 	CHECK(refuses("run = /x\n", 1, "run", "unknown key"));
 
 	/* repeated keys, even with the same value */
-	CHECK(refuses("run_dir = /a\nlogin_processes = 2\nrun_dir = /a\n", 3, "run_dir", NULL));
-	CHECK(refuses("login_processes = 2\nlogin_processes = 3\n", 2, "login_processes", NULL));
+	CHECK(refuses("run_dir = /a\nlogin_processes = 2\nrun_dir = /a\n", 3,
+	              "run_dir", NULL));
+	CHECK(refuses("login_processes = 2\nlogin_processes = 3\n", 2,
+	              "login_processes", NULL));
 
 	/* bad whole numbers */
 	static const char *const bad_uints[] = {
-		"abc", "-1", "+1", "1.5", "", "0x10", "1 2", "12a", "4294967296",
-		"99999999999999999999",
+	        "abc",  "-1",  "+1",  "1.5",        "",
+	        "0x10", "1 2", "12a", "4294967296", "99999999999999999999",
 	};
 	for (size_t i = 0; i < sizeof(bad_uints) / sizeof(bad_uints[0]); i++) {
 		char text[128];
-		snprintf(text, sizeof(text), "login_max_clients = %s\n", bad_uints[i]);
+		snprintf(text, sizeof(text), "login_max_clients = %s\n",
+		         bad_uints[i]);
 		CHECK(refuses(text, 1, "login_max_clients", NULL));
 	}
 	CHECK(loads("login_max_clients = 0042\n"));
@@ -391,11 +407,15 @@ static void test_errors(void)
 	CHECK(refuses("login_processes = 257\n", 1, "login_processes", NULL));
 	CHECK(loads("login_processes = 1\n"));
 	CHECK(loads("login_processes = 256\n"));
-	CHECK(refuses("scram_iterations = 4095\n", 1, "scram_iterations", NULL));
-	CHECK(refuses("imap_idle_timeout = 59\n", 1, "imap_idle_timeout", NULL));
+	CHECK(refuses("scram_iterations = 4095\n", 1, "scram_iterations",
+	              NULL));
+	CHECK(refuses("imap_idle_timeout = 59\n", 1, "imap_idle_timeout",
+	              NULL));
 	CHECK(refuses("login_max_line = 511\n", 1, "login_max_line", NULL));
-	CHECK(refuses("imap_max_literal = 2147483648\n", 1, "imap_max_literal", NULL));
-	CHECK(refuses("imap_max_literal = 4294967295\n", 1, "imap_max_literal", NULL));
+	CHECK(refuses("imap_max_literal = 2147483648\n", 1, "imap_max_literal",
+	              NULL));
+	CHECK(refuses("imap_max_literal = 4294967295\n", 1, "imap_max_literal",
+	              NULL));
 
 	/* paths must be absolute */
 	CHECK(refuses("run_dir = run\n", 1, "run_dir", NULL));
@@ -417,9 +437,13 @@ static void test_errors(void)
 static void test_listen(void)
 {
 	static const char *const bad[] = {
-		"127.0.0.1", "x:0", "x:70000", ":143", "127.0.0.1:", "127.0.0.1:143 x",
-		"host:1x", "host:-1", "host:+143", "[::1]", "127.0.0.1:65536",
-		"127.0.0.1:143 [::1]", "a:99999999999",
+	        "127.0.0.1",       "x:0",
+	        "x:70000",         ":143",
+	        "127.0.0.1:",      "127.0.0.1:143 x",
+	        "host:1x",         "host:-1",
+	        "host:+143",       "[::1]",
+	        "127.0.0.1:65536", "127.0.0.1:143 [::1]",
+	        "a:99999999999",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char text[256];
@@ -429,8 +453,8 @@ static void test_listen(void)
 		CHECK(refuses(text, 2, "imaps_listen", NULL));
 	}
 	static const char *const good[] = {
-		"127.0.0.1:143 [::1]:143", "", "localhost:143", "0.0.0.0:1 0.0.0.0:65535",
-		"[::]:993",
+	        "127.0.0.1:143 [::1]:143", "",         "localhost:143",
+	        "0.0.0.0:1 0.0.0.0:65535", "[::]:993",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		char text[256];
@@ -441,7 +465,8 @@ static void test_listen(void)
 		if (error != NULL)
 			fprintf(stderr, "# '%s' refused: %s\n", good[i], error);
 		else
-			CHECK(cfg.imap_listen != NULL && strcmp(cfg.imap_listen, good[i]) == 0);
+			CHECK(cfg.imap_listen != NULL &&
+			      strcmp(cfg.imap_listen, good[i]) == 0);
 		free(error);
 		config_free(&cfg);
 	}
@@ -453,7 +478,8 @@ static void test_missing(void)
 	char *error = NULL;
 	errno = 0;
 	CHECK(config_load("/nonexistent/postern/no.conf", &cfg, &error) < 0);
-	CHECK(error != NULL && strstr(error, "/nonexistent/postern/no.conf") != NULL);
+	CHECK(error != NULL &&
+	      strstr(error, "/nonexistent/postern/no.conf") != NULL);
 	free(error);
 	config_free(&cfg);
 	/* a directory opens but cannot be read: a read error, not an empty

@@ -68,8 +68,8 @@ static int pair(int fds[2])
 }
 
 /* Sends one datagram: hdr (if non-NULL) then payload, with nfds fds. */
-static int send_raw(int sock, const struct raw_hdr *hdr, const void *payload, size_t len,
-		    const int *fds, size_t nfds)
+static int send_raw(int sock, const struct raw_hdr *hdr, const void *payload,
+                    size_t len, const int *fds, size_t nfds)
 {
 	unsigned char frame[IPC_HDR_SIZE + IPC_MAX_PAYLOAD + 256];
 	size_t n = 0;
@@ -107,15 +107,16 @@ static struct raw_hdr hdr_for(uint32_t type, size_t len)
 	return (struct raw_hdr){type, (uint32_t)len, 7, 0, IPC_VERSION};
 }
 
-static int send_payload(int sock, uint32_t type, const void *payload, size_t len)
+static int send_payload(int sock, uint32_t type, const void *payload,
+                        size_t len)
 {
 	struct raw_hdr h = hdr_for(type, len);
 	return send_raw(sock, &h, payload, len, NULL, 0);
 }
 
 /* Appends a string/data field with an arbitrary declared length. */
-static size_t put_field(unsigned char *p, uint8_t tag, uint32_t declared, const void *body,
-			size_t n)
+static size_t put_field(unsigned char *p, uint8_t tag, uint32_t declared,
+                        const void *body, size_t n)
 {
 	p[0] = tag;
 	memcpy(p + 1, &declared, 4);
@@ -163,12 +164,15 @@ static void test_roundtrip(void)
 	CHECK(ipc_get_u32(&r, &u32) == 0 && u32 == UINT32_MAX);
 	CHECK(ipc_get_u64(&r, &u64) == 0 && u64 == UINT64_MAX);
 	CHECK(ipc_get_u64(&r, &u64) == 0 && u64 == 0x0102030405060708ULL);
-	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL && strcmp(str, "") == 0);
-	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL && strcmp(str, "hello") == 0);
+	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL &&
+	      strcmp(str, "") == 0);
+	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL &&
+	      strcmp(str, "hello") == 0);
 	CHECK(ipc_get_data(&r, &data, &len) == 0 && len == sizeof(bin) &&
 	      memcmp(data, bin, sizeof(bin)) == 0);
 	CHECK(ipc_get_data(&r, &data, &len) == 0 && len == 0);
-	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL && strcmp(str, longstr) == 0);
+	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL &&
+	      strcmp(str, longstr) == 0);
 	CHECK(ipc_end(&r) == 0 && !r.bad);
 	/* nothing more to read */
 	CHECK(ipc_get_u32(&r, &u32) < 0 && r.bad);
@@ -186,8 +190,8 @@ static void test_roundtrip(void)
 	ipc_add_str(&m, "back");
 	CHECK(ipc_send_blocking(s[1], &m) == 0);
 	CHECK(ipc_recv_blocking(s[0], &r, 2000) == 0);
-	CHECK(r.type == 6 && ipc_get_str(&r, &str) == 0 && strcmp(str, "back") == 0 &&
-	      ipc_end(&r) == 0);
+	CHECK(r.type == 6 && ipc_get_str(&r, &str) == 0 &&
+	      strcmp(str, "back") == 0 && ipc_end(&r) == 0);
 	ipc_msg_deinit(&r);
 	close(s[0]);
 	close(s[1]);
@@ -293,19 +297,35 @@ static void test_reader_discipline(void)
 	for (int i = 0; i < 4; i++) {
 		ipc_msg_init(&m, 1, 0);
 		switch (i) {
-		case 0: ipc_add_u64(&m, 1); break;
-		case 1: ipc_add_u32(&m, 1); break;
-		case 2: ipc_add_data(&m, "abc", 4); break;
-		case 3: ipc_add_str(&m, "abc"); break;
+		case 0:
+			ipc_add_u64(&m, 1);
+			break;
+		case 1:
+			ipc_add_u32(&m, 1);
+			break;
+		case 2:
+			ipc_add_data(&m, "abc", 4);
+			break;
+		case 3:
+			ipc_add_str(&m, "abc");
+			break;
 		}
 		CHECK(ipc_send_blocking(s[0], &m) == 0);
 		CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0);
 		int got = -1;
 		switch (i) {
-		case 0: got = ipc_get_u32(&r, &u32); break;
-		case 1: got = ipc_get_u64(&r, &u64); break;
-		case 2: got = ipc_get_str(&r, &str); break;
-		case 3: got = ipc_get_data(&r, &data, &len); break;
+		case 0:
+			got = ipc_get_u32(&r, &u32);
+			break;
+		case 1:
+			got = ipc_get_u64(&r, &u64);
+			break;
+		case 2:
+			got = ipc_get_str(&r, &str);
+			break;
+		case 3:
+			got = ipc_get_data(&r, &data, &len);
+			break;
 		}
 		CHECK(got < 0 && r.bad);
 		CHECK(ipc_end(&r) < 0);
@@ -324,7 +344,8 @@ static void test_reader_discipline(void)
 }
 
 /* Receives one frame that must pass framing, then tries get_str/get_data. */
-static void check_bad_field(int s[2], const void *payload, size_t len, bool is_str)
+static void check_bad_field(int s[2], const void *payload, size_t len,
+                            bool is_str)
 {
 	CHECK(send_payload(s[0], 3, payload, len) == 0);
 	struct ipc_msg r;
@@ -335,7 +356,8 @@ static void check_bad_field(int s[2], const void *payload, size_t len, bool is_s
 	const char *str = NULL;
 	const void *data = NULL;
 	size_t dlen = 0;
-	int got = is_str ? ipc_get_str(&r, &str) : ipc_get_data(&r, &data, &dlen);
+	int got =
+	        is_str ? ipc_get_str(&r, &str) : ipc_get_data(&r, &data, &dlen);
 	CHECK(got < 0);
 	CHECK(r.bad);
 	CHECK(ipc_end(&r) < 0);
@@ -377,7 +399,8 @@ static void test_raw_fields(void)
 	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0);
 	CHECK(ipc_get_u32(&r, &u32) < 0 && r.bad);
 	ipc_msg_deinit(&r);
-	CHECK(send_payload(s[0], 3, "\x02\x01\x02\x03\x04\x05\x06\x07", 8) == 0);
+	CHECK(send_payload(s[0], 3, "\x02\x01\x02\x03\x04\x05\x06\x07", 8) ==
+	      0);
 	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0);
 	CHECK(ipc_get_u64(&r, &u64) < 0 && r.bad);
 	ipc_msg_deinit(&r);
@@ -398,7 +421,8 @@ static void test_raw_fields(void)
 	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0);
 	const char *str = NULL;
 	CHECK(ipc_get_u32(&r, &u32) == 0 && u32 == 0x11223344);
-	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL && strcmp(str, "ok") == 0);
+	CHECK(ipc_get_str(&r, &str) == 0 && str != NULL &&
+	      strcmp(str, "ok") == 0);
 	CHECK(ipc_end(&r) == 0);
 	ipc_msg_deinit(&r);
 	close(s[0]);
@@ -422,7 +446,8 @@ static void expect_eproto(int s[2], const char *what)
 	CHECK(ipc_send_blocking(s[0], &m) == 0);
 	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0);
 	uint32_t v = 0;
-	CHECK(r.type == 99 && ipc_get_u32(&r, &v) == 0 && v == 4242 && ipc_end(&r) == 0);
+	CHECK(r.type == 99 && ipc_get_u32(&r, &v) == 0 && v == 4242 &&
+	      ipc_end(&r) == 0);
 	ipc_msg_deinit(&r);
 }
 
@@ -457,7 +482,8 @@ static void test_bad_headers(void)
 	expect_eproto(s, "len 2^32-1");
 
 	/* shorter than a header */
-	CHECK(send_raw(s[0], NULL, "\x01\x00\x00\x00\x00\x00\x00\x00", 8, NULL, 0) == 0);
+	CHECK(send_raw(s[0], NULL, "\x01\x00\x00\x00\x00\x00\x00\x00", 8, NULL,
+	               0) == 0);
 	expect_eproto(s, "8-byte frame");
 	CHECK(send_raw(s[0], NULL, "x", 1, NULL, 0) == 0);
 	expect_eproto(s, "1-byte frame");
@@ -489,8 +515,8 @@ static void test_bad_headers(void)
 
 /* Sends a frame with nfds fds (copies of a pipe's ends) and checks that the
  * receiver refuses it and keeps none of them. */
-static void check_fds_refused(int s[2], const struct raw_hdr *h, const void *pl, size_t len,
-			      size_t nfds, const char *what)
+static void check_fds_refused(int s[2], const struct raw_hdr *h, const void *pl,
+                              size_t len, size_t nfds, const char *what)
 {
 	int p[2];
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
@@ -511,7 +537,8 @@ static void check_fds_refused(int s[2], const struct raw_hdr *h, const void *pl,
 	int after = count_fds();
 	CHECK(before >= 0 && before == after);
 	if (before != after)
-		fprintf(stderr, "# %s: %d fds before, %d after\n", what, before, after);
+		fprintf(stderr, "# %s: %d fds before, %d after\n", what, before,
+		        after);
 	/* the numbers the kernel handed out are free again */
 	CHECK(first_free >= 0 && !fd_is_open(first_free));
 	CHECK(!fd_is_open(first_free + 1));
@@ -547,7 +574,8 @@ static void test_fd_hygiene(void)
 	struct ipc_msg m, r;
 	ipc_msg_init(&m, 3, 0);
 	CHECK(ipc_send_blocking(s[0], &m) == 0);
-	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0 && r.type == 3 && r.fd == -1);
+	CHECK(ipc_recv_blocking(s[1], &r, 2000) == 0 && r.type == 3 &&
+	      r.fd == -1);
 	ipc_msg_deinit(&r);
 	close(s[0]);
 	close(s[1]);
@@ -612,13 +640,15 @@ static void test_send_limits(void)
 static void test_sockets(void)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/tmp/postern-test-ipc-%ld.sock", (long)getpid());
+	snprintf(path, sizeof(path), "/tmp/postern-test-ipc-%ld.sock",
+	         (long)getpid());
 	int l = ipc_listen(path, 0660);
 	CHECK(l >= 0);
 	if (l < 0)
 		return;
 	struct stat st;
-	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0660);
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	      (st.st_mode & 0777) == 0660);
 	CHECK((fcntl(l, F_GETFD) & FD_CLOEXEC) != 0);
 	CHECK((fcntl(l, F_GETFL) & O_NONBLOCK) != 0);
 	int c = ipc_connect(path);
@@ -626,7 +656,8 @@ static void test_sockets(void)
 	struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
 	int a = ipc_accept(l, &cred);
 	CHECK(a >= 0);
-	CHECK(cred.pid == getpid() && cred.uid == getuid() && cred.gid == getgid());
+	CHECK(cred.pid == getpid() && cred.uid == getuid() &&
+	      cred.gid == getgid());
 	CHECK(a < 0 || (fcntl(a, F_GETFD) & FD_CLOEXEC) != 0);
 	if (a >= 0 && c >= 0) {
 		struct ipc_msg m, r;
@@ -661,7 +692,8 @@ static void test_sockets(void)
 	CHECK(ipc_socketpair(s) == 0);
 	int type = 0;
 	socklen_t tl = sizeof(type);
-	CHECK(getsockopt(s[0], SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_SEQPACKET);
+	CHECK(getsockopt(s[0], SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+	      type == SOCK_SEQPACKET);
 	CHECK((fcntl(s[0], F_GETFD) & FD_CLOEXEC) != 0);
 	CHECK((fcntl(s[1], F_GETFD) & FD_CLOEXEC) != 0);
 	close(s[0]);
@@ -677,7 +709,8 @@ static void test_sockets(void)
 	if (getuid() != 0 && getgid() != 0) {
 		struct ucred stranger = {getpid(), getuid() + 1, getgid() + 1};
 		/* our pid's groups do not include an unused gid */
-		CHECK(!ipc_peer_allowed(&stranger, getuid(), (gid_t)4000000000u));
+		CHECK(!ipc_peer_allowed(&stranger, getuid(),
+		                        (gid_t)4000000000u));
 	}
 }
 
@@ -686,9 +719,9 @@ static void test_sockets(void)
 enum { T_PLAIN = 100, T_FD_OK = 101, T_FD_MUST = 102, T_BULK = 200 };
 
 static const struct ipc_rule rules[] = {
-	{T_PLAIN, 64, false, false},
-	{T_FD_OK, 64, true, false},
-	{T_FD_MUST, 64, true, true},
+        {T_PLAIN, 64, false, false},
+        {T_FD_OK, 64, true, false},
+        {T_FD_MUST, 64, true, true},
 };
 
 struct chan_state {
@@ -768,8 +801,9 @@ static void send_plain(int fd, uint32_t type, uint32_t v, int pass_fd)
 
 /* One valid message, then the offending one, then another valid one; only
  * the first may reach the handler and on_close must be called once. */
-static void check_violation(const char *what, void (*offend)(int fd, int pipe_w),
-			    const char *reason_part)
+static void check_violation(const char *what,
+                            void (*offend)(int fd, int pipe_w),
+                            const char *reason_part)
 {
 	int s[2], p[2];
 	if (pair(s) < 0)
@@ -777,7 +811,8 @@ static void check_violation(const char *what, void (*offend)(int fd, int pipe_w)
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
 	int before = count_fds();
 	struct chan_state st = {.fields_ok = true};
-	st.chan = ipc_chan_new(s[0], what, rules, 3, chan_handler, chan_close, &st);
+	st.chan = ipc_chan_new(s[0], what, rules, 3, chan_handler, chan_close,
+	                       &st);
 	send_plain(s[1], T_PLAIN, 1, -1);
 	offend(s[1], p[1]);
 	send_plain(s[1], T_PLAIN, 2, -1);
@@ -786,9 +821,10 @@ static void check_violation(const char *what, void (*offend)(int fd, int pipe_w)
 	CHECK(st.closes == 1);
 	CHECK(st.chan == NULL);
 	CHECK(strstr(st.reason, reason_part) != NULL);
-	if (st.handled != 1 || st.closes != 1 || strstr(st.reason, reason_part) == NULL)
-		fprintf(stderr, "# %s: handled %u, closes %u, reason '%s'\n", what, st.handled,
-			st.closes, st.reason);
+	if (st.handled != 1 || st.closes != 1 ||
+	    strstr(st.reason, reason_part) == NULL)
+		fprintf(stderr, "# %s: handled %u, closes %u, reason '%s'\n",
+		        what, st.handled, st.closes, st.reason);
 	ipc_chan_free(&st.chan);
 	/* the channel closed s[0]; any fd carried by the offender is gone */
 	CHECK(count_fds() == before - 1);
@@ -845,7 +881,8 @@ static void offend_two_fds(int fd, int pipe_w)
 
 static void test_chan_rules(void)
 {
-	check_violation("unknown-type", offend_unknown_type, "unexpected message type");
+	check_violation("unknown-type", offend_unknown_type,
+	                "unexpected message type");
 	check_violation("too-long", offend_too_long, "too long");
 	check_violation("unexpected-fd", offend_unexpected_fd, "unexpected fd");
 	check_violation("missing-fd", offend_missing_fd, "missing fd");
@@ -860,10 +897,12 @@ static void test_chan_valid(void)
 		return;
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
 	struct chan_state st = {.fields_ok = true};
-	st.chan = ipc_chan_new(s[0], "valid", rules, 3, chan_handler, chan_close, &st);
+	st.chan = ipc_chan_new(s[0], "valid", rules, 3, chan_handler,
+	                       chan_close, &st);
 	CHECK(ipc_chan_fd(st.chan) == s[0]);
 	const struct ucred *peer = ipc_chan_peer(st.chan);
-	CHECK(peer->pid == getpid() && peer->uid == getuid() && peer->gid == getgid());
+	CHECK(peer->pid == getpid() && peer->uid == getuid() &&
+	      peer->gid == getgid());
 	CHECK((fcntl(s[0], F_GETFL) & O_NONBLOCK) != 0);
 
 	send_plain(s[1], T_PLAIN, 1, -1);
@@ -880,8 +919,9 @@ static void test_chan_valid(void)
 	CHECK(ipc_send_blocking(s[1], &m) == 0);
 	run_for(100);
 	CHECK(st.handled == 5 && st.closes == 0);
-	CHECK(st.types[0] == T_PLAIN && st.types[1] == T_FD_OK && st.types[2] == T_FD_OK &&
-	      st.types[3] == T_FD_MUST && st.types[4] == T_PLAIN);
+	CHECK(st.types[0] == T_PLAIN && st.types[1] == T_FD_OK &&
+	      st.types[2] == T_FD_OK && st.types[3] == T_FD_MUST &&
+	      st.types[4] == T_PLAIN);
 	CHECK(st.fields_ok);
 	char buf[4];
 	close(p[1]);
@@ -902,7 +942,8 @@ static void test_chan_free_in_handler(void)
 	if (pair(s) < 0)
 		return;
 	struct chan_state st = {.fields_ok = true, .free_in_handler = true};
-	st.chan = ipc_chan_new(s[0], "free", rules, 3, chan_handler, chan_close, &st);
+	st.chan = ipc_chan_new(s[0], "free", rules, 3, chan_handler, chan_close,
+	                       &st);
 	send_plain(s[1], T_PLAIN, 1, -1);
 	send_plain(s[1], T_PLAIN, 2, -1);
 	send_plain(s[1], T_PLAIN, 3, -1);
@@ -913,7 +954,7 @@ static void test_chan_free_in_handler(void)
 }
 
 static const struct ipc_rule bulk_rules[] = {
-	{T_BULK, 2048, true, false},
+        {T_BULK, 2048, true, false},
 };
 
 static void bulk_handler(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
@@ -948,8 +989,10 @@ static void test_chan_queue(void)
 	CHECK(pipe2(p, O_NONBLOCK) == 0);
 	struct chan_state tx = {.fields_ok = true};
 	struct chan_state rx = {.order_ok = true, .bulk_expected = 600};
-	tx.chan = ipc_chan_new(s[0], "tx", NULL, 0, chan_handler, chan_close, &tx);
-	rx.chan = ipc_chan_new(s[1], "rx", bulk_rules, 1, bulk_handler, chan_close, &rx);
+	tx.chan = ipc_chan_new(s[0], "tx", NULL, 0, chan_handler, chan_close,
+	                       &tx);
+	rx.chan = ipc_chan_new(s[1], "rx", bulk_rules, 1, bulk_handler,
+	                       chan_close, &rx);
 	static unsigned char data[1500];
 	memset(data, 'd', sizeof(data));
 	for (uint32_t i = 0; i < rx.bulk_expected; i++) {
