@@ -250,6 +250,8 @@ static void plain_user_hint(const unsigned char *p, size_t n, char *out,
 			    size_t outsz)
 {
 	out[0] = '\0';
+	if (n == 0)
+		return; /* p may be NULL for an empty response */
 	const unsigned char *nul1 = memchr(p, '\0', n);
 	if (nul1 == NULL)
 		return;

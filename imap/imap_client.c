@@ -298,10 +298,17 @@ static bool client_parse_one(struct client *c)
 }
 
 /* Runs every complete command that has arrived, as long as the client
- * reads our answers. */
-static void client_process(struct client *c)
+ * reads our answers. Returns true if it stopped because too much output is
+ * pending (call again once it drained). */
+static bool client_process(struct client *c)
 {
-	while (c->quit_reason == NULL && c->out.len < CLIENT_OUTPUT_PAUSE) {
+	bool paused = false;
+
+	while (c->quit_reason == NULL) {
+		if (c->out.len >= CLIENT_OUTPUT_PAUSE) {
+			paused = true;
+			break;
+		}
 		if (c->idle_tag != NULL) {
 			if (!client_idle_line(c))
 				break;
@@ -313,12 +320,21 @@ static void client_process(struct client *c)
 			break;
 	}
 	client_update_io(c);
+	return paused;
 }
 
-/* Flushes; destroys c if it is finished. false if c is gone. */
-static bool client_settle(struct client *c)
+/* Processes and flushes until input runs out or the client stops reading:
+ * a flush that drains the output must resume the commands still buffered,
+ * since no further event would. Destroys c if it is finished; false then. */
+static bool client_run(struct client *c)
 {
-	client_flush(c);
+	bool paused;
+
+	do {
+		paused = client_process(c);
+		client_flush(c);
+	} while (paused && c->out.len < CLIENT_OUTPUT_PAUSE &&
+		 c->quit_reason == NULL);
 	if (c->quit_reason != NULL && (c->out.len == 0 || c->broken)) {
 		client_destroy(c, c->quit_reason);
 		return false;
@@ -334,8 +350,7 @@ static void client_io(void *ctx, unsigned events)
 		client_flush(c);
 	if ((events & (IO_READ | IO_ERROR)) != 0 && c->quit_reason == NULL)
 		client_read(c, events);
-	client_process(c);
-	(void)client_settle(c);
+	(void)client_run(c);
 }
 
 static int client_set_nonblock(int fd)
@@ -403,8 +418,7 @@ int client_create(int fd, const struct client_params *p)
 		client_send_tagged(c, str_from_cstr(p->tag),
 				   "OK [CAPABILITY %s] Logged in",
 				   client_capabilities);
-	client_process(c);
-	(void)client_settle(c);
+	(void)client_run(c);
 	return 0;
 }
 
