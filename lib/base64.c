@@ -12,13 +12,15 @@ static int b64_encode(struct buf *out, const unsigned char *in, size_t n,
 {
 	if (n / 3 >= SIZE_MAX / 4 - 1)
 		return -1;
-	size_t outlen = pad ? (n + 2) / 3 * 4 : n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
+	size_t outlen = pad ? (n + 2) / 3 * 4
+			    : n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
 	char *dst = buf_reserve(out, outlen);
 	if (dst == NULL)
 		return -1;
 	size_t o = 0, i = 0;
 	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+			     in[i + 2];
 		dst[o++] = alphabet[v >> 18];
 		dst[o++] = alphabet[(v >> 12) & 63];
 		dst[o++] = alphabet[(v >> 6) & 63];
@@ -90,7 +92,8 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 				continue;
 			}
 			if (pads > 0 || (v[k] = b64_value(c)) < 0) {
-				buf_commit(out, 0); /* restores the NUL at len */
+				buf_commit(out,
+					   0); /* restores the NUL at len */
 				return -1;
 			}
 		}
@@ -102,7 +105,8 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 		if (pads < 1)
 			dst[o++] = (unsigned char)w;
 		/* non-canonical encodings (stray low bits) are rejected */
-		if ((pads == 1 && (v[2] & 3) != 0) || (pads == 2 && (v[1] & 15) != 0)) {
+		if ((pads == 1 && (v[2] & 3) != 0) ||
+		    (pads == 2 && (v[1] & 15) != 0)) {
 			buf_commit(out, 0);
 			return -1;
 		}

@@ -30,7 +30,8 @@ void buf_deinit_secret(struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_cstr(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) POSTERN_PRINTF(2, 3);
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap) POSTERN_PRINTF(2, 0);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	POSTERN_PRINTF(2, 0);
 
 /* Makes room for at least n more bytes and returns where they go, or NULL
  * (overflow set) past max. Write at most n bytes there, then buf_commit. */

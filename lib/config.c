@@ -39,10 +39,11 @@ static const struct config_key config_table[] = {
 	 "account database; only the auth user can enter it"},
 	{"mail_dir", CONFIG_PATH, S(mail_dir), "/var/lib/postern/mail", 0, 0,
 	 "per-user home directories, owned by mail_user"},
-	{"login_chroot", CONFIG_PATH, S(login_chroot), "/var/lib/postern/empty", 0, 0,
-	 "empty directory login processes are chrooted into"},
+	{"login_chroot", CONFIG_PATH, S(login_chroot), "/var/lib/postern/empty",
+	 0, 0, "empty directory login processes are chrooted into"},
 	{"libexec_dir", CONFIG_STRING, S(libexec_dir), "", 0, 0,
-	 "where imap-login, imap and postern-auth are; empty = built-in location"},
+	 "where imap-login, imap and postern-auth are; empty = built-in "
+	 "location"},
 	{"login_user", CONFIG_STRING, S(login_user), "postern-login", 0, 0,
 	 "user of the login processes"},
 	{"auth_user", CONFIG_STRING, S(auth_user), "postern-auth", 0, 0,
@@ -60,32 +61,35 @@ static const struct config_key config_table[] = {
 	{"tls_key", CONFIG_PATH, S(tls_key), "/etc/postern/key.pem", 0, 0,
 	 "PEM private key (read as root before privileges are dropped)"},
 	{"tls_priority", CONFIG_STRING, S(tls_priority),
-	 "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE", 0, 0,
-	 "GnuTLS priority string"},
+	 "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE", 0,
+	 0, "GnuTLS priority string"},
 	{"login_processes", CONFIG_UINT, S(login_processes), "2", 1, 256,
 	 "size of the imap-login pool"},
-	{"login_max_clients", CONFIG_UINT, S(login_max_clients), "256", 1, 100000,
-	 "pre-auth connections per login process"},
-	{"login_idle_timeout", CONFIG_UINT, S(login_idle_timeout), "60", 1, 3600,
-	 "seconds a pre-auth connection may stay silent"},
+	{"login_max_clients", CONFIG_UINT, S(login_max_clients), "256", 1,
+	 100000, "pre-auth connections per login process"},
+	{"login_idle_timeout", CONFIG_UINT, S(login_idle_timeout), "60", 1,
+	 3600, "seconds a pre-auth connection may stay silent"},
 	{"login_max_line", CONFIG_UINT, S(login_max_line), "8192", 512, 1048576,
 	 "bytes of one pre-auth command line"},
-	{"login_auth_failure_delay", CONFIG_UINT, S(login_auth_failure_delay), "2000", 0, 60000,
+	{"login_auth_failure_delay", CONFIG_UINT, S(login_auth_failure_delay),
+	 "2000", 0, 60000,
 	 "milliseconds before a failed authentication is answered"},
-	{"scram_iterations", CONFIG_UINT, S(scram_iterations), "4096", 4096, 10000000,
-	 "PBKDF2 iterations for newly set passwords"},
-	{"auth_max_exchanges", CONFIG_UINT, S(auth_max_exchanges), "1024", 1, 1000000,
-	 "concurrent SASL exchanges per login process connection"},
-	{"worker_idle_timeout", CONFIG_UINT, S(worker_idle_timeout), "60", 0, 86400,
-	 "seconds a worker lingers after its last connection"},
-	{"worker_max_clients", CONFIG_UINT, S(worker_max_clients), "100", 1, 10000,
-	 "connections one user's worker serves"},
-	{"imap_max_line", CONFIG_UINT, S(imap_max_line), "65536", 1024, 16777216,
-	 "bytes of one IMAP command line, literals excluded"},
-	{"imap_max_literal", CONFIG_UINT, S(imap_max_literal), "52428800", 1024, 2147483647,
-	 "bytes of one IMAP literal"},
-	{"imap_idle_timeout", CONFIG_UINT, S(imap_idle_timeout), "1800", 60, 86400,
-	 "seconds without a command before autologout (RFC 9051: at least 30 min)"},
+	{"scram_iterations", CONFIG_UINT, S(scram_iterations), "4096", 4096,
+	 10000000, "PBKDF2 iterations for newly set passwords"},
+	{"auth_max_exchanges", CONFIG_UINT, S(auth_max_exchanges), "1024", 1,
+	 1000000, "concurrent SASL exchanges per login process connection"},
+	{"worker_idle_timeout", CONFIG_UINT, S(worker_idle_timeout), "60", 0,
+	 86400, "seconds a worker lingers after its last connection"},
+	{"worker_max_clients", CONFIG_UINT, S(worker_max_clients), "100", 1,
+	 10000, "connections one user's worker serves"},
+	{"imap_max_line", CONFIG_UINT, S(imap_max_line), "65536", 1024,
+	 16777216, "bytes of one IMAP command line, literals excluded"},
+	{"imap_max_literal", CONFIG_UINT, S(imap_max_literal), "52428800", 1024,
+	 2147483647, "bytes of one IMAP literal"},
+	{"imap_idle_timeout", CONFIG_UINT, S(imap_idle_timeout), "1800", 60,
+	 86400,
+	 "seconds without a command before autologout (RFC 9051: at least 30 "
+	 "min)"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
@@ -98,7 +102,8 @@ static char **config_str_field(struct config *cfg, const struct config_key *k)
 	return (char **)(void *)((char *)cfg + k->offset);
 }
 
-static unsigned *config_uint_field(struct config *cfg, const struct config_key *k)
+static unsigned *config_uint_field(struct config *cfg,
+				   const struct config_key *k)
 {
 	return (unsigned *)(void *)((char *)cfg + k->offset);
 }
@@ -115,13 +120,15 @@ static int config_check_listen_item(const char *item, size_t len)
 	if (colon == NULL || colon == item)
 		return -1;
 	uint32_t port;
-	if (strnum_u32(colon + 1, len - (size_t)(colon + 1 - item), &port) < 0 || port == 0 ||
-	    port > 65535)
+	if (strnum_u32(colon + 1, len - (size_t)(colon + 1 - item), &port) <
+		    0 ||
+	    port == 0 || port > 65535)
 		return -1;
 	return 0;
 }
 
-static const char *config_check(const struct config_key *k, const char *v, unsigned *uint_r)
+static const char *config_check(const struct config_key *k, const char *v,
+				unsigned *uint_r)
 {
 	switch (k->type) {
 	case CONFIG_STRING:
@@ -129,7 +136,8 @@ static const char *config_check(const struct config_key *k, const char *v, unsig
 	case CONFIG_PATH:
 		return v[0] == '/' ? NULL : "must be an absolute path";
 	case CONFIG_LEVEL: {
-		static const char *const levels[] = {"debug", "info", "warn", "error"};
+		static const char *const levels[] = {"debug", "info", "warn",
+						     "error"};
 		for (size_t i = 0; i < 4; i++) {
 			if (strcmp(v, levels[i]) == 0)
 				return NULL;
@@ -140,7 +148,8 @@ static const char *config_check(const struct config_key *k, const char *v, unsig
 		for (const char *p = v; *p != '\0';) {
 			size_t n = strcspn(p, " ,");
 			if (n > 0 && config_check_listen_item(p, n) < 0)
-				return "must be a list of host:port (port 1-65535)";
+				return "must be a list of host:port (port "
+				       "1-65535)";
 			p += n;
 			p += strspn(p, " ,");
 		}
@@ -158,8 +167,8 @@ static const char *config_check(const struct config_key *k, const char *v, unsig
 	return "bad type";
 }
 
-static int config_set(struct config *cfg, const struct config_key *k, const char *v,
-		      const char **error_r)
+static int config_set(struct config *cfg, const struct config_key *k,
+		      const char *v, const char **error_r)
 {
 	unsigned u = 0;
 	const char *err = config_check(k, v, &u);
@@ -187,7 +196,8 @@ void config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		const char *err;
-		if (config_set(cfg, &config_table[i], config_table[i].def, &err) < 0)
+		if (config_set(cfg, &config_table[i], config_table[i].def,
+			       &err) < 0)
 			abort(); /* a bad built-in default is a bug */
 	}
 }
@@ -210,13 +220,14 @@ static char *config_trim(char *s)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
-			 s[n - 1] == '\n'))
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' ||
+			 s[n - 1] == '\r' || s[n - 1] == '\n'))
 		s[--n] = '\0';
 	return s;
 }
 
-static char *config_error(const char *path, unsigned line, const char *key, const char *why)
+static char *config_error(const char *path, unsigned line, const char *key,
+			  const char *why)
 {
 	struct buf b;
 	buf_init(&b, 4096);
@@ -255,7 +266,8 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 		lineno++;
 		size_t len = strlen(line);
 		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			*error_r = config_error(abs, lineno, NULL, "line too long");
+			*error_r = config_error(abs, lineno, NULL,
+						"line too long");
 			ret = -1;
 			break;
 		}
@@ -264,7 +276,8 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 			continue;
 		char *eq = strchr(s, '=');
 		if (eq == NULL) {
-			*error_r = config_error(abs, lineno, NULL, "expected key = value");
+			*error_r = config_error(abs, lineno, NULL,
+						"expected key = value");
 			ret = -1;
 			break;
 		}
@@ -300,7 +313,8 @@ int config_load(const char *path, struct config *cfg, char **error_r)
 const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
-	static const char *const type_names[] = {"string", "path", "listen", "uint", "level"};
+	static const char *const type_names[] = {"string", "path", "listen",
+						 "uint", "level"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];

@@ -13,9 +13,9 @@ struct config {
 
 	/* directories */
 	char *state_dir;    /* base of the instance */
-	char *run_dir;      /* sockets */
-	char *auth_dir;     /* account database (auth user only) */
-	char *mail_dir;     /* per-user homes (mail user) */
+	char *run_dir;	    /* sockets */
+	char *auth_dir;	    /* account database (auth user only) */
+	char *mail_dir;	    /* per-user homes (mail user) */
 	char *login_chroot; /* empty directory for login processes */
 	char *libexec_dir;  /* where imap-login, imap, postern-auth live */
 
@@ -35,26 +35,28 @@ struct config {
 	char *tls_priority;
 
 	/* login processes */
-	unsigned login_processes;          /* pool size */
-	unsigned login_max_clients;        /* pre-auth connections per process */
-	unsigned login_idle_timeout;       /* seconds */
-	unsigned login_max_line;           /* bytes, pre-auth command line */
+	unsigned login_processes;    /* pool size */
+	unsigned login_max_clients;  /* pre-auth connections per process */
+	unsigned login_idle_timeout; /* seconds */
+	unsigned login_max_line;     /* bytes, pre-auth command line */
 	unsigned login_auth_failure_delay; /* milliseconds */
 
 	/* auth */
 	unsigned scram_iterations;
-	unsigned auth_max_exchanges; /* concurrent SASL exchanges per login conn */
+	unsigned auth_max_exchanges; /* concurrent SASL exchanges per login conn
+				      */
 
 	/* imap worker */
 	unsigned worker_idle_timeout; /* seconds after the last connection */
-	unsigned imap_max_line;       /* bytes */
+	unsigned imap_max_line;	      /* bytes */
 	unsigned imap_max_literal;    /* bytes */
-	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30 min) */
+	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
+					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
 
 	/* logging */
 	char *log_level; /* debug, info, warn, error */
-	char *log_file;  /* "" = stderr; used by the daemonized master */
+	char *log_file;	 /* "" = stderr; used by the daemonized master */
 };
 
 /* Loads path into cfg (defaults first, then the file). 0 on success; -1

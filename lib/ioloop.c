@@ -54,7 +54,8 @@ unsigned long long ioloop_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
+	return (unsigned long long)ts.tv_sec * 1000ULL +
+	       (unsigned long long)ts.tv_nsec / 1000000ULL;
 }
 
 static uint32_t io_epoll_events(unsigned events)
@@ -76,7 +77,8 @@ struct io *io_add(int fd, unsigned events, io_cb_t *cb, void *ctx)
 	io->events = events;
 	io->cb = cb;
 	io->ctx = ctx;
-	struct epoll_event ev = {.events = io_epoll_events(events), .data.ptr = io};
+	struct epoll_event ev = {.events = io_epoll_events(events),
+				 .data.ptr = io};
 	if (epoll_ctl(loop.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		log_panic("epoll_ctl(ADD, %d): %m", fd);
 	return io;
@@ -87,7 +89,8 @@ void io_set_events(struct io *io, unsigned events)
 	if (io->events == events)
 		return;
 	io->events = events;
-	struct epoll_event ev = {.events = io_epoll_events(events), .data.ptr = io};
+	struct epoll_event ev = {.events = io_epoll_events(events),
+				 .data.ptr = io};
 	if (epoll_ctl(loop.epfd, EPOLL_CTL_MOD, io->fd, &ev) < 0)
 		log_panic("epoll_ctl(MOD, %d): %m", io->fd);
 }
@@ -98,8 +101,8 @@ void io_remove(struct io **iop)
 	if (io == NULL)
 		return;
 	*iop = NULL;
-	/* The fd may already be closed by a careless caller; ignore ENOENT/EBADF
-	 * since closing removes it from the epoll set anyway. */
+	/* The fd may already be closed by a careless caller; ignore
+	 * ENOENT/EBADF since closing removes it from the epoll set anyway. */
 	epoll_ctl(loop.epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->dead = true;
 	io->next_dead = loop.dead;
@@ -260,7 +263,8 @@ void ioloop_run(void)
 	struct epoll_event evs[64];
 	loop.running = true;
 	while (loop.running) {
-		int n = epoll_wait(loop.epfd, evs, (int)N_ELEMENTS(evs), ioloop_timeout());
+		int n = epoll_wait(loop.epfd, evs, (int)N_ELEMENTS(evs),
+				   ioloop_timeout());
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

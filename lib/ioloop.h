@@ -5,7 +5,7 @@
  * may be removed from inside any callback, including its own. */
 #include <stdbool.h>
 
-#define IO_READ 0x1u
+#define IO_READ	 0x1u
 #define IO_WRITE 0x2u
 #define IO_ERROR 0x4u /* reported only, never requested */
 

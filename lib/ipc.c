@@ -56,8 +56,8 @@ int ipc_msg_take_fd(struct ipc_msg *m)
 	return fd;
 }
 
-static void ipc_add_field(struct ipc_msg *m, uint8_t tag, const void *p, size_t n,
-			  bool with_len)
+static void ipc_add_field(struct ipc_msg *m, uint8_t tag, const void *p,
+			  size_t n, bool with_len)
 {
 	if (with_len) {
 		if (n > UINT32_MAX) {
@@ -100,8 +100,8 @@ static int ipc_get_bad(struct ipc_msg *m)
 }
 
 /* Returns the field body (after tag and length) and its size. */
-static const unsigned char *ipc_get_field(struct ipc_msg *m, uint8_t tag, size_t fixed,
-					  size_t *len_r)
+static const unsigned char *ipc_get_field(struct ipc_msg *m, uint8_t tag,
+					  size_t fixed, size_t *len_r)
 {
 	const unsigned char *p = m->payload.data;
 	size_t avail = m->payload.len - m->rpos;
@@ -198,8 +198,8 @@ static int ipc_sendmsg(int fd, const struct ipc_msg *m, bool block)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	struct ipc_hdr hdr = {m->type, (uint32_t)m->payload.len, m->peer_id, m->flags,
-			      IPC_VERSION};
+	struct ipc_hdr hdr = {m->type, (uint32_t)m->payload.len, m->peer_id,
+			      m->flags, IPC_VERSION};
 	struct iovec iov[2] = {
 		{&hdr, sizeof(hdr)},
 		{m->payload.data, m->payload.len},
@@ -208,7 +208,8 @@ static int ipc_sendmsg(int fd, const struct ipc_msg *m, bool block)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = m->payload.len > 0 ? 2 : 1};
+	struct msghdr mh = {.msg_iov = iov,
+			    .msg_iovlen = m->payload.len > 0 ? 2 : 1};
 	if (m->fd >= 0) {
 		memset(&cmsgbuf, 0, sizeof(cmsgbuf));
 		mh.msg_control = cmsgbuf.buf;
@@ -220,7 +221,8 @@ static int ipc_sendmsg(int fd, const struct ipc_msg *m, bool block)
 		memcpy(CMSG_DATA(c), &m->fd, sizeof(int));
 	}
 	for (;;) {
-		ssize_t r = sendmsg(fd, &mh, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+		ssize_t r = sendmsg(fd, &mh,
+				    MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
 		if (r >= 0)
 			return 0;
 		if (errno == EINTR)
@@ -241,23 +243,28 @@ static int ipc_recvmsg(int fd, struct ipc_msg *m, bool block)
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} cmsgbuf;
 	struct iovec iov = {frame, sizeof(frame)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = cmsgbuf.buf, .msg_controllen = sizeof(cmsgbuf.buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cmsgbuf.buf,
+			    .msg_controllen = sizeof(cmsgbuf.buf)};
 	ssize_t r;
 	do {
-		r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+		r = recvmsg(fd, &mh,
+			    MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 
 	/* Collect any passed fds first so every path closes extras. */
 	int fds[4], nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL;
+	     c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
 		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		for (size_t i = 0; i < n && nfds < 4; i++)
-			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int),
+			       sizeof(int));
 	}
 	bool bad = (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0 || nfds > 1;
 	if (r == 0 && nfds == 0) {
@@ -267,7 +274,8 @@ static int ipc_recvmsg(int fd, struct ipc_msg *m, bool block)
 	struct ipc_hdr hdr;
 	if (!bad && (size_t)r >= sizeof(hdr)) {
 		memcpy(&hdr, frame, sizeof(hdr));
-		bad = hdr.version != IPC_VERSION || hdr.len != (size_t)r - sizeof(hdr) ||
+		bad = hdr.version != IPC_VERSION ||
+		      hdr.len != (size_t)r - sizeof(hdr) ||
 		      hdr.len > IPC_MAX_PAYLOAD;
 	} else {
 		bad = true;
@@ -298,7 +306,9 @@ int ipc_send_blocking(int fd, struct ipc_msg *m)
 
 int ipc_recv_blocking(int fd, struct ipc_msg *m, int timeout_ms)
 {
-	unsigned long long deadline = ioloop_now_ms() + (unsigned long long)(timeout_ms < 0 ? 0 : timeout_ms);
+	unsigned long long deadline =
+		ioloop_now_ms() +
+		(unsigned long long)(timeout_ms < 0 ? 0 : timeout_ms);
 	for (;;) {
 		int wait = -1;
 		if (timeout_ms >= 0) {
@@ -341,7 +351,8 @@ struct ipc_chan {
 	struct ipc_queued *qhead, *qtail;
 	size_t qlen;
 	bool closed;   /* on_close called */
-	bool *freed_r; /* set while dispatching, to notice a free by the handler */
+	bool *freed_r; /* set while dispatching, to notice a free by the handler
+			*/
 	/* failures found while the caller is inside ipc_chan_send are reported
 	 * from the loop, never re-entrantly */
 	struct timer *fail_timer;
@@ -351,7 +362,8 @@ struct ipc_chan {
 static void ipc_chan_update_io(struct ipc_chan *c)
 {
 	if (c->io != NULL)
-		io_set_events(c->io, IO_READ | (c->qhead != NULL ? IO_WRITE : 0));
+		io_set_events(c->io,
+			      IO_READ | (c->qhead != NULL ? IO_WRITE : 0));
 }
 
 static void ipc_chan_fail(struct ipc_chan *c, const char *reason)
@@ -380,7 +392,8 @@ static void ipc_chan_fail_later(struct ipc_chan *c, const char *reason)
 	c->fail_timer = timer_add(0, ipc_chan_fail_timeout, c);
 }
 
-static const struct ipc_rule *ipc_chan_rule(const struct ipc_chan *c, uint32_t type)
+static const struct ipc_rule *ipc_chan_rule(const struct ipc_chan *c,
+					    uint32_t type)
 {
 	for (size_t i = 0; i < c->nrules; i++) {
 		if (c->rules[i].type == type)
@@ -398,7 +411,8 @@ static void ipc_chan_flush(struct ipc_chan *c)
 			break;
 		if (r < 0) {
 			char reason[128];
-			snprintf(reason, sizeof(reason), "send failed: %s", strerror(errno));
+			snprintf(reason, sizeof(reason), "send failed: %s",
+				 strerror(errno));
 			ipc_chan_fail_later(c, reason);
 			return;
 		}
@@ -421,8 +435,9 @@ static void ipc_chan_read(struct ipc_chan *c)
 		if (r == 0)
 			return;
 		if (r < 0) {
-			ipc_chan_fail(c, errno == ECONNRESET ? "peer closed" :
-					 errno == EPROTO ? "malformed frame" : strerror(errno));
+			ipc_chan_fail(c, errno == ECONNRESET ? "peer closed"
+					 : errno == EPROTO   ? "malformed frame"
+							     : strerror(errno));
 			return;
 		}
 		const struct ipc_rule *rule = ipc_chan_rule(c, m.type);
@@ -437,7 +452,8 @@ static void ipc_chan_read(struct ipc_chan *c)
 			violation = "missing fd";
 		if (violation != NULL) {
 			char reason[128];
-			snprintf(reason, sizeof(reason), "%s (type %u)", violation, m.type);
+			snprintf(reason, sizeof(reason), "%s (type %u)",
+				 violation, m.type);
 			ipc_msg_deinit(&m);
 			ipc_chan_fail(c, reason);
 			return;
@@ -464,8 +480,9 @@ static void ipc_chan_event(void *ctx, unsigned events)
 		ipc_chan_read(c);
 }
 
-struct ipc_chan *ipc_chan_new(int fd, const char *name, const struct ipc_rule *rules,
-			      size_t nrules, ipc_handler_t *handler, ipc_close_t *on_close,
+struct ipc_chan *ipc_chan_new(int fd, const char *name,
+			      const struct ipc_rule *rules, size_t nrules,
+			      ipc_handler_t *handler, ipc_close_t *on_close,
 			      void *ctx)
 {
 	struct ipc_chan *c = calloc(1, sizeof(*c));
@@ -520,8 +537,8 @@ void ipc_chan_send(struct ipc_chan *c, struct ipc_msg *msg)
 		return;
 	}
 	if (msg->payload.overflow)
-		log_panic("ipc %s: message type %u exceeds %d bytes", c->name, msg->type,
-			  IPC_MAX_PAYLOAD);
+		log_panic("ipc %s: message type %u exceeds %d bytes", c->name,
+			  msg->type, IPC_MAX_PAYLOAD);
 	if (c->qlen >= IPC_MAX_QUEUE || c->fail_timer != NULL) {
 		ipc_msg_deinit(msg);
 		ipc_chan_fail_later(c, "peer not reading (queue full)");
@@ -577,7 +594,8 @@ int ipc_listen(const char *path, mode_t mode)
 	struct sockaddr_un sa;
 	if (ipc_sockaddr(path, &sa) < 0)
 		return -1;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
 	if (fd < 0)
 		return -1;
 	(void)unlink(path);
@@ -653,7 +671,9 @@ static bool ipc_pid_in_group(pid_t pid, gid_t gid)
 			while (*end >= '0' && *end <= '9')
 				end++;
 			uint32_t g;
-			if (end > p && strnum_u32(p, (size_t)(end - p), &g) == 0 && g == gid)
+			if (end > p &&
+			    strnum_u32(p, (size_t)(end - p), &g) == 0 &&
+			    g == gid)
 				found = true;
 			if (end == p)
 				break;

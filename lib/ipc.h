@@ -20,8 +20,8 @@
 
 #include "buf.h"
 
-#define IPC_VERSION 1
-#define IPC_HDR_SIZE 16
+#define IPC_VERSION	1
+#define IPC_HDR_SIZE	16
 #define IPC_MAX_PAYLOAD (64 * 1024)
 
 struct ipc_msg {
@@ -67,15 +67,17 @@ struct ipc_rule {
 struct ipc_chan;
 /* The handler owns nothing: the dispatcher deinits msg afterwards (take the fd
  * with ipc_msg_take_fd to keep it). The handler may free the channel. */
-typedef void ipc_handler_t(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx);
+typedef void ipc_handler_t(struct ipc_chan *chan, struct ipc_msg *msg,
+			   void *ctx);
 /* Called once when the peer hung up or broke the rules; free the channel in
  * it (or later). reason is for the log. */
 typedef void ipc_close_t(struct ipc_chan *chan, const char *reason, void *ctx);
 
 /* Wraps a connected SEQPACKET socket (made non-blocking) in the ioloop. name
  * is used in logs. The channel owns fd. Peer credentials are read at once. */
-struct ipc_chan *ipc_chan_new(int fd, const char *name, const struct ipc_rule *rules,
-			      size_t nrules, ipc_handler_t *handler, ipc_close_t *on_close,
+struct ipc_chan *ipc_chan_new(int fd, const char *name,
+			      const struct ipc_rule *rules, size_t nrules,
+			      ipc_handler_t *handler, ipc_close_t *on_close,
 			      void *ctx);
 void ipc_chan_free(struct ipc_chan **chan);
 /* Queues msg (taking over its payload and fd; msg is left deinitialised).

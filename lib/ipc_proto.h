@@ -8,14 +8,15 @@
  *   fd 3  SEQPACKET channel to the master
  *   fd 4  lifeline: read end of a pipe only the master writes to; EOF means
  *         the master is gone and the process (and its forked helpers) exits. */
-#define IPC_FD_MASTER 3
+#define IPC_FD_MASTER	3
 #define IPC_FD_LIFELINE 4
 /* imap-login: listeners from fd 5 on, described by --listen FD:NAME:MODE. */
 #define IPC_FD_FIRST_LISTENER 5
 
 enum ipc_type {
 	/* ---- any child -> master (fd 3) ---- */
-	/* set up and serving (auth: sockets listening; login: accepting). empty */
+	/* set up and serving (auth: sockets listening; login: accepting). empty
+	 */
 	IPC_T_CHILD_READY = 10,
 
 	/* ---- login process -> auth (socket run/auth-login) ---- */
@@ -27,7 +28,8 @@ enum ipc_type {
 	 * u32 flags, data response */
 	IPC_T_AUTH_CONTINUE,
 	/* ---- auth -> login process ---- */
-	/* data server challenge (raw bytes, login base64-encodes for the wire) */
+	/* data server challenge (raw bytes, login base64-encodes for the wire)
+	 */
 	IPC_T_AUTH_CHALLENGE,
 	/* str user (canonical login address), data ticket (IPC_TICKET_SIZE),
 	 * data server-final data for the success response (may be empty) */
@@ -46,11 +48,12 @@ enum ipc_type {
 
 	/* ---- login process -> master (fd 3) ---- */
 	/* fd (client socket or plaintext end of the proxy socketpair);
-	 * data ticket, str service, u64 session, str remote_ip, u32 remote_port,
-	 * str local_ip, u32 local_port, u32 flags (IPC_HANDOFF_F_*),
-	 * str tls_info (e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384", "" without TLS),
-	 * str tag (IMAP tag of the authenticating command; "" for PREAUTH),
-	 * data bytes the client sent after the authenticating command */
+	 * data ticket, str service, u64 session, str remote_ip, u32
+	 * remote_port, str local_ip, u32 local_port, u32 flags
+	 * (IPC_HANDOFF_F_*), str tls_info (e.g. "TLSv1.3
+	 * TLS_AES_256_GCM_SHA384", "" without TLS), str tag (IMAP tag of the
+	 * authenticating command; "" for PREAUTH), data bytes the client sent
+	 * after the authenticating command */
 	IPC_T_HANDOFF = 300,
 	/* ---- master -> login process ---- */
 	IPC_T_HANDOFF_OK,   /* empty */
@@ -81,36 +84,36 @@ enum ipc_type {
 };
 
 /* IPC_T_AUTH_BEGIN flags */
-#define IPC_AUTH_F_HAS_IR 0x1u   /* SASL-IR present (may be empty: "=") */
-#define IPC_AUTH_F_SECURED 0x2u  /* TLS is up (plaintext mechanisms allowed) */
-#define IPC_AUTH_F_ABORT 0x4u    /* in AUTH_CONTINUE: client sent "*" */
+#define IPC_AUTH_F_HAS_IR  0x1u /* SASL-IR present (may be empty: "=") */
+#define IPC_AUTH_F_SECURED 0x2u /* TLS is up (plaintext mechanisms allowed) */
+#define IPC_AUTH_F_ABORT   0x4u /* in AUTH_CONTINUE: client sent "*" */
 
 /* IPC_T_AUTH_FAILURE codes */
 #define IPC_AUTH_FAIL_CREDENTIALS 1 /* -> NO [AUTHENTICATIONFAILED] */
-#define IPC_AUTH_FAIL_MECH 2        /* unknown/disallowed mechanism -> BAD/NO */
-#define IPC_AUTH_FAIL_MALFORMED 3   /* bad client message -> NO/BAD */
-#define IPC_AUTH_FAIL_ABORTED 4     /* client aborted -> BAD */
-#define IPC_AUTH_FAIL_TEMP 5        /* -> NO [UNAVAILABLE] */
+#define IPC_AUTH_FAIL_MECH	  2 /* unknown/disallowed mechanism -> BAD/NO */
+#define IPC_AUTH_FAIL_MALFORMED	  3 /* bad client message -> NO/BAD */
+#define IPC_AUTH_FAIL_ABORTED	  4 /* client aborted -> BAD */
+#define IPC_AUTH_FAIL_TEMP	  5 /* -> NO [UNAVAILABLE] */
 
 /* IPC_T_HANDOFF / IPC_T_CLIENT flags */
 #define IPC_HANDOFF_F_TLS 0x1u
 
 /* IPC_T_ADMIN_REPLY codes (also mailadm's exit status) */
-#define IPC_ADMIN_OK 0
-#define IPC_ADMIN_E_USAGE 2
-#define IPC_ADMIN_E_EXISTS 3
+#define IPC_ADMIN_OK	     0
+#define IPC_ADMIN_E_USAGE    2
+#define IPC_ADMIN_E_EXISTS   3
 #define IPC_ADMIN_E_NOTFOUND 4
-#define IPC_ADMIN_E_INVALID 5
+#define IPC_ADMIN_E_INVALID  5
 #define IPC_ADMIN_E_INTERNAL 6
-#define IPC_ADMIN_E_DENIED 7
+#define IPC_ADMIN_E_DENIED   7
 
 #define IPC_TICKET_SIZE 32
 /* A ticket must be redeemed within this many seconds, once. */
 #define IPC_TICKET_TTL_S 30
 
 /* Socket names under config run_dir. */
-#define IPC_SOCK_AUTH_LOGIN "auth-login"
+#define IPC_SOCK_AUTH_LOGIN  "auth-login"
 #define IPC_SOCK_AUTH_MASTER "auth-master"
-#define IPC_SOCK_AUTH_ADMIN "auth-admin"
+#define IPC_SOCK_AUTH_ADMIN  "auth-admin"
 
 #endif

@@ -54,10 +54,12 @@ void log_set_default_ctx(const struct log_ctx *ctx)
 
 /* Appends text to line[*pos], escaping bytes a terminal or log parser could
  * misread (control characters, DEL, 8-bit). */
-static void log_put_escaped(char *line, size_t *pos, size_t max, const char *text)
+static void log_put_escaped(char *line, size_t *pos, size_t max,
+			    const char *text)
 {
 	static const char hex[] = "0123456789abcdef";
-	for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0';
+	     p++) {
 		if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
 			if (*pos + 1 >= max)
 				return;
@@ -77,7 +79,8 @@ static void log_put_escaped(char *line, size_t *pos, size_t max, const char *tex
 	}
 }
 
-void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt, va_list ap)
+void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt,
+	      va_list ap)
 {
 	if (level < log_min)
 		return;
@@ -92,23 +95,26 @@ void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt, 
 	if (ctx != NULL) {
 		size_t n = 0;
 		if (ctx->session != 0)
-			n += (size_t)snprintf(prefix, sizeof(prefix), "session=%016" PRIx64 " ",
+			n += (size_t)snprintf(prefix, sizeof(prefix),
+					      "session=%016" PRIx64 " ",
 					      ctx->session);
 		if (ctx->remote[0] != '\0' && n < sizeof(prefix))
-			n += (size_t)snprintf(prefix + n, sizeof(prefix) - n, "remote=%s ",
-					      ctx->remote);
+			n += (size_t)snprintf(prefix + n, sizeof(prefix) - n,
+					      "remote=%s ", ctx->remote);
 		if (ctx->user[0] != '\0' && n < sizeof(prefix))
-			snprintf(prefix + n, sizeof(prefix) - n, "user=%s ", ctx->user);
+			snprintf(prefix + n, sizeof(prefix) - n, "user=%s ",
+				 ctx->user);
 	}
 
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, log_process, (long)getpid(),
-			 log_level_names[level]);
+	int n = snprintf(line, sizeof(line),
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+			 log_process, (long)getpid(), log_level_names[level]);
 	size_t pos = n < 0 ? 0 : (size_t)n;
 	log_put_escaped(line, &pos, sizeof(line) - 1, prefix);
 	log_put_escaped(line, &pos, sizeof(line) - 1, text);
@@ -120,7 +126,8 @@ void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt, 
 	errno = saved_errno;
 }
 
-void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
+void log_msg(enum log_level level, const struct log_ctx *ctx, const char *fmt,
+	     ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

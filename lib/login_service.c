@@ -283,6 +283,9 @@ static void service_drop_and_connect(void)
 		log_fatal("connect %s: %m", path);
 	if (root && privdrop_finish(&user, cfg->login_chroot, &error) < 0)
 		log_fatal("dropping privileges: %s", error);
+	/* per client: its socket, and the socketpair end during a hand-off */
+	if (privdrop_limit_files((unsigned long)cfg->login_max_clients * 2 + 64, &error) < 0)
+		log_fatal("%s", error);
 	login_auth_connected(fd);
 }
 

@@ -20,7 +20,8 @@ bool privdrop_is_root(void)
 	return geteuid() == 0;
 }
 
-int privdrop_lookup(const char *name, struct privdrop_user *user_r, const char **error_r)
+int privdrop_lookup(const char *name, struct privdrop_user *user_r,
+		    const char **error_r)
 {
 	errno = 0;
 	struct passwd *pw = getpwnam(name);
@@ -56,7 +57,8 @@ static int privdrop_ids(const struct privdrop_user *user, const char **error_r)
 		*error_r = "refusing to run a child as root";
 		return -1;
 	}
-	if (setgroups(1, &user->gid) < 0 || setresgid(user->gid, user->gid, user->gid) < 0) {
+	if (setgroups(1, &user->gid) < 0 ||
+	    setresgid(user->gid, user->gid, user->gid) < 0) {
 		*error_r = "cannot set group ids";
 		return -1;
 	}
@@ -67,7 +69,8 @@ static int privdrop_ids(const struct privdrop_user *user, const char **error_r)
 	return 0;
 }
 
-int privdrop_become_keep_chroot(const struct privdrop_user *user, const char **error_r)
+int privdrop_become_keep_chroot(const struct privdrop_user *user,
+				const char **error_r)
 {
 	if (!privdrop_is_root())
 		return 0;
@@ -129,5 +132,22 @@ int privdrop_finish(const struct privdrop_user *user, const char *chroot_dir,
 		return -1;
 	}
 	privdrop_in_progress = false;
+	return 0;
+}
+
+int privdrop_limit_files(unsigned long n, const char **error_r)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		*error_r = "getrlimit(RLIMIT_NOFILE) failed";
+		return -1;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < n)
+		n = rl.rlim_max;
+	rl.rlim_cur = rl.rlim_max = n;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		*error_r = "setrlimit(RLIMIT_NOFILE) failed";
+		return -1;
+	}
 	return 0;
 }

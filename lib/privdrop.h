@@ -17,17 +17,24 @@ struct privdrop_user {
 
 bool privdrop_is_root(void);
 /* getpwnam. -1 with a static message in *error_r. */
-int privdrop_lookup(const char *name, struct privdrop_user *user_r, const char **error_r);
+int privdrop_lookup(const char *name, struct privdrop_user *user_r,
+		    const char **error_r);
 /* getgrnam. */
 int privdrop_lookup_group(const char *name, gid_t *gid_r, const char **error_r);
 
 /* Switches to user but keeps CAP_SYS_CHROOT effective so that the process can
  * open what it must as that user (SO_PEERCRED then shows it) and chroot
  * afterwards. Follow with privdrop_finish. */
-int privdrop_become_keep_chroot(const struct privdrop_user *user, const char **error_r);
+int privdrop_become_keep_chroot(const struct privdrop_user *user,
+				const char **error_r);
 /* chroot(dir) (if dir != NULL), then drops every capability, sets
  * no-new-privs and RLIMIT_CORE 0. If still root, switches to user first. */
 int privdrop_finish(const struct privdrop_user *user, const char *chroot_dir,
 		    const char **error_r);
+
+/* Lowers RLIMIT_NOFILE (soft and hard) to n, or to the current hard limit if
+ * that is lower: a process that faces clients gets only the descriptors its
+ * configured connection limit needs. Works unprivileged too. */
+int privdrop_limit_files(unsigned long n, const char **error_r);
 
 #endif

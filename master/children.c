@@ -1,7 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
-#include <stdint.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +18,9 @@
 
 /* A child that dies abnormally within this long after its start counts as
  * failing; consecutive failures double the restart delay up to the cap. */
-#define CHILD_STABLE_MS 10000ULL
+#define CHILD_STABLE_MS	       10000ULL
 #define CHILD_BACKOFF_FIRST_MS 500U
-#define CHILD_BACKOFF_MAX_MS 60000U
+#define CHILD_BACKOFF_MAX_MS   60000U
 /* How long SIGTERM'd children get before SIGKILL at shutdown. */
 #define SHUTDOWN_GRACE_MS 5000U
 
@@ -44,7 +44,8 @@ static const struct ipc_rule worker_child_rules[] = {
 	{IPC_T_WORKER_IDLE, 0, false, false},
 };
 
-static const char *const child_kind_names[] = {"postern-auth", "imap-login", "imap"};
+static const char *const child_kind_names[] = {"postern-auth", "imap-login",
+					       "imap"};
 
 static void login_pool_fill(void);
 static void auth_spawn(void);
@@ -61,7 +62,8 @@ struct child *child_find_pid(pid_t pid)
 struct child *worker_find(const char *user)
 {
 	for (struct child *c = master.children; c != NULL; c = c->next) {
-		if (c->kind == CHILD_WORKER && !c->retiring && strcmp(c->user, user) == 0)
+		if (c->kind == CHILD_WORKER && !c->retiring &&
+		    strcmp(c->user, user) == 0)
 			return c;
 	}
 	return NULL;
@@ -69,11 +71,13 @@ struct child *worker_find(const char *user)
 
 void child_kill(struct child *c, const char *why)
 {
-	log_warn("killing %s pid=%ld: %s", child_kind_names[c->kind], (long)c->pid, why);
+	log_warn("killing %s pid=%ld: %s", child_kind_names[c->kind],
+		 (long)c->pid, why);
 	kill(c->pid, SIGKILL);
 }
 
-static void child_chan_closed(struct ipc_chan *chan, const char *reason, void *ctx)
+static void child_chan_closed(struct ipc_chan *chan, const char *reason,
+			      void *ctx)
 {
 	struct child *c = ctx;
 	/* A login process breaking the protocol is untrusted input: stop it. A
@@ -95,7 +99,8 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 			return;
 		}
 		c->ready = true;
-		log_debug("%s pid=%ld ready", child_kind_names[c->kind], (long)c->pid);
+		log_debug("%s pid=%ld ready", child_kind_names[c->kind],
+			  (long)c->pid);
 		if (c->kind == CHILD_AUTH) {
 			master.auth_ready = true;
 			auth_slot.failures = 0;
@@ -125,8 +130,8 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 	}
 }
 
-static struct child *child_start(enum child_kind kind, char *const argv[], const int *fds,
-				 size_t nfds)
+static struct child *child_start(enum child_kind kind, char *const argv[],
+				 const int *fds, size_t nfds)
 {
 	const char *bin = spawn_binary_path(child_kind_names[kind]);
 	int chan_fd;
@@ -147,8 +152,9 @@ static struct child *child_start(enum child_kind kind, char *const argv[], const
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
 	};
-	c->chan = ipc_chan_new(chan_fd, child_kind_names[kind], rules[kind].rules, rules[kind].n,
-			       child_handle, child_chan_closed, c);
+	c->chan =
+		ipc_chan_new(chan_fd, child_kind_names[kind], rules[kind].rules,
+			     rules[kind].n, child_handle, child_chan_closed, c);
 	c->next = master.children;
 	master.children = c;
 	log_info("started %s pid=%ld", child_kind_names[kind], (long)pid);
@@ -157,7 +163,8 @@ static struct child *child_start(enum child_kind kind, char *const argv[], const
 
 static void auth_spawn(void)
 {
-	char *argv[] = {(char *)"postern-auth", (char *)"-c", master.cfg.path, NULL};
+	char *argv[] = {(char *)"postern-auth", (char *)"-c", master.cfg.path,
+			NULL};
 	if (child_start(CHILD_AUTH, argv, NULL, 0) == NULL)
 		log_fatal("cannot start postern-auth");
 }
@@ -174,8 +181,9 @@ static void login_spawn(void)
 	for (size_t i = 0; i < master.nlisteners && n < 16; i++, n++) {
 		const struct listener *l = &master.listeners[i];
 		fds[n] = l->fd;
-		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s", IPC_FD_FIRST_LISTENER + (int)n,
-			 l->name, l->tls ? "tls" : "plain");
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
+			 IPC_FD_FIRST_LISTENER + (int)n, l->name,
+			 l->tls ? "tls" : "plain");
 		argv[argc++] = (char *)"--listen";
 		argv[argc++] = specs[n];
 	}
@@ -196,7 +204,8 @@ static unsigned login_active(void)
 
 static void login_pool_fill(void)
 {
-	if (master.shutting_down || !master.auth_ready || login_slot.timer != NULL)
+	if (master.shutting_down || !master.auth_ready ||
+	    login_slot.timer != NULL)
 		return;
 	while (login_active() < master.cfg.login_processes)
 		login_spawn();
@@ -219,8 +228,9 @@ static void auth_restart_timeout(void *ctx)
 
 struct child *worker_spawn(const char *user, const char *home)
 {
-	char *argv[] = {(char *)"imap", (char *)"-c", master.cfg.path, (char *)"--user",
-			(char *)user, (char *)"--home", (char *)home, NULL};
+	char *argv[] = {(char *)"imap",	  (char *)"-c", master.cfg.path,
+			(char *)"--user", (char *)user, (char *)"--home",
+			(char *)home,	  NULL};
 	struct child *c = child_start(CHILD_WORKER, argv, NULL, 0);
 	if (c != NULL && str_cpy(c->user, user, sizeof(c->user)) < 0)
 		log_panic("user name longer than the worker table allows");
@@ -235,7 +245,8 @@ static unsigned backoff_delay(struct restart_slot *slot, bool failed)
 	}
 	slot->failures++;
 	unsigned d = CHILD_BACKOFF_FIRST_MS;
-	for (unsigned i = 1; i < slot->failures && d < CHILD_BACKOFF_MAX_MS; i++)
+	for (unsigned i = 1; i < slot->failures && d < CHILD_BACKOFF_MAX_MS;
+	     i++)
 		d *= 2;
 	return d > CHILD_BACKOFF_MAX_MS ? CHILD_BACKOFF_MAX_MS : d;
 }
@@ -243,16 +254,21 @@ static unsigned backoff_delay(struct restart_slot *slot, bool failed)
 static void child_exited(struct child *c, int status)
 {
 	bool abnormal = !WIFEXITED(status) || WEXITSTATUS(status) != 0;
-	bool failed = abnormal && ioloop_now_ms() - c->started_ms < CHILD_STABLE_MS;
+	bool failed =
+		abnormal && ioloop_now_ms() - c->started_ms < CHILD_STABLE_MS;
 	char how[64];
 	if (WIFSIGNALED(status))
-		snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(status));
+		snprintf(how, sizeof(how), "killed by signal %d",
+			 WTERMSIG(status));
 	else
-		snprintf(how, sizeof(how), "exit status %d", WEXITSTATUS(status));
+		snprintf(how, sizeof(how), "exit status %d",
+			 WEXITSTATUS(status));
 	if (abnormal && !master.shutting_down)
-		log_error("%s pid=%ld %s", child_kind_names[c->kind], (long)c->pid, how);
+		log_error("%s pid=%ld %s", child_kind_names[c->kind],
+			  (long)c->pid, how);
 	else
-		log_info("%s pid=%ld %s", child_kind_names[c->kind], (long)c->pid, how);
+		log_info("%s pid=%ld %s", child_kind_names[c->kind],
+			 (long)c->pid, how);
 
 	for (struct child **p = &master.children; *p != NULL; p = &(*p)->next) {
 		if (*p == c) {
@@ -268,7 +284,8 @@ static void child_exited(struct child *c, int status)
 		if (!master.shutting_down) {
 			unsigned d = backoff_delay(&auth_slot, true);
 			log_info("restarting postern-auth in %u ms", d);
-			auth_slot.timer = timer_add(d, auth_restart_timeout, NULL);
+			auth_slot.timer =
+				timer_add(d, auth_restart_timeout, NULL);
 		}
 		break;
 	case CHILD_LOGIN:
@@ -279,7 +296,8 @@ static void child_exited(struct child *c, int status)
 				login_pool_fill();
 			} else if (login_slot.timer == NULL) {
 				log_info("restarting imap-login in %u ms", d);
-				login_slot.timer = timer_add(d, login_restart_timeout, NULL);
+				login_slot.timer = timer_add(
+					d, login_restart_timeout, NULL);
 			}
 		}
 		break;
@@ -298,7 +316,8 @@ static void children_reap(void *ctx, unsigned events)
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0) {
-			if (pid < 0 && errno == ECHILD && master.shutting_down) {
+			if (pid < 0 && errno == ECHILD &&
+			    master.shutting_down) {
 				log_info("all processes stopped");
 				ioloop_stop();
 			}
@@ -366,7 +385,8 @@ static void kill_adopted(int sig)
 		while (*end >= '0' && *end <= '9')
 			end++;
 		uint32_t ppid;
-		if (strnum_u32(pp, (size_t)(end - pp), &ppid) == 0 && (pid_t)ppid == self)
+		if (strnum_u32(pp, (size_t)(end - pp), &ppid) == 0 &&
+		    (pid_t)ppid == self)
 			kill((pid_t)pid, sig);
 	}
 	closedir(d);

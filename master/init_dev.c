@@ -21,11 +21,15 @@
 
 #define DEMO_USER "demo@example.test"
 
-static int write_file(const char *path, const void *data, size_t len, mode_t mode)
+static int write_file(const char *path, const void *data, size_t len,
+		      mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	int fd = open(path,
+		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		      mode);
 	if (fd < 0) {
-		fprintf(stderr, "postern: cannot create %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "postern: cannot create %s: %s\n", path,
+			strerror(errno));
 		return -1;
 	}
 	const char *p = data;
@@ -34,7 +38,8 @@ static int write_file(const char *path, const void *data, size_t len, mode_t mod
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			fprintf(stderr, "postern: write %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "postern: write %s: %s\n", path,
+				strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -62,9 +67,10 @@ static int make_cert(const char *cert_path, const char *key_path)
 	time_t now = time(NULL);
 
 	if ((r = gnutls_x509_privkey_init(&key)) < 0 ||
-	    (r = gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
-					      GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1),
-					      0)) < 0 ||
+	    (r = gnutls_x509_privkey_generate(
+		     key, GNUTLS_PK_ECDSA,
+		     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0)) <
+		    0 ||
 	    (r = gnutls_x509_crt_init(&crt)) < 0)
 		goto out;
 	rand_bytes(serial, sizeof(serial));
@@ -72,25 +78,34 @@ static int make_cert(const char *cert_path, const char *key_path)
 	if ((r = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
 	    (r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
 	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
-	    (r = gnutls_x509_crt_set_expiration_time(crt, now + 10L * 365 * 86400)) < 0 ||
-	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0,
-					       "localhost", 9)) < 0 ||
-	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
-					       "Postern development instance", 28)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-						      GNUTLS_FSAN_APPEND)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip4,
-						      sizeof(ip4), GNUTLS_FSAN_APPEND)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_IPADDRESS, ip6,
-						      sizeof(ip6), GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_expiration_time(
+		     crt, now + 10L * 365 * 86400)) < 0 ||
+	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
+					       0, "localhost", 9)) < 0 ||
+	    (r = gnutls_x509_crt_set_dn_by_oid(
+		     crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
+		     "Postern development instance", 28)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(
+		     crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
+		     GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(
+		     crt, GNUTLS_SAN_IPADDRESS, ip4, sizeof(ip4),
+		     GNUTLS_FSAN_APPEND)) < 0 ||
+	    (r = gnutls_x509_crt_set_subject_alt_name(
+		     crt, GNUTLS_SAN_IPADDRESS, ip6, sizeof(ip6),
+		     GNUTLS_FSAN_APPEND)) < 0 ||
 	    (r = gnutls_x509_crt_set_key(crt, key)) < 0 ||
 	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
-	    (r = gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-	    (r = gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
-	    (r = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) < 0)
+	    (r = gnutls_x509_crt_set_key_usage(
+		     crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
+	    (r = gnutls_x509_crt_set_key_purpose_oid(
+		     crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
+	    (r = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) <
+		    0)
 		goto out;
-	if ((r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM, NULL,
-						   GNUTLS_PKCS_PLAIN, &out)) < 0)
+	if ((r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM,
+						   NULL, GNUTLS_PKCS_PLAIN,
+						   &out)) < 0)
 		goto out;
 	if (write_file(key_path, out.data, out.size, 0600) < 0)
 		goto out_quiet;
@@ -103,7 +118,8 @@ static int make_cert(const char *cert_path, const char *key_path)
 	ret = 0;
 	goto out_quiet;
 out:
-	fprintf(stderr, "postern: cannot make certificate: %s\n", gnutls_strerror(r));
+	fprintf(stderr, "postern: cannot make certificate: %s\n",
+		gnutls_strerror(r));
 out_quiet:
 	gnutls_free(out.data);
 	if (crt != NULL)
@@ -137,11 +153,20 @@ static int ensure_system_user(const char *name)
 	const char *err;
 	if (privdrop_lookup(name, &u, &err) == 0)
 		return 0;
-	char *argv[] = {(char *)"useradd", (char *)"--system", (char *)"--no-create-home",
-			(char *)"--home-dir", (char *)"/nonexistent", (char *)"--shell",
-			(char *)"/usr/sbin/nologin", (char *)"--user-group", (char *)name, NULL};
+	char *argv[] = {(char *)"useradd",
+			(char *)"--system",
+			(char *)"--no-create-home",
+			(char *)"--home-dir",
+			(char *)"/nonexistent",
+			(char *)"--shell",
+			(char *)"/usr/sbin/nologin",
+			(char *)"--user-group",
+			(char *)name,
+			NULL};
 	if (run_cmd(argv) < 0) {
-		fprintf(stderr, "postern: cannot create system user %s with useradd\n", name);
+		fprintf(stderr,
+			"postern: cannot create system user %s with useradd\n",
+			name);
 		return -1;
 	}
 	printf("created system user %s\n", name);
@@ -154,9 +179,13 @@ static int ensure_system_group(const char *name)
 	const char *err;
 	if (privdrop_lookup_group(name, &gid, &err) == 0)
 		return 0;
-	char *argv[] = {(char *)"groupadd", (char *)"--system", (char *)name, NULL};
+	char *argv[] = {(char *)"groupadd", (char *)"--system", (char *)name,
+			NULL};
 	if (run_cmd(argv) < 0) {
-		fprintf(stderr, "postern: cannot create system group %s with groupadd\n", name);
+		fprintf(stderr,
+			"postern: cannot create system group %s with "
+			"groupadd\n",
+			name);
 		return -1;
 	}
 	printf("created system group %s\n", name);
@@ -167,7 +196,8 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 {
 	(void)self_exe;
 	if (mkdir(dir_arg, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "postern: mkdir %s: %s\n", dir_arg, strerror(errno));
+		fprintf(stderr, "postern: mkdir %s: %s\n", dir_arg,
+			strerror(errno));
 		return -1;
 	}
 	char dir[PATH_MAX];
@@ -188,7 +218,9 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 	char path[PATH_MAX + 64];
 	snprintf(path, sizeof(path), "%s/postern.conf", dir);
 	if (access(path, F_OK) == 0) {
-		fprintf(stderr, "postern: %s already exists; refusing to overwrite\n", path);
+		fprintf(stderr,
+			"postern: %s already exists; refusing to overwrite\n",
+			path);
 		config_free(&def);
 		return -1;
 	}
@@ -196,7 +228,8 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 	snprintf(tlsdir, sizeof(tlsdir), "%s/tls", dir);
 	snprintf(cert, sizeof(cert), "%s/tls/cert.pem", dir);
 	snprintf(key, sizeof(key), "%s/tls/key.pem", dir);
-	if ((mkdir(tlsdir, 0755) < 0 && errno != EEXIST) || make_cert(cert, key) < 0) {
+	if ((mkdir(tlsdir, 0755) < 0 && errno != EEXIST) ||
+	    make_cert(cert, key) < 0) {
 		config_free(&def);
 		return -1;
 	}
@@ -204,7 +237,8 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 	struct buf b;
 	buf_init(&b, 65536);
 	buf_printf(&b,
-		   "# Postern development instance, written by postern --init-dev.\n"
+		   "# Postern development instance, written by postern "
+		   "--init-dev.\n"
 		   "# Every key is documented in doc/config.md.\n"
 		   "state_dir = %s\n"
 		   "run_dir = %s/run\n"
@@ -218,7 +252,8 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 		   "tls_key = %s\n"
 		   "tls_priority = %s\n"
 		   "\n"
-		   "# used when started as root; ignored (with a warning) otherwise\n"
+		   "# used when started as root; ignored (with a warning) "
+		   "otherwise\n"
 		   "login_user = %s\n"
 		   "auth_user = %s\n"
 		   "mail_user = %s\n"
@@ -228,9 +263,10 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 		   "login_auth_failure_delay = 1000\n"
 		   "worker_idle_timeout = %u\n"
 		   "log_level = info\n",
-		   dir, dir, dir, dir, dir, port_base + 143, port_base + 993, cert, key,
-		   def.tls_priority, def.login_user, def.auth_user, def.mail_user,
-		   def.admin_group, def.login_processes, def.worker_idle_timeout);
+		   dir, dir, dir, dir, dir, port_base + 143, port_base + 993,
+		   cert, key, def.tls_priority, def.login_user, def.auth_user,
+		   def.mail_user, def.admin_group, def.login_processes,
+		   def.worker_idle_timeout);
 	int ret = b.overflow ? -1 : write_file(path, b.data, b.len, 0644);
 	buf_deinit(&b);
 	config_free(&def);
@@ -250,8 +286,9 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 		fprintf(stderr, "postern: %s\n", why);
 	config_free(&cfg);
 	if (ret == 0)
-		printf("wrote %s (IMAP STARTTLS on 127.0.0.1:%u, IMAPS on 127.0.0.1:%u)\n", path,
-		       port_base + 143, port_base + 993);
+		printf("wrote %s (IMAP STARTTLS on 127.0.0.1:%u, IMAPS on "
+		       "127.0.0.1:%u)\n",
+		       path, port_base + 143, port_base + 993);
 	return ret;
 }
 
@@ -291,8 +328,9 @@ int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r)
 			dup2(pfd[0], 0);
 			close(pfd[0]);
 			close(pfd[1]);
-			execl(auth_bin, "postern-auth", "-c", conf, "--add-user", DEMO_USER,
-			      "--password-stdin", (char *)NULL);
+			execl(auth_bin, "postern-auth", "-c", conf,
+			      "--add-user", DEMO_USER, "--password-stdin",
+			      (char *)NULL);
 			_exit(127);
 		}
 		close(pfd[0]);
@@ -301,11 +339,14 @@ int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r)
 			     write(pfd[1], "\n", 1) == 1;
 		close(pfd[1]);
 		int status = 1;
-		while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		while (pid > 0 && waitpid(pid, &status, 0) < 0 &&
+		       errno == EINTR)
 			;
 		config_free(&master.cfg);
-		if (pid < 0 || !wrote || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "postern: cannot create the demo account\n");
+		if (pid < 0 || !wrote || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0) {
+			fprintf(stderr,
+				"postern: cannot create the demo account\n");
 			return -1;
 		}
 		if (write_file(pwfile, password, strlen(password), 0600) < 0)

@@ -11,9 +11,11 @@
 #include "master.h"
 #include "str.h"
 
-static int listener_bind(const char *host, const char *port, const char **error_r)
+static int listener_bind(const char *host, const char *port,
+			 const char **error_r)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res;
 	int gai = getaddrinfo(host, port, &hints, &res);
@@ -23,15 +25,19 @@ static int listener_bind(const char *host, const char *port, const char **error_
 	}
 	int fd = -1;
 	*error_r = "no usable address";
-	for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	for (struct addrinfo *ai = res; ai != NULL && fd < 0;
+	     ai = ai->ai_next) {
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, 511) < 0) {
 			*error_r = strerror(errno);
 			close(fd);
 			fd = -1;
@@ -41,8 +47,9 @@ static int listener_bind(const char *host, const char *port, const char **error_
 	return fd;
 }
 
-static int listeners_add(const char *list, const char *name, bool tls, struct listener **arr,
-			 size_t *count, const char **error_r)
+static int listeners_add(const char *list, const char *name, bool tls,
+			 struct listener **arr, size_t *count,
+			 const char **error_r)
 {
 	static char err[512];
 	for (const char *p = list; *p != '\0';) {
@@ -75,14 +82,18 @@ static int listeners_add(const char *list, const char *name, bool tls, struct li
 		if (str_cpy(host, h, sizeof(host)) < 0)
 			return -1;
 		const char *why;
-		int fd = listener_bind(host[0] == '*' ? NULL : host, colon + 1, &why);
+		int fd = listener_bind(host[0] == '*' ? NULL : host, colon + 1,
+				       &why);
 		*colon = ':';
 		if (fd < 0) {
-			snprintf(err, sizeof(err), "cannot listen on %s (%s): %s", item, name, why);
+			snprintf(err, sizeof(err),
+				 "cannot listen on %s (%s): %s", item, name,
+				 why);
 			*error_r = err;
 			return -1;
 		}
-		struct listener *na = realloc(*arr, (*count + 1) * sizeof(**arr));
+		struct listener *na =
+			realloc(*arr, (*count + 1) * sizeof(**arr));
 		if (na == NULL)
 			log_fatal("out of memory");
 		*arr = na;
@@ -97,16 +108,19 @@ static int listeners_add(const char *list, const char *name, bool tls, struct li
 	return 0;
 }
 
-int listeners_open(const struct config *cfg, struct listener **list_r, size_t *count_r,
-		   const char **error_r)
+int listeners_open(const struct config *cfg, struct listener **list_r,
+		   size_t *count_r, const char **error_r)
 {
 	*list_r = NULL;
 	*count_r = 0;
-	if (listeners_add(cfg->imap_listen, "imap", false, list_r, count_r, error_r) < 0 ||
-	    listeners_add(cfg->imaps_listen, "imaps", true, list_r, count_r, error_r) < 0)
+	if (listeners_add(cfg->imap_listen, "imap", false, list_r, count_r,
+			  error_r) < 0 ||
+	    listeners_add(cfg->imaps_listen, "imaps", true, list_r, count_r,
+			  error_r) < 0)
 		return -1;
 	if (*count_r == 0) {
-		*error_r = "no listeners configured (imap_listen and imaps_listen are empty)";
+		*error_r = "no listeners configured (imap_listen and "
+			   "imaps_listen are empty)";
 		return -1;
 	}
 	return 0;

@@ -27,17 +27,24 @@ struct master master = {.lifeline_w = -1, .lifeline_r = -1};
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: postern -c FILE [-F]        run the server (-F: foreground, log to stderr)\n"
+		"usage: postern -c FILE [-F]        run the server (-F: "
+		"foreground, log to stderr)\n"
 		"       postern --init-dev DIR [--port-base N]\n"
-		"                                   write a self-contained instance into DIR\n"
-		"                                   (ports N+143, N+993; N defaults to 1000)\n"
-		"       postern --demo [DIR]        init DIR (default ./postern-demo) if needed,\n"
-		"                                   create a demo account, print its password\n"
+		"                                   write a self-contained "
+		"instance into DIR\n"
+		"                                   (ports N+143, N+993; N "
+		"defaults to 1000)\n"
+		"       postern --demo [DIR]        init DIR (default "
+		"./postern-demo) if needed,\n"
+		"                                   create a demo account, "
+		"print its password\n"
 		"                                   and run in the foreground\n"
-		"       postern --config-keys       list every config key with its default\n"
+		"       postern --config-keys       list every config key with "
+		"its default\n"
 		"       postern --version | --help\n"
 		"\n"
-		"Signals: SIGTERM stops the whole tree; SIGHUP reloads the config and the\n"
+		"Signals: SIGTERM stops the whole tree; SIGHUP reloads the "
+		"config and the\n"
 		"TLS certificate without dropping established sessions.\n");
 }
 
@@ -46,8 +53,8 @@ static void print_config_keys(void)
 	size_t n;
 	const struct config_key_info *k = config_keys(&n);
 	for (size_t i = 0; i < n; i++)
-		printf("%-26s %-7s default \"%s\"\n    %s\n", k[i].name, k[i].type, k[i].def,
-		       k[i].help);
+		printf("%-26s %-7s default \"%s\"\n    %s\n", k[i].name,
+		       k[i].type, k[i].def, k[i].help);
 }
 
 static void on_shutdown(void *ctx, unsigned events)
@@ -84,12 +91,14 @@ static void on_reload(void *ctx, unsigned events)
 
 static void check_users(void)
 {
-	const char *names[] = {master.cfg.login_user, master.cfg.auth_user, master.cfg.mail_user};
+	const char *names[] = {master.cfg.login_user, master.cfg.auth_user,
+			       master.cfg.mail_user};
 	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
 		struct privdrop_user u;
 		const char *err;
 		if (privdrop_lookup(names[i], &u, &err) < 0)
-			log_fatal("user %s: %s (create it, or run postern --init-dev once as root)",
+			log_fatal("user %s: %s (create it, or run postern "
+				  "--init-dev once as root)",
 				  names[i], err);
 		if (u.uid == 0)
 			log_fatal("user %s must not be root", names[i]);
@@ -102,7 +111,8 @@ static void daemonize(void)
 	if (master.cfg.log_file[0] != '\0')
 		snprintf(path, sizeof(path), "%s", master.cfg.log_file);
 	else
-		snprintf(path, sizeof(path), "%s/postern.log", master.cfg.state_dir);
+		snprintf(path, sizeof(path), "%s/postern.log",
+			 master.cfg.state_dir);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0)
 		log_fatal("cannot open log file %s: %m", path);
@@ -139,13 +149,15 @@ static int run(const char *conf_path, bool foreground)
 	if (master.root)
 		check_users();
 	else
-		log_warn("not started as root: every process runs as uid %ld and privileges are "
+		log_warn("not started as root: every process runs as uid %ld "
+			 "and privileges are "
 			 "NOT separated (development mode)",
 			 (long)getuid());
 	const char *why;
 	if (dirs_prepare(&master.cfg, master.root, &why) < 0)
 		log_fatal("%s", why);
-	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners, &why) < 0)
+	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners,
+			   &why) < 0)
 		log_fatal("%s", why);
 	if (!foreground)
 		daemonize();
@@ -164,8 +176,8 @@ static int run(const char *conf_path, bool foreground)
 	signal_add(SIGTERM, on_shutdown, NULL);
 	signal_add(SIGINT, on_shutdown, NULL);
 	signal_add(SIGHUP, on_reload, NULL);
-	log_info("postern %s starting (config %s, pid %ld)", POSTERN_VERSION, master.cfg.path,
-		 (long)getpid());
+	log_info("postern %s starting (config %s, pid %ld)", POSTERN_VERSION,
+		 master.cfg.path, (long)getpid());
 	children_start();
 	ioloop_run();
 	config_free(&master.cfg);
@@ -174,7 +186,13 @@ static int run(const char *conf_path, bool foreground)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_INIT_DEV = 256, OPT_PORT_BASE, OPT_DEMO, OPT_KEYS, OPT_VERSION };
+	enum {
+		OPT_INIT_DEV = 256,
+		OPT_PORT_BASE,
+		OPT_DEMO,
+		OPT_KEYS,
+		OPT_VERSION
+	};
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'c'},
 		{"foreground", no_argument, NULL, 'F'},
@@ -206,8 +224,10 @@ int main(int argc, char **argv)
 			init_dir = optarg;
 			break;
 		case OPT_PORT_BASE:
-			if (strnum_cstr_u32(optarg, &port_base) < 0 || port_base > 64500) {
-				fprintf(stderr, "postern: --port-base must be 0..64500\n");
+			if (strnum_cstr_u32(optarg, &port_base) < 0 ||
+			    port_base > 64500) {
+				fprintf(stderr, "postern: --port-base must be "
+						"0..64500\n");
 				return 2;
 			}
 			break;
@@ -233,7 +253,8 @@ int main(int argc, char **argv)
 		return init_dev(init_dir, port_base, argv[0]) == 0 ? 0 : 1;
 	}
 	if (demo) {
-		const char *dir = optind < argc ? argv[optind++] : "postern-demo";
+		const char *dir =
+			optind < argc ? argv[optind++] : "postern-demo";
 		char *demo_conf;
 		if (optind != argc || conf != NULL) {
 			usage(stderr);

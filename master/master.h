@@ -20,10 +20,10 @@ struct child {
 	pid_t pid;
 	enum child_kind kind;
 	struct ipc_chan *chan; /* NULL once the channel closed */
-	bool ready;            /* sent IPC_T_CHILD_READY */
-	bool retiring;         /* told to stop (login) or quit (worker) */
+	bool ready;	       /* sent IPC_T_CHILD_READY */
+	bool retiring;	       /* told to stop (login) or quit (worker) */
 	unsigned long long started_ms;
-	char user[256]; /* worker: the user it serves */
+	char user[256];	      /* worker: the user it serves */
 	unsigned connections; /* worker: hand-offs sent to it */
 	struct child *next;
 };
@@ -39,7 +39,8 @@ struct master {
 	struct config cfg;
 	bool root;
 	bool shutting_down;
-	int lifeline_w; /* write end; closing it tells every descendant to exit */
+	int lifeline_w; /* write end; closing it tells every descendant to exit
+			 */
 	int lifeline_r;
 	struct listener *listeners;
 	size_t nlisteners;
@@ -50,8 +51,8 @@ struct master {
 extern struct master master;
 
 /* master/listeners.c: binds every address of imap_listen / imaps_listen. */
-int listeners_open(const struct config *cfg, struct listener **list_r, size_t *count_r,
-		   const char **error_r);
+int listeners_open(const struct config *cfg, struct listener **list_r,
+		   size_t *count_r, const char **error_r);
 
 /* master/dirs.c: creates the instance directories with the owners and modes
  * the privilege model needs (idempotent). */

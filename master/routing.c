@@ -67,7 +67,8 @@ static void handoff_unlink(struct handoff *h)
 	}
 }
 
-static void reply_login(struct child *login, uint32_t conn_id, bool ok, const char *reason)
+static void reply_login(struct child *login, uint32_t conn_id, bool ok,
+			const char *reason)
 {
 	if (login == NULL || login->chan == NULL)
 		return;
@@ -129,7 +130,8 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	handoff_free(h);
 }
 
-static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
+static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
+			     void *ctx)
 {
 	(void)chan;
 	(void)ctx;
@@ -140,8 +142,9 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *c
 	}
 	if (msg->type == IPC_T_TICKET_USER) {
 		const char *user, *home;
-		if (ipc_get_str(msg, &user) < 0 || ipc_get_str(msg, &home) < 0 ||
-		    ipc_end(msg) < 0 || user[0] == '\0' || home[0] != '/') {
+		if (ipc_get_str(msg, &user) < 0 ||
+		    ipc_get_str(msg, &home) < 0 || ipc_end(msg) < 0 ||
+		    user[0] == '\0' || home[0] != '/') {
 			log_error("malformed ticket reply from auth");
 			handoff_fail(h, "internal error");
 			return;
@@ -159,7 +162,8 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *c
 	}
 }
 
-static void auth_chan_closed(struct ipc_chan *chan, const char *reason, void *ctx)
+static void auth_chan_closed(struct ipc_chan *chan, const char *reason,
+			     void *ctx)
 {
 	(void)ctx;
 	log_error("connection to postern-auth lost: %s", reason);
@@ -171,7 +175,8 @@ static void auth_chan_closed(struct ipc_chan *chan, const char *reason, void *ct
 void routing_auth_up(void)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", master.cfg.run_dir, IPC_SOCK_AUTH_MASTER);
+	snprintf(path, sizeof(path), "%s/%s", master.cfg.run_dir,
+		 IPC_SOCK_AUTH_MASTER);
 	int fd = ipc_connect(path);
 	if (fd < 0) {
 		log_error("cannot connect to %s: %m", path);
@@ -179,8 +184,8 @@ void routing_auth_up(void)
 	}
 	ipc_chan_free(&auth_chan);
 	auth_chan = ipc_chan_new(fd, "auth-master", auth_master_rules,
-				 N_ELEMENTS(auth_master_rules), auth_chan_handle, auth_chan_closed,
-				 NULL);
+				 N_ELEMENTS(auth_master_rules),
+				 auth_chan_handle, auth_chan_closed, NULL);
 }
 
 void routing_auth_down(void)
@@ -218,9 +223,11 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	const char *service, *remote_ip, *local_ip, *tls_info, *tag;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
-	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 || ipc_get_str(msg, &service) < 0 ||
-	    ipc_get_u64(msg, &session) < 0 || ipc_get_str(msg, &remote_ip) < 0 ||
-	    ipc_get_u32(msg, &remote_port) < 0 || ipc_get_str(msg, &local_ip) < 0 ||
+	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 ||
+	    ipc_get_str(msg, &service) < 0 || ipc_get_u64(msg, &session) < 0 ||
+	    ipc_get_str(msg, &remote_ip) < 0 ||
+	    ipc_get_u32(msg, &remote_port) < 0 ||
+	    ipc_get_str(msg, &local_ip) < 0 ||
 	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
 	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &tag) < 0 ||
 	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||

@@ -26,8 +26,10 @@ static const struct {
 const char *spawn_binary_path(const char *name)
 {
 	static char path[PATH_MAX];
-	if (master.cfg.libexec_dir != NULL && master.cfg.libexec_dir[0] != '\0') {
-		snprintf(path, sizeof(path), "%s/%s", master.cfg.libexec_dir, name);
+	if (master.cfg.libexec_dir != NULL &&
+	    master.cfg.libexec_dir[0] != '\0') {
+		snprintf(path, sizeof(path), "%s/%s", master.cfg.libexec_dir,
+			 name);
 		return path;
 	}
 	/* Running from the build tree: use the binaries built beside us. */
@@ -36,12 +38,16 @@ const char *spawn_binary_path(const char *name)
 	size_t rootlen = strlen(POSTERN_BUILD_ROOT);
 	if (n > 0) {
 		self[n] = '\0';
-		if ((size_t)n > rootlen && strncmp(self, POSTERN_BUILD_ROOT, rootlen) == 0 &&
+		if ((size_t)n > rootlen &&
+		    strncmp(self, POSTERN_BUILD_ROOT, rootlen) == 0 &&
 		    self[rootlen] == '/') {
-			for (size_t i = 0; i < N_ELEMENTS(spawn_build_dirs); i++) {
-				if (strcmp(spawn_build_dirs[i].name, name) == 0) {
+			for (size_t i = 0; i < N_ELEMENTS(spawn_build_dirs);
+			     i++) {
+				if (strcmp(spawn_build_dirs[i].name, name) ==
+				    0) {
 					snprintf(path, sizeof(path), "%s/%s/%s",
-						 POSTERN_BUILD_ROOT, spawn_build_dirs[i].subdir,
+						 POSTERN_BUILD_ROOT,
+						 spawn_build_dirs[i].subdir,
 						 name);
 					return path;
 				}
