@@ -392,6 +392,7 @@ static void serve(void)
 	ticket_deinit();
 	authdb_close(&auth.db);
 	scram_secret_wipe(&auth.dummy);
+	ioloop_deinit();
 }
 
 int main(int argc, char **argv)

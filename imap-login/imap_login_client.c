@@ -364,10 +364,9 @@ static void imap_parse_error(struct imap_client *ic, struct str tag,
 			     const char *error)
 {
 	struct login_client *lc = ic->lc;
-	/* The parser's words for its max_line limit ("Command too long",
-	 * "Command line too long"); "[TOOBIG] ..." is the literal limit and
-	 * goes back tagged. An error code from imap_parser would be better. */
-	if (error[0] != '[' && strstr(error, "too long") != NULL) {
+	/* The line limit is counted against the connection; the literal limit
+	 * ("[TOOBIG] ...") and grammar errors go back tagged. */
+	if (imap_parser_error_limit(ic->parser) == IMAP_PARSE_LIMIT_LINE) {
 		imap_too_long(ic);
 		return;
 	}

@@ -26,9 +26,9 @@ const char client_capabilities[] =
 #define CLIENT_MAX_BAD_COMMANDS 20
 
 /* Parser limits besides the configured line and literal sizes. */
-#define CLIENT_MAX_LITERALS 64
-#define CLIENT_MAX_DEPTH 16
-#define CLIENT_MAX_ARGS 4096
+#define CLIENT_MAX_LITERALS 16
+#define CLIENT_MAX_DEPTH    16
+#define CLIENT_MAX_ARGS	    4096
 
 static void client_io(void *ctx, unsigned events);
 
@@ -70,8 +70,8 @@ static void client_close_timeout(void *ctx)
 	struct client *c = ctx;
 
 	c->close_timer = NULL;
-	client_destroy(c, c->quit_reason != NULL ? c->quit_reason :
-						   "close timeout");
+	client_destroy(c, c->quit_reason != NULL ? c->quit_reason
+						 : "close timeout");
 }
 
 void client_quit(struct client *c, const char *reason)
@@ -233,8 +233,8 @@ void client_idle_begin(struct client *c, struct str tag)
  * whether a line was handled. */
 static bool client_idle_line(struct client *c)
 {
-	const unsigned char *nl = c->in.len == 0 ? NULL :
-				  memchr(c->in.data, '\n', c->in.len);
+	const unsigned char *nl =
+		c->in.len == 0 ? NULL : memchr(c->in.data, '\n', c->in.len);
 	struct str line, tag;
 
 	if (nl == NULL) {
@@ -412,7 +412,8 @@ int client_create(int fd, const struct client_params *p)
 		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
 		  " tls=\"%s\" pending=%zu",
 		  p->remote_port, p->local_ip, p->local_port,
-		  c->tls_info[0] != '\0' ? c->tls_info : "none", p->pending_len);
+		  c->tls_info[0] != '\0' ? c->tls_info : "none",
+		  p->pending_len);
 	client_activity(c);
 	if (p->tag[0] != '\0')
 		client_send_tagged(c, str_from_cstr(p->tag),
@@ -424,8 +425,9 @@ int client_create(int fd, const struct client_params *p)
 
 void client_destroy(struct client *c, const char *reason)
 {
-	clog_info(&c->log, "disconnected reason=\"%s\" in=%" PRIu64
-		  " out=%" PRIu64, reason, c->bytes_in, c->bytes_out);
+	clog_info(&c->log,
+		  "disconnected reason=\"%s\" in=%" PRIu64 " out=%" PRIu64,
+		  reason, c->bytes_in, c->bytes_out);
 	io_remove(&c->io);
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);

@@ -48,9 +48,9 @@ struct client {
 	struct log_ctx log;
 	char tls_info[128];
 
-	struct buf in;      /* bounded by imap_max_line */
+	struct buf in;	    /* bounded by imap_max_line */
 	struct buf pending; /* bytes sent before the hand-off, read first */
-	struct buf out;     /* bounded by CLIENT_OUTPUT_MAX */
+	struct buf out;	    /* bounded by CLIENT_OUTPUT_MAX */
 	struct imap_parser *parser;
 
 	struct timer *autologout; /* reset by every command */
@@ -60,9 +60,9 @@ struct client {
 	/* session state */
 	bool selected;
 	bool readonly;
-	bool rev2;      /* ENABLE IMAP4rev2 */
-	bool utf8;      /* ENABLE UTF8=ACCEPT */
-	char *idle_tag; /* non-NULL while in IDLE */
+	bool rev2;	       /* ENABLE IMAP4rev2 */
+	bool utf8;	       /* ENABLE UTF8=ACCEPT */
+	char *idle_tag;	       /* non-NULL while in IDLE */
 	unsigned bad_commands; /* consecutive parse errors */
 
 	/* set: read nothing more, close once the output is flushed */

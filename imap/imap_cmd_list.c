@@ -42,7 +42,8 @@ static int mailbox_match(struct str pat, struct str name)
 		char pc = pat.p[i];
 
 		if (pc == '*' || pc == '%') {
-			/* row[j] |= row[j-1] while the skipped char is allowed */
+			/* row[j] |= row[j-1] while the skipped char is allowed
+			 */
 			for (size_t j = 1; j <= name.len; j++) {
 				if (pc == '%' && name.p[j - 1] == MAILBOX_DELIM)
 					continue;
@@ -52,8 +53,8 @@ static int mailbox_match(struct str pat, struct str name)
 		}
 		for (size_t j = name.len; j > 0; j--) {
 			char nc = name.p[j - 1];
-			bool eq = j - 1 < inbox_len ? ascii_eq_ci(pc, nc) :
-						      pc == nc;
+			bool eq = j - 1 < inbox_len ? ascii_eq_ci(pc, nc)
+						    : pc == nc;
 
 			row[j] = row[j - 1] && eq;
 		}

@@ -78,9 +78,12 @@ static int status_item(struct client *c, struct str item, char *out,
 		const char *name;
 		uint64_t value;
 	} items[] = {
-		{"MESSAGES", 0}, {"UIDNEXT", 1},
-		{"UIDVALIDITY", worker.uidvalidity}, {"UNSEEN", 0},
-		{"DELETED", 0}, {"SIZE", 0},
+		{"MESSAGES", 0},
+		{"UIDNEXT", 1},
+		{"UIDVALIDITY", worker.uidvalidity},
+		{"UNSEEN", 0},
+		{"DELETED", 0},
+		{"SIZE", 0},
 		/* IMAP4rev2 removed \Recent */
 		{c->rev2 ? NULL : "RECENT", 0},
 	};

@@ -14,7 +14,7 @@
 #include "str.h"
 
 #define CMD_F_SELECTED 0x1u /* needs a selected mailbox */
-#define CMD_F_NO_ARGS 0x2u  /* takes no arguments */
+#define CMD_F_NO_ARGS  0x2u /* takes no arguments */
 
 struct imap_command {
 	const char *name;

@@ -96,7 +96,8 @@ void worker_shutdown(const char *why)
  * non-blocking and the line short, so a write either fits or is dropped. */
 static void worker_refuse(int fd)
 {
-	static const char bye[] = "* BYE Too many connections for this user\r\n";
+	static const char bye[] =
+		"* BYE Too many connections for this user\r\n";
 	int fl = fcntl(fd, F_GETFL);
 
 	if (fl >= 0)
@@ -145,15 +146,18 @@ static void master_client(struct ipc_msg *m)
 	}
 	/* a mismatch is a master bug; it must not give one user's
 	 * connection to another user's worker */
-	if (strcmp(p.user, worker.user) != 0 || strcmp(home, worker.home) != 0) {
-		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker of "
+	if (strcmp(p.user, worker.user) != 0 ||
+	    strcmp(home, worker.home) != 0) {
+		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker "
+			  "of "
 			  "user=%s home=%s: connection dropped",
 			  p.user, home, worker.user, worker.home);
 		close(fd);
 		return;
 	}
 	if (!tag_valid(p.tag)) {
-		log_error("IPC_T_CLIENT with an invalid tag: connection dropped");
+		log_error(
+			"IPC_T_CLIENT with an invalid tag: connection dropped");
 		close(fd);
 		return;
 	}
@@ -163,8 +167,8 @@ static void master_client(struct ipc_msg *m)
 	}
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
 		log_warn("worker_max_clients=%u reached: connection refused "
-			 "remote=%s", worker.cfg.worker_max_clients,
-			 p.remote_ip);
+			 "remote=%s",
+			 worker.cfg.worker_max_clients, p.remote_ip);
 		worker_refuse(fd);
 		return;
 	}
@@ -193,8 +197,7 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	}
 }
 
-static void master_closed(struct ipc_chan *chan, const char *reason,
-			  void *ctx)
+static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
 {
 	(void)chan;
 	(void)ctx;

@@ -21,7 +21,7 @@ struct imap_worker {
 	struct client *clients; /* doubly linked */
 	unsigned nclients;
 	struct timer *idle_timer; /* runs while nclients == 0 */
-	bool quit_requested;      /* IPC_T_WORKER_QUIT received */
+	bool quit_requested;	  /* IPC_T_WORKER_QUIT received */
 	bool stopping;
 };
 

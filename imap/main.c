@@ -127,6 +127,11 @@ int main(int argc, char **argv)
 			log_fatal("dropping privileges to %s: %s",
 				  worker.cfg.mail_user, error);
 	}
+	/* per connection: its socket; the rest for the mail store */
+	if (privdrop_limit_files(
+		    (unsigned long)worker.cfg.worker_max_clients * 2 + 256,
+		    &error) < 0)
+		log_fatal("%s", error);
 	if (log_level_parse(worker.cfg.log_level, &level) == 0)
 		log_set_level(level);
 	{
@@ -152,6 +157,7 @@ int main(int argc, char **argv)
 	ioloop_run();
 
 	worker_deinit();
+	ioloop_deinit();
 	config_free(&worker.cfg);
 	return 0;
 }

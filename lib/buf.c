@@ -44,7 +44,7 @@ static int buf_grow(struct buf *b, size_t n)
 	size_t cap = b->cap < 64 ? 64 : b->cap;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	if (cap > b->max + 1)
+	if (b->max < SIZE_MAX && cap > b->max + 1)
 		cap = b->max + 1;
 	unsigned char *p = realloc(b->data, cap);
 	if (p == NULL) {

@@ -24,28 +24,28 @@
 #include "str.h"
 
 enum parser_state {
-	S_START,       /* before a tag; empty lines are ignored */
-	S_START_LF,    /* CR of an empty line seen */
+	S_START,    /* before a tag; empty lines are ignored */
+	S_START_LF, /* CR of an empty line seen */
 	S_TAG,
-	S_NAME_FIRST,  /* SP after the tag seen */
+	S_NAME_FIRST, /* SP after the tag seen */
 	S_NAME,
-	S_ARG_START,   /* SP seen: an argument must follow */
-	S_LIST_FIRST,  /* '(' seen: an argument or ')' */
+	S_ARG_START,  /* SP seen: an argument must follow */
+	S_LIST_FIRST, /* '(' seen: an argument or ')' */
 	S_ATOM,
 	S_ATOM_SECT,   /* inside BODY[...]: SP and parens allowed */
 	S_ATOM_SECT_Q, /* quoted string inside BODY[...], kept verbatim */
 	S_ATOM_SECT_QESC,
 	S_QUOTED,
 	S_QUOTED_ESC,
-	S_LIT8,        /* '~' seen, '{' must follow */
-	S_LIT_FIRST,   /* '{' seen, a digit must follow */
+	S_LIT8,	     /* '~' seen, '{' must follow */
+	S_LIT_FIRST, /* '{' seen, a digit must follow */
 	S_LIT_DIGITS,
-	S_LIT_PLUS,    /* '+' seen, '}' must follow */
-	S_LIT_CR,      /* '}' seen, CRLF must follow */
+	S_LIT_PLUS, /* '+' seen, '}' must follow */
+	S_LIT_CR,   /* '}' seen, CRLF must follow */
 	S_LIT_LF,
 	S_LIT_DATA,
-	S_AFTER_ARG,   /* SP, ')' or end of line */
-	S_EOL_LF,      /* CR at the end of the command seen */
+	S_AFTER_ARG, /* SP, ')' or end of line */
+	S_EOL_LF,    /* CR at the end of the command seen */
 	/* error recovery: same lexical structure, nothing stored */
 	S_SKIP,
 	S_SKIP_Q,
@@ -75,6 +75,7 @@ struct tok {
 struct imap_parser {
 	struct imap_parser_limits lim;
 	enum parser_state state;
+	enum imap_parse_limit error_limit; /* of the last error returned */
 
 	struct buf data; /* tag, name, token texts, literal bytes */
 	struct tok *toks;
@@ -84,10 +85,10 @@ struct imap_parser {
 
 	size_t tag_len; /* 0 until the tag is complete */
 	size_t name_off, name_len;
-	size_t tok_off;   /* start of the token being read */
-	size_t line_len;  /* command bytes outside literal data */
+	size_t tok_off;	 /* start of the token being read */
+	size_t line_len; /* command bytes outside literal data */
 	size_t depth;
-	size_t nargs;     /* value tokens so far (max_args) */
+	size_t nargs; /* value tokens so far (max_args) */
 	size_t nliterals;
 
 	uint64_t lit_size; /* literal being announced or read */
@@ -177,7 +178,11 @@ static bool is_atom_char(unsigned char c)
 	if (c <= 0x20 || c >= 0x7f)
 		return false;
 	switch (c) {
-	case '(': case ')': case '{': case '"': case '\\':
+	case '(':
+	case ')':
+	case '{':
+	case '"':
+	case '\\':
 		return false;
 	default:
 		return true;
@@ -233,6 +238,13 @@ static enum imap_parse_result fail(struct run *r, const char *reason)
 	r->p->state = skip_state_for(r->p->state);
 	r->error = reason;
 	return IMAP_PARSE_ERROR;
+}
+
+static enum imap_parse_result fail_limit(struct run *r, const char *reason,
+					 enum imap_parse_limit limit)
+{
+	r->p->error_limit = limit;
+	return fail(r, reason);
 }
 
 static int data_add(struct imap_parser *p, const void *d, size_t n)
@@ -423,7 +435,8 @@ static enum imap_parse_result arg_start(struct run *r, unsigned char c)
 	if (c == '"' || c == '{' || c == '~' || c == '(' || c == '\\' ||
 	    is_atom_char(c)) {
 		if (!arg_count(p))
-			return fail(r, "Too many arguments");
+			return fail_limit(r, "Too many arguments",
+					  IMAP_PARSE_LIMIT_ARGS);
 	}
 	switch (c) {
 	case '"':
@@ -439,7 +452,8 @@ static enum imap_parse_result arg_start(struct run *r, unsigned char c)
 		break;
 	case '(':
 		if (p->depth >= p->lim.max_depth)
-			return fail(r, "Too deeply nested lists");
+			return fail_limit(r, "Too deeply nested lists",
+					  IMAP_PARSE_LIMIT_DEPTH);
 		if (tok_push(p, TOK_OPEN, p->data.len, 0) < 0)
 			return fail(r, "Out of memory");
 		p->depth++;
@@ -447,12 +461,14 @@ static enum imap_parse_result arg_start(struct run *r, unsigned char c)
 		break;
 	default:
 		if (c != '\\' && !is_atom_char(c))
-			return fail(r, c == '\r' || c == '\n' ?
-				       "Unexpected end of line" :
-				       "Invalid character in argument");
+			return fail(r,
+				    c == '\r' || c == '\n'
+					    ? "Unexpected end of line"
+					    : "Invalid character in argument");
 		tok_begin(p);
 		if (data_add(p, &c, 1) < 0)
-			return fail(r, "Command too long");
+			return fail_limit(r, "Command too long",
+					  IMAP_PARSE_LIMIT_LINE);
 		p->state = S_ATOM;
 		break;
 	}
@@ -485,14 +501,15 @@ static enum imap_parse_result atom_byte(struct run *r, unsigned char c)
 		if (c == '[' && atom_is_section_prefix(p))
 			p->state = S_ATOM_SECT;
 		if (data_add(p, &c, 1) < 0)
-			return fail(r, "Command too long");
+			return fail_limit(r, "Command too long",
+					  IMAP_PARSE_LIMIT_LINE);
 		r->pos++;
 		return IMAP_PARSE_NEED_MORE;
 	}
 	if (c != ' ' && c != ')' && c != '\r' && c != '\n')
 		return fail(r, "Invalid character in atom");
 	if (tok_end(p, TOK_ATOM) < 0)
-		return fail(r, "Command too long");
+		return fail_limit(r, "Command too long", IMAP_PARSE_LIMIT_LINE);
 	p->state = S_AFTER_ARG;
 	return IMAP_PARSE_NEED_MORE; /* S_AFTER_ARG reads c */
 }
@@ -529,7 +546,7 @@ static enum imap_parse_result section_byte(struct run *r, unsigned char c)
 		break;
 	}
 	if (data_add(p, &c, 1) < 0)
-		return fail(r, "Command too long");
+		return fail_limit(r, "Command too long", IMAP_PARSE_LIMIT_LINE);
 	r->pos++;
 	return IMAP_PARSE_NEED_MORE;
 }
@@ -548,7 +565,8 @@ static enum imap_parse_result quoted_byte(struct run *r, unsigned char c)
 		return IMAP_PARSE_NEED_MORE;
 	} else if (c == '"') {
 		if (tok_end(p, TOK_QUOTED) < 0)
-			return fail(r, "Command too long");
+			return fail_limit(r, "Command too long",
+					  IMAP_PARSE_LIMIT_LINE);
 		p->state = S_AFTER_ARG;
 		r->pos++;
 		return IMAP_PARSE_NEED_MORE;
@@ -559,7 +577,7 @@ static enum imap_parse_result quoted_byte(struct run *r, unsigned char c)
 	}
 	/* 8-bit bytes are kept: UTF-8 mailbox names (RFC 9051, UTF8=ACCEPT) */
 	if (data_add(p, &c, 1) < 0)
-		return fail(r, "Command too long");
+		return fail_limit(r, "Command too long", IMAP_PARSE_LIMIT_LINE);
 	r->pos++;
 	return IMAP_PARSE_NEED_MORE;
 }
@@ -570,9 +588,11 @@ static enum imap_parse_result literal_announced(struct run *r)
 	struct imap_parser *p = r->p;
 
 	if (++p->nliterals > p->lim.max_literals)
-		return fail(r, "Too many literals");
+		return fail_limit(r, "Too many literals",
+				  IMAP_PARSE_LIMIT_LITERALS);
 	if (p->lit_overflow || p->lit_size > p->lim.max_literal)
-		return fail(r, "[TOOBIG] Literal too big");
+		return fail_limit(r, "[TOOBIG] Literal too big",
+				  IMAP_PARSE_LIMIT_LITERAL);
 	r->pos++;
 	tok_begin(p);
 	p->state = S_LIT_DATA;
@@ -680,15 +700,18 @@ static enum imap_parse_result header_byte(struct run *r, unsigned char c)
 		if (c == ' ') {
 			p->tag_len = p->data.len;
 			if (data_add(p, "", 1) < 0)
-				return fail(r, "Command too long");
+				return fail_limit(r, "Command too long",
+						  IMAP_PARSE_LIMIT_LINE);
 			p->state = S_NAME_FIRST;
 			break;
 		}
 		if (!is_tag_char(c))
-			return fail(r, c == '\r' || c == '\n' ?
-				       "Missing command" : "Invalid tag");
+			return fail(r, c == '\r' || c == '\n'
+					       ? "Missing command"
+					       : "Invalid tag");
 		if (data_add(p, &c, 1) < 0)
-			return fail(r, "Command too long");
+			return fail_limit(r, "Command too long",
+					  IMAP_PARSE_LIMIT_LINE);
 		break;
 	case S_START_LF:
 		if (c != '\n')
@@ -702,7 +725,8 @@ static enum imap_parse_result header_byte(struct run *r, unsigned char c)
 				p->name_off = p->data.len;
 			p->state = S_NAME;
 			if (data_add(p, &c, 1) < 0)
-				return fail(r, "Command too long");
+				return fail_limit(r, "Command too long",
+						  IMAP_PARSE_LIMIT_LINE);
 			break;
 		}
 		if (p->state == S_NAME_FIRST)
@@ -711,7 +735,8 @@ static enum imap_parse_result header_byte(struct run *r, unsigned char c)
 			return fail(r, "Invalid command name");
 		p->name_len = p->data.len - p->name_off;
 		if (data_add(p, "", 1) < 0)
-			return fail(r, "Command too long");
+			return fail_limit(r, "Command too long",
+					  IMAP_PARSE_LIMIT_LINE);
 		p->state = S_AFTER_ARG;
 		return IMAP_PARSE_NEED_MORE; /* S_AFTER_ARG reads c */
 	case S_EOL_LF:
@@ -877,19 +902,21 @@ static enum imap_parse_result run_one(struct run *r)
 	}
 	if (p->state != S_START && p->state != S_START_LF &&
 	    ++p->line_len > p->lim.max_line)
-		return fail(r, "Command line too long");
+		return fail_limit(r, "Command line too long",
+				  IMAP_PARSE_LIMIT_LINE);
 	return main_byte(r, r->in[r->pos]);
 }
 
 enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
-				       struct imap_cmd *cmd_r, struct str *tag_r,
-				       const char **error_r)
+				       struct imap_cmd *cmd_r,
+				       struct str *tag_r, const char **error_r)
 {
 	struct run r = {p, in->data, in->len, 0, NULL};
 	enum imap_parse_result ret = IMAP_PARSE_NEED_MORE;
 
 	*tag_r = (struct str){"", 0};
 	*error_r = NULL;
+	p->error_limit = IMAP_PARSE_LIMIT_NONE;
 	while (ret == IMAP_PARSE_NEED_MORE && r.pos < r.len) {
 		size_t before = r.pos;
 		enum parser_state s = p->state;
@@ -916,6 +943,11 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 		*tag_r = cmd_r->tag;
 	}
 	return ret;
+}
+
+enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p)
+{
+	return p->error_limit;
 }
 
 bool imap_arg_get_astring(const struct imap_arg *a, struct str *r)

@@ -7,11 +7,17 @@
  * AUTHENTICATE, COMPRESS) stay in the caller's buffer untouched.
  *
  * Grammar: tag SP command-name *(SP arg) CRLF, where arg is atom, quoted
- * string, literal {n}/{n+} (and literal8 ~{n}), NIL, or a parenthesised list
- * (nesting bounded). Bare LF is accepted as line end. Limits: line length
- * excluding literals (max_line), each literal (max_literal), literals per
- * command, list depth. Exceeding one is an error; the parser skips the rest
- * of that command line (never reading a literal it refused) and continues. */
+ * string, literal {n}/{n+} (and literal8 ~{n}/~{n+}), NIL, or a
+ * parenthesised list (nesting bounded). Bare LF is accepted as line end;
+ * empty lines are ignored. Quoted strings accept only the \\ and \" escapes
+ * and may hold 8-bit bytes (UTF-8 names), never NUL, CR or LF. A FETCH
+ * section (BODY[...], BODY.PEEK[...], BINARY[...], BINARY.PEEK[...],
+ * BINARY.SIZE[...]) is one atom including its spaces, parentheses and quoted
+ * header names, verbatim: the FETCH handler parses the section text itself.
+ * Limits: line length excluding literal data (max_line), each literal
+ * (max_literal), literals per command, list depth, arguments. Exceeding one
+ * is an error; the parser skips the rest of that command (never reading a
+ * literal it refused) and continues with the next. */
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -19,17 +25,20 @@
 #include "str.h"
 
 enum imap_arg_type {
-	IMAP_ARG_ATOM,    /* includes numbers, sequence sets, flags like \Seen */
-	IMAP_ARG_QUOTED,  /* unescaped contents */
+	IMAP_ARG_ATOM,	 /* includes numbers, sequence sets, flags like \Seen */
+	IMAP_ARG_QUOTED, /* unescaped contents */
 	IMAP_ARG_LITERAL, /* contents; literal8 sets arg->literal8 */
 	IMAP_ARG_NIL,
 	IMAP_ARG_LIST,
 };
 
+/* Every view (tag, name, s) points into parser memory, stays valid until
+ * the next imap_parser_run/reset/free, and is followed by a NUL byte (a
+ * literal may still contain NULs: check with str_has_nul). */
 struct imap_arg {
 	enum imap_arg_type type;
-	struct str s;          /* ATOM/QUOTED/LITERAL; views into parser memory */
-	bool literal8;         /* ~{n} */
+	struct str s;	       /* ATOM/QUOTED/LITERAL/NIL ("NIL" as sent) */
+	bool literal8;	       /* ~{n} */
 	struct imap_arg *list; /* LIST children */
 	size_t list_count;
 };
@@ -50,15 +59,18 @@ struct imap_parser_limits {
 };
 
 enum imap_parse_result {
-	IMAP_PARSE_ERROR = -1,    /* see error; tag_r set if the tag was read */
+	IMAP_PARSE_ERROR = -1,	  /* see error; tag_r set if the tag was read */
 	IMAP_PARSE_NEED_MORE = 0, /* all of in consumed or waiting for more */
-	IMAP_PARSE_COMMAND = 1,   /* *cmd_r valid until the next call */
-	/* a synchronizing literal {n} was accepted: send "+ OK\r\n", call again */
+	IMAP_PARSE_COMMAND = 1,	  /* *cmd_r valid until the next call */
+	/* a synchronizing literal {n} was accepted: send "+ OK\r\n" and call
+	 * again */
 	IMAP_PARSE_CONTINUE = 2,
 };
 
 struct imap_parser;
 
+/* NULL on allocation failure. The parser holds at most
+ * max_line + max_literals x max_literal bytes (plus a little) of a command. */
 struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits);
 void imap_parser_free(struct imap_parser **p);
 
@@ -71,18 +83,35 @@ void imap_parser_free(struct imap_parser **p);
  * never sent, so the line simply ends there. A refused non-synchronizing
  * literal (LITERAL+) is skipped byte by byte, without being stored. */
 enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
-				       struct imap_cmd *cmd_r, struct str *tag_r,
-				       const char **error_r);
+				       struct imap_cmd *cmd_r,
+				       struct str *tag_r, const char **error_r);
+/* Which limit the last IMAP_PARSE_ERROR of imap_parser_run hit, so callers
+ * need not match error texts (e.g. to close a connection that sends an
+ * over-long line, or to answer TOOBIG). IMAP_PARSE_LIMIT_NONE for syntax
+ * errors and after any other result. */
+enum imap_parse_limit {
+	IMAP_PARSE_LIMIT_NONE,
+	IMAP_PARSE_LIMIT_LINE,	   /* max_line */
+	IMAP_PARSE_LIMIT_LITERAL,  /* max_literal ("[TOOBIG] ..." error text) */
+	IMAP_PARSE_LIMIT_LITERALS, /* max_literals */
+	IMAP_PARSE_LIMIT_DEPTH,	   /* max_depth */
+	IMAP_PARSE_LIMIT_ARGS,	   /* max_args */
+};
+enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p);
+
 /* Forgets any partial command (after a layer switch). */
 void imap_parser_reset(struct imap_parser *p);
 
 /* Helpers for command handlers. */
-/* ATOM, QUOTED or LITERAL as a view; false otherwise. */
+/* ATOM, QUOTED or LITERAL as a view; false otherwise (LIST). NIL counts as
+ * the atom "NIL": it is a valid astring (a mailbox may be called NIL). */
 bool imap_arg_get_astring(const struct imap_arg *a, struct str *r);
+/* ATOM (or NIL, as "NIL") as a view; false for strings and lists. */
 bool imap_arg_get_atom(const struct imap_arg *a, struct str *r);
 
-/* Appends s to out as an IMAP string: atom-safe quoted string, or a literal
- * when s holds CR, LF, NUL-free 8-bit data or quotes would not do. */
+/* Appends s to out as an IMAP string: a quoted string (with \\ and \"
+ * escaped) when s is 7-bit without NUL, CR or LF, else a literal {n}CRLF.
+ * 0, or -1 on overflow with out unchanged. */
 int imap_write_string(struct buf *out, struct str s);
 
 #endif

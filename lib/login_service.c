@@ -349,6 +349,7 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 	ipc_chan_free(&login_svc.auth);
 	ipc_chan_free(&login_svc.master);
 	tls_server_free(&login_svc.tls);
+	ioloop_deinit();
 	config_free(&login_svc.cfg);
 	return 0;
 }

@@ -180,6 +180,7 @@ static int run(const char *conf_path, bool foreground)
 		 master.cfg.path, (long)getpid());
 	children_start();
 	ioloop_run();
+	ioloop_deinit();
 	config_free(&master.cfg);
 	return 0;
 }

@@ -173,7 +173,7 @@ static void expect_lim(const struct imap_parser_limits *lim, const char *input,
 }
 
 /* for inputs holding NUL bytes */
-#define EXPECT_N(lim, input, expected)                                     \
+#define EXPECT_N(lim, input, expected)                                         \
 	expect_lim((lim), (input), sizeof(input) - 1, (expected))
 
 static void expect(const char *input, const char *expected)
@@ -187,8 +187,7 @@ static void test_commands(void)
 	expect("a1 noop\n", "CMD a1 noop|");
 	expect("\r\n\na CAPABILITY\r\n", "CMD a CAPABILITY|");
 	expect("x LOGIN user \"pa ss\"\r\n", "CMD x LOGIN A:user Q:pa ss|");
-	expect("x LOGIN \"a\\\"b\\\\c\" \"\"\r\n",
-	       "CMD x LOGIN Q:a\"b\\c Q:|");
+	expect("x LOGIN \"a\\\"b\\\\c\" \"\"\r\n", "CMD x LOGIN Q:a\"b\\c Q:|");
 	expect("t SELECT NIL\r\n", "CMD t SELECT NIL|");
 	expect("t SELECT \"NIL\"\r\n", "CMD t SELECT Q:NIL|");
 	expect("t LIST \"\" *\r\n", "CMD t LIST Q: A:*|");
@@ -197,8 +196,7 @@ static void test_commands(void)
 	expect("t STORE 1:* +FLAGS (\\Seen \\Deleted)\r\n",
 	       "CMD t STORE A:1:* A:+FLAGS ( A:\\Seen A:\\Deleted )|");
 	expect("t STATUS INBOX ()\r\n", "CMD t STATUS A:INBOX ( )|");
-	expect("t X ((a) (b (c)))\r\n",
-	       "CMD t X ( ( A:a ) ( A:b ( A:c ) ) )|");
+	expect("t X ((a) (b (c)))\r\n", "CMD t X ( ( A:a ) ( A:b ( A:c ) ) )|");
 	expect("t FETCH 1 (BODY.PEEK[HEADER.FIELDS (From \"To\")]<0.10> "
 	       "FLAGS)\r\n",
 	       "CMD t FETCH A:1 ( A:BODY.PEEK[HEADER.FIELDS (From \"To\")]"
@@ -237,9 +235,10 @@ static void test_syntax_errors(void)
 	expect("a X {3} y\r\nc NOOP\r\n",
 	       "ERR a Literal must end the line|CMD c NOOP|");
 	EXPECT_N(&default_limits, "a X \"\0\"\r\nc NOOP\r\n",
-		   "ERR a NUL in quoted string|CMD c NOOP|");
+		 "ERR a NUL in quoted string|CMD c NOOP|");
 	expect("a X\rb\r\nc NOOP\r\n", "ERR a CR without LF|CMD c NOOP|");
-	expect("a FETCH 1 BODY[\r\nc NOOP\r\n", "ERR a Missing ']'|CMD c NOOP|");
+	expect("a FETCH 1 BODY[\r\nc NOOP\r\n",
+	       "ERR a Missing ']'|CMD c NOOP|");
 	/* after an error inside a quoted string, a brace in it is no literal */
 	expect("a X \"\\q {5+}\"\r\nb NOOP\r\n",
 	       "ERR a Invalid escape in quoted string|CMD b NOOP|");
@@ -260,11 +259,10 @@ static void test_literals(void)
 	expect("a X ({2}\r\n)()\r\n", "CONT|CMD a X ( L:)( )|");
 	/* literal data is opaque: CRLF, quotes, NUL */
 	EXPECT_N(&default_limits, "a X {6+}\r\n\"\r\n\0{}\r\n",
-		   "CMD a X L:\"\\x0d\\x0a\\x00{}|");
+		 "CMD a X L:\"\\x0d\\x0a\\x00{}|");
 	EXPECT_N(&default_limits, "a APPEND INBOX ~{3}\r\na\0b\r\n",
-		   "CONT|CMD a APPEND A:INBOX L8:a\\x00b|");
-	expect("a APPEND INBOX ~{2+}\r\nab\r\n",
-	       "CMD a APPEND A:INBOX L8:ab|");
+		 "CONT|CMD a APPEND A:INBOX L8:a\\x00b|");
+	expect("a APPEND INBOX ~{2+}\r\nab\r\n", "CMD a APPEND A:INBOX L8:ab|");
 	expect("a X ~x\r\nb NOOP\r\n", "ERR a Invalid literal8|CMD b NOOP|");
 }
 
@@ -303,65 +301,109 @@ static void test_limits(void)
 
 	/* line length, literal data excluded */
 	lim.max_line = 40;
-	EXPECT_N(&lim, "a X 0123456789012345678901234567890123456789\r\n"
-		   "b NOOP\r\n", "ERR a Command line too long|CMD b NOOP|");
+	EXPECT_N(&lim,
+		 "a X 0123456789012345678901234567890123456789\r\n"
+		 "b NOOP\r\n",
+		 "ERR a Command line too long|CMD b NOOP|");
 	memset(big, 'x', 100);
 	snprintf(input, sizeof(input), "a X {100+}\r\n%.100s\r\nb NOOP\r\n",
 		 big);
-	expect_lim(&lim, input, strlen(input), "CMD a X L:"
+	expect_lim(&lim, input, strlen(input),
+		   "CMD a X L:"
 		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx|"
 		   "CMD b NOOP|");
 	/* a too-long line ending in a LITERAL+: the literal is skipped */
-	EXPECT_N(&lim, "a X 0123456789012345678901234567890123456789 "
-		   "{8+}\r\nc NOOP\r\n rest\r\nb NOOP\r\n",
-		   "ERR a Command line too long|CMD b NOOP|");
+	EXPECT_N(&lim,
+		 "a X 0123456789012345678901234567890123456789 "
+		 "{8+}\r\nc NOOP\r\n rest\r\nb NOOP\r\n",
+		 "ERR a Command line too long|CMD b NOOP|");
 	lim = default_limits;
 
 	/* literal size: a refused {n} is never read */
 	lim.max_literal = 10;
 	EXPECT_N(&lim, "a APPEND x {11}\r\nb NOOP\r\n",
-		   "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
+		 "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
 	EXPECT_N(&lim, "a APPEND x {10}\r\n0123456789\r\nb NOOP\r\n",
-		   "CONT|CMD a APPEND A:x L:0123456789|CMD b NOOP|");
+		 "CONT|CMD a APPEND A:x L:0123456789|CMD b NOOP|");
 	/* a refused {n+} is skipped, even if it looks like commands */
-	EXPECT_N(&lim, "a APPEND x {20+}\r\nz NOOP\r\ny NOOP\r\n1234\r\n"
-		   "b NOOP\r\n",
-		   "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
+	EXPECT_N(&lim,
+		 "a APPEND x {20+}\r\nz NOOP\r\ny NOOP\r\n1234\r\n"
+		 "b NOOP\r\n",
+		 "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
 	/* and the command may go on after it, with more literals */
-	EXPECT_N(&lim, "a APPEND x {20+}\r\nz NOOP\r\ny NOOP\r\n1234 "
-		   "{3+}\r\nq\r\n\r\nb NOOP\r\n",
-		   "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
+	EXPECT_N(&lim,
+		 "a APPEND x {20+}\r\nz NOOP\r\ny NOOP\r\n1234 "
+		 "{3+}\r\nq\r\n\r\nb NOOP\r\n",
+		 "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
 	EXPECT_N(&lim, "a X {99999999999999999999999}\r\nb NOOP\r\n",
-		   "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
+		 "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
 	lim = default_limits;
 
 	/* literal count */
 	lim.max_literals = 2;
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2 {1}\r\nb NOOP\r\n",
-		   "ERR a Too many literals|CMD b NOOP|");
+		 "ERR a Too many literals|CMD b NOOP|");
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2 {1+}\r\n3\r\nb NOOP\r\n",
-		   "ERR a Too many literals|CMD b NOOP|");
+		 "ERR a Too many literals|CMD b NOOP|");
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2\r\nb NOOP\r\n",
-		   "CMD a X L:1 L:2|CMD b NOOP|");
+		 "CMD a X L:1 L:2|CMD b NOOP|");
 	lim = default_limits;
 
 	/* depth */
 	lim.max_depth = 3;
-	EXPECT_N(&lim, "a X (((a)))\r\n",
-		   "CMD a X ( ( ( A:a ) ) )|");
+	EXPECT_N(&lim, "a X (((a)))\r\n", "CMD a X ( ( ( A:a ) ) )|");
 	EXPECT_N(&lim, "a X ((((a))))\r\nb NOOP\r\n",
-		   "ERR a Too deeply nested lists|CMD b NOOP|");
+		 "ERR a Too deeply nested lists|CMD b NOOP|");
 	lim = default_limits;
 
 	/* argument count, list members included */
 	lim.max_args = 5;
-	EXPECT_N(&lim, "a X 1 (2 3) 4\r\n",
-		   "CMD a X A:1 ( A:2 A:3 ) A:4|");
+	EXPECT_N(&lim, "a X 1 (2 3) 4\r\n", "CMD a X A:1 ( A:2 A:3 ) A:4|");
 	EXPECT_N(&lim, "a X 1 (2 3) 4 5\r\nb NOOP\r\n",
-		   "ERR a Too many arguments|CMD b NOOP|");
+		 "ERR a Too many arguments|CMD b NOOP|");
 	EXPECT_N(&lim, "a X 1 2 3 4 5 {5}\r\nb NOOP\r\n",
-		   "ERR a Too many arguments|CMD b NOOP|");
+		 "ERR a Too many arguments|CMD b NOOP|");
+}
+
+/* The first result for input must be an error naming this limit. */
+static void expect_limit(const struct imap_parser_limits *lim,
+			 const char *input, enum imap_parse_limit limit)
+{
+	struct imap_parser *p = imap_parser_new(lim);
+	struct buf in;
+	struct imap_cmd cmd;
+	struct str tag;
+	const char *error;
+
+	buf_init(&in, 4096);
+	buf_append_cstr(&in, input);
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) == IMAP_PARSE_ERROR);
+	CHECK(imap_parser_error_limit(p) == limit);
+	/* the next result clears it */
+	(void)imap_parser_run(p, &in, &cmd, &tag, &error);
+	CHECK(imap_parser_error_limit(p) == IMAP_PARSE_LIMIT_NONE);
+	buf_deinit(&in);
+	imap_parser_free(&p);
+}
+
+static void test_error_limit(void)
+{
+	struct imap_parser_limits lim = {
+		.max_line = 20,
+		.max_literal = 5,
+		.max_literals = 1,
+		.max_depth = 1,
+		.max_args = 3,
+	};
+
+	expect_limit(&lim, "a X 01234567890123456789\r\n",
+		     IMAP_PARSE_LIMIT_LINE);
+	expect_limit(&lim, "a X {6}\r\n", IMAP_PARSE_LIMIT_LITERAL);
+	expect_limit(&lim, "a X {1+}\r\n1 {1}\r\n", IMAP_PARSE_LIMIT_LITERALS);
+	expect_limit(&lim, "a X ((1))\r\n", IMAP_PARSE_LIMIT_DEPTH);
+	expect_limit(&lim, "a X 1 2 3 4\r\n", IMAP_PARSE_LIMIT_ARGS);
+	expect_limit(&lim, "a X \"\\x\"\r\n", IMAP_PARSE_LIMIT_NONE);
 }
 
 /* STARTTLS pipelining: nothing behind the command may be consumed. */
@@ -444,11 +486,13 @@ static void test_helpers(void)
 static size_t fuzz_fragments(char *out, size_t size)
 {
 	static const char *const frags[] = {
-		"a", "b1", " ", " ", "NOOP", "\"q s\"", "\"\\\"\"", "{3}\r\n",
-		"{2+}\r\n", "~{1}\r\n", "{17+}\r\n", "{0}\r\n", "(", ")",
-		"\r\n", "\n", "\r\n", "BODY[", "]", "NIL", "\\Seen", "1:*",
-		"\"", "\\", "\r", "x y z", "\xc3\xa4", "~", "\r\nt X ",
-		"\r\nt X ", "\nu Y (",
+		"a",	     "b1",	 " ",	    " ",	"NOOP",
+		"\"q s\"",   "\"\\\"\"", "{3}\r\n", "{2+}\r\n", "~{1}\r\n",
+		"{17+}\r\n", "{0}\r\n",	 "(",	    ")",	"\r\n",
+		"\n",	     "\r\n",	 "BODY[",   "]",	"NIL",
+		"\\Seen",    "1:*",	 "\"",	    "\\",	"\r",
+		"x y z",     "\xc3\xa4", "~",	    "\r\nt X ", "\r\nt X ",
+		"\nu Y (",
 	};
 	size_t len = 0, n = 1 + (size_t)(rng() % 40);
 
@@ -476,8 +520,11 @@ static void test_fuzz(void)
 	static const char alphabet[] = "aB1 \"\\(){}~+*%[]\r\n\r\n\0\xff"
 				       "BODY[";
 	struct imap_parser_limits lim = {
-		.max_line = 64, .max_literal = 16, .max_literals = 3,
-		.max_depth = 3, .max_args = 8,
+		.max_line = 64,
+		.max_literal = 16,
+		.max_literals = 3,
+		.max_depth = 3,
+		.max_args = 8,
 	};
 	char input[256];
 	unsigned ncmd = 0, ncont = 0, nerr = 0;
@@ -492,11 +539,12 @@ static void test_fuzz(void)
 			for (size_t i = 0; i < len; i++) {
 				uint64_t v = rng();
 
-				input[i] = (v & 0x300) == 0 ?
-						   (char)(v >> 16) :
-						   alphabet[(v >> 16) %
-							    (sizeof(alphabet) -
-							     1)];
+				input[i] =
+					(v & 0x300) == 0
+						? (char)(v >> 16)
+						: alphabet[(v >> 16) %
+							   (sizeof(alphabet) -
+							    1)];
 			}
 		char *whole = parse_with(&lim, input, len, SPLIT_WHOLE);
 		char *rnd = parse_with(&lim, input, len, SPLIT_RANDOM);
@@ -519,8 +567,8 @@ static void test_fuzz(void)
 		free(rnd);
 	}
 	/* the alphabet must reach every kind of result */
-	printf("fuzz: %u commands, %u continuations, %u errors\n", ncmd,
-	       ncont, nerr);
+	printf("fuzz: %u commands, %u continuations, %u errors\n", ncmd, ncont,
+	       nerr);
 	CHECK(ncmd > 1000 && ncont > 100 && nerr > 1000);
 }
 
@@ -532,6 +580,7 @@ int main(void)
 	test_literals();
 	test_continue_position();
 	test_limits();
+	test_error_limit();
 	test_pipelining();
 	test_helpers();
 	test_fuzz();
