@@ -12,6 +12,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "ipc_proto.h"
+#include "password.h"
 #include "log.h"
 #include "str.h"
 
@@ -64,47 +65,6 @@ static int fail(int code, const char *fmt, ...)
 	return code;
 }
 
-/* One line from fd, byte by byte (no stdio copy of the password is left
- * behind). CR/LF stripped; size is the longest line + 2 (CR and NUL).
- * 1 line read, 0 EOF before anything, -1 error
- * with *error_r. */
-static int read_line(int fd, char *out, size_t size, const char **error_r)
-{
-	size_t len = 0;
-	bool any = false;
-	char c = '\0';
-
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			*error_r = strerror(errno);
-			return -1;
-		}
-		if (r == 0 || c == '\n')
-			break;
-		any = true;
-		if (c == '\0') {
-			*error_r = "password contains a NUL byte";
-			return -1;
-		}
-		if (len + 1 >= size) {
-			*error_r = "password longer than 1024 bytes";
-			return -1;
-		}
-		out[len++] = c;
-	}
-	if (len > 0 && out[len - 1] == '\r')
-		len--;
-	out[len] = '\0';
-	if (len > size - 2) {
-		*error_r = "password longer than 1024 bytes";
-		return -1;
-	}
-	return any || c == '\n' ? 1 : 0;
-}
-
 static void restore_tty(void)
 {
 	if (tty_saved) {
@@ -127,7 +87,7 @@ static int prompt(const char *text, char *out, size_t size,
 
 	fputs(text, stderr);
 	fflush(stderr);
-	r = read_line(STDIN_FILENO, out, size, error_r);
+	r = password_read_line(STDIN_FILENO, out, size, error_r);
 	fputc('\n', stderr);
 	if (r == 0) {
 		*error_r = "no password given";
@@ -177,7 +137,7 @@ static int get_password(bool from_stdin, char *pw, size_t size)
 	int r;
 
 	if (from_stdin) {
-		r = read_line(STDIN_FILENO, pw, size, &error);
+		r = password_read_line(STDIN_FILENO, pw, size, &error);
 		if (r == 0)
 			return fail(EXIT_LOCAL, "no password on stdin");
 		if (r < 0)

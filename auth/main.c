@@ -13,6 +13,7 @@
 #include "ioloop.h"
 #include "ipc.h"
 #include "ipc_proto.h"
+#include "password.h"
 #include "log.h"
 #include "mech.h"
 #include "privdrop.h"
@@ -108,42 +109,10 @@ const struct scram_secret *mech_dummy_secret(void)
 	return &auth.dummy;
 }
 
-/* Reads one line (the password) from fd 0 byte by byte, so no copy of it
- * is left in a stdio buffer. Strips CR/LF; size is the longest password
- * + 2 (CR and NUL). 0, or -1 with *error_r. */
+/* The password for --add-user from fd 0; 0, or -1 with *error_r. */
 static int read_password_stdin(char *pw, size_t size, const char **error_r)
 {
-	size_t len = 0;
-	char c;
-
-	for (;;) {
-		ssize_t r = read(STDIN_FILENO, &c, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			*error_r = "cannot read the password from stdin";
-			return -1;
-		}
-		if (r == 0 || c == '\n')
-			break;
-		if (len + 1 >= size) {
-			*error_r = "password longer than 1024 bytes";
-			return -1;
-		}
-		pw[len++] = c;
-	}
-	if (len > 0 && pw[len - 1] == '\r')
-		len--;
-	pw[len] = '\0';
-	if (len > size - 2) {
-		*error_r = "password longer than 1024 bytes";
-		return -1;
-	}
-	if (memchr(pw, '\0', len) != NULL) {
-		*error_r = "password contains a NUL byte";
-		return -1;
-	}
-	return 0;
+	return password_read_line(STDIN_FILENO, pw, size, error_r) < 0 ? -1 : 0;
 }
 
 static int add_user_offline(const char *address, bool password_stdin)

@@ -22,7 +22,11 @@ enum ipc_type {
 	/* ---- login process -> auth (socket run/auth-login) ---- */
 	/* str mech, str service ("imap"), u64 session, str remote_ip,
 	 * u32 flags (IPC_AUTH_F_*), data initial response (only meaningful with
-	 * IPC_AUTH_F_HAS_IR) */
+	 * IPC_AUTH_F_HAS_IR), str cb_type ("tls-exporter" on TLS 1.3,
+	 * "tls-unique" on TLS 1.2, "" without TLS), data cb_data (the binding
+	 * bytes from GnuTLS for cb_type), str client_key (SHA-256 of the client
+	 * certificate's SubjectPublicKeyInfo as unpadded base64url, 43 chars;
+	 * "" when the client sent no certificate) */
 	IPC_T_AUTH_BEGIN = 100,
 	/* data client response; flags IPC_AUTH_F_ABORT in u32 first:
 	 * u32 flags, data response */
@@ -87,6 +91,11 @@ enum ipc_type {
 #define IPC_AUTH_F_HAS_IR  0x1u /* SASL-IR present (may be empty: "=") */
 #define IPC_AUTH_F_SECURED 0x2u /* TLS is up (plaintext mechanisms allowed) */
 #define IPC_AUTH_F_ABORT   0x4u /* in AUTH_CONTINUE: client sent "*" */
+/* certificate login attempted right after the TLS handshake (mech EXTERNAL,
+ * empty authzid): succeeds only for a registered key whose IMAP preauth is
+ * not disabled; IPC_AUTH_FAIL_NO_PREAUTH says the key is known but wants an
+ * explicit AUTHENTICATE EXTERNAL */
+#define IPC_AUTH_F_PREAUTH 0x8u
 
 /* IPC_T_AUTH_FAILURE codes */
 #define IPC_AUTH_FAIL_CREDENTIALS 1 /* -> NO [AUTHENTICATIONFAILED] */
@@ -94,9 +103,14 @@ enum ipc_type {
 #define IPC_AUTH_FAIL_MALFORMED	  3 /* bad client message -> NO/BAD */
 #define IPC_AUTH_FAIL_ABORTED	  4 /* client aborted -> BAD */
 #define IPC_AUTH_FAIL_TEMP	  5 /* -> NO [UNAVAILABLE] */
+#define IPC_AUTH_FAIL_NO_PREAUTH 6 /* known key, preauth disabled */
+#define IPC_AUTH_FAIL_THROTTLED 7  /* too many failures: cooling down */
 
 /* IPC_T_HANDOFF / IPC_T_CLIENT flags */
 #define IPC_HANDOFF_F_TLS 0x1u
+/* authenticated by client certificate before any command: the worker greets
+ * with "* PREAUTH [CAPABILITY ...]" instead of a tagged OK (tag is "") */
+#define IPC_HANDOFF_F_PREAUTH 0x2u
 
 /* IPC_T_ADMIN_REPLY codes (also mailadm's exit status) */
 #define IPC_ADMIN_OK	     0
