@@ -601,6 +601,22 @@ static enum imap_parse_result literal_announced(struct run *r)
 	return IMAP_PARSE_NEED_MORE;
 }
 
+/* One digit of a literal's {size}; an overflowing size is remembered and
+ * refused once the size is complete. */
+static void lit_size_digit(struct imap_parser *p, unsigned char c, bool first)
+{
+	uint64_t d = (uint64_t)(c - '0');
+
+	if (first) {
+		p->lit_size = 0;
+		p->lit_overflow = false;
+	}
+	if (p->lit_size > (UINT64_MAX - d) / 10)
+		p->lit_overflow = true;
+	else
+		p->lit_size = p->lit_size * 10 + d;
+}
+
 static enum imap_parse_result literal_byte(struct run *r, unsigned char c)
 {
 	struct imap_parser *p = r->p;
@@ -615,16 +631,7 @@ static enum imap_parse_result literal_byte(struct run *r, unsigned char c)
 	case S_LIT_FIRST:
 	case S_LIT_DIGITS:
 		if (is_digit(c)) {
-			uint64_t d = (uint64_t)(c - '0');
-
-			if (p->state == S_LIT_FIRST) {
-				p->lit_size = 0;
-				p->lit_overflow = false;
-			}
-			if (p->lit_size > (UINT64_MAX - d) / 10)
-				p->lit_overflow = true;
-			else
-				p->lit_size = p->lit_size * 10 + d;
+			lit_size_digit(p, c, p->state == S_LIT_FIRST);
 			p->state = S_LIT_DIGITS;
 		} else if (p->state == S_LIT_FIRST) {
 			return fail(r, "Invalid literal size");
@@ -812,16 +819,7 @@ static void skip_byte(struct run *r, unsigned char c)
 	case S_SKIP_LIT_FIRST:
 	case S_SKIP_LIT_DIGITS:
 		if (is_digit(c)) {
-			uint64_t d = (uint64_t)(c - '0');
-
-			if (p->state == S_SKIP_LIT_FIRST) {
-				p->lit_size = 0;
-				p->lit_overflow = false;
-			}
-			if (p->lit_size > (UINT64_MAX - d) / 10)
-				p->lit_overflow = true;
-			else
-				p->lit_size = p->lit_size * 10 + d;
+			lit_size_digit(p, c, p->state == S_SKIP_LIT_FIRST);
 			p->state = S_SKIP_LIT_DIGITS;
 		} else if (p->state == S_SKIP_LIT_DIGITS &&
 			   (c == '+' || c == '}')) {
