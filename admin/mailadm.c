@@ -1,5 +1,6 @@
 /* mailadm: account administration over the auth daemon's admin socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include "password.h"
 #include "log.h"
 #include "str.h"
+#include "x509.h"
 
 #define DEFAULT_CONFIG "/etc/postern/postern.conf"
 #define PASSWORD_MAX 1024
@@ -36,6 +38,26 @@ static void usage(FILE *f)
 		"  user del ADDRESS                        delete an account\n"
 		"  user list                               list accounts, one "
 		"per line\n"
+		"  user show ACCOUNT                       its addresses and "
+		"TLS keys\n"
+		"  user alias add ACCOUNT ADDRESS          another address "
+		"(login name)\n"
+		"  user alias del ADDRESS                  remove an alias\n"
+		"\n"
+		"  tlskey add ADDRESS [--name NAME] [--no-imap-preauth] < "
+		"CERT.pem\n"
+		"                    register a client certificate's key for "
+		"the account of\n"
+		"                    ADDRESS, which it logs in as\n"
+		"  tlskey list [ACCOUNT]    fingerprint, account, login, key, "
+		"created, preauth,\n"
+		"                           name (tab-separated)\n"
+		"  tlskey show FINGERPRINT  details and the certificate\n"
+		"  tlskey rm FINGERPRINT    unregister a key\n"
+		"  tlskey howto NAME        openssl commands for a key, "
+		"certificate and .p12\n"
+		"  tlskey gen STEM          make STEM.key and STEM.crt "
+		"(Ed25519) here\n"
 		"\n"
 		"  -c CONFIG         configuration file (default %s)\n"
 		"  --password-stdin  read the password as one line from stdin;"
@@ -263,16 +285,300 @@ static int list(struct session *s)
 	}
 }
 
-static int run(struct session *s, int argc, char **argv, bool pw_stdin)
+/* Options of tlskey add. */
+struct key_opts {
+	const char *name;
+	bool no_imap_preauth;
+};
+
+/* Prints a reply text that is a document (show commands). */
+static int show(struct session *s, const char *cmd, const char *arg)
+{
+	const char *args[1] = {arg};
+	char *text;
+	int st = request(s, cmd, args, 1, &text);
+
+	if (st != 0) {
+		if (text != NULL)
+			fail(st, "%s", text);
+	} else {
+		fputs(text, stdout);
+	}
+	free(text);
+	return st;
+}
+
+/* The certificate from stdin, whole (it is small). A private key is
+ * refused here, before anything is sent. 0, or an exit status. */
+static int read_cert(struct buf *pem)
+{
+	char chunk[4096];
+
+	for (;;) {
+		ssize_t n = read(STDIN_FILENO, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail(EXIT_LOCAL, "reading stdin: %s",
+				    strerror(errno));
+		if (n == 0)
+			break;
+		if (buf_append(pem, chunk, (size_t)n) < 0)
+			return fail(IPC_ADMIN_E_INVALID,
+				    "certificate on stdin larger than %d bytes",
+				    X509_PEM_MAX);
+	}
+	if (x509_pem_has_private_key(pem->data, pem->len))
+		return fail(IPC_ADMIN_E_INVALID,
+			    "stdin holds a private key: give only the "
+			    "certificate (the private key stays on the "
+			    "device); nothing was sent");
+	if (pem->len == 0 || memchr(pem->data, '\0', pem->len) != NULL)
+		return fail(IPC_ADMIN_E_INVALID,
+			    "no PEM certificate on stdin");
+	return 0;
+}
+
+static int key_add(struct session *s, const char *address,
+		   const struct key_opts *o)
+{
+	const char *args[4];
+	struct buf pem;
+	char *text;
+	int st;
+
+	buf_init(&pem, X509_PEM_MAX);
+	st = read_cert(&pem);
+	if (st != 0) {
+		buf_deinit(&pem);
+		return st;
+	}
+	args[0] = address;
+	args[1] = o->name != NULL ? o->name : "";
+	args[2] = o->no_imap_preauth ? "no-imap-preauth" : "";
+	args[3] = buf_cstr(&pem);
+	st = request(s, "tlskey-add", args, 4, &text);
+	buf_deinit(&pem);
+	if (st != 0) {
+		if (text != NULL)
+			fail(st, "%s", text);
+	} else {
+		printf("%s\n", text);
+	}
+	free(text);
+	return st;
+}
+
+/* Pages through the keys like list() does through the accounts; a line
+ * starts with the fingerprint, the paging point. */
+static int key_list(struct session *s, const char *account)
+{
+	char after[X509_FP_LEN + 1] = "";
+	const char *args[2] = {account, after};
+
+	for (;;) {
+		char *text, *last;
+		size_t len;
+		int st = request(s, "tlskey-list", args, 2, &text);
+
+		if (st != 0) {
+			if (text != NULL)
+				fail(st, "%s", text);
+			free(text);
+			return st;
+		}
+		len = strlen(text);
+		if (len == 0 || text[len - 1] != '\n') {
+			free(text);
+			return 0;
+		}
+		fputs(text, stdout);
+		text[len - 1] = '\0';
+		last = strrchr(text, '\n');
+		last = last == NULL ? text : last + 1;
+		if (strlen(last) < X509_FP_LEN) {
+			free(text);
+			return fail(EXIT_LOCAL, "malformed listing");
+		}
+		memcpy(after, last, X509_FP_LEN);
+		after[X509_FP_LEN] = '\0';
+		free(text);
+	}
+}
+
+/* Names go into the printed shell commands: keep them inert. */
+static bool shell_safe(const char *name)
+{
+	if (name[0] == '\0' || name[0] == '-' || strlen(name) > 64)
+		return false;
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' ||
+		      *p == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int key_howto(const char *n)
+{
+	if (!shell_safe(n))
+		return fail(IPC_ADMIN_E_USAGE,
+			    "NAME: letters, digits, '.', '_' and '-' only");
+	printf("# On the device (or any machine), for the device \"%s\":\n"
+	       "# 1. a P-256 key; it never leaves the device\n"
+	       "openssl genpkey -algorithm EC -pkeyopt "
+	       "ec_paramgen_curve:P-256 -out %s.key\n"
+	       "# 2. a minimal self-signed certificate; Postern ignores its "
+	       "dates, names\n"
+	       "#    and issuer (only the public key counts), so make it "
+	       "long-lived\n"
+	       "openssl req -new -x509 -key %s.key -subj /CN=%s -days 36500 "
+	       "-addext basicConstraints=critical,CA:FALSE -addext "
+	       "keyUsage=critical,digitalSignature -addext "
+	       "extendedKeyUsage=clientAuth -out %s.crt\n"
+	       "# 3. register it (only the certificate, never the key):\n"
+	       "#    mailadm tlskey add ADDRESS --name %s < %s.crt\n"
+	       "# 4. a .p12 (key + certificate) for email clients; it asks "
+	       "for an export\n"
+	       "#    password that the client asks for when importing\n"
+	       "openssl pkcs12 -export -inkey %s.key -in %s.crt -name %s "
+	       "-out %s.p12\n"
+	       "#    older clients (macOS/iOS keychains, Windows before "
+	       "10 1709, Android\n"
+	       "#    before 12) cannot read OpenSSL 3's AES/PBKDF2 .p12: "
+	       "make this one instead\n"
+	       "openssl pkcs12 -export -legacy -inkey %s.key -in %s.crt "
+	       "-name %s -out %s-legacy.p12\n",
+	       n, n, n, n, n, n, n, n, n, n, n, n, n, n, n);
+	return 0;
+}
+
+/* Writes data to a new file (never over an existing one). */
+static int write_new(const char *path, const struct buf *data, int mode)
+{
+	int fd = open(path,
+		      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		      mode);
+	size_t off = 0;
+
+	if (fd < 0)
+		return fail(EXIT_LOCAL, "%s: %s", path, strerror(errno));
+	while (off < data->len) {
+		ssize_t n = write(fd, data->data + off, data->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			unlink(path);
+			return fail(EXIT_LOCAL, "%s: %s", path, strerror(e));
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0)
+		return fail(EXIT_LOCAL, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+static int key_gen(const char *stem)
+{
+	char kpath[4096], cpath[4096];
+	const char *base = strrchr(stem, '/'), *error;
+	struct buf key, cert;
+	struct x509_cert_info info;
+	int st;
+
+	base = base != NULL ? base + 1 : stem;
+	if (!shell_safe(base))
+		return fail(IPC_ADMIN_E_USAGE, "STEM must end in a name of "
+					       "letters, digits, '.', '_', "
+					       "'-'");
+	if ((size_t)snprintf(kpath, sizeof(kpath), "%s.key", stem) >=
+		    sizeof(kpath) ||
+	    (size_t)snprintf(cpath, sizeof(cpath), "%s.crt", stem) >=
+		    sizeof(cpath))
+		return fail(IPC_ADMIN_E_USAGE, "STEM too long");
+	buf_init(&key, 8192);
+	buf_init(&cert, 8192);
+	if (x509_generate_ed25519(base, &key, &cert, &error) < 0 ||
+	    x509_parse_pem(cert.data, cert.len, &info, NULL, &error) < 0) {
+		st = fail(EXIT_LOCAL, "generating the key: %s", error);
+		goto out;
+	}
+	st = write_new(kpath, &key, 0600);
+	if (st == 0 && (st = write_new(cpath, &cert, 0644)) != 0)
+		unlink(kpath);
+	if (st == 0)
+		printf("%s\n# wrote %s (Ed25519 private key, mode 0600) and %s "
+		       "(certificate)\n"
+		       "# register: mailadm tlskey add ADDRESS --name %s < "
+		       "%s\n"
+		       "# .p12 for a client: openssl pkcs12 -export -inkey %s "
+		       "-in %s -name %s -out %s.p12\n",
+		       info.fingerprint, kpath, cpath, base, cpath, kpath,
+		       cpath, base, stem);
+out:
+	buf_deinit_secret(&key);
+	buf_deinit(&cert);
+	return st;
+}
+
+/* Commands that need no daemon: -1 if argv is not one of them. */
+static int run_local(int argc, char **argv)
+{
+	if (argc != 3 || strcmp(argv[0], "tlskey") != 0)
+		return -1;
+	if (strcmp(argv[1], "howto") == 0)
+		return key_howto(argv[2]);
+	if (strcmp(argv[1], "gen") == 0)
+		return key_gen(argv[2]);
+	return -1;
+}
+
+static int run_tlskey(struct session *s, int argc, char **argv,
+		      const struct key_opts *o)
+{
+	if (strcmp(argv[1], "add") == 0 && argc == 3)
+		return key_add(s, argv[2], o);
+	if (strcmp(argv[1], "list") == 0 && argc <= 3)
+		return key_list(s, argc == 3 ? argv[2] : "");
+	if (strcmp(argv[1], "show") == 0 && argc == 3)
+		return show(s, "tlskey-show", argv[2]);
+	if (strcmp(argv[1], "rm") == 0 && argc == 3) {
+		const char *args[1] = {argv[2]};
+		return simple(s, "tlskey-rm", args, 1);
+	}
+	usage(stderr);
+	return IPC_ADMIN_E_USAGE;
+}
+
+static int run(struct session *s, int argc, char **argv, bool pw_stdin,
+	       const struct key_opts *o)
 {
 	char pw[PASSWORD_MAX + 2];
 	const char *args[2];
 	int st;
 
+	if (argc >= 2 && strcmp(argv[0], "tlskey") == 0)
+		return run_tlskey(s, argc, argv, o);
 	if (argc < 2 || strcmp(argv[0], "user") != 0)
 		goto usage;
 	if (strcmp(argv[1], "list") == 0 && argc == 2)
 		return list(s);
+	if (strcmp(argv[1], "show") == 0 && argc == 3)
+		return show(s, "user-show", argv[2]);
+	if (strcmp(argv[1], "alias") == 0 && argc == 5 &&
+	    strcmp(argv[2], "add") == 0) {
+		args[0] = argv[3];
+		args[1] = argv[4];
+		return simple(s, "user-alias-add", args, 2);
+	}
+	if (strcmp(argv[1], "alias") == 0 && argc == 4 &&
+	    strcmp(argv[2], "del") == 0) {
+		args[0] = argv[3];
+		return simple(s, "user-alias-del", args, 1);
+	}
 	if (strcmp(argv[1], "del") == 0 && argc == 3) {
 		args[0] = argv[2];
 		return simple(s, "user-del", args, 1);
@@ -303,11 +609,15 @@ int main(int argc, char **argv)
 	 * decides from SO_PEERCRED what the caller may do. It trusts the
 	 * config file it is pointed at (only for run_dir) and the daemon's
 	 * replies, which it prints as text. Passwords are read without echo or
-	 * from stdin, sent once over the Unix socket and wiped. */
+	 * from stdin, sent once over the Unix socket and wiped. tlskey add
+	 * reads a certificate from stdin and refuses to send anything if a
+	 * private key is there; tlskey gen/howto need no daemon and write new
+	 * files only (the key mode 0600, never over an existing file). */
 	const char *config_path = DEFAULT_CONFIG;
 	char *cmdv[8];
 	int cmdc = 0;
 	bool pw_stdin = false;
+	struct key_opts kopts = {NULL, false};
 	struct config cfg;
 	struct session s;
 	char *cerr;
@@ -327,6 +637,10 @@ int main(int argc, char **argv)
 			config_path = argv[++i];
 		} else if (strcmp(argv[i], "--password-stdin") == 0) {
 			pw_stdin = true;
+		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+			kopts.name = argv[++i];
+		} else if (strcmp(argv[i], "--no-imap-preauth") == 0) {
+			kopts.no_imap_preauth = true;
 		} else if (argv[i][0] == '-' || cmdc == (int)N_ELEMENTS(cmdv)) {
 			fail(IPC_ADMIN_E_USAGE, "unknown option: %s", argv[i]);
 			usage(stderr);
@@ -339,6 +653,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return IPC_ADMIN_E_USAGE;
 	}
+	if ((st = run_local(cmdc, cmdv)) >= 0)
+		return st;
 	if (config_load(config_path, &cfg, &cerr) < 0) {
 		st = fail(EXIT_LOCAL, "%s", cerr);
 		free(cerr);
@@ -358,7 +674,7 @@ int main(int argc, char **argv)
 			    "cannot connect to auth daemon at %s: %s "
 			    "(is postern running?)",
 			    s.path, strerror(errno));
-	st = run(&s, cmdc, cmdv, pw_stdin);
+	st = run(&s, cmdc, cmdv, pw_stdin, &kopts);
 	close(s.fd);
 	return st;
 }

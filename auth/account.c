@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "saslprep.h"
+
 /* Record layout, version 1, integers big-endian:
  *   u8  version = 1
  *   u64 created
@@ -14,9 +16,12 @@
  * A reader refuses versions it does not know rather than guessing. */
 #define RECORD_VERSION 1
 
-/* RFC 5322 atext minus '/', which would leave the home directory. */
+/* RFC 5322 atext minus '/', which would leave the home directory, plus
+ * UTF-8 (RFC 6531; valid and SASLprep'ed by the time this runs). */
 static bool local_char_ok(unsigned char c)
 {
+	if (c >= 0x80)
+		return true;
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
 		return true;
@@ -46,25 +51,50 @@ static bool dots_ok(const char *p, size_t len)
 	return true;
 }
 
-int account_address_canonical(const char *in, size_t len, char *out,
+int account_address_canonical(const char *raw, size_t raw_len, char *out,
 			      const char **error_r)
 {
-	const char *at;
-	size_t local_len, i;
+	char prepped[ACCOUNT_ADDR_MAX + 1];
+	const char *at, *in = prepped;
+	size_t local_len, len, i;
 
-	if (len == 0) {
+	if (raw_len == 0) {
 		*error_r = "empty address";
 		return -1;
 	}
-	if (len > ACCOUNT_ADDR_MAX) {
+	/* room for decomposed spellings that SASLprep composes */
+	if (raw_len > ACCOUNT_ADDR_RAW_MAX) {
 		*error_r = "address longer than 254 bytes";
 		return -1;
 	}
+	/* SASLprep the local part, so that every spelling of a name (NFC,
+	 * NFD, compatibility forms) is checked and stored as one; the domain
+	 * is ASCII. STORED mode for lookups too: no stored name has an
+	 * unassigned code point, so a name with one cannot match anyway. */
+	at = memchr(raw, '@', raw_len);
+	if (at == NULL || at == raw) {
+		*error_r = "address must have the form local@domain";
+		return -1;
+	}
+	if (saslprep(raw, (size_t)(at - raw), SASLPREP_STORED, prepped,
+		     sizeof(prepped), &len, error_r) < 0) {
+		*error_r = strcmp(*error_r, "too long") == 0
+				   ? "address longer than 254 bytes"
+				   : "local part is not a valid SASLprep name";
+		return -1;
+	}
+	if (raw_len - (size_t)(at - raw) > sizeof(prepped) - 1 - len) {
+		*error_r = "address longer than 254 bytes";
+		return -1;
+	}
+	memcpy(prepped + len, at, raw_len - (size_t)(at - raw));
+	len += raw_len - (size_t)(at - raw);
+	prepped[len] = '\0';
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
-		if (c <= 0x20 || c >= 0x7f) {
-			*error_r = "address contains a space, control or "
-				   "non-ASCII byte";
+		if (c <= 0x20 || c == 0x7f) {
+			*error_r = "address contains a space or control "
+				   "character";
 			return -1;
 		}
 	}
@@ -98,8 +128,11 @@ int account_address_canonical(const char *in, size_t len, char *out,
 	for (i = local_len + 1; i < len; i++) {
 		unsigned char c = lower((unsigned char)in[i]);
 		if (!domain_char_ok(c)) {
-			*error_r = "domain contains a character that is not "
-				   "allowed";
+			*error_r = c >= 0x80 ? "domain must be ASCII (write an "
+					       "internationalised domain in "
+					       "its xn-- form)"
+					     : "domain contains a character "
+					       "that is not allowed";
 			return -1;
 		}
 		out[i] = (char)c;
@@ -117,6 +150,8 @@ int account_set_password(struct account *a, const void *password,
 			 const char **error_r)
 {
 	struct scram_secret s256, s1;
+	char prepped[ACCOUNT_PASSWORD_MAX + 1];
+	size_t plen;
 
 	if (password_len == 0) {
 		*error_r = "empty password";
@@ -126,14 +161,32 @@ int account_set_password(struct account *a, const void *password,
 		*error_r = "password longer than 1024 bytes";
 		return -1;
 	}
-	if (scram_secret_derive(SCRAM_SHA256, password, password_len,
-				iterations, &s256, error_r) < 0)
+	/* RFC 5802 section 2.2: Hi(Normalize(password), ...); clients
+	 * SASLprep too, so the same password typed in NFC or NFD works.
+	 * Unassigned code points (in Unicode 3.2: every emoji) are let
+	 * through as RFC 4013 allows for queries, since that is what a
+	 * client does with the password at login. */
+	if (saslprep(password, password_len, SASLPREP_QUERY, prepped,
+		     sizeof(prepped), &plen, error_r) < 0) {
+		*error_r = strcmp(*error_r, "too long") == 0
+				   ? "password longer than 1024 bytes after "
+				     "SASLprep"
+				   : "password is not valid for SASLprep "
+				     "(control characters?)";
 		return -1;
-	if (scram_secret_derive(SCRAM_SHA1, password, password_len, iterations,
-				&s1, error_r) < 0) {
+	}
+	if (scram_secret_derive(SCRAM_SHA256, prepped, plen, iterations, &s256,
+				error_r) < 0) {
+		explicit_bzero(prepped, sizeof(prepped));
+		return -1;
+	}
+	if (scram_secret_derive(SCRAM_SHA1, prepped, plen, iterations, &s1,
+				error_r) < 0) {
+		explicit_bzero(prepped, sizeof(prepped));
 		scram_secret_wipe(&s256);
 		return -1;
 	}
+	explicit_bzero(prepped, sizeof(prepped));
 	a->sha256 = s256;
 	a->sha1 = s1;
 	a->have_sha1 = true;

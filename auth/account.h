@@ -12,6 +12,8 @@
 /* RFC 5321 path limit; the address is also a path component (the home). */
 #define ACCOUNT_ADDR_MAX 254
 #define ACCOUNT_LOCAL_MAX 64
+/* Longest name accepted before SASLprep (decomposed forms are longer). */
+#define ACCOUNT_ADDR_RAW_MAX 1024
 /* Longest password accepted anywhere (admin socket, PLAIN, stdin). */
 #define ACCOUNT_PASSWORD_MAX 1024
 /* Encoded record size bound (two secrets with the largest salts). */
@@ -26,10 +28,12 @@ struct account {
 };
 
 /* Canonical form of a login or account name into out (size
- * ACCOUNT_ADDR_MAX + 1): local@domain, printable ASCII, the domain
- * lowercased. Refuses anything that could not be a safe single path
- * component: '/', control bytes, spaces, 8-bit, "..", empty parts.
- * 0, or -1 with a static reason in *error_r. */
+ * ACCOUNT_ADDR_MAX + 1): SASLprep'ed (RFC 4013: NFKC, so NFC and NFD
+ * spellings are one name), then local@domain with a UTF-8 or ASCII local
+ * part and an ASCII domain, lowercased. Refuses anything that could not be
+ * a safe single path component: '/', control bytes, spaces, "..", empty
+ * parts, and names SASLprep prohibits. 0, or -1 with a static reason in
+ * *error_r. */
 int account_address_canonical(const char *in, size_t len, char *out,
 			       const char **error_r);
 

@@ -10,10 +10,12 @@
 #include <time.h>
 
 #include "account.h"
+#include "alias.h"
 #include "auth.h"
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "tlskey.h"
 
 /* Arguments per request; the longest command has two. */
 #define ADMIN_MAX_ARGS 4
@@ -27,7 +29,8 @@ struct admin_conn {
 };
 
 static const struct ipc_rule admin_rules[] = {
-	{IPC_T_ADMIN_REQUEST, 8192, false, false},
+	/* tlskey-add carries a certificate (up to X509_PEM_MAX) */
+	{IPC_T_ADMIN_REQUEST, X509_PEM_MAX + 4096, false, false},
 };
 
 static struct admin_conn *admin_conns;
@@ -215,6 +218,46 @@ uint32_t admin_run(const char *cmd, const char *const *args, size_t argc,
 			return reply(out, IPC_ADMIN_E_USAGE,
 				     "usage: user-del ADDRESS");
 		return user_del(args[0], out);
+	}
+	if (strcmp(cmd, "user-alias-add") == 0) {
+		if (argc != 2)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: user-alias-add ACCOUNT ADDRESS");
+		return alias_admin_add(args[0], args[1], out);
+	}
+	if (strcmp(cmd, "user-alias-del") == 0) {
+		if (argc != 1)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: user-alias-del ADDRESS");
+		return alias_admin_del(args[0], out);
+	}
+	if (strcmp(cmd, "user-show") == 0) {
+		if (argc != 1)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: user-show ACCOUNT");
+		return alias_admin_show(args[0], out);
+	}
+	if (strcmp(cmd, "tlskey-add") == 0) {
+		if (argc != 4)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: tlskey-add ADDRESS NAME FLAGS "
+				     "PEM");
+		return tlskey_admin_add(args[0], args[1], args[2], args[3],
+					out);
+	}
+	if (strcmp(cmd, "tlskey-list") == 0) {
+		if (argc > 2)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: tlskey-list [ACCOUNT [AFTER]]");
+		return tlskey_admin_list(argc > 0 ? args[0] : "",
+					 argc > 1 ? args[1] : "", out);
+	}
+	if (strcmp(cmd, "tlskey-show") == 0 || strcmp(cmd, "tlskey-rm") == 0) {
+		if (argc != 1)
+			return reply(out, IPC_ADMIN_E_USAGE,
+				     "usage: %s FINGERPRINT", cmd);
+		return cmd[7] == 's' ? tlskey_admin_show(args[0], out)
+				     : tlskey_admin_rm(args[0], out);
 	}
 	if (strcmp(cmd, "user-list") == 0) {
 		if (argc > 1)

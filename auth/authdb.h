@@ -30,15 +30,20 @@ int authdb_open(const char *dir, struct authdb **db_r, const char **error_r);
 /* Checkpoints and closes. Accepts NULL; NULLs *db. */
 void authdb_close(struct authdb **db);
 
-/* Reads address (canonical) into acct_r (address filled in). */
+/* Reads the account of address into acct_r: address is a canonical
+ * account address or one of an account's aliases (alias.h); acct_r->address
+ * is always the account's canonical address. */
 enum authdb_result authdb_get(struct authdb *db, const char *address,
 			      struct account *acct_r, const char **error_r);
-/* Inserts a new account; AUTHDB_EXISTS leaves the existing one alone. */
+/* Inserts a new account; AUTHDB_EXISTS leaves the existing one alone (also
+ * when the address is taken as an alias). */
 enum authdb_result authdb_add(struct authdb *db, const struct account *acct,
 			      const char **error_r);
 /* Replaces the record of an existing account. */
 enum authdb_result authdb_update(struct authdb *db, const struct account *acct,
 				 const char **error_r);
+/* Deletes the account with its aliases and TLS keys, in one transaction.
+ * address must be the canonical one (an alias is NOTFOUND). */
 enum authdb_result authdb_del(struct authdb *db, const char *address,
 			      const char **error_r);
 /* Appends "address\n" for every account sorted after `after` ("" = from the
@@ -47,5 +52,46 @@ enum authdb_result authdb_del(struct authdb *db, const char *address,
 enum authdb_result authdb_list(struct authdb *db, const char *after,
 			       struct buf *out, size_t *count_r,
 			       const char **error_r);
+
+
+/* ---- aliases (alias.h) and TLS client keys (tlskey.h) ----
+ * Each lives in its own btree of the same environment ("aliases": alias ->
+ * alias_encode record; "tlskeys": fingerprint -> tlskey_encode record), and
+ * "account_links" indexes both by account (key: account NUL kind item, kind
+ * 'a' alias or 'k' key) so listing and deleting an account's addresses and
+ * keys needs no full scan. Writes are one transaction each. */
+struct tlskey;
+
+/* The canonical account address of address (an account or an alias) into
+ * account_r (ACCOUNT_ADDR_MAX + 1 bytes). */
+enum authdb_result authdb_resolve(struct authdb *db, const char *address,
+				  char *account_r, const char **error_r);
+/* NOTFOUND: no account `account`; EXISTS: alias is taken (account or
+ * alias). */
+enum authdb_result authdb_alias_add(struct authdb *db, const char *account,
+				    const char *alias, const char **error_r);
+/* NOTFOUND: not an alias. */
+enum authdb_result authdb_alias_del(struct authdb *db, const char *alias,
+				    const char **error_r);
+/* Appends "item\n" for every alias (kind 'a') or key fingerprint (kind 'k')
+ * of the account while they fit into out->max (sorted). */
+enum authdb_result authdb_links(struct authdb *db, const char *account,
+				char kind, struct buf *out,
+				const char **error_r);
+
+/* NOTFOUND: k->account is not an account (any more); EXISTS: the
+ * fingerprint is registered already. */
+enum authdb_result authdb_key_add(struct authdb *db, const struct tlskey *k,
+				  const char **error_r);
+/* Fills k_r (fingerprint included). */
+enum authdb_result authdb_key_get(struct authdb *db, const char *fingerprint,
+				  struct tlskey *k_r, const char **error_r);
+enum authdb_result authdb_key_del(struct authdb *db, const char *fingerprint,
+				  const char **error_r);
+/* Calls fn for every key sorted after `after` ("" = from the start) until
+ * fn returns non-zero (k is valid during the call only). */
+enum authdb_result authdb_key_iter(struct authdb *db, const char *after,
+				   int (*fn)(const struct tlskey *k, void *ctx),
+				   void *ctx, const char **error_r);
 
 #endif

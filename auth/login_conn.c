@@ -7,6 +7,7 @@
  * messages, and a ticket only for a user whose credentials it relayed. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "auth.h"
 #include "ipc.h"
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "mech.h"
 #include "str.h"
+#include "throttle.h"
 #include "ticket.h"
 
 /* Longest mechanism name (RFC 4422: 20 characters). */
@@ -72,14 +74,21 @@ static void log_attempt(const struct mech_request *req, const char *mech,
 		  ok ? "ok" : "fail", reason, req->attempted);
 }
 
-static void send_failure(struct login_conn *c, uint32_t id, uint32_t code)
+/* text: what the mechanism wants the client to see, or NULL */
+static void send_failure_text(struct login_conn *c, uint32_t id,
+			      uint32_t code, const char *text)
 {
 	struct ipc_msg m;
 
 	ipc_msg_init(&m, IPC_T_AUTH_FAILURE, id);
 	ipc_add_u32(&m, code);
-	ipc_add_str(&m, fail_text(code));
+	ipc_add_str(&m, text != NULL ? text : fail_text(code));
 	ipc_chan_send(c->chan, &m);
+}
+
+static void send_failure(struct login_conn *c, uint32_t id, uint32_t code)
+{
+	send_failure_text(c, id, code, NULL);
 }
 
 static struct exchange **exchange_find(struct login_conn *c, uint32_t id)
@@ -142,6 +151,9 @@ static void exchange_step(struct login_conn *c, struct exchange **p,
 		st = mech_fail(req, IPC_AUTH_FAIL_MALFORMED, "too-many-steps");
 	else
 		st = req->mech->step(req, in, len);
+	/* a registered client key binds the connection to its account */
+	if (st == MECH_SUCCESS && mech_check_client_key(req) < 0)
+		st = MECH_FAILURE;
 	switch (st) {
 	case MECH_CONTINUE:
 		ipc_msg_init(&m, IPC_T_AUTH_CHALLENGE, e->id);
@@ -153,7 +165,14 @@ static void exchange_step(struct login_conn *c, struct exchange **p,
 		break;
 	case MECH_FAILURE:
 		log_attempt(req, req->mech->name, false, req->fail_reason);
-		send_failure(c, e->id, req->fail_code);
+		/* guesses count; a certificate offered at the handshake is
+		 * no guess (the client sent nothing), nor is a broken auth */
+		if ((req->fail_code == IPC_AUTH_FAIL_CREDENTIALS ||
+		     req->fail_code == IPC_AUTH_FAIL_MALFORMED) &&
+		    (req->flags & IPC_AUTH_F_PREAUTH) == 0)
+			throttle_fail(req->log.remote, req->attempted,
+				      (uint64_t)time(NULL));
+		send_failure_text(c, e->id, req->fail_code, req->fail_text);
 		break;
 	}
 	exchange_free(c, p);
@@ -184,14 +203,55 @@ static void refuse(struct login_conn *c, uint32_t id, struct mech_request *req,
 	send_failure(c, id, code);
 }
 
+static bool client_key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0)
+		return true;
+	if (len != MECH_CLIENT_KEY_SIZE - 1)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = key[i];
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* The TLS facts of AUTH_BEGIN. A binding type we do not know, binding
+ * bytes without a type (or too many), or a key that is not a fingerprint
+ * can only come from a broken login process: -1. */
+static int begin_tls_fields(struct mech_request *req, const char *cb_type,
+			    const void *cb_data, size_t cb_len,
+			    const char *client_key)
+{
+	bool typed = strcmp(cb_type, "tls-exporter") == 0 ||
+		     strcmp(cb_type, "tls-unique") == 0;
+
+	if (!typed && cb_type[0] != '\0')
+		return -1;
+	if (typed ? cb_len == 0 || cb_len > MECH_CB_MAX : cb_len != 0)
+		return -1;
+	if (!client_key_valid(client_key))
+		return -1;
+	(void)str_cpy(req->cb_type, cb_type, sizeof(req->cb_type));
+	if (cb_len > 0)
+		memcpy(req->cb_data, cb_data, cb_len);
+	req->cb_len = cb_len;
+	(void)str_cpy(req->client_key, client_key, sizeof(req->client_key));
+	return 0;
+}
+
 /* -1: the login process broke the protocol; drop it. */
 static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 {
-	const char *mech_name, *service, *remote;
+	const char *mech_name, *service, *remote, *cb_type, *client_key;
 	uint64_t session;
 	uint32_t flags;
-	const void *ir;
-	size_t irlen;
+	const void *ir, *cb_data;
+	size_t irlen, cb_len;
 	const struct mech *mech;
 	struct exchange *e;
 	struct mech_request tmp;
@@ -199,7 +259,10 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 	if (ipc_get_str(msg, &mech_name) < 0 ||
 	    ipc_get_str(msg, &service) < 0 || ipc_get_u64(msg, &session) < 0 ||
 	    ipc_get_str(msg, &remote) < 0 || ipc_get_u32(msg, &flags) < 0 ||
-	    ipc_get_data(msg, &ir, &irlen) < 0 || ipc_end(msg) < 0)
+	    ipc_get_data(msg, &ir, &irlen) < 0 ||
+	    ipc_get_str(msg, &cb_type) < 0 ||
+	    ipc_get_data(msg, &cb_data, &cb_len) < 0 ||
+	    ipc_get_str(msg, &client_key) < 0 || ipc_end(msg) < 0)
 		return -1;
 	if (exchange_find(c, msg->peer_id) != NULL)
 		return -1;
@@ -208,7 +271,8 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 	tmp.flags = flags;
 	tmp.log.session = session;
 	if (str_cpy(tmp.service, service, sizeof(tmp.service)) < 0 ||
-	    str_cpy(tmp.log.remote, remote, sizeof(tmp.log.remote)) < 0) {
+	    str_cpy(tmp.log.remote, remote, sizeof(tmp.log.remote)) < 0 ||
+	    begin_tls_fields(&tmp, cb_type, cb_data, cb_len, client_key) < 0) {
 		mech_request_deinit(&tmp);
 		return -1;
 	}
@@ -221,6 +285,10 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 		   exchanges_total >= EXCHANGES_TOTAL_MAX) {
 		refuse(c, msg->peer_id, &tmp, mech_name, IPC_AUTH_FAIL_TEMP,
 		       "too-many-exchanges");
+	} else if (throttle_blocked(tmp.log.remote, (uint64_t)time(NULL))) {
+		/* before anything runs: a blocked address costs nothing */
+		refuse(c, msg->peer_id, &tmp, mech != NULL ? mech->name : "-",
+		       IPC_AUTH_FAIL_THROTTLED, "throttled");
 	} else if (mech == NULL) {
 		refuse(c, msg->peer_id, &tmp, mech_name, IPC_AUTH_FAIL_MECH,
 		       "unknown-mechanism");
@@ -228,8 +296,9 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 		   (flags & IPC_AUTH_F_SECURED) == 0) {
 		refuse(c, msg->peer_id, &tmp, mech->name, IPC_AUTH_FAIL_MECH,
 		       "plaintext-without-tls");
-	} else if ((mech->flags & MECH_F_CHANNEL_BINDING) != 0) {
-		/* no channel-binding data in AUTH_BEGIN yet */
+	} else if ((mech->flags & MECH_F_CHANNEL_BINDING) != 0 &&
+		   tmp.cb_type[0] == '\0') {
+		/* -PLUS is offered only where there is TLS to bind to */
 		refuse(c, msg->peer_id, &tmp, mech->name, IPC_AUTH_FAIL_MECH,
 		       "no-channel-binding");
 	} else {

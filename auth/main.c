@@ -19,6 +19,7 @@
 #include "privdrop.h"
 #include "rand.h"
 #include "str.h"
+#include "throttle.h"
 #include "ticket.h"
 
 /* Connections per socket; login processes number at most login_processes
@@ -337,6 +338,8 @@ static void serve(void)
 		log_fatal("dummy secret: %s", error);
 	explicit_bzero(dummy_pw, sizeof(dummy_pw));
 
+	throttle_init(auth.cfg.auth_fail_limit, auth.cfg.auth_fail_window,
+		      auth.cfg.auth_block_time);
 	signal(SIGPIPE, SIG_IGN);
 	signal_add(SIGTERM, terminate, NULL);
 	signal_add(SIGINT, terminate, NULL);

@@ -5,6 +5,11 @@
 
 static const struct mech *const mechs[] = {
 	&mech_plain,
+	&mech_scram_sha256_plus,
+	&mech_scram_sha256,
+	&mech_scram_sha1_plus,
+	&mech_scram_sha1,
+	&mech_external,
 };
 
 const struct mech *mech_find(const char *name)

@@ -6,11 +6,11 @@
  * (with optional server-final data) or failure. The login connection code
  * owns the exchange and the IPC; mechanisms never see a socket.
  *
- * Adding SCRAM-SHA-256(-PLUS): a new table entry with MECH_F_CHANNEL_BINDING
- * for the -PLUS form, its per-exchange state in req->mech_ctx (freed by
- * deinit), the account's secret through mech_lookup_account, and the
- * channel-binding data carried in struct mech_request once AUTH_BEGIN grows
- * that field. */
+ * A mechanism keeps its per-exchange state in req->mech_ctx (freed by
+ * deinit), reaches accounts through mech_lookup_account and finds the TLS
+ * facts the login process sent (channel binding, client key) in struct
+ * mech_request; -PLUS forms carry MECH_F_CHANNEL_BINDING and are refused
+ * before they run when there is no binding (no TLS). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +26,11 @@
 
 /* Server challenges and final data are bounded by the IPC payload. */
 #define MECH_MAX_OUT 4096
+/* Channel-binding bytes accepted from the login process (tls-exporter is
+ * 32, tls-unique 12 or 36). */
+#define MECH_CB_MAX 64
+/* Client key fingerprint: 43 base64url characters + NUL. */
+#define MECH_CLIENT_KEY_SIZE 44
 /* Client messages a single exchange may take before it is refused. */
 #define MECH_MAX_STEPS 4
 
@@ -42,10 +47,20 @@ struct mech_request {
 	uint32_t flags; /* IPC_AUTH_F_* from AUTH_BEGIN */
 	char service[32];
 	struct log_ctx log; /* session and remote ip of the client */
+	/* from AUTH_BEGIN, validated there: the TLS channel binding ("" and
+	 * cb_len 0 without TLS) and the client certificate's key
+	 * (base64url SHA-256 of its SPKI, 43 chars, or "") */
+	char cb_type[16];
+	unsigned char cb_data[MECH_CB_MAX];
+	size_t cb_len;
+	char client_key[MECH_CLIENT_KEY_SIZE];
 
 	struct buf out;
 	uint32_t fail_code;      /* IPC_AUTH_FAIL_* */
 	const char *fail_reason; /* one hyphenated token for the log */
+	/* static message for the client instead of the generic one of
+	 * fail_code (SCRAM: the RFC 5802 "e=..." value); NULL = generic */
+	const char *fail_text;
 	/* the name the client claimed, as sent (for the log only) */
 	char attempted[ACCOUNT_ADDR_MAX + 2];
 	char user[ACCOUNT_ADDR_MAX + 1]; /* canonical, on success */
@@ -87,5 +102,19 @@ void mech_set_attempted(struct mech_request *req, const unsigned char *name,
 			size_t len);
 
 extern const struct mech mech_plain;
+extern const struct mech mech_scram_sha256_plus;
+extern const struct mech mech_scram_sha256;
+extern const struct mech mech_scram_sha1_plus;
+extern const struct mech mech_scram_sha1;
+/* EXTERNAL (RFC 4422 appendix A): the TLS client certificate's registered
+ * key (req->client_key) authenticates its account; with IPC_AUTH_F_PREAUTH
+ * the attempt made right after the handshake (mech_external.c). */
+extern const struct mech mech_external;
+
+/* Not every login on a certificate connection may succeed: when
+ * req->client_key is a registered key, whatever mechanism authenticated
+ * req->user must have reached the key's own account. Call on MECH_SUCCESS;
+ * 0 allowed, -1 with req->fail_code/fail_reason set. */
+int mech_check_client_key(struct mech_request *req);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "ipc_proto.h"
 #include "mech.h"
+#include "saslprep.h"
 
 static enum mech_status plain_step(struct mech_request *req,
 				   const unsigned char *in, size_t len)
@@ -12,7 +13,10 @@ static enum mech_status plain_step(struct mech_request *req,
 	const unsigned char *authzid, *authcid, *pw, *nul1, *nul2;
 	size_t zlen, clen, pwlen;
 	struct account acct;
-	bool ok;
+	char prepped[ACCOUNT_PASSWORD_MAX + 1];
+	size_t plen;
+	const char *error;
+	bool ok, prep_ok;
 	int ret;
 
 	nul1 = len == 0 ? NULL : memchr(in, '\0', len);
@@ -40,22 +44,36 @@ static enum mech_status plain_step(struct mech_request *req,
 		return mech_fail(req, IPC_AUTH_FAIL_CREDENTIALS,
 				 "authzid-differs");
 
+	/* the secret was derived from the SASLprep'ed password; a password
+	 * SASLprep refuses cannot be right (same work, same answer) */
+	prep_ok = saslprep((const char *)pw, pwlen, SASLPREP_QUERY, prepped,
+			   sizeof(prepped), &plen, &error) == 0;
+	if (!prep_ok) {
+		memset(prepped, 'x', 8);
+		plen = 8;
+	}
 	ret = mech_lookup_account((const char *)authcid, clen, &acct);
-	if (ret < 0)
+	if (ret < 0) {
+		explicit_bzero(prepped, sizeof(prepped));
 		return mech_fail(req, IPC_AUTH_FAIL_TEMP, "database-error");
+	}
 	if (ret == 0) {
 		/* same work as a real check, same answer */
-		(void)scram_verify_password(mech_dummy_secret(), pw, pwlen);
+		(void)scram_verify_password(mech_dummy_secret(), prepped,
+					    plen);
+		explicit_bzero(prepped, sizeof(prepped));
 		return mech_fail(req, IPC_AUTH_FAIL_CREDENTIALS,
 				 "unknown-user");
 	}
-	ok = scram_verify_password(&acct.sha256, pw, pwlen);
+	ok = scram_verify_password(&acct.sha256, prepped, plen) && prep_ok;
+	explicit_bzero(prepped, sizeof(prepped));
 	if (ok)
 		memcpy(req->user, acct.address, sizeof(req->user));
 	account_wipe(&acct);
 	if (!ok)
 		return mech_fail(req, IPC_AUTH_FAIL_CREDENTIALS,
-				 "wrong-password");
+				 prep_ok ? "wrong-password"
+					 : "password-not-saslprep");
 	return MECH_SUCCESS;
 }
 

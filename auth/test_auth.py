@@ -256,10 +256,16 @@ M = connect(os.path.join(RUN, "auth-master"))
 SESSION = 0x1122334455667788
 
 
-def begin(pid, mech, flags, ir=b"", service="imap", sock=None):
+def tls_fields(cb_type="", cb=b"", key=""):
+    """The AUTH_BEGIN tail: channel binding type and data, client key."""
+    return sstr(cb_type) + data(cb) + sstr(key)
+
+
+def begin(pid, mech, flags, ir=b"", service="imap", sock=None,
+          tls=None):
     (sock or L).send(frame(T_AUTH_BEGIN, pid, sstr(mech) + sstr(service) +
                            u64(SESSION) + sstr("192.0.2.7") + u32(flags) +
-                           data(ir)))
+                           data(ir) + (tls or tls_fields())))
     return recv(sock or L)
 
 
@@ -344,7 +350,7 @@ for i in range(20, 24):
 L2 = connect(os.path.join(RUN, "auth-login"))
 check(begin(1, "PLAIN", F_SECURED, sock=L2)[0] == T_AUTH_CHALLENGE, "L2")
 L2.send(frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
-              sstr("x") + u32(F_SECURED) + data(b"")))
+              sstr("x") + u32(F_SECURED) + data(b"") + tls_fields()))
 check(recv(L2) is None, "duplicate id drops the connection")
 # bad framing / wrong field types / unexpected type / bad version
 for bad in (frame(T_AUTH_BEGIN, 1, u32(5)),
@@ -352,6 +358,23 @@ for bad in (frame(T_AUTH_BEGIN, 1, u32(5)),
             frame(T_TICKET_REDEEM, 1, data(b"x" * 32) + sstr("imap")),
             frame(T_AUTH_CONTINUE, 1, u32(0) + data(b"") + u32(1)),
             frame(T_AUTH_BEGIN, 1, b"", version=2),
+            # the old frame without the TLS fields
+            frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
+                  sstr("x") + u32(F_SECURED) + data(b"")),
+            # unknown binding type, data without a type, oversized data,
+            # a client key that is not a fingerprint
+            frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
+                  sstr("x") + u32(F_SECURED) + data(b"") +
+                  tls_fields("tls-server-end-point", b"x" * 32)),
+            frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
+                  sstr("x") + u32(F_SECURED) + data(b"") +
+                  tls_fields("", b"x" * 32)),
+            frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
+                  sstr("x") + u32(F_SECURED) + data(b"") +
+                  tls_fields("tls-exporter", b"x" * 65)),
+            frame(T_AUTH_BEGIN, 1, sstr("PLAIN") + sstr("imap") + u64(1) +
+                  sstr("x") + u32(F_SECURED) + data(b"") +
+                  tls_fields("", b"", "A" * 42 + "=")),
             b"\x01\x02\x03"):
     s = connect(os.path.join(RUN, "auth-login"))
     s.send(bad)
@@ -497,7 +520,8 @@ def root_mode():
          "def st(x):\n"
          " b=x.encode(); return b'\\x03'+struct.pack('=I',len(b)+1)+b+b'\\0'\n"
          "p=st('PLAIN')+st('imap')+b'\\x02'+struct.pack('=Q',1)+st('x')"
-         "+b'\\x01'+struct.pack('=I',2)+b'\\x04'+struct.pack('=I',0)\n"
+         "+b'\\x01'+struct.pack('=I',2)+b'\\x04'+struct.pack('=I',0)"
+         "+st('')+b'\\x04'+struct.pack('=I',0)+st('')\n"
          "s.send(struct.pack('=IIIHH',100,len(p),1,0,1)+p)\n"
          "print('reply' if s.recv(1000) else 'closed')\n",
          os.path.join(rrun, "auth-login")],

@@ -1,8 +1,8 @@
 /* imap-login: the pre-auth IMAP process of the login pool.
  *
  * SECURITY: started by the master as root (or as the invoking user in dev
- * mode). While root it only reads the config and the TLS certificate and
- * key; then it becomes login_user, connects to the auth daemon's login
+ * mode). While root it only reads the config, the TLS certificate and key
+ * and the shared session-ticket key (run_dir/tls-ticket-key); then it becomes login_user, connects to the auth daemon's login
  * socket (so auth sees that uid through SO_PEERCRED), chroots into the empty
  * login_chroot and drops every capability for good (no-new-privs). From
  * then on it trusts nothing a client sends: every line and literal is

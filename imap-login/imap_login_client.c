@@ -12,6 +12,7 @@
  *   capability list says LOGINDISABLED and offers no AUTH= mechanism. */
 #include "imap_login_client.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,13 @@
 /* over-long commands on one connection before it is closed */
 #define IMAP_MAX_TOO_LONG 3
 
+/* A certificate question at auth (lib/login_auth.c, auth/mech_external.c) */
+enum imap_cert {
+	IMAP_CERT_IDLE,
+	IMAP_CERT_PREAUTH, /* implicit TLS: login before the greeting */
+	IMAP_CERT_PROBE,   /* after STARTTLS: is the key registered? */
+};
+
 enum imap_wait {
 	IMAP_WAIT_NONE,
 	IMAP_WAIT_SASL, /* a base64 response line to a "+" challenge */
@@ -51,6 +59,9 @@ struct imap_client {
 	bool auth_busy; /* auth has the exchange: parse nothing meanwhile */
 	bool skip_line; /* drop raw input up to the next LF */
 	char *tag; /* of the LOGIN/AUTHENTICATE in progress */
+	const char *mech; /* its SASL mechanism (static) */
+	enum imap_cert cert;
+	bool external; /* the client's key is registered: offer EXTERNAL */
 	unsigned auth_failures;
 	unsigned too_long;
 };
@@ -77,12 +88,19 @@ static void imap_tagged_c(struct imap_client *ic, const char *text)
 static void imap_send_caps(struct login_client *lc)
 {
 	login_client_send_str(lc, IMAP_CAPS_BASE);
+	/* -PLUS needs TLS to bind to; every mechanism needs TLS here */
 	if (lc->secured)
-		login_client_send_str(lc, " AUTH=PLAIN");
+		login_client_send_str(lc, " AUTH=SCRAM-SHA-256-PLUS "
+					  "AUTH=SCRAM-SHA-256 "
+					  "AUTH=SCRAM-SHA-1-PLUS "
+					  "AUTH=SCRAM-SHA-1 AUTH=PLAIN");
 	else if (login_client_can_starttls(lc))
 		login_client_send_str(lc, " STARTTLS LOGINDISABLED");
 	else
 		login_client_send_str(lc, " LOGINDISABLED");
+	struct imap_client *ic = lc->proto_ctx;
+	if (lc->secured && ic != NULL && ic->external)
+		login_client_send_str(lc, " AUTH=EXTERNAL");
 }
 
 static void imap_auth_done(struct imap_client *ic)
@@ -198,6 +216,7 @@ static void imap_auth_begin(struct imap_client *ic, struct str tag,
 			    bool has_ir, const char *user_hint)
 {
 	struct login_client *lc = ic->lc;
+	ic->mech = mech;
 	ic->tag = str_dup(tag);
 	if (ic->tag == NULL) {
 		imap_tagged(lc, tag, "NO [UNAVAILABLE] Internal error");
@@ -263,6 +282,56 @@ static void plain_user_hint(const unsigned char *p, size_t n, char *out,
 	str_copy((struct str){(const char *)u, (size_t)(nul2 - u)}, out, outsz);
 }
 
+/* SASL mechanisms AUTHENTICATE accepts (as advertised), canonical case. */
+static const char *const imap_sasl_mechs[] = {
+	"PLAIN",
+	"SCRAM-SHA-256-PLUS",
+	"SCRAM-SHA-256",
+	"SCRAM-SHA-1-PLUS",
+	"SCRAM-SHA-1",
+	"EXTERNAL",
+};
+
+static const char *imap_sasl_mech(struct str name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(imap_sasl_mechs); i++) {
+		if (str_eq_ci(name, imap_sasl_mechs[i]))
+			return imap_sasl_mechs[i];
+	}
+	return NULL;
+}
+
+/* Name in a SCRAM client-first message ("n,,n=NAME,r=..."), for the log
+ * only: escapes are left as sent. */
+static void scram_user_hint(const unsigned char *p, size_t n, char *out,
+			    size_t outsz)
+{
+	const unsigned char *u = NULL, *end;
+
+	out[0] = '\0';
+	for (size_t i = 0; i + 3 <= n; i++) {
+		if (p[i] == ',' && p[i + 1] == 'n' && p[i + 2] == '=') {
+			u = p + i + 3;
+			break;
+		}
+	}
+	if (u == NULL)
+		return;
+	end = memchr(u, ',', n - (size_t)(u - p));
+	if (end == NULL || memchr(u, '\0', (size_t)(end - u)) != NULL)
+		return;
+	str_copy((struct str){(const char *)u, (size_t)(end - u)}, out, outsz);
+}
+
+static void sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
+			   char *out, size_t outsz)
+{
+	if (strcmp(mech, "PLAIN") == 0)
+		plain_user_hint(p, n, out, outsz);
+	else
+		scram_user_hint(p, n, out, outsz);
+}
+
 static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
 {
 	struct login_client *lc = ic->lc;
@@ -275,7 +344,8 @@ static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
 			    "initial response");
 		return;
 	}
-	if (!str_eq_ci(mech, "PLAIN")) {
+	const char *mech_name = imap_sasl_mech(mech);
+	if (mech_name == NULL) {
 		imap_tagged(lc, cmd->tag,
 			    "NO [CANNOT] Unsupported authentication mechanism");
 		return;
@@ -297,8 +367,8 @@ static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
 		return;
 	}
 	char hint[256];
-	plain_user_hint(ir.data, ir.len, hint, sizeof(hint));
-	imap_auth_begin(ic, cmd->tag, "PLAIN", ir.data, ir.len, has_ir,
+	sasl_user_hint(mech_name, ir.data, ir.len, hint, sizeof(hint));
+	imap_auth_begin(ic, cmd->tag, mech_name, ir.data, ir.len, has_ir,
 			hint[0] != '\0' ? hint : NULL);
 	buf_deinit_secret(&ir);
 }
@@ -413,7 +483,8 @@ static void sasl_response(struct imap_client *ic, const char *line, size_t len)
 		return;
 	}
 	char hint[256];
-	plain_user_hint(resp.data, resp.len, hint, sizeof(hint));
+	sasl_user_hint(ic->mech != NULL ? ic->mech : "PLAIN", resp.data,
+		       resp.len, hint, sizeof(hint));
 	if (hint[0] != '\0')
 		login_client_set_user_hint(lc, hint);
 	ic->wait = IMAP_WAIT_NONE;
@@ -503,6 +574,13 @@ static void imap_input(struct login_client *lc)
 
 /* ---- library callbacks ---- */
 
+static void imap_greet(struct login_client *lc)
+{
+	login_client_send_str(lc, "* OK [CAPABILITY ");
+	imap_send_caps(lc);
+	login_client_send_str(lc, "] Postern ready.\r\n");
+}
+
 static int imap_client_new(struct login_client *lc)
 {
 	const struct config *cfg = login_service_config();
@@ -523,10 +601,52 @@ static int imap_client_new(struct login_client *lc)
 	}
 	ic->lc = lc;
 	lc->proto_ctx = ic;
-	login_client_send_str(lc, "* OK [CAPABILITY ");
-	imap_send_caps(lc);
-	login_client_send_str(lc, "] Postern ready.\r\n");
+	/* implicit TLS with a client certificate: try it before any greeting,
+	 * so that a registered key is greeted with PREAUTH by the worker */
+	if (lc->implicit_tls && login_client_auth_preauth(lc) == 0) {
+		ic->cert = IMAP_CERT_PREAUTH;
+		ic->auth_busy = true;
+		return 0;
+	}
+	imap_greet(lc);
 	return 0;
+}
+
+/* STARTTLS done: with a client certificate, ask auth whether the key is
+ * registered before reading on, so that CAPABILITY tells the truth about
+ * AUTH=EXTERNAL. No PREAUTH here: the client was greeted already. */
+static void imap_starttls_done(struct login_client *lc)
+{
+	struct imap_client *ic = lc->proto_ctx;
+	char key[LOGIN_CLIENT_KEY_SIZE];
+
+	if (login_client_key(lc, key) < 0)
+		return;
+	if (login_client_auth_begin_flags(lc, "EXTERNAL", "", 0, true, "",
+					  NULL,
+					  IPC_AUTH_F_PREAUTH |
+						  IPC_AUTH_F_PROBE) == 0) {
+		ic->cert = IMAP_CERT_PROBE;
+		ic->auth_busy = true;
+	}
+}
+
+/* The answer to a certificate question of imap_client_new or
+ * imap_starttls_done. */
+static void imap_cert_answer(struct imap_client *ic, bool registered,
+			     uint32_t code)
+{
+	struct login_client *lc = ic->lc;
+	enum imap_cert what = ic->cert;
+
+	ic->cert = IMAP_CERT_IDLE;
+	ic->auth_busy = false;
+	ic->external = registered;
+	if (code == IPC_AUTH_FAIL_MECH)
+		login_client_log_cert(lc, "unregistered");
+	if (what == IMAP_CERT_PREAUTH)
+		imap_greet(lc);
+	imap_input(lc);
 }
 
 static void imap_client_free(struct login_client *lc)
@@ -583,6 +703,18 @@ static void imap_auth_success(struct login_client *lc,
 			      const unsigned char *data, size_t len)
 {
 	struct imap_client *ic = lc->proto_ctx;
+	if (ic->cert == IMAP_CERT_PREAUTH) {
+		/* the worker sends "* PREAUTH" as the greeting */
+		ic->cert = IMAP_CERT_IDLE;
+		ic->auth_busy = false;
+		login_client_handoff(lc);
+		return;
+	}
+	if (ic->cert == IMAP_CERT_PROBE) {
+		/* an auth daemon without probes: the key is registered */
+		imap_cert_answer(ic, true, 0);
+		return;
+	}
 	ic->auth_busy = false;
 	if (len == 0) {
 		login_client_handoff(lc);
@@ -607,16 +739,51 @@ static void imap_auth_success(struct login_client *lc,
 	imap_input(lc);
 }
 
+/* "e=" and a server-error-value token: [a-z-], bounded. */
+static bool scram_error_valid(const char *m)
+{
+	size_t len = strlen(m);
+
+	if (len < 3 || len > 64 || m[0] != 'e' || m[1] != '=')
+		return false;
+	for (size_t i = 2; i < len; i++) {
+		if (!((m[i] >= 'a' && m[i] <= 'z') || m[i] == '-'))
+			return false;
+	}
+	return true;
+}
+
 static void imap_auth_failure(struct login_client *lc, uint32_t code,
-			      const char *message POSTERN_UNUSED)
+			      const char *message)
 {
 	struct imap_client *ic = lc->proto_ctx;
+	if (ic->cert != IMAP_CERT_IDLE) {
+		imap_cert_answer(ic, code == IPC_AUTH_FAIL_NO_PREAUTH, code);
+		return;
+	}
 	/* auth's message is not echoed: the client learns only the class */
 	switch (code) {
 	case IPC_AUTH_FAIL_CREDENTIALS:
-		imap_tagged_c(ic, "NO [AUTHENTICATIONFAILED] Authentication "
-				  "failed.");
+		if (scram_error_valid(message)) {
+			/* the SCRAM server-error (RFC 5802 "e=...") is the
+			 * one thing from auth a client may see: see
+			 * auth/mech_scram.c for why it travels in the NO */
+			char text[128];
+			snprintf(text, sizeof(text),
+				 "NO [AUTHENTICATIONFAILED] Authentication "
+				 "failed (%s)",
+				 message);
+			imap_tagged_c(ic, text);
+		} else {
+			imap_tagged_c(ic, "NO [AUTHENTICATIONFAILED] "
+					  "Authentication failed.");
+		}
 		ic->auth_failures++;
+		break;
+	case IPC_AUTH_FAIL_THROTTLED:
+		imap_tagged_c(ic, "NO [UNAVAILABLE] Too many failed login "
+				  "attempts from your address; try again "
+				  "later");
 		break;
 	case IPC_AUTH_FAIL_MECH:
 		imap_tagged_c(ic, "NO [CANNOT] Unsupported authentication "
@@ -658,7 +825,7 @@ const struct login_proto imap_login_proto = {
 	.client_new = imap_client_new,
 	.client_free = imap_client_free,
 	.input = imap_input,
-	.starttls_done = NULL,
+	.starttls_done = imap_starttls_done,
 	.bye = imap_bye,
 	.auth_challenge = imap_auth_challenge,
 	.auth_success = imap_auth_success,

@@ -419,6 +419,10 @@ int client_create(int fd, const struct client_params *p)
 		client_send_tagged(c, str_from_cstr(p->tag),
 				   "OK [CAPABILITY %s] Logged in",
 				   client_capabilities);
+	else if ((p->flags & IPC_HANDOFF_F_PREAUTH) != 0)
+		/* certificate login: this is the connection's greeting */
+		client_send(c, "* PREAUTH [CAPABILITY %s] Logged in as %s",
+			    client_capabilities, p->user);
 	(void)client_run(c);
 	return 0;
 }

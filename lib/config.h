@@ -33,6 +33,9 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	char *tls_priority;
+	/* listener names ("imap", "imaps") that ask TLS clients for a
+	 * certificate; the others never do */
+	char *tls_request_client_cert;
 
 	/* login processes */
 	unsigned login_processes;    /* pool size */
@@ -45,6 +48,12 @@ struct config {
 	unsigned scram_iterations;
 	unsigned auth_max_exchanges; /* concurrent SASL exchanges per login conn
 				      */
+	/* brute-force protection (auth/throttle.h): failures per remote
+	 * address within auth_fail_window seconds before new attempts from it
+	 * are refused for auth_block_time seconds; 0 = never refuse */
+	unsigned auth_fail_limit;
+	unsigned auth_fail_window;
+	unsigned auth_block_time;
 
 	/* imap worker */
 	unsigned worker_idle_timeout; /* seconds after the last connection */

@@ -77,9 +77,14 @@ enum ipc_type {
 	IPC_T_WORKER_IDLE,
 
 	/* ---- mailadm -> auth (socket run/auth-admin) ---- */
-	/* str command ("user-add", "user-del", "user-passwd", "user-list"),
-	 * u32 argc, then argc str arguments (a password travels as an argument
-	 * and is wiped after use) */
+	/* str command ("user-add", "user-del", "user-passwd", "user-list",
+	 * "user-show ACCOUNT", "user-alias-add ACCOUNT ADDRESS",
+	 * "user-alias-del ADDRESS", "tlskey-add ADDRESS NAME FLAGS PEM" (NAME
+	 * "" = the certificate's subject, FLAGS "" or "no-imap-preauth"),
+	 * "tlskey-list [ACCOUNT [AFTER]]" (paged like user-list by
+	 * fingerprint; ACCOUNT "" = every key), "tlskey-show FINGERPRINT",
+	 * "tlskey-rm FINGERPRINT"), u32 argc, then argc str arguments (a
+	 * password travels as an argument and is wiped after use) */
 	IPC_T_ADMIN_REQUEST = 500,
 	/* ---- auth -> mailadm ---- */
 	/* u32 status (0 ok, else an IPC_ADMIN_E_* code), str text (one line for
@@ -96,6 +101,10 @@ enum ipc_type {
  * not disabled; IPC_AUTH_FAIL_NO_PREAUTH says the key is known but wants an
  * explicit AUTHENTICATE EXTERNAL */
 #define IPC_AUTH_F_PREAUTH 0x8u
+/* with IPC_AUTH_F_PREAUTH: only report whether the client key is registered
+ * (IPC_AUTH_FAIL_NO_PREAUTH if it is, CREDENTIALS if not); never succeeds.
+ * Used after STARTTLS to decide whether to offer AUTH=EXTERNAL. */
+#define IPC_AUTH_F_PROBE 0x10u
 
 /* IPC_T_AUTH_FAILURE codes */
 #define IPC_AUTH_FAIL_CREDENTIALS 1 /* -> NO [AUTHENTICATIONFAILED] */

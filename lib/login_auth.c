@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "ioloop.h"
 #include "ipc.h"
 #include "str.h"
+#include "tls.h"
 
 static const struct ipc_rule login_auth_rules[] = {
 	{IPC_T_AUTH_CHALLENGE, IPC_MAX_PAYLOAD, false, false},
@@ -64,7 +66,10 @@ static void auth_failure(struct login_client *c, uint32_t code, const char *msg)
 	/* Credential guessing is slowed down per attempt; the other
 	 * failures carry no information worth guessing at. */
 	unsigned delay = login_svc.cfg.login_auth_failure_delay;
-	if (code == IPC_AUTH_FAIL_CREDENTIALS && delay > 0)
+	/* a certificate tried at the handshake is no guess at all: the
+	 * client has not even sent a command */
+	bool preauth = (p->auth_flags & IPC_AUTH_F_PREAUTH) != 0;
+	if (code == IPC_AUTH_FAIL_CREDENTIALS && delay > 0 && !preauth)
 		p->fail_timer = timer_add(delay, auth_fail_delay_done, c);
 	else
 		auth_report_failure(c);
@@ -158,9 +163,51 @@ void login_auth_connected(int fd)
 				      auth_handler, auth_closed, NULL);
 }
 
-int login_client_auth_begin(struct login_client *c, const char *mech,
-			    const void *ir, size_t ir_len, bool has_ir,
-			    const char *tag, const char *user_hint)
+int login_client_key(struct login_client *c, char out[LOGIN_CLIENT_KEY_SIZE])
+{
+	unsigned char hash[TLS_SPKI_SHA256_SIZE];
+	struct buf b;
+	int ret = -1;
+
+	out[0] = '\0';
+	if (c->tls == NULL || !c->secured ||
+	    tls_peer_spki_sha256(c->tls, hash) < 0)
+		return -1;
+	buf_init(&b, LOGIN_CLIENT_KEY_SIZE);
+	if (base64url_encode_nopad(&b, hash, sizeof(hash)) == 0 &&
+	    b.len == LOGIN_CLIENT_KEY_SIZE - 1) {
+		memcpy(out, b.data, b.len);
+		out[b.len] = '\0';
+		ret = 0;
+	}
+	buf_deinit(&b);
+	return ret;
+}
+
+/* What only the login process knows about the connection, for auth:
+ * channel binding (SCRAM-*-PLUS) and the client certificate's key. */
+static void auth_add_tls_fields(struct login_client *c, struct ipc_msg *m)
+{
+	unsigned char cb[TLS_CB_MAX];
+	const char *cb_type = "";
+	size_t cb_len = 0;
+	char key[LOGIN_CLIENT_KEY_SIZE];
+
+	if (c->tls == NULL || !c->secured ||
+	    tls_channel_binding(c->tls, &cb_type, cb, &cb_len) < 0) {
+		cb_type = "";
+		cb_len = 0;
+	}
+	(void)login_client_key(c, key);
+	ipc_add_str(m, cb_type);
+	ipc_add_data(m, cb, cb_len);
+	ipc_add_str(m, key);
+}
+
+int login_client_auth_begin_flags(struct login_client *c, const char *mech,
+				  const void *ir, size_t ir_len, bool has_ir,
+				  const char *tag, const char *user_hint,
+				  uint32_t flags)
 {
 	struct login_client_priv *p = c->priv;
 	if (login_svc.auth == NULL || c->authenticating || c->closing)
@@ -179,18 +226,38 @@ int login_client_auth_begin(struct login_client *c, const char *mech,
 	do {
 		p->auth_id = ++login_svc.last_auth_id;
 	} while (p->auth_id == 0);
+	p->auth_flags = flags | (has_ir ? IPC_AUTH_F_HAS_IR : 0) |
+			(c->secured ? IPC_AUTH_F_SECURED : 0);
 	struct ipc_msg m;
 	ipc_msg_init(&m, IPC_T_AUTH_BEGIN, p->auth_id);
 	ipc_add_str(&m, mech);
 	ipc_add_str(&m, login_svc.proto->service);
 	ipc_add_u64(&m, c->session);
 	ipc_add_str(&m, c->remote_ip);
-	ipc_add_u32(&m, (has_ir ? IPC_AUTH_F_HAS_IR : 0) |
-				(c->secured ? IPC_AUTH_F_SECURED : 0));
+	ipc_add_u32(&m, p->auth_flags);
 	ipc_add_data(&m, ir, has_ir ? ir_len : 0);
+	auth_add_tls_fields(c, &m);
 	ipc_chan_send(login_svc.auth, &m);
 	c->authenticating = true;
 	return 0;
+}
+
+int login_client_auth_begin(struct login_client *c, const char *mech,
+			    const void *ir, size_t ir_len, bool has_ir,
+			    const char *tag, const char *user_hint)
+{
+	return login_client_auth_begin_flags(c, mech, ir, ir_len, has_ir, tag,
+					     user_hint, 0);
+}
+
+int login_client_auth_preauth(struct login_client *c)
+{
+	char key[LOGIN_CLIENT_KEY_SIZE];
+
+	if (login_client_key(c, key) < 0)
+		return -1;
+	return login_client_auth_begin_flags(c, "EXTERNAL", "", 0, true, "",
+					     NULL, IPC_AUTH_F_PREAUTH);
 }
 
 void login_client_auth_continue(struct login_client *c, const void *data,

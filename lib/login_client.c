@@ -19,6 +19,7 @@
 #include "rand.h"
 #include "str.h"
 #include "tls.h"
+#include "x509.h"
 
 static void client_flush(struct login_client *c);
 static void client_read(struct login_client *c);
@@ -219,6 +220,8 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 			login_client_close(c, "TLS set-up failed");
 			return c;
 		}
+		if (!login_service_request_cert(c->listener))
+			tls_conn_no_client_cert(c->tls);
 		p->handshaking = true;
 		client_handshake(c);
 	} else {
@@ -313,6 +316,8 @@ static void client_start_tls(struct login_client *c)
 		login_client_close(c, "TLS set-up failed");
 		return;
 	}
+	if (!login_service_request_cert(c->listener))
+		tls_conn_no_client_cert(c->tls);
 	p->handshaking = true;
 	client_handshake(c);
 }
@@ -325,8 +330,9 @@ static void client_handshake(struct login_client *c)
 	case TLS_STEP_DONE:
 		p->handshaking = false;
 		c->secured = true;
-		clog_info(&c->log, "tls handshake done tls=\"%s\"",
-			  tls_describe(c->tls));
+		clog_info(&c->log, "tls handshake done tls=\"%s\"%s",
+			  tls_describe(c->tls),
+			  tls_is_resumed(c->tls) ? " resumed=yes" : "");
 		client_reset_idle(c);
 		if (c->implicit_tls)
 			client_start_proto(c);
@@ -493,4 +499,26 @@ void login_client_starttls(struct login_client *c)
 		client_start_tls(c);
 	else
 		login_client_update_io(c);
+}
+
+void login_client_log_cert(struct login_client *c, const char *what)
+{
+	struct x509_cert_info info;
+	const char *error;
+	const void *der;
+	size_t len;
+
+	if (c->tls == NULL || tls_peer_cert_der(c->tls, &der, &len) < 0)
+		return;
+	if (x509_parse_der(der, len, &info, &error) < 0) {
+		clog_info(&c->log, "client certificate %s: %s", what, error);
+		return;
+	}
+	/* the subject and issuer are client text: last, and escaped by the
+	 * logger */
+	clog_info(&c->log,
+		  "client certificate %s key=%s type=%s subject=\"%s\" "
+		  "issuer=\"%s\"",
+		  what, info.fingerprint, info.key_type, info.subject,
+		  info.issuer);
 }

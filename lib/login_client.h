@@ -127,6 +127,31 @@ bool login_client_can_starttls(const struct login_client *client);
 int login_client_auth_begin(struct login_client *client, const char *mech,
 			    const void *ir, size_t ir_len, bool has_ir,
 			    const char *tag, const char *user_hint);
+/* The same with extra IPC_AUTH_F_* flags (HAS_IR and SECURED are added
+ * here). */
+int login_client_auth_begin_flags(struct login_client *client,
+				  const char *mech, const void *ir,
+				  size_t ir_len, bool has_ir, const char *tag,
+				  const char *user_hint, uint32_t flags);
+/* Certificate login right after the TLS handshake (implicit TLS): mech
+ * EXTERNAL, empty initial response and authzid, IPC_AUTH_F_PREAUTH, tag "".
+ * The answer comes through the usual callbacks: auth_success (the protocol
+ * greets with PREAUTH and hands off) or auth_failure (code
+ * IPC_AUTH_FAIL_NO_PREAUTH: a known key that wants an explicit
+ * AUTHENTICATE EXTERNAL; IPC_AUTH_FAIL_THROTTLED; anything else: an
+ * unknown key). A failure here is never delayed. 0, or -1 if the client
+ * sent no certificate or auth is unreachable (greet normally). */
+int login_client_auth_preauth(struct login_client *client);
+/* Unpadded base64url SHA-256 of the client certificate's SubjectPublicKeyInfo
+ * (43 characters + NUL) into out. 0, or -1 (no TLS or no certificate; out is
+ * then ""). */
+#define LOGIN_CLIENT_KEY_SIZE 44
+int login_client_key(struct login_client *client,
+		     char out[LOGIN_CLIENT_KEY_SIZE]);
+/* Logs the client certificate (fingerprint, key type, subject, issuer) with
+ * `what` ("unregistered"): names and issuer are client claims, for the
+ * admin to recognise a device, never checked. Nothing without one. */
+void login_client_log_cert(struct login_client *client, const char *what);
 /* Names the claimed login for the log once the protocol learns it (a SASL
  * response after the command). Copied; truncated names are dropped. */
 void login_client_set_user_hint(struct login_client *client, const char *user);

@@ -87,7 +87,12 @@ void login_client_handoff(struct login_client *c)
 	ipc_add_u32(&m, c->remote_port);
 	ipc_add_str(&m, c->local_ip);
 	ipc_add_u32(&m, c->local_port);
-	ipc_add_u32(&m, c->tls != NULL ? IPC_HANDOFF_F_TLS : 0);
+	/* a certificate login made before any greeting: the worker greets
+	 * with PREAUTH */
+	ipc_add_u32(&m, (c->tls != NULL ? IPC_HANDOFF_F_TLS : 0) |
+				((p->auth_flags & IPC_AUTH_F_PREAUTH) != 0
+					 ? IPC_HANDOFF_F_PREAUTH
+					 : 0));
 	ipc_add_str(&m, c->tls != NULL ? tls_describe(c->tls) : "");
 	ipc_add_str(&m, p->tag != NULL ? p->tag : "");
 	/* bytes pipelined behind the authenticating command: sent once, and

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "ipc_proto.h"
 #include "login_client.h"
+#include "tls.h"
 
 #define LOGIN_MAX_LISTENERS 16
 /* Output queued for one pre-auth client: greeting, capability lists and
@@ -56,6 +57,7 @@ struct login_client_priv {
 	struct login_client *prev, *next;
 	uint32_t id; /* peer_id of the hand-off */
 	uint32_t auth_id; /* peer_id of the current SASL exchange; 0 = none */
+	uint32_t auth_flags; /* IPC_AUTH_F_* sent with its AUTH_BEGIN */
 	struct io *io;
 	struct timer *idle_timer; /* idle timeout, then the close deadline */
 	struct timer *post_timer; /* deferred destroy or TLS-pending read */
@@ -94,6 +96,11 @@ void login_auth_client_gone(struct login_client *client);
 void login_handoff_master_msg(struct ipc_msg *msg);
 
 /* login_service.c */
+/* run_dir file of the shared TLS session-ticket key */
+#define LOGIN_TICKET_KEY_FILE TLS_TICKET_KEY_FILE
+/* Whether a TLS handshake on that listener asks for a client certificate
+ * (config tls_request_client_cert). */
+bool login_service_request_cert(const char *listener);
 void login_service_client_gone(void);
 void login_service_start_draining(const char *why);
 

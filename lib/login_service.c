@@ -261,6 +261,38 @@ static int parse_args(int argc, char *argv[], const char **config_r)
 	return 0;
 }
 
+/* One ticket key shared by the pool (and kept in run_dir, which only
+ * privileged users can write), so a client resumes its TLS session on any
+ * login process. Without it resumption is merely off: logged, not fatal. */
+static void service_load_ticket_key(void)
+{
+	char path[PATH_MAX];
+	const char *error = "run_dir too long";
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s",
+			     login_svc.cfg.run_dir,
+			     LOGIN_TICKET_KEY_FILE) >= sizeof(path) ||
+	    tls_server_load_ticket_key(login_svc.tls, path, &error) < 0)
+		log_warn("TLS session resumption disabled: %s: %s", path,
+			 error);
+}
+
+bool login_service_request_cert(const char *listener)
+{
+	const char *p = login_svc.cfg.tls_request_client_cert;
+	size_t n = strlen(listener);
+
+	/* a space- or comma-separated list of listener names */
+	while (*p != '\0') {
+		size_t w = strcspn(p, " ,\t");
+		if (w == n && memcmp(p, listener, n) == 0)
+			return true;
+		p += w;
+		p += strspn(p, " ,\t");
+	}
+	return false;
+}
+
 /* Connects to auth as the login user, then chroots and drops the rest. */
 static void service_drop_and_connect(void)
 {
@@ -312,6 +344,7 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 			   &error) < 0)
 		log_fatal("TLS certificate %s / key %s: %s",
 			  login_svc.cfg.tls_cert, login_svc.cfg.tls_key, error);
+	service_load_ticket_key();
 
 	signal(SIGPIPE, SIG_IGN);
 	ioloop_init();

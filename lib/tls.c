@@ -1,9 +1,12 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
@@ -16,6 +19,8 @@
 struct tls_server {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
+	bool have_ticket_key;
+	unsigned char ticket_key[TLS_TICKET_KEY_SIZE];
 };
 
 struct tls_conn {
@@ -73,6 +78,7 @@ void tls_server_free(struct tls_server **srvp)
 	if (srv->prio != NULL)
 		gnutls_priority_deinit(srv->prio);
 	gnutls_certificate_free_credentials(srv->cred);
+	explicit_bzero(srv->ticket_key, sizeof(srv->ticket_key));
 	free(srv);
 }
 
@@ -105,6 +111,18 @@ struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
 	gnutls_certificate_server_set_request(conn->session,
 					      GNUTLS_CERT_REQUEST);
 	gnutls_certificate_send_x509_rdn_sequence(conn->session, 1);
+	if (srv->have_ticket_key) {
+		gnutls_datum_t key = {srv->ticket_key, TLS_TICKET_KEY_SIZE};
+
+		/* GnuTLS copies the key into the session */
+		if ((ret = gnutls_session_ticket_enable_server(conn->session,
+							       &key)) < 0) {
+			gnutls_deinit(conn->session);
+			free(conn);
+			*error_r = gnutls_strerror(ret);
+			return NULL;
+		}
+	}
 	tls_conn_set_fd(conn, fd);
 	return conn;
 }
@@ -298,4 +316,155 @@ out:
 		gnutls_pubkey_deinit(key);
 	gnutls_x509_crt_deinit(crt);
 	return ret;
+}
+
+int tls_channel_binding(struct tls_conn *conn, const char **type_r,
+			unsigned char buf[TLS_CB_MAX], size_t *len_r)
+{
+	gnutls_channel_binding_t cbt;
+	gnutls_datum_t cb = {NULL, 0};
+
+	if (conn->broken)
+		return -1;
+	switch (gnutls_protocol_get_version(conn->session)) {
+	case GNUTLS_TLS1_3:
+		cbt = GNUTLS_CB_TLS_EXPORTER;
+		*type_r = "tls-exporter";
+		break;
+	case GNUTLS_TLS1_2:
+		cbt = GNUTLS_CB_TLS_UNIQUE;
+		*type_r = "tls-unique";
+		break;
+	default:
+		return -1;
+	}
+	if (gnutls_session_channel_binding(conn->session, cbt, &cb) < 0)
+		return -1;
+	if (cb.size == 0 || cb.size > TLS_CB_MAX) {
+		gnutls_free(cb.data);
+		return -1;
+	}
+	memcpy(buf, cb.data, cb.size);
+	*len_r = cb.size;
+	gnutls_free(cb.data);
+	return 0;
+}
+
+/* Reads a key file that must be ours alone: 1 read, 0 missing, -1 error. */
+static int ticket_key_read(const char *path, unsigned char *key,
+			   const char **error_r)
+{
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT)
+		return 0;
+	if (fd < 0) {
+		*error_r = "cannot open the TLS ticket key";
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+	    st.st_size != TLS_TICKET_KEY_SIZE) {
+		close(fd);
+		*error_r = "TLS ticket key file is not a 64-byte file of ours "
+			   "with mode 0600";
+		return -1;
+	}
+	do {
+		n = read(fd, key, TLS_TICKET_KEY_SIZE);
+	} while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n != TLS_TICKET_KEY_SIZE) {
+		*error_r = "cannot read the TLS ticket key";
+		return -1;
+	}
+	return 1;
+}
+
+/* Writes a fresh key under a temporary name and links it into place: of
+ * processes racing here, the first link wins and the others read its key. */
+static int ticket_key_create(const char *path, const char **error_r)
+{
+	char tmp[4096];
+	gnutls_datum_t key = {NULL, 0};
+	ssize_t n = -1;
+	int fd, ret = -1;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+			     (long)getpid()) >= sizeof(tmp)) {
+		*error_r = "TLS ticket key path too long";
+		return -1;
+	}
+	if (gnutls_session_ticket_key_generate(&key) < 0 ||
+	    key.size != TLS_TICKET_KEY_SIZE) {
+		gnutls_free(key.data);
+		*error_r = "cannot generate a TLS ticket key";
+		return -1;
+	}
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd >= 0) {
+		do {
+			n = write(fd, key.data, key.size);
+		} while (n < 0 && errno == EINTR);
+		close(fd);
+	}
+	explicit_bzero(key.data, key.size);
+	gnutls_free(key.data);
+	if (n != TLS_TICKET_KEY_SIZE) {
+		*error_r = "cannot write the TLS ticket key";
+	} else if (link(tmp, path) < 0 && errno != EEXIST) {
+		*error_r = "cannot link the TLS ticket key into place";
+	} else {
+		ret = 0;
+	}
+	(void)unlink(tmp);
+	return ret;
+}
+
+int tls_server_load_ticket_key(struct tls_server *srv, const char *path,
+			       const char **error_r)
+{
+	int ret = ticket_key_read(path, srv->ticket_key, error_r);
+
+	if (ret == 0) {
+		if (ticket_key_create(path, error_r) < 0)
+			return -1;
+		ret = ticket_key_read(path, srv->ticket_key, error_r);
+		if (ret == 0)
+			*error_r = "TLS ticket key vanished after creation";
+	}
+	if (ret <= 0)
+		return -1;
+	srv->have_ticket_key = true;
+	return 0;
+}
+
+void tls_conn_no_client_cert(struct tls_conn *conn)
+{
+	gnutls_certificate_server_set_request(conn->session,
+					      GNUTLS_CERT_IGNORE);
+}
+
+bool tls_is_resumed(struct tls_conn *conn)
+{
+	return gnutls_session_is_resumed(conn->session) != 0;
+}
+
+int tls_peer_cert_der(struct tls_conn *conn, const void **der_r,
+		      size_t *len_r)
+{
+	unsigned int count = 0;
+	const gnutls_datum_t *certs =
+		gnutls_certificate_get_peers(conn->session, &count);
+
+	if (certs == NULL || count == 0 ||
+	    gnutls_certificate_type_get(conn->session) != GNUTLS_CRT_X509)
+		return -1;
+	*der_r = certs[0].data;
+	*len_r = certs[0].size;
+	return 0;
 }

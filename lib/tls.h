@@ -81,4 +81,38 @@ const char *tls_describe(struct tls_conn *conn);
 int tls_peer_spki_sha256(struct tls_conn *conn,
 			 unsigned char out[TLS_SPKI_SHA256_SIZE]);
 
+/* Name of the session-ticket key file in run_dir, shared by every login
+ * process so a session resumes on any of them; the master deletes it at
+ * start so each run uses a fresh key. */
+#define TLS_TICKET_KEY_FILE "tls-ticket-key"
+
+/* TLS session resumption (tickets, TLS 1.2 and 1.3) for every session of
+ * srv: reads the GnuTLS ticket master key from path (TLS_TICKET_KEY_SIZE
+ * bytes, a regular file of ours with mode 0600), creating it atomically if
+ * it is missing, so every process loading the same path accepts the others'
+ * tickets. Call while path is readable (before dropping privileges). A
+ * resumed session still reports the client certificate of the session it
+ * resumes (GnuTLS keeps it in the ticket), so key checks see it again. 0,
+ * or -1 with a static reason in *error_r. */
+#define TLS_TICKET_KEY_SIZE 64
+int tls_server_load_ticket_key(struct tls_server *srv, const char *path,
+			       const char **error_r);
+/* Do not ask this client for a certificate (call before the handshake). */
+void tls_conn_no_client_cert(struct tls_conn *conn);
+/* The handshake resumed an earlier session. */
+bool tls_is_resumed(struct tls_conn *conn);
+/* DER of the client's leaf certificate, valid as long as conn. 0, or -1 if
+ * the client sent none. */
+int tls_peer_cert_der(struct tls_conn *conn, const void **der_r,
+		      size_t *len_r);
+
+/* Largest channel-binding value tls_channel_binding returns. */
+#define TLS_CB_MAX 64
+/* The session's channel binding for SCRAM-*-PLUS: "tls-exporter" (RFC 9266)
+ * on TLS 1.3, "tls-unique" (RFC 5929) on TLS 1.2 — the one binding type each
+ * version defines safely. *type_r is static, buf gets *len_r bytes. 0, or -1
+ * before the handshake completed, on another version or a GnuTLS error. */
+int tls_channel_binding(struct tls_conn *conn, const char **type_r,
+			unsigned char buf[TLS_CB_MAX], size_t *len_r);
+
 #endif

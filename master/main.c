@@ -21,6 +21,7 @@
 #include "postern_build.h"
 #include "privdrop.h"
 #include "strnum.h"
+#include "tls.h"
 
 struct master master = {.lifeline_w = -1, .lifeline_r = -1};
 
@@ -156,6 +157,13 @@ static int run(const char *conf_path, bool foreground)
 	const char *why;
 	if (dirs_prepare(&master.cfg, master.root, &why) < 0)
 		log_fatal("%s", why);
+	/* a fresh TLS session-ticket key per run: the login processes create
+	 * it (first one wins) when it is missing */
+	char ticket_key[PATH_MAX];
+	snprintf(ticket_key, sizeof(ticket_key), "%s/%s", master.cfg.run_dir,
+		 TLS_TICKET_KEY_FILE);
+	if (unlink(ticket_key) < 0 && errno != ENOENT)
+		log_warn("cannot remove the old %s: %m", ticket_key);
 	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners,
 			   &why) < 0)
 		log_fatal("%s", why);

@@ -1,0 +1,80 @@
+"""Brute-force protection: after auth_fail_limit failures from an address,
+new attempts from it are refused (any mechanism) until auth_block_time has
+passed; the account itself stays usable from elsewhere."""
+
+import base64
+import socket
+
+import helpers
+from helpers import Conn
+
+POSTERN_CONF = {
+    "auth_fail_limit": "3",
+    "auth_fail_window": "600",
+    "auth_block_time": "2",
+    "login_auth_failure_delay": "0",
+}
+
+USER, PW = "victim@example.org", "correct-Horse-7"
+REFUSED = (b"a NO [UNAVAILABLE] Too many failed login attempts from your "
+           b"address; try again later")
+
+
+def imaps_from(inst, source):
+    sock = socket.create_connection((inst.host, inst.imaps_port),
+                                    timeout=helpers.TIMEOUT,
+                                    source_address=(source, 0))
+    sock = inst.ssl_ctx.wrap_socket(sock, server_hostname=inst.tls_name)
+    c = Conn(sock)
+    c.greeting = c.readline()
+    return c
+
+
+def plain(c, pw):
+    ir = base64.b64encode(b"\0" + USER.encode() + b"\0" +
+                          pw.encode()).decode()
+    return c.command("a", "AUTHENTICATE PLAIN " + ir)[1]
+
+
+def test_block_and_expiry(instance):
+    instance.add_user(USER, PW)
+    for i in range(3):
+        with imaps_from(instance, "127.0.0.1") as c:
+            t = plain(c, "guess-%d" % i)
+            assert t.startswith(b"a NO [AUTHENTICATIONFAILED]"), t
+    # blocked now: the right password, another mechanism, LOGIN
+    with imaps_from(instance, "127.0.0.1") as c:
+        assert plain(c, PW) == REFUSED
+        c.send("a AUTHENTICATE SCRAM-SHA-256 %s\r\n" %
+               base64.b64encode(b"n,,n=" + USER.encode() +
+                                b",r=abcdefgh").decode())
+        assert c.readline() == REFUSED
+        t = c.command("a", "LOGIN %s %s" % (USER, PW))[1]
+        assert t == REFUSED
+    # the account is not locked: another address logs in meanwhile
+    with imaps_from(instance, "127.0.0.2") as c:
+        t = plain(c, PW)
+        assert t.startswith(b"a OK"), (t, instance.log_tail())
+    log = instance.log
+    assert "blocking remote=127.0.0.1 for 2s after 3 failed" in log
+    assert "result=fail reason=throttled name=" in log
+    assert "failed authentications within 600s for account name=" + \
+        USER in log
+    assert PW not in log
+
+    def unblocked():
+        with imaps_from(instance, "127.0.0.1") as c:
+            t = plain(c, PW)
+            if t == REFUSED:
+                return False
+            assert t.startswith(b"a OK"), t
+            return True
+    helpers.wait_for(unblocked, timeout=20, interval=0.3,
+                     what="the block to expire")
+
+
+def test_failures_elsewhere_do_not_block(instance):
+    """127.0.0.3 has its own count."""
+    with imaps_from(instance, "127.0.0.3") as c:
+        t = plain(c, PW)
+        assert t.startswith(b"a OK"), t
