@@ -183,17 +183,20 @@ struct session {
 	uint32_t next_id;
 };
 
-/* One request, one reply. Returns the reply status (0 ok) with the text in
- * text_r (malloc'd), or a local exit status after printing the error. */
+/* One request, one reply. 0 with the reply text in *text_r (malloc'd; not
+ * kept if text_r is NULL), or an exit status after printing why: the
+ * daemon's refusal (its status) or a local error. */
 static int request(struct session *s, const char *cmd,
 		   const char *const *args, uint32_t argc, char **text_r)
 {
 	struct ipc_msg m;
 	uint32_t id = ++s->next_id, status;
 	const char *text;
+	char *copy;
 	int send_errno = 0;
 
-	*text_r = NULL;
+	if (text_r != NULL)
+		*text_r = NULL;
 	ipc_msg_init(&m, IPC_T_ADMIN_REQUEST, id);
 	ipc_add_str(&m, cmd);
 	ipc_add_u32(&m, argc);
@@ -227,47 +230,53 @@ static int request(struct session *s, const char *cmd,
 		ipc_msg_deinit(&m);
 		return fail(EXIT_LOCAL, "malformed reply from the auth daemon");
 	}
-	*text_r = strdup(text);
+	copy = strdup(text);
 	ipc_msg_deinit(&m);
-	if (*text_r == NULL)
+	if (copy == NULL)
 		return fail(EXIT_LOCAL, "out of memory");
 	if (status > 255)
 		status = IPC_ADMIN_E_INTERNAL;
-	return (int)status;
+	if (status != IPC_ADMIN_OK) {
+		fail((int)status, "%s", copy);
+		free(copy);
+		return (int)status;
+	}
+	if (text_r != NULL)
+		*text_r = copy;
+	else
+		free(copy);
+	return 0;
 }
 
-/* Runs a command whose success prints nothing. */
-static int simple(struct session *s, const char *cmd,
-		  const char *const *args, uint32_t argc)
+/* Prints the reply text of a command followed by end ("" or "\n"). */
+static int print(struct session *s, const char *cmd, const char *const *args,
+		 uint32_t argc, const char *end)
 {
 	char *text;
 	int st = request(s, cmd, args, argc, &text);
 
-	if (st != 0 && text != NULL)
-		fail(st, "%s", text);
-	free(text);
+	if (st == 0) {
+		fputs(text, stdout);
+		fputs(end, stdout);
+		free(text);
+	}
 	return st;
 }
 
-/* Pages through the accounts: each reply holds the addresses sorted after
- * the last one of the previous reply; an empty reply ends the listing. */
-static int list(struct session *s)
+/* Pages through a listing: each reply holds the lines sorted after the
+ * paging point `after`, the last argument, which the next request takes
+ * from the last line of this reply: the whole line, or its first key_len
+ * bytes if key_len is not 0. An empty reply ends the listing. */
+static int page(struct session *s, const char *cmd, const char *const *args,
+		uint32_t argc, char *after, size_t after_size, size_t key_len)
 {
-	char after[512] = "";
-	const char *args[1] = {after};
-
 	for (;;) {
 		char *text, *last;
 		size_t len;
-		int st = request(s, "user-list", args, after[0] ? 1 : 0,
-				 &text);
+		int st = request(s, cmd, args, argc, &text);
 
-		if (st != 0) {
-			if (text != NULL)
-				fail(st, "%s", text);
-			free(text);
+		if (st != 0)
 			return st;
-		}
 		len = strlen(text);
 		if (len == 0 || text[len - 1] != '\n') {
 			free(text);
@@ -277,12 +286,24 @@ static int list(struct session *s)
 		text[len - 1] = '\0';
 		last = strrchr(text, '\n');
 		last = last == NULL ? text : last + 1;
-		if (str_cpy(after, last, sizeof(after)) < 0) {
+		len = key_len != 0 ? key_len : strlen(last);
+		if (strlen(last) < len || len >= after_size) {
 			free(text);
 			return fail(EXIT_LOCAL, "malformed listing");
 		}
+		memcpy(after, last, len);
+		after[len] = '\0';
 		free(text);
 	}
+}
+
+/* The accounts; an empty AFTER starts at the first. */
+static int list(struct session *s)
+{
+	char after[512] = "";
+	const char *args[1] = {after};
+
+	return page(s, "user-list", args, 1, after, sizeof(after), 0);
 }
 
 /* Options of tlskey add. */
@@ -290,23 +311,6 @@ struct key_opts {
 	const char *name;
 	bool no_imap_preauth;
 };
-
-/* Prints a reply text that is a document (show commands). */
-static int show(struct session *s, const char *cmd, const char *arg)
-{
-	const char *args[1] = {arg};
-	char *text;
-	int st = request(s, cmd, args, 1, &text);
-
-	if (st != 0) {
-		if (text != NULL)
-			fail(st, "%s", text);
-	} else {
-		fputs(text, stdout);
-	}
-	free(text);
-	return st;
-}
 
 /* The certificate from stdin, whole (it is small). A private key is
  * refused here, before anything is sent. 0, or an exit status. */
@@ -344,7 +348,6 @@ static int key_add(struct session *s, const char *address,
 {
 	const char *args[4];
 	struct buf pem;
-	char *text;
 	int st;
 
 	buf_init(&pem, X509_PEM_MAX);
@@ -357,53 +360,21 @@ static int key_add(struct session *s, const char *address,
 	args[1] = o->name != NULL ? o->name : "";
 	args[2] = o->no_imap_preauth ? "no-imap-preauth" : "";
 	args[3] = buf_cstr(&pem);
-	st = request(s, "tlskey-add", args, 4, &text);
+	/* the fingerprint */
+	st = print(s, "tlskey-add", args, 4, "\n");
 	buf_deinit(&pem);
-	if (st != 0) {
-		if (text != NULL)
-			fail(st, "%s", text);
-	} else {
-		printf("%s\n", text);
-	}
-	free(text);
 	return st;
 }
 
-/* Pages through the keys like list() does through the accounts; a line
- * starts with the fingerprint, the paging point. */
+/* A line of the key listing starts with the fingerprint, the paging
+ * point. */
 static int key_list(struct session *s, const char *account)
 {
 	char after[X509_FP_LEN + 1] = "";
 	const char *args[2] = {account, after};
 
-	for (;;) {
-		char *text, *last;
-		size_t len;
-		int st = request(s, "tlskey-list", args, 2, &text);
-
-		if (st != 0) {
-			if (text != NULL)
-				fail(st, "%s", text);
-			free(text);
-			return st;
-		}
-		len = strlen(text);
-		if (len == 0 || text[len - 1] != '\n') {
-			free(text);
-			return 0;
-		}
-		fputs(text, stdout);
-		text[len - 1] = '\0';
-		last = strrchr(text, '\n');
-		last = last == NULL ? text : last + 1;
-		if (strlen(last) < X509_FP_LEN) {
-			free(text);
-			return fail(EXIT_LOCAL, "malformed listing");
-		}
-		memcpy(after, last, X509_FP_LEN);
-		after[X509_FP_LEN] = '\0';
-		free(text);
-	}
+	return page(s, "tlskey-list", args, 2, after, sizeof(after),
+		    X509_FP_LEN);
 }
 
 /* Names go into the printed shell commands: keep them inert. */
@@ -539,16 +510,16 @@ static int run_local(int argc, char **argv)
 static int run_tlskey(struct session *s, int argc, char **argv,
 		      const struct key_opts *o)
 {
+	const char *args[1] = {argc == 3 ? argv[2] : ""};
+
 	if (strcmp(argv[1], "add") == 0 && argc == 3)
 		return key_add(s, argv[2], o);
 	if (strcmp(argv[1], "list") == 0 && argc <= 3)
 		return key_list(s, argc == 3 ? argv[2] : "");
 	if (strcmp(argv[1], "show") == 0 && argc == 3)
-		return show(s, "tlskey-show", argv[2]);
-	if (strcmp(argv[1], "rm") == 0 && argc == 3) {
-		const char *args[1] = {argv[2]};
-		return simple(s, "tlskey-rm", args, 1);
-	}
+		return print(s, "tlskey-show", args, 1, "");
+	if (strcmp(argv[1], "rm") == 0 && argc == 3)
+		return request(s, "tlskey-rm", args, 1, NULL);
 	usage(stderr);
 	return IPC_ADMIN_E_USAGE;
 }
@@ -566,22 +537,24 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 		goto usage;
 	if (strcmp(argv[1], "list") == 0 && argc == 2)
 		return list(s);
-	if (strcmp(argv[1], "show") == 0 && argc == 3)
-		return show(s, "user-show", argv[2]);
+	if (strcmp(argv[1], "show") == 0 && argc == 3) {
+		args[0] = argv[2];
+		return print(s, "user-show", args, 1, "");
+	}
 	if (strcmp(argv[1], "alias") == 0 && argc == 5 &&
 	    strcmp(argv[2], "add") == 0) {
 		args[0] = argv[3];
 		args[1] = argv[4];
-		return simple(s, "user-alias-add", args, 2);
+		return request(s, "user-alias-add", args, 2, NULL);
 	}
 	if (strcmp(argv[1], "alias") == 0 && argc == 4 &&
 	    strcmp(argv[2], "del") == 0) {
 		args[0] = argv[3];
-		return simple(s, "user-alias-del", args, 1);
+		return request(s, "user-alias-del", args, 1, NULL);
 	}
 	if (strcmp(argv[1], "del") == 0 && argc == 3) {
 		args[0] = argv[2];
-		return simple(s, "user-del", args, 1);
+		return request(s, "user-del", args, 1, NULL);
 	}
 	if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "passwd") == 0) &&
 	    argc == 3) {
@@ -589,10 +562,10 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 		if (st == 0) {
 			args[0] = argv[2];
 			args[1] = pw;
-			st = simple(s,
-				    argv[1][0] == 'a' ? "user-add"
-						      : "user-passwd",
-				    args, 2);
+			st = request(s,
+				     argv[1][0] == 'a' ? "user-add"
+						       : "user-passwd",
+				     args, 2, NULL);
 		}
 		explicit_bzero(pw, sizeof(pw));
 		return st;

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "record.h"
 #include "saslprep.h"
 
 /* Record layout, version 1, integers big-endian:
@@ -195,30 +196,14 @@ int account_set_password(struct account *a, const void *password,
 	return 0;
 }
 
-static void put_u8(struct buf *out, unsigned v)
-{
-	unsigned char c = (unsigned char)v;
-	(void)buf_append(out, &c, 1);
-}
-
-static void put_be(struct buf *out, uint64_t v, size_t n)
-{
-	unsigned char b[8];
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-	(void)buf_append(out, b, n);
-}
-
 static void put_secret(struct buf *out, const struct scram_secret *s)
 {
 	size_t n = scram_hash_len(s->alg);
 
-	put_u8(out, (unsigned)s->alg);
-	put_be(out, s->iterations, 4);
-	put_u8(out, (unsigned)s->salt_len);
-	(void)buf_append(out, s->salt, s->salt_len);
-	put_u8(out, (unsigned)n);
+	record_put_be(out, (uint64_t)s->alg, 1);
+	record_put_be(out, s->iterations, 4);
+	record_put_text(out, 1, s->salt, s->salt_len);
+	record_put_be(out, n, 1);
 	(void)buf_append(out, s->stored_key, n);
 	(void)buf_append(out, s->server_key, n);
 }
@@ -227,68 +212,39 @@ int account_encode(const struct account *a, struct buf *out)
 {
 	/* buf_append leaves the buffer unchanged and sets overflow on failure,
 	 * so checking the sticky flag once at the end is enough. */
-	put_u8(out, RECORD_VERSION);
-	put_be(out, a->created, 8);
-	put_u8(out, a->have_sha1 ? 2 : 1);
+	record_put_be(out, RECORD_VERSION, 1);
+	record_put_be(out, a->created, 8);
+	record_put_be(out, a->have_sha1 ? 2 : 1, 1);
 	put_secret(out, &a->sha256);
 	if (a->have_sha1)
 		put_secret(out, &a->sha1);
 	return out->overflow ? -1 : 0;
 }
 
-struct reader {
-	const unsigned char *p;
-	size_t left;
-	bool bad;
-};
-
-static const unsigned char *take(struct reader *r, size_t n)
-{
-	const unsigned char *p = r->p;
-
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		return NULL;
-	}
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static uint64_t get_be(struct reader *r, size_t n)
-{
-	const unsigned char *p = take(r, n);
-	uint64_t v = 0;
-
-	for (size_t i = 0; p != NULL && i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static int get_secret(struct reader *r, struct scram_secret *s,
+static int get_secret(struct record_reader *r, struct scram_secret *s,
 		      const char **error_r)
 {
-	uint64_t alg = get_be(r, 1);
+	uint64_t alg = record_get_be(r, 1);
 	const unsigned char *p;
 	size_t keylen;
 
 	memset(s, 0, sizeof(*s));
-	s->iterations = (uint32_t)get_be(r, 4);
-	s->salt_len = (size_t)get_be(r, 1);
+	s->iterations = (uint32_t)record_get_be(r, 4);
+	s->salt_len = (size_t)record_get_be(r, 1);
 	if (r->bad || !scram_alg_valid((int)alg)) {
 		*error_r = "bad secret header";
 		return -1;
 	}
 	s->alg = (enum scram_alg)alg;
-	if ((p = take(r, s->salt_len)) == NULL ||
+	if ((p = record_take(r, s->salt_len)) == NULL ||
 	    s->salt_len > SCRAM_MAX_SALT_LEN) {
 		*error_r = "bad salt";
 		return -1;
 	}
 	memcpy(s->salt, p, s->salt_len);
-	keylen = (size_t)get_be(r, 1);
+	keylen = (size_t)record_get_be(r, 1);
 	if (r->bad || keylen != scram_hash_len(s->alg) ||
-	    (p = take(r, 2 * keylen)) == NULL) {
+	    (p = record_take(r, 2 * keylen)) == NULL) {
 		*error_r = "bad key length";
 		return -1;
 	}
@@ -304,19 +260,20 @@ static int get_secret(struct reader *r, struct scram_secret *s,
 int account_decode(const void *p, size_t len, struct account *a_r,
 		   const char **error_r)
 {
-	struct reader r = {p, len, false};
+	struct record_reader r;
 	struct scram_secret s;
 	bool have256 = false;
 	uint64_t count;
 
 	memset(&s, 0, sizeof(s));
 	memset(a_r, 0, sizeof(*a_r));
-	if (get_be(&r, 1) != RECORD_VERSION || r.bad) {
+	record_reader_init(&r, p, len);
+	if (record_get_be(&r, 1) != RECORD_VERSION || r.bad) {
 		*error_r = "unknown record version";
 		return -1;
 	}
-	a_r->created = get_be(&r, 8);
-	count = get_be(&r, 1);
+	a_r->created = record_get_be(&r, 8);
+	count = record_get_be(&r, 1);
 	if (r.bad || count < 1 || count > 2) {
 		*error_r = "bad secret count";
 		return -1;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "account.h"
+#include "admin.h"
 #include "alias.h"
 #include "auth.h"
 #include "ipc.h"
@@ -19,8 +20,6 @@
 
 /* Arguments per request; the longest command has two. */
 #define ADMIN_MAX_ARGS 4
-/* Reply text: what fits into one message next to its framing. */
-#define ADMIN_REPLY_MAX (IPC_MAX_PAYLOAD - 64)
 
 struct admin_conn {
 	struct admin_conn *prev, *next;
@@ -36,10 +35,7 @@ static const struct ipc_rule admin_rules[] = {
 static struct admin_conn *admin_conns;
 static size_t admin_nconns;
 
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
-	POSTERN_PRINTF(3, 4);
-
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
+uint32_t admin_reply(struct buf *out, uint32_t code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -50,25 +46,42 @@ static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
 	return code;
 }
 
-static uint32_t db_error(struct buf *out, const char *error)
+uint32_t admin_db_error(struct buf *out, const char *error)
 {
 	log_error("admin: account database: %s", error);
-	return reply(out, IPC_ADMIN_E_INTERNAL,
-		     "account database error (see the auth daemon's log)");
+	return admin_reply(out, IPC_ADMIN_E_INTERNAL,
+			   "account database error (see the auth daemon's "
+			   "log)");
 }
 
-/* Canonical address into addr, or an E_INVALID reply. */
-static int parse_address(const char *in, char *addr, struct buf *out,
-			 uint32_t *code_r)
+int admin_address(const char *in, char *addr, struct buf *out, uint32_t *code_r)
 {
 	const char *error;
 
 	if (account_address_canonical(in, strlen(in), addr, &error) < 0) {
-		*code_r = reply(out, IPC_ADMIN_E_INVALID,
-				"invalid address: %s: %s", in, error);
+		*code_r = admin_reply(out, IPC_ADMIN_E_INVALID,
+				      "invalid address: %s: %s", in, error);
 		return -1;
 	}
 	return 0;
+}
+
+int admin_account_get(const char *addr, struct account *a_r, struct buf *out,
+		      uint32_t *code_r)
+{
+	const char *error;
+
+	switch (authdb_get(auth.db, addr, a_r, &error)) {
+	case AUTHDB_OK:
+		return 0;
+	case AUTHDB_NOTFOUND:
+		*code_r = admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				      "no such user: %s", addr);
+		return -1;
+	default:
+		*code_r = admin_db_error(out, error);
+		return -1;
+	}
 }
 
 static int check_password(const char *pw, struct buf *out, uint32_t *code_r)
@@ -76,13 +89,14 @@ static int check_password(const char *pw, struct buf *out, uint32_t *code_r)
 	size_t len = strlen(pw);
 
 	if (len == 0) {
-		*code_r = reply(out, IPC_ADMIN_E_INVALID, "empty password");
+		*code_r =
+			admin_reply(out, IPC_ADMIN_E_INVALID, "empty password");
 		return -1;
 	}
 	if (len > ACCOUNT_PASSWORD_MAX) {
-		*code_r = reply(out, IPC_ADMIN_E_INVALID,
-				"password longer than %d bytes",
-				ACCOUNT_PASSWORD_MAX);
+		*code_r = admin_reply(out, IPC_ADMIN_E_INVALID,
+				      "password longer than %d bytes",
+				      ACCOUNT_PASSWORD_MAX);
 		return -1;
 	}
 	return 0;
@@ -95,25 +109,25 @@ static uint32_t user_add(const char *in, const char *pw, struct buf *out)
 	uint32_t code = IPC_ADMIN_OK;
 
 	memset(&a, 0, sizeof(a));
-	if (parse_address(in, a.address, out, &code) < 0 ||
+	if (admin_address(in, a.address, out, &code) < 0 ||
 	    check_password(pw, out, &code) < 0)
 		return code;
 	a.created = (uint64_t)time(NULL);
 	if (account_set_password(&a, pw, strlen(pw), auth.iterations,
 				 &error) < 0) {
 		account_wipe(&a);
-		return reply(out, IPC_ADMIN_E_INTERNAL, "%s", error);
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "%s", error);
 	}
 	switch (authdb_add(auth.db, &a, &error)) {
 	case AUTHDB_OK:
-		code = reply(out, IPC_ADMIN_OK, "%s", "");
+		code = admin_reply(out, IPC_ADMIN_OK, "%s", "");
 		break;
 	case AUTHDB_EXISTS:
-		code = reply(out, IPC_ADMIN_E_EXISTS, "user already exists: %s",
-			     a.address);
+		code = admin_reply(out, IPC_ADMIN_E_EXISTS,
+				   "user already exists: %s", a.address);
 		break;
 	default:
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		break;
 	}
 	account_wipe(&a);
@@ -127,33 +141,25 @@ static uint32_t user_passwd(const char *in, const char *pw, struct buf *out)
 	const char *error;
 	uint32_t code = IPC_ADMIN_OK;
 
-	if (parse_address(in, addr, out, &code) < 0 ||
-	    check_password(pw, out, &code) < 0)
+	if (admin_address(in, addr, out, &code) < 0 ||
+	    check_password(pw, out, &code) < 0 ||
+	    admin_account_get(addr, &a, out, &code) < 0)
 		return code;
-	switch (authdb_get(auth.db, addr, &a, &error)) {
-	case AUTHDB_OK:
-		break;
-	case AUTHDB_NOTFOUND:
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such user: %s",
-			     addr);
-	default:
-		return db_error(out, error);
-	}
 	if (account_set_password(&a, pw, strlen(pw), auth.iterations,
 				 &error) < 0) {
 		account_wipe(&a);
-		return reply(out, IPC_ADMIN_E_INTERNAL, "%s", error);
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "%s", error);
 	}
 	switch (authdb_update(auth.db, &a, &error)) {
 	case AUTHDB_OK:
-		code = reply(out, IPC_ADMIN_OK, "%s", "");
+		code = admin_reply(out, IPC_ADMIN_OK, "%s", "");
 		break;
 	case AUTHDB_NOTFOUND: /* deleted meanwhile */
-		code = reply(out, IPC_ADMIN_E_NOTFOUND, "no such user: %s",
-			     addr);
+		code = admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such user: %s", addr);
 		break;
 	default:
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		break;
 	}
 	account_wipe(&a);
@@ -166,16 +172,16 @@ static uint32_t user_del(const char *in, struct buf *out)
 	const char *error;
 	uint32_t code = IPC_ADMIN_OK;
 
-	if (parse_address(in, addr, out, &code) < 0)
+	if (admin_address(in, addr, out, &code) < 0)
 		return code;
 	switch (authdb_del(auth.db, addr, &error)) {
 	case AUTHDB_OK:
-		return reply(out, IPC_ADMIN_OK, "%s", "");
+		return admin_reply(out, IPC_ADMIN_OK, "%s", "");
 	case AUTHDB_NOTFOUND:
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such user: %s",
-			     addr);
+		return admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such user: %s", addr);
 	default:
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 }
 
@@ -192,7 +198,7 @@ static uint32_t user_list(const char *after, struct buf *out)
 		out->max = ADMIN_REPLY_MAX;
 	if (authdb_list(auth.db, after, out, &count, &error) < 0) {
 		out->max = max;
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 	out->max = max;
 	return IPC_ADMIN_OK;
@@ -203,69 +209,73 @@ uint32_t admin_run(const char *cmd, const char *const *args, size_t argc,
 {
 	if (strcmp(cmd, "user-add") == 0) {
 		if (argc != 2)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-add ADDRESS PASSWORD");
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-add ADDRESS PASSWORD");
 		return user_add(args[0], args[1], out);
 	}
 	if (strcmp(cmd, "user-passwd") == 0) {
 		if (argc != 2)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-passwd ADDRESS PASSWORD");
+			return admin_reply(
+				out, IPC_ADMIN_E_USAGE,
+				"usage: user-passwd ADDRESS PASSWORD");
 		return user_passwd(args[0], args[1], out);
 	}
 	if (strcmp(cmd, "user-del") == 0) {
 		if (argc != 1)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-del ADDRESS");
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-del ADDRESS");
 		return user_del(args[0], out);
 	}
 	if (strcmp(cmd, "user-alias-add") == 0) {
 		if (argc != 2)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-alias-add ACCOUNT ADDRESS");
+			return admin_reply(
+				out, IPC_ADMIN_E_USAGE,
+				"usage: user-alias-add ACCOUNT ADDRESS");
 		return alias_admin_add(args[0], args[1], out);
 	}
 	if (strcmp(cmd, "user-alias-del") == 0) {
 		if (argc != 1)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-alias-del ADDRESS");
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-alias-del ADDRESS");
 		return alias_admin_del(args[0], out);
 	}
 	if (strcmp(cmd, "user-show") == 0) {
 		if (argc != 1)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-show ACCOUNT");
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-show ACCOUNT");
 		return alias_admin_show(args[0], out);
 	}
 	if (strcmp(cmd, "tlskey-add") == 0) {
 		if (argc != 4)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: tlskey-add ADDRESS NAME FLAGS "
-				     "PEM");
+			return admin_reply(
+				out, IPC_ADMIN_E_USAGE,
+				"usage: tlskey-add ADDRESS NAME FLAGS "
+				"PEM");
 		return tlskey_admin_add(args[0], args[1], args[2], args[3],
 					out);
 	}
 	if (strcmp(cmd, "tlskey-list") == 0) {
 		if (argc > 2)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: tlskey-list [ACCOUNT [AFTER]]");
+			return admin_reply(
+				out, IPC_ADMIN_E_USAGE,
+				"usage: tlskey-list [ACCOUNT [AFTER]]");
 		return tlskey_admin_list(argc > 0 ? args[0] : "",
 					 argc > 1 ? args[1] : "", out);
 	}
 	if (strcmp(cmd, "tlskey-show") == 0 || strcmp(cmd, "tlskey-rm") == 0) {
 		if (argc != 1)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: %s FINGERPRINT", cmd);
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: %s FINGERPRINT", cmd);
 		return cmd[7] == 's' ? tlskey_admin_show(args[0], out)
 				     : tlskey_admin_rm(args[0], out);
 	}
 	if (strcmp(cmd, "user-list") == 0) {
 		if (argc > 1)
-			return reply(out, IPC_ADMIN_E_USAGE,
-				     "usage: user-list [AFTER]");
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-list [AFTER]");
 		return user_list(argc == 1 ? args[0] : "", out);
 	}
-	return reply(out, IPC_ADMIN_E_USAGE, "unknown command: %s", cmd);
+	return admin_reply(out, IPC_ADMIN_E_USAGE, "unknown command: %s", cmd);
 }
 
 static void admin_conn_free(struct admin_conn *c)

@@ -1,85 +1,47 @@
 #include "alias.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "record.h"
 #include "str.h"
 #include "tlskey.h"
 
 /* Record layout, version 1: u8 version = 1, u8 length, account (the
  * canonical address the alias belongs to). The alias is the db key. */
 #define RECORD_VERSION 1
-#define REPLY_MAX      (IPC_MAX_PAYLOAD - 64)
 
 int alias_encode(const char *account, struct buf *out)
 {
-	unsigned char hdr[2];
 	size_t n = strlen(account);
 
 	if (n == 0 || n > ACCOUNT_ADDR_MAX)
 		return -1;
-	hdr[0] = RECORD_VERSION;
-	hdr[1] = (unsigned char)n;
-	if (buf_append(out, hdr, 2) < 0 || buf_append(out, account, n) < 0)
-		return -1;
-	return 0;
+	record_put_be(out, RECORD_VERSION, 1);
+	record_put_text(out, 1, account, n);
+	return out->overflow ? -1 : 0;
 }
 
 int alias_decode(const void *p, size_t len, char *account_r,
 		 const char **error_r)
 {
-	const unsigned char *b = p;
+	struct record_reader r;
 
-	if (len < 2 || b[0] != RECORD_VERSION) {
+	record_reader_init(&r, p, len);
+	/* the shortest record is the version and a length */
+	if (len < 2 || record_get_be(&r, 1) != RECORD_VERSION) {
 		*error_r = "unknown alias record version";
 		return -1;
 	}
-	if (b[1] == 0 || b[1] > ACCOUNT_ADDR_MAX || len != 2u + b[1] ||
-	    memchr(b + 2, '\0', b[1]) != NULL) {
+	record_get_text(&r, 1, account_r, ACCOUNT_ADDR_MAX + 1);
+	if (r.bad || r.left != 0 || account_r[0] == '\0') {
 		*error_r = "malformed alias record";
-		return -1;
-	}
-	memcpy(account_r, b + 2, b[1]);
-	account_r[b[1]] = '\0';
-	return 0;
-}
-
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
-	POSTERN_PRINTF(3, 4);
-
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
-{
-	va_list ap;
-
-	buf_clear(out);
-	va_start(ap, fmt);
-	(void)buf_vprintf(out, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static uint32_t db_error(struct buf *out, const char *error)
-{
-	log_error("admin: account database: %s", error);
-	return reply(out, IPC_ADMIN_E_INTERNAL,
-		     "account database error (see the auth daemon's log)");
-}
-
-static int parse_address(const char *in, char *addr, struct buf *out,
-			 uint32_t *code_r)
-{
-	const char *error;
-
-	if (account_address_canonical(in, strlen(in), addr, &error) < 0) {
-		*code_r = reply(out, IPC_ADMIN_E_INVALID,
-				"invalid address: %s: %s", in, error);
 		return -1;
 	}
 	return 0;
@@ -93,33 +55,35 @@ uint32_t alias_admin_add(const char *account_in, const char *alias_in,
 	const char *error;
 	uint32_t code = IPC_ADMIN_OK;
 
-	if (parse_address(account_in, account, out, &code) < 0 ||
-	    parse_address(alias_in, alias, out, &code) < 0)
+	if (admin_address(account_in, account, out, &code) < 0 ||
+	    admin_address(alias_in, alias, out, &code) < 0)
 		return code;
 	switch (authdb_alias_add(auth.db, account, alias, &error)) {
 	case AUTHDB_OK:
-		return reply(out, IPC_ADMIN_OK, "%s", "");
+		return admin_reply(out, IPC_ADMIN_OK, "%s", "");
 	case AUTHDB_NOTFOUND:
 		if (authdb_resolve(auth.db, account, owner, &error) ==
 		    AUTHDB_OK)
-			return reply(out, IPC_ADMIN_E_INVALID,
-				     "%s is an alias of %s: give the "
-				     "account's primary address",
-				     account, owner);
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such user: %s",
-			     account);
+			return admin_reply(out, IPC_ADMIN_E_INVALID,
+					   "%s is an alias of %s: give the "
+					   "account's primary address",
+					   account, owner);
+		return admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such user: %s", account);
 	case AUTHDB_EXISTS:
 		if (authdb_resolve(auth.db, alias, owner, &error) ==
 			    AUTHDB_OK &&
 		    strcmp(owner, alias) != 0)
-			return reply(out, IPC_ADMIN_E_EXISTS,
-				     "address already in use: %s is an alias "
-				     "of %s",
-				     alias, owner);
-		return reply(out, IPC_ADMIN_E_EXISTS,
-			     "address already in use: %s is an account", alias);
+			return admin_reply(
+				out, IPC_ADMIN_E_EXISTS,
+				"address already in use: %s is an alias "
+				"of %s",
+				alias, owner);
+		return admin_reply(out, IPC_ADMIN_E_EXISTS,
+				   "address already in use: %s is an account",
+				   alias);
 	default:
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 }
 
@@ -130,57 +94,54 @@ uint32_t alias_admin_del(const char *alias_in, struct buf *out)
 	struct tlskey *k;
 	const char *error;
 	uint32_t code = IPC_ADMIN_OK;
-	char *fp, *next;
+	char *pos, *fp;
 
-	if (parse_address(alias_in, alias, out, &code) < 0)
+	if (admin_address(alias_in, alias, out, &code) < 0)
 		return code;
 	switch (authdb_resolve(auth.db, alias, owner, &error)) {
 	case AUTHDB_OK:
 		break;
 	case AUTHDB_NOTFOUND:
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such alias: %s",
-			     alias);
+		return admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such alias: %s", alias);
 	default:
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 	if (strcmp(owner, alias) == 0)
-		return reply(out, IPC_ADMIN_E_INVALID,
-			     "%s is an account, not an alias (user del "
-			     "deletes accounts)",
-			     alias);
+		return admin_reply(out, IPC_ADMIN_E_INVALID,
+				   "%s is an account, not an alias (user del "
+				   "deletes accounts)",
+				   alias);
 	/* a key logs in as one address: do not leave it pointing nowhere */
 	k = malloc(sizeof(*k));
 	if (k == NULL)
-		return reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
-	buf_init(&fps, REPLY_MAX);
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
+	buf_init(&fps, ADMIN_REPLY_MAX);
 	if (authdb_links(auth.db, owner, 'k', &fps, &error) < 0) {
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		goto out;
 	}
-	for (fp = (char *)buf_cstr(&fps); *fp != '\0'; fp = next) {
-		next = strchr(fp, '\n');
-		if (next == NULL)
-			break;
-		*next++ = '\0';
+	pos = (char *)buf_cstr(&fps);
+	while ((fp = authdb_links_next(&pos)) != NULL) {
 		if (authdb_key_get(auth.db, fp, k, &error) == AUTHDB_OK &&
 		    strcmp(k->login, alias) == 0) {
-			code = reply(out, IPC_ADMIN_E_EXISTS,
-				     "%s is the login address of key %s "
-				     "(\"%s\"): remove the key first",
-				     alias, fp, k->name);
+			code = admin_reply(out, IPC_ADMIN_E_EXISTS,
+					   "%s is the login address of key %s "
+					   "(\"%s\"): remove the key first",
+					   alias, fp, k->name);
 			goto out;
 		}
 	}
 	switch (authdb_alias_del(auth.db, alias, &error)) {
 	case AUTHDB_OK:
-		code = reply(out, IPC_ADMIN_OK, "%s", "");
+		code = admin_reply(out, IPC_ADMIN_OK, "%s", "");
 		break;
 	case AUTHDB_NOTFOUND:
-		code = reply(out, IPC_ADMIN_E_NOTFOUND, "no such alias: %s",
-			     alias);
+		code = admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such alias: %s", alias);
 		break;
 	default:
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		break;
 	}
 out:
@@ -200,43 +161,30 @@ uint32_t alias_admin_show(const char *account_in, struct buf *out)
 	uint32_t code = IPC_ADMIN_OK;
 	time_t t;
 	struct tm tm;
-	char *item, *next;
+	char *pos, *item;
 
-	if (parse_address(account_in, addr, out, &code) < 0)
+	if (admin_address(account_in, addr, out, &code) < 0 ||
+	    admin_account_get(addr, &a, out, &code) < 0)
 		return code;
-	switch (authdb_get(auth.db, addr, &a, &error)) {
-	case AUTHDB_OK:
-		break;
-	case AUTHDB_NOTFOUND:
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such user: %s",
-			     addr);
-	default:
-		return db_error(out, error);
-	}
 	t = (time_t)a.created;
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		str_cpy(created, "-", sizeof(created));
-	code = reply(out, IPC_ADMIN_OK, "account: %s\ncreated: %s\n", a.address,
-		     created);
+	code = admin_reply(out, IPC_ADMIN_OK, "account: %s\ncreated: %s\n",
+			   a.address, created);
 	k = malloc(sizeof(*k));
-	buf_init(&links, REPLY_MAX);
+	buf_init(&links, ADMIN_REPLY_MAX);
 	if (k == NULL ||
 	    authdb_links(auth.db, a.address, 'a', &links, &error) < 0)
 		goto fail;
-	for (item = (char *)buf_cstr(&links); *item != '\0'; item = next) {
-		if ((next = strchr(item, '\n')) == NULL)
-			break;
-		*next++ = '\0';
+	pos = (char *)buf_cstr(&links);
+	while ((item = authdb_links_next(&pos)) != NULL)
 		(void)buf_printf(out, "alias: %s\n", item);
-	}
 	buf_clear(&links);
 	if (authdb_links(auth.db, a.address, 'k', &links, &error) < 0)
 		goto fail;
-	for (item = (char *)buf_cstr(&links); *item != '\0'; item = next) {
-		if ((next = strchr(item, '\n')) == NULL)
-			break;
-		*next++ = '\0';
+	pos = (char *)buf_cstr(&links);
+	while ((item = authdb_links_next(&pos)) != NULL) {
 		if (authdb_key_get(auth.db, item, k, &error) != AUTHDB_OK)
 			continue;
 		(void)buf_printf(out, "key: %s\t%s\t%s\t%s\t%s\n", item,
@@ -248,8 +196,9 @@ uint32_t alias_admin_show(const char *account_in, struct buf *out)
 	}
 	goto out;
 fail:
-	code = k == NULL ? reply(out, IPC_ADMIN_E_INTERNAL, "out of memory")
-			 : db_error(out, error);
+	code = k == NULL
+		       ? admin_reply(out, IPC_ADMIN_E_INTERNAL, "out of memory")
+		       : admin_db_error(out, error);
 out:
 	account_wipe(&a);
 	buf_deinit(&links);

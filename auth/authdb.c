@@ -130,7 +130,9 @@ static int open_db(struct authdb *a, DB **db_r, const char *file,
 	ret = (*db_r)->open(*db_r, NULL, file, NULL, DB_BTREE,
 			    DB_CREATE | DB_AUTO_COMMIT, 0600);
 	if (ret != 0) {
-		*error_r = errf(file, ret);
+		snprintf(authdb_errbuf, sizeof(authdb_errbuf), "opening %s: %s",
+			 file, db_strerror(ret));
+		*error_r = authdb_errbuf;
 		return -1;
 	}
 	return 0;
@@ -168,17 +170,8 @@ int authdb_open(const char *dir, struct authdb **db_r, const char **error_r)
 		*error_r = errf("opening the database environment", ret);
 		goto fail;
 	}
-	if ((ret = db_create(&a->db, a->env, 0)) != 0) {
-		*error_r = errf("db_create", ret);
-		goto fail;
-	}
-	ret = a->db->open(a->db, NULL, AUTHDB_FILE, NULL, DB_BTREE,
-			  DB_CREATE | DB_AUTO_COMMIT, 0600);
-	if (ret != 0) {
-		*error_r = errf("opening " AUTHDB_FILE, ret);
-		goto fail;
-	}
-	if (open_db(a, &a->aliases, AUTHDB_ALIASES, error_r) < 0 ||
+	if (open_db(a, &a->db, AUTHDB_FILE, error_r) < 0 ||
+	    open_db(a, &a->aliases, AUTHDB_ALIASES, error_r) < 0 ||
 	    open_db(a, &a->keys, AUTHDB_KEYS, error_r) < 0 ||
 	    open_db(a, &a->links, AUTHDB_LINKS, error_r) < 0)
 		goto fail;
@@ -220,6 +213,19 @@ static void key_dbt(DBT *key, const char *address)
 	key->size = (u_int32_t)strlen(address);
 }
 
+/* ---- the record and transaction steps every operation is made of ---- */
+
+static int txn_begin(struct authdb *a, DB_TXN **txn_r, const char **error_r)
+{
+	int ret = a->env->txn_begin(a->env, NULL, txn_r, 0);
+
+	if (ret != 0) {
+		*error_r = errf("txn_begin", ret);
+		return -1;
+	}
+	return 0;
+}
+
 static enum authdb_result commit(struct authdb *a, DB_TXN *txn,
 				 const char **error_r)
 {
@@ -235,31 +241,178 @@ static enum authdb_result commit(struct authdb *a, DB_TXN *txn,
 	return AUTHDB_OK;
 }
 
+/* The value of key in db into rec (size bytes; its length in *len_r), or
+ * with rec NULL only whether the key is there. Inside txn (may be NULL)
+ * the record is locked for update. `what` prefixes a database error. */
+static enum authdb_result record_get(DB *db, DB_TXN *txn, const char *key,
+				     void *rec, size_t size, size_t *len_r,
+				     const char *what, const char **error_r)
+{
+	DBT k, data;
+	int ret;
+
+	key_dbt(&k, key);
+	memset(&data, 0, sizeof(data));
+	data.flags = DB_DBT_USERMEM;
+	if (rec != NULL) {
+		data.data = rec;
+		data.ulen = (u_int32_t)size;
+	} else {
+		data.flags |= DB_DBT_PARTIAL; /* no bytes wanted */
+	}
+	ret = db->get(db, txn, &k, &data, txn != NULL ? DB_RMW : 0);
+	if (ret == DB_NOTFOUND)
+		return AUTHDB_NOTFOUND;
+	if (ret != 0) {
+		*error_r = errf(what, ret);
+		return AUTHDB_ERROR;
+	}
+	if (len_r != NULL)
+		*len_r = data.size;
+	return AUTHDB_OK;
+}
+
+/* Writes rec under key inside txn. flags DB_NOOVERWRITE: AUTHDB_EXISTS
+ * if the key is there. */
+static enum authdb_result record_put(DB *db, DB_TXN *txn, const char *key,
+				     const struct buf *rec, u_int32_t flags,
+				     const char *what, const char **error_r)
+{
+	DBT k, data;
+	int ret;
+
+	key_dbt(&k, key);
+	memset(&data, 0, sizeof(data));
+	data.data = rec->data;
+	data.size = (u_int32_t)rec->len;
+	ret = db->put(db, txn, &k, &data, flags);
+	if (ret == DB_KEYEXIST)
+		return AUTHDB_EXISTS;
+	if (ret != 0) {
+		*error_r = errf(what, ret);
+		return AUTHDB_ERROR;
+	}
+	return AUTHDB_OK;
+}
+
+static enum authdb_result record_del(DB *db, DB_TXN *txn, const char *key,
+				     const char *what, const char **error_r)
+{
+	DBT k;
+	int ret;
+
+	key_dbt(&k, key);
+	ret = db->del(db, txn, &k, 0);
+	if (ret == DB_NOTFOUND)
+		return AUTHDB_NOTFOUND;
+	if (ret != 0) {
+		*error_r = errf(what, ret);
+		return AUTHDB_ERROR;
+	}
+	return AUTHDB_OK;
+}
+
+/* A cursor over one table in key order: walk_open, walk_next until it is
+ * not AUTHDB_OK, walk_close. */
+struct walk {
+	DBC *cur;
+	DBT key, val;
+	u_int32_t flag; /* DB_SET_RANGE (to `from`) or DB_NEXT, then DB_NEXT */
+	u_int32_t rmw;
+	char kbuf[LINK_KEY_MAX + 1]; /* the key, NUL-terminated */
+};
+
+/* Starts at the first key >= from (from_len 0: the first key). Keys longer
+ * than key_max (<= LINK_KEY_MAX, >= from_len) are an error; val NULL reads
+ * keys only. Inside txn (may be NULL) the records are locked for update. */
+static int walk_open(struct walk *w, DB *db, DB_TXN *txn, const void *from,
+		     size_t from_len, size_t key_max, void *val,
+		     size_t val_size, const char **error_r)
+{
+	int ret = db->cursor(db, txn, &w->cur, 0);
+
+	if (ret != 0) {
+		*error_r = errf("cursor", ret);
+		return -1;
+	}
+	memset(&w->key, 0, sizeof(w->key));
+	memset(&w->val, 0, sizeof(w->val));
+	memcpy(w->kbuf, from, from_len);
+	w->key.data = w->kbuf;
+	w->key.size = (u_int32_t)from_len;
+	w->key.ulen = (u_int32_t)key_max;
+	w->key.flags = DB_DBT_USERMEM;
+	w->val.flags = DB_DBT_USERMEM;
+	if (val != NULL) {
+		w->val.data = val;
+		w->val.ulen = (u_int32_t)val_size;
+	} else {
+		w->val.flags |= DB_DBT_PARTIAL;
+	}
+	w->flag = from_len > 0 ? DB_SET_RANGE : DB_NEXT;
+	w->rmw = txn != NULL ? DB_RMW : 0;
+	return 0;
+}
+
+/* The next record into w->kbuf/w->key.size and the value buffer:
+ * AUTHDB_OK, AUTHDB_NOTFOUND past the last, or AUTHDB_ERROR ("what: ..."). */
+static enum authdb_result walk_next(struct walk *w, const char *what,
+				    const char **error_r)
+{
+	int ret = w->cur->get(w->cur, &w->key, &w->val, w->flag | w->rmw);
+
+	w->flag = DB_NEXT;
+	if (ret == DB_NOTFOUND)
+		return AUTHDB_NOTFOUND;
+	if (ret != 0) {
+		*error_r = errf(what, ret);
+		return AUTHDB_ERROR;
+	}
+	w->kbuf[w->key.size] = '\0';
+	return AUTHDB_OK;
+}
+
+/* Paging: the current key is `after` itself, already shown. */
+static bool walk_at(const struct walk *w, const char *after, size_t after_len)
+{
+	return w->key.size == after_len &&
+	       memcmp(w->kbuf, after, after_len) == 0;
+}
+
+static void walk_close(struct walk *w)
+{
+	(void)w->cur->close(w->cur);
+}
+
+/* ---- accounts ---- */
+
+/* NOTFOUND unless address is an account (inside txn: locked for update). */
+static enum authdb_result account_exists(struct authdb *a, DB_TXN *txn,
+					 const char *address,
+					 const char **error_r)
+{
+	return record_get(a->db, txn, address, NULL, 0, NULL, "reading account",
+			  error_r);
+}
+
 static enum authdb_result get_account(struct authdb *a, const char *address,
 				      struct account *acct_r,
 				      const char **error_r)
 {
 	unsigned char rec[ACCOUNT_RECORD_MAX];
-	enum authdb_result res = AUTHDB_ERROR;
-	DBT key, data;
-	int ret;
+	size_t len;
+	enum authdb_result res;
 
-	key_dbt(&key, address);
-	memset(&data, 0, sizeof(data));
-	data.data = rec;
-	data.ulen = sizeof(rec);
-	data.flags = DB_DBT_USERMEM;
-	ret = a->db->get(a->db, NULL, &key, &data, 0);
-	if (ret == DB_NOTFOUND) {
-		res = AUTHDB_NOTFOUND;
-	} else if (ret != 0) {
-		*error_r = errf("reading account", ret);
-	} else if (account_decode(rec, data.size, acct_r, error_r) == 0) {
-		if (str_cpy(acct_r->address, address,
-			    sizeof(acct_r->address)) == 0)
-			res = AUTHDB_OK;
-		else
+	res = record_get(a->db, NULL, address, rec, sizeof(rec), &len,
+			 "reading account", error_r);
+	if (res == AUTHDB_OK) {
+		if (account_decode(rec, len, acct_r, error_r) < 0) {
+			res = AUTHDB_ERROR;
+		} else if (str_cpy(acct_r->address, address,
+				   sizeof(acct_r->address)) < 0) {
 			*error_r = "stored address too long";
+			res = AUTHDB_ERROR;
+		}
 	}
 	explicit_bzero(rec, sizeof(rec));
 	return res;
@@ -271,25 +424,14 @@ static enum authdb_result get_alias(struct authdb *a, DB_TXN *txn,
 				    const char **error_r)
 {
 	unsigned char rec[ACCOUNT_ADDR_MAX + 16];
-	DBT key, data;
-	int ret;
+	size_t len;
+	enum authdb_result res;
 
-	key_dbt(&key, alias);
-	memset(&data, 0, sizeof(data));
-	data.data = rec;
-	data.ulen = sizeof(rec);
-	data.flags = DB_DBT_USERMEM;
-	ret = a->aliases->get(a->aliases, txn, &key, &data,
-			      txn != NULL ? DB_RMW : 0);
-	if (ret == DB_NOTFOUND)
-		return AUTHDB_NOTFOUND;
-	if (ret != 0) {
-		*error_r = errf("reading alias", ret);
-		return AUTHDB_ERROR;
-	}
-	if (alias_decode(rec, data.size, account_r, error_r) < 0)
-		return AUTHDB_ERROR;
-	return AUTHDB_OK;
+	res = record_get(a->aliases, txn, alias, rec, sizeof(rec), &len,
+			 "reading alias", error_r);
+	if (res == AUTHDB_OK && alias_decode(rec, len, account_r, error_r) < 0)
+		res = AUTHDB_ERROR;
+	return res;
 }
 
 enum authdb_result authdb_get(struct authdb *a, const char *address,
@@ -313,20 +455,15 @@ static enum authdb_result put(struct authdb *a, const struct account *acct,
 {
 	struct buf rec;
 	DB_TXN *txn = NULL;
-	DBT key, data;
 	enum authdb_result res = AUTHDB_ERROR;
-	int ret;
 
 	buf_init(&rec, ACCOUNT_RECORD_MAX);
 	if (account_encode(acct, &rec) < 0) {
 		*error_r = "account record too large";
 		goto out;
 	}
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		*error_r = errf("txn_begin", ret);
+	if (txn_begin(a, &txn, error_r) < 0)
 		goto out;
-	}
-	key_dbt(&key, acct->address);
 	if (!must_exist) {
 		/* addresses are one namespace: not over an alias */
 		char owner[ACCOUNT_ADDR_MAX + 1];
@@ -336,33 +473,16 @@ static enum authdb_result put(struct authdb *a, const struct account *acct,
 			res = AUTHDB_EXISTS;
 		if (res != AUTHDB_NOTFOUND)
 			goto abort;
-		res = AUTHDB_ERROR;
-	}
-	if (must_exist) {
-		memset(&data, 0, sizeof(data));
-		data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-		ret = a->db->get(a->db, txn, &key, &data, DB_RMW);
-		if (ret != 0) {
-			res = ret == DB_NOTFOUND ? AUTHDB_NOTFOUND
-						 : AUTHDB_ERROR;
-			if (ret != DB_NOTFOUND)
-				*error_r = errf("reading account", ret);
+	} else {
+		res = account_exists(a, txn, acct->address, error_r);
+		if (res != AUTHDB_OK)
 			goto abort;
-		}
 	}
-	memset(&data, 0, sizeof(data));
-	data.data = rec.data;
-	data.size = (u_int32_t)rec.len;
-	ret = a->db->put(a->db, txn, &key, &data,
-			 must_exist ? 0 : DB_NOOVERWRITE);
-	if (ret == DB_KEYEXIST) {
-		res = AUTHDB_EXISTS;
+	res = record_put(a->db, txn, acct->address, &rec,
+			 must_exist ? 0 : DB_NOOVERWRITE, "writing account",
+			 error_r);
+	if (res != AUTHDB_OK)
 		goto abort;
-	}
-	if (ret != 0) {
-		*error_r = errf("writing account", ret);
-		goto abort;
-	}
 	res = commit(a, txn, error_r);
 	goto out;
 abort:
@@ -390,26 +510,17 @@ static int del_links(struct authdb *a, DB_TXN *txn, const char *account,
 enum authdb_result authdb_del(struct authdb *a, const char *address,
 			      const char **error_r)
 {
+	enum authdb_result res;
 	DB_TXN *txn;
-	DBT key;
-	int ret;
 
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		*error_r = errf("txn_begin", ret);
+	if (txn_begin(a, &txn, error_r) < 0)
 		return AUTHDB_ERROR;
-	}
-	key_dbt(&key, address);
-	ret = a->db->del(a->db, txn, &key, 0);
-	if (ret != 0) {
+	res = record_del(a->db, txn, address, "deleting account", error_r);
+	if (res == AUTHDB_OK && del_links(a, txn, address, error_r) < 0)
+		res = AUTHDB_ERROR;
+	if (res != AUTHDB_OK) {
 		(void)txn->abort(txn);
-		if (ret == DB_NOTFOUND)
-			return AUTHDB_NOTFOUND;
-		*error_r = errf("deleting account", ret);
-		return AUTHDB_ERROR;
-	}
-	if (del_links(a, txn, address, error_r) < 0) {
-		(void)txn->abort(txn);
-		return AUTHDB_ERROR;
+		return res;
 	}
 	return commit(a, txn, error_r);
 }
@@ -418,55 +529,29 @@ enum authdb_result authdb_list(struct authdb *a, const char *after,
 			       struct buf *out, size_t *count_r,
 			       const char **error_r)
 {
-	char kbuf[ACCOUNT_ADDR_MAX + 1];
-	enum authdb_result res = AUTHDB_OK;
-	DBC *cur;
-	DBT key, data;
-	u_int32_t flag;
 	size_t after_len = strlen(after);
-	int ret;
+	enum authdb_result res;
+	struct walk w;
 
 	*count_r = 0;
 	if (after_len > ACCOUNT_ADDR_MAX)
 		return AUTHDB_OK; /* not one of ours: nothing to page from */
-	if ((ret = a->db->cursor(a->db, NULL, &cur, 0)) != 0) {
-		*error_r = errf("cursor", ret);
-		return AUTHDB_ERROR;
-	}
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = kbuf;
-	key.ulen = sizeof(kbuf);
-	key.flags = DB_DBT_USERMEM;
 	/* only the keys are wanted */
-	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	flag = DB_NEXT;
-	if (after_len > 0) {
-		memcpy(kbuf, after, after_len);
-		key.size = (u_int32_t)after_len;
-		flag = DB_SET_RANGE;
-	}
-	for (;;) {
-		ret = cur->get(cur, &key, &data, flag);
-		flag = DB_NEXT;
-		if (ret == DB_NOTFOUND)
-			break;
-		if (ret != 0) {
-			*error_r = errf("listing accounts", ret);
-			res = AUTHDB_ERROR;
-			break;
-		}
-		if (key.size == after_len &&
-		    memcmp(kbuf, after, after_len) == 0)
+	if (walk_open(&w, a->db, NULL, after, after_len, ACCOUNT_ADDR_MAX + 1,
+		      NULL, 0, error_r) < 0)
+		return AUTHDB_ERROR;
+	while ((res = walk_next(&w, "listing accounts", error_r)) ==
+	       AUTHDB_OK) {
+		if (walk_at(&w, after, after_len))
 			continue;
-		if (out->len + key.size + 1 > out->max)
+		if (out->len + w.key.size + 1 > out->max)
 			break;
-		(void)buf_append(out, kbuf, key.size);
+		(void)buf_append(out, w.kbuf, w.key.size);
 		(void)buf_append(out, "\n", 1);
 		(*count_r)++;
 	}
-	(void)cur->close(cur);
-	return res;
+	walk_close(&w);
+	return res == AUTHDB_ERROR ? AUTHDB_ERROR : AUTHDB_OK;
 }
 
 /* ---- aliases, TLS keys and their per-account index ---- */
@@ -538,53 +623,33 @@ static int links_walk(struct authdb *a, DB_TXN *txn, const char *account,
 				const char **error_r),
 		      void *ctx, const char **error_r)
 {
-	char kbuf[LINK_KEY_MAX + 1], prefix[LINK_KEY_MAX];
-	size_t plen = strlen(account) + (kind != 0 ? 2 : 1);
-	DBC *cur;
-	DBT key, data;
-	u_int32_t flag = DB_SET_RANGE;
-	int ret, r = 0;
+	char prefix[LINK_KEY_MAX];
+	size_t alen = strlen(account), plen = alen + (kind != 0 ? 2 : 1);
+	struct walk w;
+	enum authdb_result res;
+	int r = 0;
 
 	if (plen > sizeof(prefix)) {
 		*error_r = "account too long";
 		return -1;
 	}
-	memcpy(prefix, account, strlen(account) + 1);
+	memcpy(prefix, account, alen + 1);
 	prefix[plen - 1] = kind != 0 ? kind : '\0';
-	if ((ret = a->links->cursor(a->links, txn, &cur, 0)) != 0) {
-		*error_r = errf("cursor", ret);
+	if (walk_open(&w, a->links, txn, prefix, plen, LINK_KEY_MAX, NULL, 0,
+		      error_r) < 0)
 		return -1;
-	}
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	memcpy(kbuf, prefix, plen);
-	key.data = kbuf;
-	key.size = (u_int32_t)plen;
-	key.ulen = sizeof(kbuf) - 1;
-	key.flags = DB_DBT_USERMEM;
-	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	for (;;) {
-		ret = cur->get(cur, &key, &data,
-			       flag | (txn != NULL ? DB_RMW : 0));
-		flag = DB_NEXT;
-		if (ret == DB_NOTFOUND)
+	while ((res = walk_next(&w, "reading account links", error_r)) ==
+	       AUTHDB_OK) {
+		if (w.key.size < plen || memcmp(w.kbuf, prefix, plen) != 0 ||
+		    w.key.size < alen + 2)
 			break;
-		if (ret != 0) {
-			*error_r = errf("reading account links", ret);
-			r = -1;
-			break;
-		}
-		if (key.size < plen || memcmp(kbuf, prefix, plen) != 0 ||
-		    key.size < strlen(account) + 2)
-			break;
-		kbuf[key.size] = '\0';
-		r = fn(a, txn, cur, kbuf[strlen(account) + 1],
-		       kbuf + strlen(account) + 2, ctx, error_r);
+		r = fn(a, txn, w.cur, w.kbuf[alen + 1], w.kbuf + alen + 2, ctx,
+		       error_r);
 		if (r != 0)
 			break;
 	}
-	(void)cur->close(cur);
-	return r < 0 ? -1 : 0;
+	walk_close(&w);
+	return r < 0 || res == AUTHDB_ERROR ? -1 : 0;
 }
 
 static int del_one_link(struct authdb *a, DB_TXN *txn, DBC *cur, char kind,
@@ -592,17 +657,11 @@ static int del_one_link(struct authdb *a, DB_TXN *txn, DBC *cur, char kind,
 			const char **error_r)
 {
 	DB *db = kind == 'a' ? a->aliases : kind == 'k' ? a->keys : NULL;
-	DBT key;
 	int ret;
 
-	if (db != NULL) {
-		key_dbt(&key, item);
-		ret = db->del(db, txn, &key, 0);
-		if (ret != 0 && ret != DB_NOTFOUND) {
-			*error_r = errf("deleting alias or key", ret);
-			return -1;
-		}
-	}
+	if (db != NULL && record_del(db, txn, item, "deleting alias or key",
+				     error_r) == AUTHDB_ERROR)
+		return -1;
 	if ((ret = cur->del(cur, 0)) != 0) {
 		*error_r = errf("deleting account link", ret);
 		return -1;
@@ -640,48 +699,32 @@ enum authdb_result authdb_links(struct authdb *a, const char *account,
 	return AUTHDB_OK;
 }
 
+char *authdb_links_next(char **pos)
+{
+	char *item = *pos, *nl = strchr(item, '\n');
+
+	if (nl == NULL)
+		return NULL;
+	*nl = '\0';
+	*pos = nl + 1;
+	return item;
+}
+
 enum authdb_result authdb_resolve(struct authdb *a, const char *address,
 				  char *account_r, const char **error_r)
 {
-	DBT key, data;
-	int ret;
+	enum authdb_result res = account_exists(a, NULL, address, error_r);
 
-	key_dbt(&key, address);
-	memset(&data, 0, sizeof(data));
-	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	ret = a->db->get(a->db, NULL, &key, &data, 0);
-	if (ret == 0) {
+	if (res == AUTHDB_OK) {
 		if (str_cpy(account_r, address, ACCOUNT_ADDR_MAX + 1) < 0) {
 			*error_r = "address too long";
 			return AUTHDB_ERROR;
 		}
 		return AUTHDB_OK;
 	}
-	if (ret != DB_NOTFOUND) {
-		*error_r = errf("reading account", ret);
+	if (res != AUTHDB_NOTFOUND)
 		return AUTHDB_ERROR;
-	}
 	return get_alias(a, NULL, address, account_r, error_r);
-}
-
-/* Inside txn: NOTFOUND unless account is an account (locked for update). */
-static enum authdb_result account_exists(struct authdb *a, DB_TXN *txn,
-					 const char *account,
-					 const char **error_r)
-{
-	DBT key, data;
-	int ret;
-
-	key_dbt(&key, account);
-	memset(&data, 0, sizeof(data));
-	data.flags = DB_DBT_PARTIAL | DB_DBT_USERMEM;
-	ret = a->db->get(a->db, txn, &key, &data, DB_RMW);
-	if (ret == 0)
-		return AUTHDB_OK;
-	if (ret == DB_NOTFOUND)
-		return AUTHDB_NOTFOUND;
-	*error_r = errf("reading account", ret);
-	return AUTHDB_ERROR;
 }
 
 enum authdb_result authdb_alias_add(struct authdb *a, const char *account,
@@ -689,22 +732,16 @@ enum authdb_result authdb_alias_add(struct authdb *a, const char *account,
 {
 	unsigned char rbuf[ACCOUNT_ADDR_MAX + 16];
 	struct buf rec;
-	DB_TXN *txn;
-	DBT key, data;
-	enum authdb_result res;
-	int ret;
+	DB_TXN *txn = NULL;
+	enum authdb_result res = AUTHDB_ERROR;
 
 	buf_init(&rec, sizeof(rbuf));
 	if (alias_encode(account, &rec) < 0) {
-		buf_deinit(&rec);
 		*error_r = "alias record too large";
-		return AUTHDB_ERROR;
+		goto out;
 	}
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		buf_deinit(&rec);
-		*error_r = errf("txn_begin", ret);
-		return AUTHDB_ERROR;
-	}
+	if (txn_begin(a, &txn, error_r) < 0)
+		goto out;
 	res = account_exists(a, txn, account, error_r);
 	if (res != AUTHDB_OK)
 		goto abort;
@@ -713,26 +750,18 @@ enum authdb_result authdb_alias_add(struct authdb *a, const char *account,
 		res = AUTHDB_EXISTS;
 	if (res != AUTHDB_NOTFOUND)
 		goto abort;
+	res = record_put(a->aliases, txn, alias, &rec, DB_NOOVERWRITE,
+			 "writing alias", error_r);
+	if (res != AUTHDB_OK)
+		goto abort;
 	res = AUTHDB_ERROR;
-	key_dbt(&key, alias);
-	memset(&data, 0, sizeof(data));
-	data.data = rec.data;
-	data.size = (u_int32_t)rec.len;
-	ret = a->aliases->put(a->aliases, txn, &key, &data, DB_NOOVERWRITE);
-	if (ret == DB_KEYEXIST) {
-		res = AUTHDB_EXISTS;
-		goto abort;
-	}
-	if (ret != 0) {
-		*error_r = errf("writing alias", ret);
-		goto abort;
-	}
 	if (link_put(a, txn, account, 'a', alias, error_r) < 0)
 		goto abort;
-	buf_deinit(&rec);
-	return commit(a, txn, error_r);
+	res = commit(a, txn, error_r);
+	goto out;
 abort:
 	(void)txn->abort(txn);
+out:
 	buf_deinit(&rec);
 	return res;
 }
@@ -743,22 +772,16 @@ enum authdb_result authdb_alias_del(struct authdb *a, const char *alias,
 	char account[ACCOUNT_ADDR_MAX + 1];
 	enum authdb_result res;
 	DB_TXN *txn;
-	DBT key;
-	int ret;
 
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		*error_r = errf("txn_begin", ret);
+	if (txn_begin(a, &txn, error_r) < 0)
 		return AUTHDB_ERROR;
-	}
 	res = get_alias(a, txn, alias, account, error_r);
 	if (res != AUTHDB_OK)
 		goto abort;
-	res = AUTHDB_ERROR;
-	key_dbt(&key, alias);
-	if ((ret = a->aliases->del(a->aliases, txn, &key, 0)) != 0) {
-		*error_r = errf("deleting alias", ret);
+	res = record_del(a->aliases, txn, alias, "deleting alias", error_r);
+	if (res != AUTHDB_OK)
 		goto abort;
-	}
+	res = AUTHDB_ERROR;
 	if (link_del(a, txn, account, 'a', alias, error_r) < 0)
 		goto abort;
 	return commit(a, txn, error_r);
@@ -772,36 +795,23 @@ enum authdb_result authdb_key_add(struct authdb *a, const struct tlskey *k,
 {
 	struct buf rec;
 	DB_TXN *txn = NULL;
-	DBT key, data;
 	enum authdb_result res = AUTHDB_ERROR;
-	int ret;
 
 	buf_init(&rec, TLSKEY_RECORD_MAX);
 	if (tlskey_encode(k, &rec) < 0) {
 		*error_r = "key record too large";
 		goto out;
 	}
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		*error_r = errf("txn_begin", ret);
+	if (txn_begin(a, &txn, error_r) < 0)
 		goto out;
-	}
 	res = account_exists(a, txn, k->account, error_r);
 	if (res != AUTHDB_OK)
 		goto abort;
+	res = record_put(a->keys, txn, k->fingerprint, &rec, DB_NOOVERWRITE,
+			 "writing key", error_r);
+	if (res != AUTHDB_OK)
+		goto abort;
 	res = AUTHDB_ERROR;
-	key_dbt(&key, k->fingerprint);
-	memset(&data, 0, sizeof(data));
-	data.data = rec.data;
-	data.size = (u_int32_t)rec.len;
-	ret = a->keys->put(a->keys, txn, &key, &data, DB_NOOVERWRITE);
-	if (ret == DB_KEYEXIST) {
-		res = AUTHDB_EXISTS;
-		goto abort;
-	}
-	if (ret != 0) {
-		*error_r = errf("writing key", ret);
-		goto abort;
-	}
 	if (link_put(a, txn, k->account, 'k', k->fingerprint, error_r) < 0)
 		goto abort;
 	res = commit(a, txn, error_r);
@@ -818,31 +828,24 @@ static enum authdb_result key_read(struct authdb *a, DB_TXN *txn,
 				   const char **error_r)
 {
 	unsigned char *rec = malloc(TLSKEY_RECORD_MAX);
-	enum authdb_result res = AUTHDB_ERROR;
-	DBT key, data;
-	int ret;
+	enum authdb_result res;
+	size_t len;
 
 	if (rec == NULL) {
 		*error_r = "out of memory";
 		return AUTHDB_ERROR;
 	}
-	key_dbt(&key, fingerprint);
-	memset(&data, 0, sizeof(data));
-	data.data = rec;
-	data.ulen = TLSKEY_RECORD_MAX;
-	data.flags = DB_DBT_USERMEM;
-	ret = a->keys->get(a->keys, txn, &key, &data, txn != NULL ? DB_RMW : 0);
-	if (ret == DB_NOTFOUND)
-		res = AUTHDB_NOTFOUND;
-	else if (ret != 0)
-		*error_r = errf("reading key", ret);
-	else if (tlskey_decode(rec, data.size, k_r, error_r) < 0)
-		;
-	else if (str_cpy(k_r->fingerprint, fingerprint,
-			 sizeof(k_r->fingerprint)) < 0)
-		*error_r = "bad key in the key table";
-	else
-		res = AUTHDB_OK;
+	res = record_get(a->keys, txn, fingerprint, rec, TLSKEY_RECORD_MAX,
+			 &len, "reading key", error_r);
+	if (res == AUTHDB_OK) {
+		if (tlskey_decode(rec, len, k_r, error_r) < 0) {
+			res = AUTHDB_ERROR;
+		} else if (str_cpy(k_r->fingerprint, fingerprint,
+				   sizeof(k_r->fingerprint)) < 0) {
+			*error_r = "bad key in the key table";
+			res = AUTHDB_ERROR;
+		}
+	}
 	free(rec);
 	return res;
 }
@@ -857,35 +860,29 @@ enum authdb_result authdb_key_del(struct authdb *a, const char *fingerprint,
 				  const char **error_r)
 {
 	struct tlskey *k = malloc(sizeof(*k));
-	enum authdb_result res;
-	DB_TXN *txn;
-	DBT key;
-	int ret;
+	enum authdb_result res = AUTHDB_ERROR;
+	DB_TXN *txn = NULL;
 
 	if (k == NULL) {
 		*error_r = "out of memory";
 		return AUTHDB_ERROR;
 	}
-	if ((ret = a->env->txn_begin(a->env, NULL, &txn, 0)) != 0) {
-		free(k);
-		*error_r = errf("txn_begin", ret);
-		return AUTHDB_ERROR;
-	}
+	if (txn_begin(a, &txn, error_r) < 0)
+		goto out;
 	res = key_read(a, txn, fingerprint, k, error_r);
 	if (res != AUTHDB_OK)
 		goto abort;
-	res = AUTHDB_ERROR;
-	key_dbt(&key, fingerprint);
-	if ((ret = a->keys->del(a->keys, txn, &key, 0)) != 0) {
-		*error_r = errf("deleting key", ret);
+	res = record_del(a->keys, txn, fingerprint, "deleting key", error_r);
+	if (res != AUTHDB_OK)
 		goto abort;
-	}
+	res = AUTHDB_ERROR;
 	if (link_del(a, txn, k->account, 'k', fingerprint, error_r) < 0)
 		goto abort;
-	free(k);
-	return commit(a, txn, error_r);
+	res = commit(a, txn, error_r);
+	goto out;
 abort:
 	(void)txn->abort(txn);
+out:
 	free(k);
 	return res;
 }
@@ -894,15 +891,11 @@ enum authdb_result authdb_key_iter(struct authdb *a, const char *after,
 				   int (*fn)(const struct tlskey *k, void *ctx),
 				   void *ctx, const char **error_r)
 {
-	char kbuf[X509_FP_LEN + 1];
 	unsigned char *rec = malloc(TLSKEY_RECORD_MAX);
 	struct tlskey *k = malloc(sizeof(*k));
 	enum authdb_result res = AUTHDB_OK;
 	size_t after_len = strlen(after);
-	u_int32_t flag = DB_NEXT;
-	DBC *cur = NULL;
-	DBT key, data;
-	int ret;
+	struct walk w;
 
 	if (rec == NULL || k == NULL) {
 		*error_r = "out of memory";
@@ -911,49 +904,26 @@ enum authdb_result authdb_key_iter(struct authdb *a, const char *after,
 	}
 	if (after_len > X509_FP_LEN)
 		goto out; /* not a fingerprint: nothing to page from */
-	if ((ret = a->keys->cursor(a->keys, NULL, &cur, 0)) != 0) {
-		*error_r = errf("cursor", ret);
+	if (walk_open(&w, a->keys, NULL, after, after_len, X509_FP_LEN, rec,
+		      TLSKEY_RECORD_MAX, error_r) < 0) {
 		res = AUTHDB_ERROR;
 		goto out;
 	}
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	key.data = kbuf;
-	key.ulen = sizeof(kbuf) - 1;
-	key.flags = DB_DBT_USERMEM;
-	data.data = rec;
-	data.ulen = TLSKEY_RECORD_MAX;
-	data.flags = DB_DBT_USERMEM;
-	if (after_len > 0) {
-		memcpy(kbuf, after, after_len);
-		key.size = (u_int32_t)after_len;
-		flag = DB_SET_RANGE;
-	}
-	for (;;) {
-		ret = cur->get(cur, &key, &data, flag);
-		flag = DB_NEXT;
-		if (ret == DB_NOTFOUND)
-			break;
-		if (ret != 0) {
-			*error_r = errf("listing keys", ret);
-			res = AUTHDB_ERROR;
-			break;
-		}
-		if (key.size == after_len &&
-		    memcmp(kbuf, after, after_len) == 0)
+	while ((res = walk_next(&w, "listing keys", error_r)) == AUTHDB_OK) {
+		if (walk_at(&w, after, after_len))
 			continue;
-		kbuf[key.size] = '\0';
-		if (tlskey_decode(rec, data.size, k, error_r) < 0) {
+		if (tlskey_decode(rec, w.val.size, k, error_r) < 0) {
 			res = AUTHDB_ERROR;
 			break;
 		}
-		memcpy(k->fingerprint, kbuf, key.size + 1);
+		memcpy(k->fingerprint, w.kbuf, w.key.size + 1);
 		if (fn(k, ctx) != 0)
 			break;
 	}
+	walk_close(&w);
+	if (res == AUTHDB_NOTFOUND)
+		res = AUTHDB_OK;
 out:
-	if (cur != NULL)
-		(void)cur->close(cur);
 	free(rec);
 	free(k);
 	return res;

@@ -78,6 +78,10 @@ enum authdb_result authdb_alias_del(struct authdb *db, const char *alias,
 enum authdb_result authdb_links(struct authdb *db, const char *account,
 				char kind, struct buf *out,
 				const char **error_r);
+/* Walks the text of authdb_links: the item at *pos, NUL-terminated in
+ * place (*pos then points after it), or NULL at the end. Start with *pos
+ * at the text (buf_cstr). */
+char *authdb_links_next(char **pos);
 
 /* NOTFOUND: k->account is not an account (any more); EXISTS: the
  * fingerprint is registered already. */

@@ -17,6 +17,11 @@
 #include "str.h"
 #include "throttle.h"
 #include "ticket.h"
+#include "x509.h"
+
+/* begin_tls_fields copies a fingerprint into mech_request.client_key */
+_Static_assert(MECH_CLIENT_KEY_SIZE == X509_FP_LEN + 1,
+	       "client_key holds a key fingerprint");
 
 /* Longest mechanism name (RFC 4422: 20 characters). */
 #define MECH_NAME_MAX 20
@@ -203,23 +208,6 @@ static void refuse(struct login_conn *c, uint32_t id, struct mech_request *req,
 	send_failure(c, id, code);
 }
 
-static bool client_key_valid(const char *key)
-{
-	size_t len = strlen(key);
-
-	if (len == 0)
-		return true;
-	if (len != MECH_CLIENT_KEY_SIZE - 1)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char ch = key[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
-			return false;
-	}
-	return true;
-}
-
 /* The TLS facts of AUTH_BEGIN. A binding type we do not know, binding
  * bytes without a type (or too many), or a key that is not a fingerprint
  * can only come from a broken login process: -1. */
@@ -234,7 +222,8 @@ static int begin_tls_fields(struct mech_request *req, const char *cb_type,
 		return -1;
 	if (typed ? cb_len == 0 || cb_len > MECH_CB_MAX : cb_len != 0)
 		return -1;
-	if (!client_key_valid(client_key))
+	/* no certificate, or the fingerprint of its key */
+	if (client_key[0] != '\0' && !x509_fingerprint_valid(client_key))
 		return -1;
 	(void)str_cpy(req->cb_type, cb_type, sizeof(req->cb_type));
 	if (cb_len > 0)

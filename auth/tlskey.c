@@ -1,15 +1,16 @@
 #include "tlskey.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "record.h"
 #include "str.h"
 
 /* Record layout, version 1, integers big-endian:
@@ -21,8 +22,6 @@
  *   u16 length, certificate PEM
  * The fingerprint is the db key and is not repeated. */
 #define RECORD_VERSION 1
-/* Reply text: what fits into one message next to its framing. */
-#define REPLY_MAX (IPC_MAX_PAYLOAD - 64)
 
 bool tlskey_name_valid(const char *name)
 {
@@ -38,105 +37,39 @@ bool tlskey_name_valid(const char *name)
 	return true;
 }
 
-static void put_be(struct buf *out, uint64_t v, size_t n)
-{
-	unsigned char b[8];
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(v >> (8 * (n - 1 - i)));
-	(void)buf_append(out, b, n);
-}
-
-static void put_str8(struct buf *out, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > 255) {
-		out->overflow = true;
-		return;
-	}
-	put_be(out, n, 1);
-	(void)buf_append(out, s, n);
-}
-
 int tlskey_encode(const struct tlskey *k, struct buf *out)
 {
-	put_be(out, RECORD_VERSION, 1);
-	put_be(out, k->created, 8);
-	put_be(out, k->flags, 4);
-	put_str8(out, k->account);
-	put_str8(out, k->login);
-	put_str8(out, k->name);
-	put_str8(out, k->key_type);
+	record_put_be(out, RECORD_VERSION, 1);
+	record_put_be(out, k->created, 8);
+	record_put_be(out, k->flags, 4);
+	record_put_text(out, 1, k->account, strlen(k->account));
+	record_put_text(out, 1, k->login, strlen(k->login));
+	record_put_text(out, 1, k->name, strlen(k->name));
+	record_put_text(out, 1, k->key_type, strlen(k->key_type));
 	if (k->pem_len > X509_PEM_MAX)
 		return -1;
-	put_be(out, k->pem_len, 2);
-	(void)buf_append(out, k->pem, k->pem_len);
+	record_put_text(out, 2, k->pem, k->pem_len);
 	return out->overflow ? -1 : 0;
-}
-
-struct reader {
-	const unsigned char *p;
-	size_t left;
-	bool bad;
-};
-
-static const unsigned char *take(struct reader *r, size_t n)
-{
-	const unsigned char *p = r->p;
-
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		return NULL;
-	}
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static uint64_t get_be(struct reader *r, size_t n)
-{
-	const unsigned char *p = take(r, n);
-	uint64_t v = 0;
-
-	for (size_t i = 0; p != NULL && i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* A length-prefixed text field without NUL into out (size bytes). */
-static void get_text(struct reader *r, size_t lenbytes, char *out, size_t size)
-{
-	size_t n = (size_t)get_be(r, lenbytes);
-	const unsigned char *p;
-
-	if (r->bad || n >= size || (p = take(r, n)) == NULL ||
-	    memchr(p, '\0', n) != NULL) {
-		r->bad = true;
-		out[0] = '\0';
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
 }
 
 int tlskey_decode(const void *p, size_t len, struct tlskey *k_r,
 		  const char **error_r)
 {
-	struct reader r = {p, len, false};
+	struct record_reader r;
 
 	memset(k_r, 0, sizeof(*k_r));
-	if (get_be(&r, 1) != RECORD_VERSION || r.bad) {
+	record_reader_init(&r, p, len);
+	if (record_get_be(&r, 1) != RECORD_VERSION || r.bad) {
 		*error_r = "unknown key record version";
 		return -1;
 	}
-	k_r->created = get_be(&r, 8);
-	k_r->flags = (uint32_t)get_be(&r, 4);
-	get_text(&r, 1, k_r->account, sizeof(k_r->account));
-	get_text(&r, 1, k_r->login, sizeof(k_r->login));
-	get_text(&r, 1, k_r->name, sizeof(k_r->name));
-	get_text(&r, 1, k_r->key_type, sizeof(k_r->key_type));
-	get_text(&r, 2, k_r->pem, sizeof(k_r->pem));
+	k_r->created = record_get_be(&r, 8);
+	k_r->flags = (uint32_t)record_get_be(&r, 4);
+	record_get_text(&r, 1, k_r->account, sizeof(k_r->account));
+	record_get_text(&r, 1, k_r->login, sizeof(k_r->login));
+	record_get_text(&r, 1, k_r->name, sizeof(k_r->name));
+	record_get_text(&r, 1, k_r->key_type, sizeof(k_r->key_type));
+	record_get_text(&r, 2, k_r->pem, sizeof(k_r->pem));
 	k_r->pem_len = strlen(k_r->pem);
 	if (r.bad || r.left != 0 || (k_r->flags & ~TLSKEY_F_ALL) != 0 ||
 	    k_r->account[0] == '\0' || k_r->login[0] == '\0') {
@@ -165,27 +98,6 @@ int tlskey_lookup(const char *fingerprint, struct tlskey *k_r)
 
 /* ---- admin commands ---- */
 
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
-	POSTERN_PRINTF(3, 4);
-
-static uint32_t reply(struct buf *out, uint32_t code, const char *fmt, ...)
-{
-	va_list ap;
-
-	buf_clear(out);
-	va_start(ap, fmt);
-	(void)buf_vprintf(out, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static uint32_t db_error(struct buf *out, const char *error)
-{
-	log_error("admin: account database: %s", error);
-	return reply(out, IPC_ADMIN_E_INTERNAL,
-		     "account database error (see the auth daemon's log)");
-}
-
 static void fmt_time(uint64_t t, char *out, size_t size)
 {
 	time_t tt = (time_t)t;
@@ -203,22 +115,31 @@ static int admin_account(const char *in, char *addr, char *account,
 {
 	const char *error;
 
-	if (account_address_canonical(in, strlen(in), addr, &error) < 0) {
-		*code_r = reply(out, IPC_ADMIN_E_INVALID,
-				"invalid address: %s: %s", in, error);
+	if (admin_address(in, addr, out, code_r) < 0)
 		return -1;
-	}
 	switch (authdb_resolve(auth.db, addr, account, &error)) {
 	case AUTHDB_OK:
 		return 0;
 	case AUTHDB_NOTFOUND:
-		*code_r = reply(out, IPC_ADMIN_E_NOTFOUND,
-				"no account has the address %s", addr);
+		*code_r = admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				      "no account has the address %s", addr);
 		return -1;
 	default:
-		*code_r = db_error(out, error);
+		*code_r = admin_db_error(out, error);
 		return -1;
 	}
+}
+
+/* A fingerprint given by the admin, or an E_INVALID reply. */
+static int admin_fingerprint(const char *fp, struct buf *out, uint32_t *code_r)
+{
+	if (x509_fingerprint_valid(fp))
+		return 0;
+	*code_r = admin_reply(out, IPC_ADMIN_E_INVALID,
+			      "invalid fingerprint: %s (43 base64url "
+			      "characters expected)",
+			      fp);
+	return -1;
 }
 
 static int parse_flags(const char *in, uint32_t *flags_r)
@@ -268,28 +189,28 @@ uint32_t tlskey_admin_add(const char *address, const char *name,
 	uint32_t code = IPC_ADMIN_OK, fl;
 
 	if (parse_flags(flags, &fl) < 0)
-		return reply(out, IPC_ADMIN_E_USAGE, "unknown key flag: %s",
-			     flags);
+		return admin_reply(out, IPC_ADMIN_E_USAGE,
+				   "unknown key flag: %s", flags);
 	if (name[0] != '\0' && !tlskey_name_valid(name))
-		return reply(out, IPC_ADMIN_E_INVALID,
-			     "invalid key name: 1 to %d printable ASCII "
-			     "characters",
-			     TLSKEY_NAME_MAX);
+		return admin_reply(out, IPC_ADMIN_E_INVALID,
+				   "invalid key name: 1 to %d printable ASCII "
+				   "characters",
+				   TLSKEY_NAME_MAX);
 	buf_init(&cert, X509_PEM_MAX + 1);
 	if (x509_parse_pem(pem, strlen(pem), &info, &cert, &error) < 0) {
 		buf_deinit(&cert);
-		return reply(out, IPC_ADMIN_E_INVALID, "%s", error);
+		return admin_reply(out, IPC_ADMIN_E_INVALID, "%s", error);
 	}
 	if (info.key_problem != NULL) {
 		buf_deinit(&cert);
-		return reply(out, IPC_ADMIN_E_INVALID,
-			     "weak or unsupported key %s: %s", info.key_type,
-			     info.key_problem);
+		return admin_reply(out, IPC_ADMIN_E_INVALID,
+				   "weak or unsupported key %s: %s",
+				   info.key_type, info.key_problem);
 	}
 	k = calloc(1, sizeof(*k));
 	if (k == NULL) {
 		buf_deinit(&cert);
-		return reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
 	}
 	if (admin_account(address, addr, k->account, out, &code) < 0)
 		goto out;
@@ -306,29 +227,30 @@ uint32_t tlskey_admin_add(const char *address, const char *name,
 	memcpy(k->pem, cert.data, cert.len);
 	switch (authdb_key_add(auth.db, k, &error)) {
 	case AUTHDB_OK:
-		code = reply(out, IPC_ADMIN_OK, "%s", k->fingerprint);
+		code = admin_reply(out, IPC_ADMIN_OK, "%s", k->fingerprint);
 		break;
 	case AUTHDB_EXISTS: {
 		struct tlskey *old = malloc(sizeof(*old));
 		if (old != NULL && authdb_key_get(auth.db, k->fingerprint, old,
 						  &error) == AUTHDB_OK)
-			code = reply(out, IPC_ADMIN_E_EXISTS,
-				     "key %s is already registered (account "
-				     "%s, name \"%s\")",
-				     k->fingerprint, old->account, old->name);
+			code = admin_reply(
+				out, IPC_ADMIN_E_EXISTS,
+				"key %s is already registered (account "
+				"%s, name \"%s\")",
+				k->fingerprint, old->account, old->name);
 		else
-			code = reply(out, IPC_ADMIN_E_EXISTS,
-				     "key %s is already registered",
-				     k->fingerprint);
+			code = admin_reply(out, IPC_ADMIN_E_EXISTS,
+					   "key %s is already registered",
+					   k->fingerprint);
 		free(old);
 		break;
 	}
 	case AUTHDB_NOTFOUND: /* deleted meanwhile */
-		code = reply(out, IPC_ADMIN_E_NOTFOUND, "no such account: %s",
-			     k->account);
+		code = admin_reply(out, IPC_ADMIN_E_NOTFOUND,
+				   "no such account: %s", k->account);
 		break;
 	default:
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		break;
 	}
 out:
@@ -366,23 +288,20 @@ static uint32_t list_account(const char *account, const char *after,
 	struct tlskey *k = malloc(sizeof(*k));
 	const char *error;
 	uint32_t code = IPC_ADMIN_OK;
-	char *line, *next;
+	char *pos, *fp;
 
 	if (k == NULL)
-		return reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
-	buf_init(&fps, REPLY_MAX);
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
+	buf_init(&fps, ADMIN_REPLY_MAX);
 	if (authdb_links(auth.db, account, 'k', &fps, &error) < 0) {
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 		goto out;
 	}
-	for (line = (char *)buf_cstr(&fps); *line != '\0'; line = next) {
-		next = strchr(line, '\n');
-		if (next == NULL)
-			break;
-		*next++ = '\0';
-		if (strcmp(line, after) <= 0)
+	pos = (char *)buf_cstr(&fps);
+	while ((fp = authdb_links_next(&pos)) != NULL) {
+		if (strcmp(fp, after) <= 0)
 			continue;
-		if (authdb_key_get(auth.db, line, k, &error) != AUTHDB_OK)
+		if (authdb_key_get(auth.db, fp, k, &error) != AUTHDB_OK)
 			continue; /* removed meanwhile */
 		if (list_line(k, out) != 0)
 			break;
@@ -405,12 +324,12 @@ uint32_t tlskey_admin_list(const char *account_in, const char *after,
 	if (account_in[0] != '\0' &&
 	    admin_account(account_in, addr, account, out, &code) < 0)
 		return code;
-	if (out->max > REPLY_MAX)
-		out->max = REPLY_MAX;
+	if (out->max > ADMIN_REPLY_MAX)
+		out->max = ADMIN_REPLY_MAX;
 	if (account_in[0] != '\0')
 		code = list_account(account, after, out);
 	else if (authdb_key_iter(auth.db, after, list_line, out, &error) < 0)
-		code = db_error(out, error);
+		code = admin_db_error(out, error);
 	out->max = max;
 	return code;
 }
@@ -423,23 +342,21 @@ uint32_t tlskey_admin_show(const char *fp, struct buf *out)
 	char created[32], nb[32], na[32];
 	uint32_t code;
 
-	if (!x509_fingerprint_valid(fp))
-		return reply(out, IPC_ADMIN_E_INVALID,
-			     "invalid fingerprint: %s (43 base64url "
-			     "characters expected)",
-			     fp);
+	if (admin_fingerprint(fp, out, &code) < 0)
+		return code;
 	k = malloc(sizeof(*k));
 	if (k == NULL)
-		return reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
+		return admin_reply(out, IPC_ADMIN_E_INTERNAL, "out of memory");
 	switch (authdb_key_get(auth.db, fp, k, &error)) {
 	case AUTHDB_OK:
 		break;
 	case AUTHDB_NOTFOUND:
 		free(k);
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such key: %s", fp);
+		return admin_reply(out, IPC_ADMIN_E_NOTFOUND, "no such key: %s",
+				   fp);
 	default:
 		free(k);
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 	if (x509_parse_pem(k->pem, k->pem_len, &info, NULL, &error) < 0)
 		memset(&info, 0, sizeof(info));
@@ -452,16 +369,16 @@ uint32_t tlskey_admin_show(const char *fp, struct buf *out)
 		fmt_time((uint64_t)info.not_after, na, sizeof(na));
 	else
 		str_cpy(na, "-", sizeof(na));
-	code = reply(out, IPC_ADMIN_OK,
-		     "fingerprint: %s\naccount: %s\nlogin: %s\nname: %s\n"
-		     "key: %s\ncreated: %s\nimap-preauth: %s\nsubject: %s\n"
-		     "issuer: %s\nnot-before: %s\nnot-after: %s (ignored)\n"
-		     "%.*s",
-		     k->fingerprint, k->account, k->login, k->name, k->key_type,
-		     created,
-		     (k->flags & TLSKEY_F_NO_IMAP_PREAUTH) != 0 ? "no" : "yes",
-		     info.subject, info.issuer, nb, na, (int)k->pem_len,
-		     k->pem);
+	code = admin_reply(
+		out, IPC_ADMIN_OK,
+		"fingerprint: %s\naccount: %s\nlogin: %s\nname: %s\n"
+		"key: %s\ncreated: %s\nimap-preauth: %s\nsubject: %s\n"
+		"issuer: %s\nnot-before: %s\nnot-after: %s (ignored)\n"
+		"%.*s",
+		k->fingerprint, k->account, k->login, k->name, k->key_type,
+		created,
+		(k->flags & TLSKEY_F_NO_IMAP_PREAUTH) != 0 ? "no" : "yes",
+		info.subject, info.issuer, nb, na, (int)k->pem_len, k->pem);
 	free(k);
 	return code;
 }
@@ -469,18 +386,17 @@ uint32_t tlskey_admin_show(const char *fp, struct buf *out)
 uint32_t tlskey_admin_rm(const char *fp, struct buf *out)
 {
 	const char *error;
+	uint32_t code;
 
-	if (!x509_fingerprint_valid(fp))
-		return reply(out, IPC_ADMIN_E_INVALID,
-			     "invalid fingerprint: %s (43 base64url "
-			     "characters expected)",
-			     fp);
+	if (admin_fingerprint(fp, out, &code) < 0)
+		return code;
 	switch (authdb_key_del(auth.db, fp, &error)) {
 	case AUTHDB_OK:
-		return reply(out, IPC_ADMIN_OK, "%s", "");
+		return admin_reply(out, IPC_ADMIN_OK, "%s", "");
 	case AUTHDB_NOTFOUND:
-		return reply(out, IPC_ADMIN_E_NOTFOUND, "no such key: %s", fp);
+		return admin_reply(out, IPC_ADMIN_E_NOTFOUND, "no such key: %s",
+				   fp);
 	default:
-		return db_error(out, error);
+		return admin_db_error(out, error);
 	}
 }

@@ -675,27 +675,41 @@ static void imap_bye(struct login_client *lc, enum login_bye why)
 	}
 }
 
+/* "+ " and data in base64, after which the client's next line is awaited as
+ * `wait`: the response to a SASL challenge, or the empty line that
+ * acknowledges server-final data. Data that cannot be encoded ends the
+ * command (and the exchange at auth, if it still runs) with an internal
+ * error. */
+static void imap_auth_continue(struct imap_client *ic,
+			       const unsigned char *data, size_t len,
+			       enum imap_wait wait)
+{
+	struct login_client *lc = ic->lc;
+	struct buf enc;
+
+	buf_init(&enc, (len + 2) / 3 * 4 + 8);
+	if (base64_encode(&enc, data, len) < 0) {
+		if (wait == IMAP_WAIT_SASL)
+			login_client_auth_abort(lc);
+		imap_tagged_c(ic, "NO [UNAVAILABLE] Internal error");
+		imap_auth_done(ic);
+	} else {
+		login_client_send_str(lc, "+ ");
+		login_client_send(lc, enc.data, enc.len);
+		login_client_send_str(lc, "\r\n");
+		ic->wait = wait;
+	}
+	buf_deinit(&enc);
+	imap_input(lc);
+}
+
 static void imap_auth_challenge(struct login_client *lc,
 				const unsigned char *data, size_t len)
 {
 	struct imap_client *ic = lc->proto_ctx;
-	struct buf enc;
-	buf_init(&enc, (len + 2) / 3 * 4 + 8);
-	if (base64_encode(&enc, data, len) < 0) {
-		buf_deinit(&enc);
-		login_client_auth_abort(lc);
-		imap_tagged_c(ic, "NO [UNAVAILABLE] Internal error");
-		imap_auth_done(ic);
-		imap_input(lc);
-		return;
-	}
-	login_client_send_str(lc, "+ ");
-	login_client_send(lc, enc.data, enc.len);
-	login_client_send_str(lc, "\r\n");
-	buf_deinit(&enc);
+
 	ic->auth_busy = false;
-	ic->wait = IMAP_WAIT_SASL;
-	imap_input(lc);
+	imap_auth_continue(ic, data, len, IMAP_WAIT_SASL);
 }
 
 static void imap_auth_success(struct login_client *lc,
@@ -722,21 +736,7 @@ static void imap_auth_success(struct login_client *lc,
 	}
 	/* server-final data (SCRAM): sent as a challenge the client answers
 	 * with an empty line (RFC 9051 6.2.2) */
-	struct buf enc;
-	buf_init(&enc, (len + 2) / 3 * 4 + 8);
-	if (base64_encode(&enc, data, len) < 0) {
-		buf_deinit(&enc);
-		imap_tagged_c(ic, "NO [UNAVAILABLE] Internal error");
-		imap_auth_done(ic);
-		imap_input(lc);
-		return;
-	}
-	login_client_send_str(lc, "+ ");
-	login_client_send(lc, enc.data, enc.len);
-	login_client_send_str(lc, "\r\n");
-	buf_deinit(&enc);
-	ic->wait = IMAP_WAIT_FINAL;
-	imap_input(lc);
+	imap_auth_continue(ic, data, len, IMAP_WAIT_FINAL);
 }
 
 /* "e=" and a server-error-value token: [a-z-], bounded. */

@@ -179,15 +179,23 @@ class Instance:
             self.tls_name = "localhost" if "localhost" in dns else dns[0]
         else:
             self.tls_name = None
+        self.ssl_ctx = self.client_ctx()
+
+    def client_ctx(self, crt=None, key=None):
+        """A client context that verifies the server as described above,
+        presenting the client certificate crt (with key) if given."""
         if self.tls_name is not None:
-            self.ssl_ctx = ssl.create_default_context(cafile=self.cert_path)
+            ctx = ssl.create_default_context(cafile=self.cert_path)
             # The dev certificate is a self-signed leaf (CA:FALSE, no
             # keyCertSign): trust it as the anchor itself.
-            self.ssl_ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         else:
-            self.ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            self.ssl_ctx.check_hostname = False
-            self.ssl_ctx.verify_mode = ssl.CERT_NONE
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if crt is not None:
+            ctx.load_cert_chain(crt, key)
+        return ctx
 
     # ---- life cycle --------------------------------------------------------
 
@@ -349,19 +357,33 @@ class Instance:
         assert r.returncode == 0, "mailadm user add %s: %d %s" % (
             addr, r.returncode, r.stderr)
 
-    def imaps(self, timeout=helpers.TIMEOUT):
-        """Raw IMAPS connection, greeting read (c.greeting)."""
-        return Conn.open(self.imaps_port, host=self.host, tls=self.ssl_ctx,
-                         server_hostname=self.tls_name, timeout=timeout)
+    def tlskey_gen(self, certdir, stem):
+        """mailadm tlskey gen certdir/stem: (crt path, key path,
+        fingerprint)."""
+        path = os.path.join(certdir, stem)
+        r = self.mailadm("tlskey", "gen", path)
+        assert r.returncode == 0, r.stderr
+        fp = r.stdout.splitlines()[0]
+        assert len(fp) == 43, r.stdout
+        assert oct(os.stat(path + ".key").st_mode & 0o777) == "0o600"
+        return path + ".crt", path + ".key", fp
+
+    def imaps(self, timeout=helpers.TIMEOUT, ctx=None, session=None):
+        """Raw IMAPS connection, greeting read (c.greeting); ctx (default
+        the suite's) and a TLS session to resume may be given."""
+        return Conn.open(self.imaps_port, host=self.host,
+                         tls=ctx or self.ssl_ctx,
+                         server_hostname=self.tls_name, timeout=timeout,
+                         session=session)
 
     def imap_plain(self, timeout=helpers.TIMEOUT):
         return Conn.open(self.imap_port, host=self.host, timeout=timeout)
 
-    def starttls(self, c):
-        """STARTTLS on a raw plain connection."""
+    def starttls(self, c, ctx=None):
+        """STARTTLS on a raw plain connection (ctx default the suite's)."""
         _, tagged = c.command("st", "STARTTLS")
         assert tagged.startswith(b"st OK"), tagged
-        c.starttls(self.ssl_ctx, self.tls_name)
+        c.starttls(ctx or self.ssl_ctx, self.tls_name)
         return c
 
     def login(self, user, pw):
@@ -425,6 +447,14 @@ def fresh_instance(request):
     inst = _run_instance(_module_conf(request))
     yield inst
     _finish(inst)
+
+
+@pytest.fixture(scope="module")
+def certdir():
+    """A directory for the module's client keys and certificates."""
+    d = tempfile.mkdtemp(prefix="postern-certs-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

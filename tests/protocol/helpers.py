@@ -79,10 +79,11 @@ class Conn:
 
     @classmethod
     def open(cls, port, host="127.0.0.1", tls=None, server_hostname=None,
-             timeout=TIMEOUT, greeting=True):
+             timeout=TIMEOUT, greeting=True, session=None):
         sock = socket.create_connection((host, port), timeout=timeout)
         if tls is not None:
-            sock = tls.wrap_socket(sock, server_hostname=server_hostname)
+            sock = tls.wrap_socket(sock, server_hostname=server_hostname,
+                                   session=session)
         c = cls(sock, timeout)
         c.greeting = c.readline() if greeting else None
         return c

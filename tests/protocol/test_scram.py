@@ -19,7 +19,7 @@ import unicodedata
 import pytest
 
 import helpers
-from helpers import Conn, caps_of, tagged_status
+from helpers import caps_of, tagged_status
 
 # Every failure below comes from 127.0.0.1: no blocking in this module
 # (test_throttle.py tests that).
@@ -86,18 +86,11 @@ class ScramClient:
         return (without + ",p=" + p).encode()
 
 
-def tls12_ctx(inst):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
-
-
 def connect(inst, tls12=False):
     if tls12:
-        return Conn.open(inst.imaps_port, host=inst.host,
-                         tls=tls12_ctx(inst))
+        ctx = inst.client_ctx()
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        return inst.imaps(ctx=ctx)
     return inst.imaps()
 
 

@@ -7,26 +7,16 @@ RSA-2048; RSA-1024 is refused)."""
 import base64
 import os
 import shlex
-import socket
 import ssl
 import subprocess
-import tempfile
 
 import pytest
 
-import helpers
-from helpers import Conn, caps_of, quote
+from helpers import caps_of, quote
 
 A, PA = "cert-a@example.org", "cert-a-pw-1"
 A2 = "alias-a@example.net"
 B, PB = "cert-b@example.org", "cert-b-pw-2"
-
-
-@pytest.fixture(scope="module")
-def certdir():
-    d = tempfile.mkdtemp(prefix="postern-certs-", dir="/tmp")
-    yield d
-    subprocess.run(["rm", "-rf", d])
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +26,6 @@ def accounts(instance):
     r = instance.mailadm("user", "alias", "add", A, A2)
     assert r.returncode == 0, r.stderr
     return instance
-
-
-def gen(inst, certdir, stem):
-    """mailadm tlskey gen: (crt, key, fingerprint)."""
-    path = os.path.join(certdir, stem)
-    r = inst.mailadm("tlskey", "gen", path)
-    assert r.returncode == 0, r.stderr
-    fp = r.stdout.splitlines()[0]
-    assert len(fp) == 43, r.stdout
-    assert oct(os.stat(path + ".key").st_mode & 0o777) == "0o600"
-    return path + ".crt", path + ".key", fp
 
 
 def howto(inst, certdir, name):
@@ -82,38 +61,6 @@ def rm_key(inst, fp):
     assert r.returncode == 0, r.stderr
 
 
-def client_ctx(inst, crt=None, key=None):
-    """The suite's server verification plus a client certificate."""
-    if inst.tls_name is not None:
-        ctx = ssl.create_default_context(cafile=inst.cert_path)
-        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if crt is not None:
-        ctx.load_cert_chain(crt, key)
-    return ctx
-
-
-def imaps(inst, ctx, session=None):
-    sock = socket.create_connection((inst.host, inst.imaps_port),
-                                    timeout=helpers.TIMEOUT)
-    sock = ctx.wrap_socket(sock, server_hostname=inst.tls_name,
-                           session=session)
-    c = Conn(sock)
-    c.greeting = c.readline()
-    return c
-
-
-def starttls(inst, ctx):
-    c = inst.imap_plain()
-    _, tagged = c.command("st", "STARTTLS")
-    assert tagged.startswith(b"st OK"), tagged
-    c.starttls(ctx, inst.tls_name)
-    return c
-
-
 def ext(authzid):
     return base64.b64encode(authzid.encode()).decode() if authzid else "="
 
@@ -133,9 +80,9 @@ def assert_normal(c):
 
 
 def test_gen_ed25519_preauth(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "phone")
+    crt, key, fp = accounts.tlskey_gen(certdir, "phone")
     assert add_key(accounts, A, crt, "--name", "phone") == fp
-    with imaps(accounts, client_ctx(accounts, crt, key)) as c:
+    with accounts.imaps(ctx=accounts.client_ctx(crt, key)) as c:
         assert_preauth(c, A)
     assert "key=" + fp not in accounts.log  # registered: not "unregistered"
     r = accounts.mailadm("tlskey", "show", fp)
@@ -149,9 +96,9 @@ def test_gen_ed25519_preauth(accounts, certdir):
 
 def test_preauth_as_alias_login(accounts, certdir):
     """A key whose login address is an alias: the session is the account."""
-    crt, key, fp = gen(accounts, certdir, "tablet")
+    crt, key, fp = accounts.tlskey_gen(certdir, "tablet")
     add_key(accounts, A2, crt)
-    with imaps(accounts, client_ctx(accounts, crt, key)) as c:
+    with accounts.imaps(ctx=accounts.client_ctx(crt, key)) as c:
         assert_preauth(c, A)
     r = accounts.mailadm("tlskey", "list", A2)
     assert r.returncode == 0 and r.stdout.startswith(fp + "\t" + A + "\t" +
@@ -160,10 +107,10 @@ def test_preauth_as_alias_login(accounts, certdir):
 
 
 def test_no_preauth_external(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "laptop")
+    crt, key, fp = accounts.tlskey_gen(certdir, "laptop")
     add_key(accounts, A, crt, "--no-imap-preauth")
-    ctx = client_ctx(accounts, crt, key)
-    with imaps(accounts, ctx) as c:
+    ctx = accounts.client_ctx(crt, key)
+    with accounts.imaps(ctx=ctx) as c:
         assert_normal(c)
         assert "AUTH=EXTERNAL" in caps_of([c.greeting])
         # empty authzid = the key's login address
@@ -171,18 +118,18 @@ def test_no_preauth_external(accounts, certdir):
         assert tagged.startswith(b"a OK"), tagged
         _, tagged = c.command("n", "NOOP")
         assert tagged.startswith(b"n OK"), tagged
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         # an alias of the same account
         _, tagged = c.command("a", "AUTHENTICATE EXTERNAL " + ext(A2))
         assert tagged.startswith(b"a OK"), tagged
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         # without SASL-IR: the empty challenge, then the authzid
         c.send("a AUTHENTICATE EXTERNAL\r\n")
         assert c.readline().startswith(b"+")
         c.send(ext(A) + "\r\n")
         tagged = c.read_until_tagged("a")[-1]
         assert tagged.startswith(b"a OK"), tagged
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         # another account's address
         _, tagged = c.command("a", "AUTHENTICATE EXTERNAL " + ext(B))
         assert tagged.startswith(b"a NO [AUTHENTICATIONFAILED]"), tagged
@@ -190,14 +137,14 @@ def test_no_preauth_external(accounts, certdir):
 
 
 def test_password_login_on_cert_connection(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "desk")
+    crt, key, fp = accounts.tlskey_gen(certdir, "desk")
     add_key(accounts, A, crt, "--no-imap-preauth")
-    ctx = client_ctx(accounts, crt, key)
-    with imaps(accounts, ctx) as c:
+    ctx = accounts.client_ctx(crt, key)
+    with accounts.imaps(ctx=ctx) as c:
         # the certificate's account, even under another of its addresses
         _, tagged = c.command("l", "LOGIN %s %s" % (quote(A2), quote(PA)))
         assert tagged.startswith(b"l OK"), tagged
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         # right password, wrong account for this certificate
         _, tagged = c.command("l", "LOGIN %s %s" % (quote(B), quote(PB)))
         assert tagged.startswith(b"l NO [AUTHENTICATIONFAILED]"), tagged
@@ -206,9 +153,10 @@ def test_password_login_on_cert_connection(accounts, certdir):
 
 
 def test_starttls_external(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "starttls")
+    crt, key, fp = accounts.tlskey_gen(certdir, "starttls")
     add_key(accounts, A, crt)  # preauth allowed, but not after STARTTLS
-    with starttls(accounts, client_ctx(accounts, crt, key)) as c:
+    ctx = accounts.client_ctx(crt, key)
+    with accounts.starttls(accounts.imap_plain(), ctx) as c:
         lines, tagged = c.command("c", "CAPABILITY")
         assert tagged.startswith(b"c OK"), tagged
         assert "AUTH=EXTERNAL" in caps_of(lines), lines
@@ -218,9 +166,9 @@ def test_starttls_external(accounts, certdir):
 
 
 def test_unknown_key(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "stranger")
-    ctx = client_ctx(accounts, crt, key)
-    with imaps(accounts, ctx) as c:
+    crt, key, fp = accounts.tlskey_gen(certdir, "stranger")
+    ctx = accounts.client_ctx(crt, key)
+    with accounts.imaps(ctx=ctx) as c:
         assert_normal(c)
         assert "AUTH=EXTERNAL" not in caps_of([c.greeting])
         _, tagged = c.command("a", "AUTHENTICATE EXTERNAL =")
@@ -229,7 +177,7 @@ def test_unknown_key(accounts, certdir):
         assert tagged.startswith(b"l OK"), tagged
     assert "client certificate unregistered key=" + fp in accounts.log
     assert 'subject="CN=stranger"' in accounts.log
-    with starttls(accounts, ctx) as c:
+    with accounts.starttls(accounts.imap_plain(), ctx) as c:
         lines, tagged = c.command("c", "CAPABILITY")
         assert "AUTH=EXTERNAL" not in caps_of(lines), lines
         _, tagged = c.command("l", "LOGIN %s %s" % (quote(A), quote(PA)))
@@ -237,38 +185,38 @@ def test_unknown_key(accounts, certdir):
 
 
 def test_removed_key_and_resumption(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "resume")
+    crt, key, fp = accounts.tlskey_gen(certdir, "resume")
     add_key(accounts, A, crt)
-    ctx = client_ctx(accounts, crt, key)
-    with imaps(accounts, ctx) as c:
+    ctx = accounts.client_ctx(crt, key)
+    with accounts.imaps(ctx=ctx) as c:
         assert_preauth(c, A)
         session = c.sock.session
     # the same session again while the key is registered
-    with imaps(accounts, ctx, session=session) as c:
+    with accounts.imaps(ctx=ctx, session=session) as c:
         assert c.sock.session_reused, "TLS session was not resumed"
         assert_preauth(c, A)
         session = c.sock.session
     rm_key(accounts, fp)
     # a resumed session carries the old certificate: checked again
-    with imaps(accounts, ctx, session=session) as c:
+    with accounts.imaps(ctx=ctx, session=session) as c:
         assert c.sock.session_reused, "TLS session was not resumed"
         assert_normal(c)
         assert "AUTH=EXTERNAL" not in caps_of([c.greeting])
     # and a full handshake with the removed key
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         assert_normal(c)
 
 
 def test_resumption_tls12(accounts, certdir):
-    crt, key, fp = gen(accounts, certdir, "resume12")
+    crt, key, fp = accounts.tlskey_gen(certdir, "resume12")
     add_key(accounts, A, crt)
-    ctx = client_ctx(accounts, crt, key)
+    ctx = accounts.client_ctx(crt, key)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    with imaps(accounts, ctx) as c:
+    with accounts.imaps(ctx=ctx) as c:
         assert_preauth(c, A)
         session = c.sock.session
     rm_key(accounts, fp)
-    with imaps(accounts, ctx, session=session) as c:
+    with accounts.imaps(ctx=ctx, session=session) as c:
         assert c.sock.session_reused, "TLS 1.2 session was not resumed"
         assert_normal(c)
 
@@ -277,7 +225,7 @@ def test_howto_recipe_p256(accounts, certdir):
     crt, key = howto(accounts, certdir, "mua")
     fp = add_key(accounts, B, crt, "--name", "mua")
     assert os.path.exists(os.path.join(certdir, "mua.p12"))
-    with imaps(accounts, client_ctx(accounts, crt, key)) as c:
+    with accounts.imaps(ctx=accounts.client_ctx(crt, key)) as c:
         assert_preauth(c, B)
     r = accounts.mailadm("tlskey", "list")
     assert any(l.startswith(fp + "\t") and "\tECDSA-P256\t" in l
@@ -299,7 +247,7 @@ def test_expired_p256(accounts, certdir):
                        timeout=60)
     assert p.returncode == 0, p.stderr
     fp = add_key(accounts, A, crt)
-    with imaps(accounts, client_ctx(accounts, crt, key)) as c:
+    with accounts.imaps(ctx=accounts.client_ctx(crt, key)) as c:
         assert_preauth(c, A)
     r = accounts.mailadm("tlskey", "show", fp)
     assert "not-after: 2002-01-01" in r.stdout, r.stdout
@@ -320,7 +268,7 @@ def _openssl_rsa(certdir, name, bits):
 def test_rsa2048_and_weak_rsa1024(accounts, certdir):
     crt, key = _openssl_rsa(certdir, "rsa2048", 2048)
     fp = add_key(accounts, A, crt)
-    with imaps(accounts, client_ctx(accounts, crt, key)) as c:
+    with accounts.imaps(ctx=accounts.client_ctx(crt, key)) as c:
         assert_preauth(c, A)
     rm_key(accounts, fp)
     crt, _ = _openssl_rsa(certdir, "rsa1024", 1024)

@@ -3,34 +3,14 @@ per-listener tls_request_client_cert option (this module's instances ask
 for certificates on the STARTTLS listener only)."""
 
 import os
-import socket
-import ssl
 import subprocess
-import tempfile
 
-import pytest
-
-import helpers
-from helpers import Conn, caps_of, quote
+from helpers import caps_of, quote
 
 POSTERN_CONF = {"tls_request_client_cert": "imap"}
 
 A, PA = "cli-a@example.org", "cli-a-pw-1"
 B, PB = "cli-b@example.org", "cli-b-pw-2"
-
-
-@pytest.fixture(scope="module")
-def certdir():
-    d = tempfile.mkdtemp(prefix="postern-certs-", dir="/tmp")
-    yield d
-    subprocess.run(["rm", "-rf", d])
-
-
-def _gen(inst, certdir, stem):
-    path = os.path.join(certdir, stem)
-    r = inst.mailadm("tlskey", "gen", path)
-    assert r.returncode == 0, r.stderr
-    return path + ".crt", path + ".key", r.stdout.splitlines()[0]
 
 
 def _read(path):
@@ -47,7 +27,7 @@ def _err(r, code):
 
 def test_add_errors(instance, certdir):
     instance.add_user(A, PA)
-    crt, key, fp = _gen(instance, certdir, "dup")
+    crt, key, fp = instance.tlskey_gen(certdir, "dup")
     r = instance.mailadm("tlskey", "add", A, input=_read(crt))
     assert r.returncode == 0 and r.stdout.strip() == fp, r.stderr
     # the same key again, even for another account
@@ -64,9 +44,9 @@ def test_add_errors(instance, certdir):
     assert "no PEM certificate" in e, e
     _err(instance.mailadm("tlskey", "add", A, input=""), 5)
     # an address no account has
+    orphan = instance.tlskey_gen(certdir, "orphan")[0]
     e = _err(instance.mailadm("tlskey", "add", "nobody@example.org",
-                              input=_read(_gen(instance, certdir,
-                                               "orphan")[0])), 4)
+                              input=_read(orphan)), 4)
     assert "no account has the address" in e, e
     # a weak key
     wcrt = os.path.join(certdir, "weak.crt")
@@ -100,7 +80,7 @@ def test_howto_name_checked(instance):
 
 
 def test_gen_refuses_overwrite(instance, certdir):
-    _gen(instance, certdir, "once")
+    instance.tlskey_gen(certdir, "once")
     e = _err(instance.mailadm("tlskey", "gen",
                               os.path.join(certdir, "once")), 1)
     assert "exists" in e, e
@@ -124,7 +104,7 @@ def test_alias_and_show(instance, certdir):
         _, tagged = c.command("l", "LOGIN %s %s" % (quote("c@EXAMPLE.com"),
                                                      quote(pw)))
         assert tagged.startswith(b"l OK"), tagged
-    crt, _, fp = _gen(instance, certdir, "carol-phone")
+    crt, _, fp = instance.tlskey_gen(certdir, "carol-phone")
     r = instance.mailadm("tlskey", "add", alias, "--name", "carol's phone",
                          "--no-imap-preauth", input=_read(crt))
     assert r.returncode == 0, r.stderr
@@ -153,7 +133,7 @@ def test_user_del_removes_keys_and_aliases(instance, certdir):
                             alias).returncode == 0
     fps = []
     for dev in ("dave-1", "dave-2"):
-        crt, _, fp = _gen(instance, certdir, dev)
+        crt, _, fp = instance.tlskey_gen(certdir, dev)
         r = instance.mailadm("tlskey", "add", user, "--name", dev,
                              input=_read(crt))
         assert r.returncode == 0, r.stderr
@@ -173,39 +153,21 @@ def test_user_del_removes_keys_and_aliases(instance, certdir):
     assert r.returncode == 0, r.stderr
 
 
-def _ctx(inst, crt, key):
-    if inst.tls_name is not None:
-        ctx = ssl.create_default_context(cafile=inst.cert_path)
-        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
-    else:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    ctx.load_cert_chain(crt, key)
-    return ctx
-
-
 def test_listener_without_certificate_request(instance, certdir):
     """imaps is left out of tls_request_client_cert: a registered key
     there is never asked for; STARTTLS on imap still asks."""
     user, pw = "erin@example.org", "erin-pw-1"
     instance.add_user(user, pw)
-    crt, key, fp = _gen(instance, certdir, "erin")
+    crt, key, fp = instance.tlskey_gen(certdir, "erin")
     assert instance.mailadm("tlskey", "add", user,
                             input=_read(crt)).returncode == 0
-    ctx = _ctx(instance, crt, key)
-    sock = socket.create_connection((instance.host, instance.imaps_port),
-                                    timeout=helpers.TIMEOUT)
-    with Conn(ctx.wrap_socket(sock, server_hostname=instance.tls_name)) as c:
-        greeting = c.readline()
-        assert greeting.startswith(b"* OK "), greeting
-        assert "AUTH=EXTERNAL" not in caps_of([greeting])
+    ctx = instance.client_ctx(crt, key)
+    with instance.imaps(ctx=ctx) as c:
+        assert c.greeting.startswith(b"* OK "), c.greeting
+        assert "AUTH=EXTERNAL" not in caps_of([c.greeting])
         _, tagged = c.command("a", "AUTHENTICATE EXTERNAL =")
         assert tagged.startswith(b"a NO"), tagged
-    with instance.imap_plain() as c:
-        _, tagged = c.command("st", "STARTTLS")
-        assert tagged.startswith(b"st OK"), tagged
-        c.starttls(ctx, instance.tls_name)
+    with instance.starttls(instance.imap_plain(), ctx) as c:
         lines, _ = c.command("c", "CAPABILITY")
         assert "AUTH=EXTERNAL" in caps_of(lines), lines
         _, tagged = c.command("a", "AUTHENTICATE EXTERNAL =")
