@@ -597,8 +597,19 @@ int main(int argc, char **argv)
 	int st;
 
 	log_init("mailadm");
+	bool options_done = false;
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
+		/* A key fingerprint is base64url and may start with '-': it is
+		 * never taken for an option (nor is anything after "--"). */
+		bool positional = options_done || x509_fingerprint_valid(argv[i]);
+		if (!positional && strcmp(argv[i], "--") == 0) {
+			options_done = true;
+		} else if (positional) {
+			if (cmdc == (int)N_ELEMENTS(cmdv))
+				return fail(IPC_ADMIN_E_USAGE,
+					    "too many arguments");
+			cmdv[cmdc++] = argv[i];
+		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;

@@ -12,15 +12,19 @@
 #include <unistd.h>
 
 #include "imap_commands.h"
+#include "imap_sync.h"
 #include "imap_worker.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "str.h"
 
-/* Only what this worker implements; storage-backed extensions join later. */
+/* The one capability list (CAPABILITY, the login OK, PREAUTH): only what
+ * this worker implements. APPENDLIMIT is added at run time (config). */
 const char client_capabilities[] =
-	"IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT "
-	"CHILDREN UTF8=ACCEPT STATUS=SIZE";
+	"IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
+	"UNSELECT CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE "
+	"CREATE-SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC STATUS=SIZE "
+	"BINARY UTF8=ACCEPT";
 
 /* Consecutive unparsable commands before we give up on a client. */
 #define CLIENT_MAX_BAD_COMMANDS 20
@@ -120,6 +124,12 @@ void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* the command's final OK/NO: mailbox updates go out just before */
+	if (c->cmd_running && (strncmp(fmt, "OK", 2) == 0 ||
+			       strncmp(fmt, "NO", 2) == 0)) {
+		c->cmd_running = false;
+		imap_sync(c, c->cmd_sync);
+	}
 	va_start(ap, fmt);
 	client_vsend(c, tag, fmt, ap);
 	va_end(ap);
@@ -250,6 +260,7 @@ static bool client_idle_line(struct client *c)
 	if (line.len > 0 && line.p[line.len - 1] == '\r')
 		line.len--;
 	tag = str_from_cstr(c->idle_tag);
+	imap_sync(c, 0);
 	if (str_eq_ci(line, "DONE"))
 		client_send_tagged(c, tag, "OK IDLE terminated");
 	else
@@ -258,6 +269,28 @@ static bool client_idle_line(struct client *c)
 	client_idle_end(c);
 	client_activity(c);
 	return true;
+}
+
+/* A large literal was announced: APPEND streams its message to the store,
+ * every other command reads it like a small one (max_literal applies). */
+static void client_literal_offer(struct client *c, const struct imap_cmd *cmd)
+{
+	const char *error;
+
+	if (str_eq_ci(cmd->name, "APPEND")) {
+		cmd_append_literal(c, cmd);
+		return;
+	}
+	switch (imap_parser_literal_store(c->parser, &error)) {
+	case IMAP_PARSE_CONTINUE:
+		client_send(c, "+ OK");
+		break;
+	case IMAP_PARSE_ERROR:
+		client_send_tagged(c, cmd->tag, "BAD %s", error);
+		break;
+	default:
+		break;
+	}
 }
 
 /* Reads one parser result from the input. Returns whether to go on. */
@@ -273,7 +306,12 @@ static bool client_parse_one(struct client *c)
 	case IMAP_PARSE_CONTINUE:
 		client_send(c, "+ OK");
 		return true;
+	case IMAP_PARSE_LITERAL:
+		client_literal_offer(c, &cmd);
+		return true;
 	case IMAP_PARSE_ERROR:
+		/* the end of an APPEND whose literal we streamed was bad */
+		cmd_append_abort(c);
 		clog_debug(&c->log, "bad command tag=%.*s error=%s",
 			   (int)tag.len, tag.p, error);
 		if (tag.len > 0)
@@ -309,13 +347,29 @@ static bool client_process(struct client *c)
 			paused = true;
 			break;
 		}
+		if (c->cmd_step != NULL) {
+			/* (imapb) the running command goes on first */
+			if (!c->cmd_step(c) &&
+			    c->out.len < CLIENT_OUTPUT_PAUSE)
+				break;
+			continue;
+		}
 		if (c->idle_tag != NULL) {
+			/* updates cut short by the output budget go on */
+			if (c->sync_more)
+				imap_sync(c, 0);
+			if (c->out.len >= CLIENT_OUTPUT_PAUSE)
+				continue;
 			if (!client_idle_line(c))
 				break;
 			continue;
 		}
 		if (c->in.len == 0 && !client_take_pending(c))
 			break;
+		if (imap_parser_literal_avail(c->parser, &c->in) > 0) {
+			cmd_append_data(c);
+			continue;
+		}
 		if (!client_parse_one(c))
 			break;
 	}
@@ -382,6 +436,7 @@ int client_create(int fd, const struct client_params *p)
 		.max_literals = CLIENT_MAX_LITERALS,
 		.max_depth = CLIENT_MAX_DEPTH,
 		.max_args = CLIENT_MAX_ARGS,
+		.stream_min = CLIENT_STREAM_MIN,
 	};
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -417,12 +472,16 @@ int client_create(int fd, const struct client_params *p)
 	client_activity(c);
 	if (p->tag[0] != '\0')
 		client_send_tagged(c, str_from_cstr(p->tag),
-				   "OK [CAPABILITY %s] Logged in",
-				   client_capabilities);
+				   "OK [CAPABILITY %s APPENDLIMIT=%u] Logged in",
+				   client_capabilities,
+				   worker.cfg.imap_max_literal);
 	else if ((p->flags & IPC_HANDOFF_F_PREAUTH) != 0)
 		/* certificate login: this is the connection's greeting */
-		client_send(c, "* PREAUTH [CAPABILITY %s] Logged in as %s",
-			    client_capabilities, p->user);
+		client_send(c,
+			    "* PREAUTH [CAPABILITY %s APPENDLIMIT=%u] "
+			    "Logged in as %s",
+			    client_capabilities, worker.cfg.imap_max_literal,
+			    p->user);
 	(void)client_run(c);
 	return 0;
 }
@@ -436,12 +495,16 @@ void client_destroy(struct client *c, const char *reason)
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);
 	timer_remove(&c->close_timer);
+	if (c->cmd_free != NULL) /* (imapb) a command cut short */
+		c->cmd_free(c);
 	close(c->fd);
 	buf_deinit(&c->in);
 	buf_deinit(&c->pending);
 	buf_deinit(&c->out);
 	imap_parser_free(&c->parser);
 	free(c->idle_tag);
+	cmd_append_abort(c);
+	imap_sync_unload(c);
 	worker_client_removed(c);
 	free(c);
 }

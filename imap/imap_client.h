@@ -11,7 +11,9 @@
 #include "buf.h"
 #include "compat.h"
 #include "imap_parser.h"
+#include "imap_view.h"
 #include "log.h"
+#include "storage.h"
 #include "str.h"
 
 /* A client that lets this much output pile up is not reading: dropped. */
@@ -23,6 +25,9 @@
 #define CLIENT_IDLE_LINE_MAX 64
 /* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
 #define CLIENT_IDLE_KEEPALIVE_S 120
+/* Literals of at least this size are offered before they are read: APPEND
+ * streams them to disk instead of holding them in memory. */
+#define CLIENT_STREAM_MIN (16 * 1024)
 /* Seconds to flush the final responses after LOGOUT / BYE. */
 #define CLIENT_CLOSE_FLUSH_S 5
 
@@ -62,8 +67,41 @@ struct client {
 	bool readonly;
 	bool rev2;	       /* ENABLE IMAP4rev2 */
 	bool utf8;	       /* ENABLE UTF8=ACCEPT */
+	bool condstore;	       /* CONDSTORE enabled (RFC 7162 3.1) */
+	bool qresync;	       /* ENABLE QRESYNC: VANISHED, not EXPUNGE */
 	char *idle_tag;	       /* non-NULL while in IDLE */
 	unsigned bad_commands; /* consecutive parse errors */
+
+	/* the command being run (set by imap_command_run) */
+	bool cmd_uid;	     /* run as "UID <name>" */
+	bool cmd_running;    /* its tagged OK/NO not yet sent */
+	unsigned cmd_sync;   /* IMAP_SYNC_* for the sync before that reply */
+
+	/* the selected mailbox (valid while selected) */
+	uint32_t mailbox_id;
+	uint32_t uidvalidity;
+	uint32_t uidnext;	/* as last announced */
+	uint64_t highestmodseq; /* the store state the view is synced to */
+	/* the last sync stopped at its output budget: more to announce */
+	bool sync_more;
+	struct imap_view view;	/* sequence number <-> UID */
+	/* the mailbox's keyword table, NULL until first needed; refreshed by
+	 * imap_keywords() when a bit beyond it shows up */
+	struct storage_keywords *keywords;
+	/* SEARCHRES (RFC 5182 "$"): ascending UIDs; reset by SELECT */
+	uint32_t *searchres;
+	size_t nsearchres;
+	/* an APPEND whose message literal is being streamed to the store */
+	struct imap_append *append;
+
+	/* (imapb) A command still producing output (FETCH, STORE, SEARCH):
+	 * while set, client_process calls cmd_step instead of reading the
+	 * next command whenever the output is below CLIENT_OUTPUT_PAUSE;
+	 * cmd_step returns true once the command finished (it then cleared
+	 * all three). client_destroy calls cmd_free if still set. */
+	bool (*cmd_step)(struct client *c);
+	void (*cmd_free)(struct client *c);
+	void *cmd_ctx;
 
 	/* set: read nothing more, close once the output is flushed */
 	const char *quit_reason;

@@ -9,12 +9,16 @@
 
 #include "compat.h"
 #include "imap_client.h"
+#include "imap_sync.h"
+#include "imap_worker.h"
 #include "log.h"
 #include "postern_build.h"
 #include "str.h"
 
-#define CMD_F_SELECTED 0x1u /* needs a selected mailbox */
-#define CMD_F_NO_ARGS  0x2u /* takes no arguments */
+#define CMD_F_SELECTED	  0x1u /* needs a selected mailbox */
+#define CMD_F_NO_ARGS	  0x2u /* takes no arguments */
+#define CMD_F_NO_EXPUNGE  0x4u /* FETCH, STORE, SEARCH: RFC 9051 7.5.2 */
+#define CMD_F_UID	  0x8u /* has a UID form (uid_commands[]) */
 
 struct imap_command {
 	const char *name;
@@ -38,29 +42,56 @@ static const struct imap_command commands[] = {
 	{"STATUS", cmd_status, 0},
 	{"SELECT", cmd_select, 0},
 	{"EXAMINE", cmd_examine, 0},
+	{"CREATE", cmd_create, 0},
+	{"DELETE", cmd_delete, 0},
+	{"RENAME", cmd_rename, 0},
+	{"SUBSCRIBE", cmd_subscribe, 0},
+	{"UNSUBSCRIBE", cmd_unsubscribe, 0},
+	{"APPEND", cmd_append, 0},
 	{"UNSELECT", cmd_unselect, CMD_F_SELECTED | CMD_F_NO_ARGS},
 	{"CLOSE", cmd_close, CMD_F_SELECTED | CMD_F_NO_ARGS},
 	{"CHECK", cmd_check, CMD_F_SELECTED | CMD_F_NO_ARGS},
-	/* selected-state commands that arrive with storage */
-	{"FETCH", NULL, CMD_F_SELECTED},
-	{"STORE", NULL, CMD_F_SELECTED},
-	{"SEARCH", NULL, CMD_F_SELECTED},
-	{"EXPUNGE", NULL, CMD_F_SELECTED},
-	{"COPY", NULL, CMD_F_SELECTED},
-	{"MOVE", NULL, CMD_F_SELECTED},
-	{"UID", NULL, CMD_F_SELECTED},
+	{"EXPUNGE", cmd_expunge, CMD_F_SELECTED | CMD_F_UID},
+	{"COPY", cmd_copy, CMD_F_SELECTED | CMD_F_UID},
+	{"MOVE", cmd_move, CMD_F_SELECTED | CMD_F_UID},
+	/* imapb: FETCH, STORE, SEARCH */
+	{"FETCH", cmd_fetch, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"STORE", cmd_store, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"SEARCH", cmd_search, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"UID", cmd_uid, CMD_F_SELECTED},
 };
+
+static const struct imap_command *command_find(struct str name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(commands); i++) {
+		if (str_eq_ci(name, commands[i].name))
+			return &commands[i];
+	}
+	return NULL;
+}
+
+/* Runs def's handler with the sync before the tagged reply armed. */
+static void command_call(struct client *c, const struct imap_command *def,
+			 const struct imap_cmd *cmd, bool uid)
+{
+	c->cmd_uid = uid;
+	c->cmd_running = true;
+	/* the UID forms may announce expunges (RFC 9051 7.5.2) */
+	c->cmd_sync = !uid && (def->flags & CMD_F_NO_EXPUNGE) != 0
+			      ? IMAP_SYNC_NO_EXPUNGE
+			      : 0;
+	def->func(c, cmd);
+	/* (imapb) a command going on in steps (c->cmd_step) sends its tagged
+	 * reply later: the sync before it stays armed until then */
+	if (c->cmd_step == NULL)
+		c->cmd_running = false;
+	c->cmd_uid = false;
+}
 
 void imap_command_run(struct client *c, const struct imap_cmd *cmd)
 {
-	const struct imap_command *def = NULL;
+	const struct imap_command *def = command_find(cmd->name);
 
-	for (size_t i = 0; i < N_ELEMENTS(commands); i++) {
-		if (str_eq_ci(cmd->name, commands[i].name)) {
-			def = &commands[i];
-			break;
-		}
-	}
 	if (def != NULL && (def->flags & CMD_F_SELECTED) != 0 && !c->selected) {
 		client_send_tagged(c, cmd->tag, "BAD No mailbox selected");
 		return;
@@ -74,7 +105,31 @@ void imap_command_run(struct client *c, const struct imap_cmd *cmd)
 		client_send_tagged(c, cmd->tag, "BAD Unexpected arguments");
 		return;
 	}
-	def->func(c, cmd);
+	command_call(c, def, cmd, false);
+}
+
+/* UID FETCH/STORE/SEARCH/COPY/MOVE/EXPUNGE: the same handler with
+ * c->cmd_uid set, the sub-command as name and the arguments after it. */
+void cmd_uid(struct client *c, const struct imap_cmd *cmd)
+{
+	const struct imap_command *def;
+	struct imap_cmd sub;
+	struct str name;
+
+	if (cmd->nargs == 0 || !imap_arg_get_atom(&cmd->args[0], &name)) {
+		cmd_bad_args(c, cmd);
+		return;
+	}
+	def = command_find(name);
+	if (def == NULL || (def->flags & CMD_F_UID) == 0 || def->func == NULL) {
+		client_send_tagged(c, cmd->tag, "BAD Unknown UID command");
+		return;
+	}
+	sub.tag = cmd->tag;
+	sub.name = name;
+	sub.args = cmd->args + 1;
+	sub.nargs = cmd->nargs - 1;
+	command_call(c, def, &sub, true);
 }
 
 void cmd_bad_args(struct client *c, const struct imap_cmd *cmd)
@@ -89,13 +144,14 @@ bool imap_mailbox_is_inbox(struct str name)
 
 void cmd_capability(struct client *c, const struct imap_cmd *cmd)
 {
-	client_send(c, "* CAPABILITY %s", client_capabilities);
+	client_send(c, "* CAPABILITY %s APPENDLIMIT=%u", client_capabilities,
+		    worker.cfg.imap_max_literal);
 	client_send_tagged(c, cmd->tag, "OK Capability completed");
 }
 
+/* The sync before the tagged OK is the point of NOOP (RFC 9051 6.1.2). */
 void cmd_noop(struct client *c, const struct imap_cmd *cmd)
 {
-	/* mailbox updates would be reported here once storage exists */
 	client_send_tagged(c, cmd->tag, "OK NOOP completed");
 }
 
@@ -152,10 +208,10 @@ void cmd_id(struct client *c, const struct imap_cmd *cmd)
 }
 
 /* RFC 5161: names we do not know are ignored; ENABLED lists what this
- * command newly enabled. */
+ * command newly enabled. QRESYNC implies CONDSTORE (RFC 7162 3.2.3). */
 void cmd_enable(struct client *c, const struct imap_cmd *cmd)
 {
-	char enabled[64] = "";
+	char enabled[128] = "";
 	struct str name;
 
 	if (cmd->nargs == 0) {
@@ -169,18 +225,27 @@ void cmd_enable(struct client *c, const struct imap_cmd *cmd)
 		}
 	}
 	for (size_t i = 0; i < cmd->nargs; i++) {
+		const char *what = NULL;
+
 		(void)imap_arg_get_atom(&cmd->args[i], &name);
 		if (str_eq_ci(name, "IMAP4rev2") && !c->rev2) {
 			c->rev2 = true;
-			snprintf(enabled + strlen(enabled),
-				 sizeof(enabled) - strlen(enabled),
-				 " IMAP4rev2");
+			what = "IMAP4rev2";
 		} else if (str_eq_ci(name, "UTF8=ACCEPT") && !c->utf8) {
 			c->utf8 = true;
-			snprintf(enabled + strlen(enabled),
-				 sizeof(enabled) - strlen(enabled),
-				 " UTF8=ACCEPT");
+			what = "UTF8=ACCEPT";
+		} else if (str_eq_ci(name, "CONDSTORE") && !c->condstore) {
+			imap_sync_enable_condstore(c);
+			what = "CONDSTORE";
+		} else if (str_eq_ci(name, "QRESYNC") && !c->qresync) {
+			imap_sync_enable_condstore(c);
+			c->qresync = true;
+			what = "QRESYNC";
 		}
+		if (what != NULL)
+			snprintf(enabled + strlen(enabled),
+				 sizeof(enabled) - strlen(enabled), " %s",
+				 what);
 	}
 	client_send(c, "* ENABLED%s", enabled);
 	client_send_tagged(c, cmd->tag, "OK Enabled");
@@ -196,4 +261,6 @@ void cmd_idle(struct client *c, const struct imap_cmd *cmd)
 {
 	client_send(c, "+ idling");
 	client_idle_begin(c, cmd->tag);
+	/* what is pending now; later changes wake us (imap_sync_notify) */
+	imap_sync(c, 0);
 }

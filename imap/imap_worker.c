@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "imap_client.h"
+#include "imap_sync.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "log.h"
@@ -248,6 +249,26 @@ void worker_master_init(void)
 	worker_idle_start();
 }
 
+static void worker_store_changed(void *ctx, unsigned events)
+{
+	(void)ctx;
+	(void)events;
+	imap_sync_notify();
+}
+
+void worker_store_init(void)
+{
+	const char *error;
+	enum storage_result r = storage_open(worker.home, &worker.store,
+					     &error);
+
+	if (r != STORAGE_OK)
+		log_fatal("opening the mail store in %s: %s", worker.home,
+			  error);
+	worker.store_io = io_add(storage_notify_fd(worker.store), IO_READ,
+				 worker_store_changed, NULL);
+}
+
 void worker_deinit(void)
 {
 	worker.stopping = true; /* no idle timer from the last removal */
@@ -256,4 +277,6 @@ void worker_deinit(void)
 	timer_remove(&worker.idle_timer);
 	io_remove(&lifeline_io);
 	ipc_chan_free(&worker.master);
+	io_remove(&worker.store_io);
+	storage_close(&worker.store);
 }

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "storage.h"
 
 struct client;
 
@@ -14,8 +15,8 @@ struct imap_worker {
 	struct config cfg;
 	const char *user; /* --user: the only user this process serves */
 	const char *home; /* --home */
-	/* INBOX's UIDVALIDITY until storage exists: stable per home dir */
-	uint32_t uidvalidity;
+	struct storage *store; /* the user's mail store, opened at start */
+	struct io *store_io;   /* its change notifications */
 
 	struct ipc_chan *master;
 	struct client *clients; /* doubly linked */
@@ -40,6 +41,9 @@ void worker_shutdown(const char *why);
 /* Sets up the master channel (fd 3), the lifeline (fd 4) and SIGTERM, and
  * sends IPC_T_CHILD_READY. */
 void worker_master_init(void);
+/* Opens the user's store in worker.home and watches its notify fd; exits
+ * (log_fatal) if it cannot be opened. */
+void worker_store_init(void);
 /* Frees what is left after the loop stopped. */
 void worker_deinit(void);
 

@@ -48,23 +48,6 @@ static int mkdir_home(const char *path)
 	return 0;
 }
 
-/* A UIDVALIDITY that stays the same across restarts of this worker: the
- * home directory's birth time (its change time where the file system does
- * not record birth). Storage replaces this with a stored value. */
-static uint32_t home_uidvalidity(const char *home)
-{
-	struct statx stx;
-	uint64_t t;
-
-	if (statx(AT_FDCWD, home, 0, STATX_BTIME | STATX_CTIME, &stx) < 0)
-		log_fatal("statx %s: %m", home);
-	if ((stx.stx_mask & STATX_BTIME) != 0)
-		t = (uint64_t)stx.stx_btime.tv_sec;
-	else
-		t = (uint64_t)stx.stx_ctime.tv_sec;
-	return t == 0 ? 1 : (uint32_t)t;
-}
-
 static void check_fd(int fd, const char *what)
 {
 	if (fcntl(fd, F_GETFD) < 0)
@@ -77,7 +60,9 @@ static void check_fd(int fd, const char *what)
  * the master after the auth daemon vouched for the login. It trusts the
  * master (fd 3) and nothing else: every byte from the client connections is
  * untrusted and bounded (imap_max_line, imap_max_literal, output buffer,
- * connection count). Started as root it switches to config mail_user at
+ * connection count). At start it opens the user's mail store in --home
+ * (creating it if missing); the store is written only by this user's own
+ * processes (this worker, delivery, mailadm) and is trusted like them. Started as root it switches to config mail_user at
  * once and keeps no capabilities, no way back (no-new-privs) and no core
  * dumps; in dev mode it runs as the invoking user. It can read and write
  * only what mail_user can: that user's home, and (until per-user uids) the
@@ -147,11 +132,11 @@ int main(int argc, char **argv)
 		log_fatal("creating home %s: %m", worker.home);
 	if (chdir(worker.home) < 0)
 		log_fatal("chdir %s: %m", worker.home);
-	worker.uidvalidity = home_uidvalidity(worker.home);
 
 	/* client sockets: a peer that went away shows up as EPIPE */
 	signal(SIGPIPE, SIG_IGN);
 	ioloop_init();
+	worker_store_init();
 	worker_master_init();
 	log_debug("serving home=%s", worker.home);
 	ioloop_run();

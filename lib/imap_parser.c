@@ -44,8 +44,10 @@ enum parser_state {
 	S_LIT_CR,   /* '}' seen, CRLF must follow */
 	S_LIT_LF,
 	S_LIT_DATA,
-	S_AFTER_ARG, /* SP, ')' or end of line */
-	S_EOL_LF,    /* CR at the end of the command seen */
+	S_LIT_OFFER,  /* IMAP_PARSE_LITERAL returned: the caller decides */
+	S_LIT_STREAM, /* the caller consumes the literal's bytes */
+	S_AFTER_ARG,  /* SP, ')' or end of line */
+	S_EOL_LF,     /* CR at the end of the command seen */
 	/* error recovery: same lexical structure, nothing stored */
 	S_SKIP,
 	S_SKIP_Q,
@@ -63,6 +65,8 @@ enum tok_type {
 	TOK_QUOTED,
 	TOK_LITERAL,
 	TOK_LITERAL8,
+	TOK_STREAMED, /* literal the caller consumed: no bytes stored */
+	TOK_STREAMED8,
 	TOK_OPEN,
 	TOK_CLOSE,
 };
@@ -95,6 +99,9 @@ struct imap_parser {
 	bool lit_overflow; /* announced size did not fit in 64 bits */
 	bool lit_sync;
 	bool lit8;
+	/* an allocation failed while finishing a streamed literal: the next
+	 * run reports it */
+	bool stream_error;
 };
 
 /* Buffers larger than this are freed between commands instead of kept. */
@@ -337,6 +344,13 @@ static void fill_arg(struct imap_parser *p, const struct tok *t,
 		/* fall through */
 	case TOK_LITERAL:
 		a->type = IMAP_ARG_LITERAL;
+		break;
+	case TOK_STREAMED8:
+		a->literal8 = true;
+		/* fall through */
+	case TOK_STREAMED:
+		a->type = IMAP_ARG_LITERAL;
+		a->streamed = true;
 		break;
 	case TOK_OPEN:
 	case TOK_CLOSE:
@@ -590,6 +604,13 @@ static enum imap_parse_result literal_announced(struct run *r)
 	if (++p->nliterals > p->lim.max_literals)
 		return fail_limit(r, "Too many literals",
 				  IMAP_PARSE_LIMIT_LITERALS);
+	if (!p->lit_overflow && p->lim.stream_min > 0 &&
+	    p->lit_size >= p->lim.stream_min) {
+		/* the caller decides whether and how to read it */
+		r->pos++;
+		p->state = S_LIT_OFFER;
+		return IMAP_PARSE_LITERAL;
+	}
 	if (p->lit_overflow || p->lit_size > p->lim.max_literal)
 		return fail_limit(r, "[TOOBIG] Literal too big",
 				  IMAP_PARSE_LIMIT_LITERAL);
@@ -890,6 +911,10 @@ static enum imap_parse_result run_one(struct run *r)
 
 	if (p->state == S_LIT_DATA)
 		return literal_data(r);
+	if (p->state == S_LIT_OFFER)
+		return IMAP_PARSE_LITERAL;
+	if (p->state == S_LIT_STREAM)
+		return IMAP_PARSE_NEED_MORE; /* the caller's bytes */
 	if (p->state == S_SKIP_LIT_DATA) {
 		skip_literal_data(r);
 		return IMAP_PARSE_NEED_MORE;
@@ -915,6 +940,13 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 	*tag_r = (struct str){"", 0};
 	*error_r = NULL;
 	p->error_limit = IMAP_PARSE_LIMIT_NONE;
+	if (p->stream_error) {
+		p->stream_error = false;
+		r.error = "Out of memory";
+		ret = IMAP_PARSE_ERROR;
+	} else if (p->state == S_LIT_OFFER) {
+		ret = IMAP_PARSE_LITERAL;
+	}
 	while (ret == IMAP_PARSE_NEED_MORE && r.pos < r.len) {
 		size_t before = r.pos;
 		enum parser_state s = p->state;
@@ -927,7 +959,10 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 			break;
 	}
 	buf_consume(in, r.pos);
-	if (ret == IMAP_PARSE_COMMAND && build_command(p, cmd_r) < 0) {
+	if ((ret == IMAP_PARSE_COMMAND || ret == IMAP_PARSE_LITERAL) &&
+	    build_command(p, cmd_r) < 0) {
+		if (ret == IMAP_PARSE_LITERAL)
+			imap_parser_literal_refuse(p);
 		r.error = "Out of memory";
 		ret = IMAP_PARSE_ERROR;
 	}
@@ -937,10 +972,96 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 			tag_r->p = (const char *)p->data.data;
 			tag_r->len = p->tag_len;
 		}
-	} else if (ret == IMAP_PARSE_COMMAND) {
+	} else if (ret == IMAP_PARSE_COMMAND || ret == IMAP_PARSE_LITERAL) {
 		*tag_r = cmd_r->tag;
 	}
 	return ret;
+}
+
+void imap_parser_literal_info(const struct imap_parser *p,
+			      struct imap_literal_info *info_r)
+{
+	info_r->size = p->lit_size;
+	info_r->sync = p->lit_sync;
+	info_r->literal8 = p->lit8;
+	info_r->depth = p->depth;
+}
+
+/* Where a literal the caller will not take leaves the parser: the
+ * announcement's LF was consumed, so this is what the skip states would
+ * have decided on reading it. */
+static void literal_skip(struct imap_parser *p)
+{
+	if (p->state == S_LIT_OFFER && p->lit_sync)
+		p->state = S_START; /* the client never sends it */
+	else
+		p->state = p->lit_size > 0 ? S_SKIP_LIT_DATA : S_SKIP;
+}
+
+enum imap_parse_result imap_parser_literal_store(struct imap_parser *p,
+						 const char **error_r)
+{
+	*error_r = NULL;
+	if (p->state != S_LIT_OFFER) {
+		*error_r = "No literal offered";
+		return IMAP_PARSE_ERROR;
+	}
+	if (p->lit_size > p->lim.max_literal) {
+		literal_skip(p);
+		p->error_limit = IMAP_PARSE_LIMIT_LITERAL;
+		*error_r = "[TOOBIG] Literal too big";
+		return IMAP_PARSE_ERROR;
+	}
+	tok_begin(p);
+	p->state = S_LIT_DATA;
+	return p->lit_sync ? IMAP_PARSE_CONTINUE : IMAP_PARSE_NEED_MORE;
+}
+
+enum imap_parse_result imap_parser_literal_stream(struct imap_parser *p)
+{
+	if (p->state != S_LIT_OFFER)
+		return IMAP_PARSE_NEED_MORE;
+	p->state = S_LIT_STREAM;
+	return p->lit_sync ? IMAP_PARSE_CONTINUE : IMAP_PARSE_NEED_MORE;
+}
+
+size_t imap_parser_literal_avail(const struct imap_parser *p,
+				 const struct buf *in)
+{
+	if (p->state != S_LIT_STREAM)
+		return 0;
+	return p->lit_size < in->len ? (size_t)p->lit_size : in->len;
+}
+
+uint64_t imap_parser_literal_remaining(const struct imap_parser *p)
+{
+	return p->state == S_LIT_STREAM || p->state == S_LIT_OFFER ? p->lit_size
+								   : 0;
+}
+
+void imap_parser_literal_consume(struct imap_parser *p, struct buf *in,
+				 size_t n)
+{
+	if (n > imap_parser_literal_avail(p, in))
+		n = imap_parser_literal_avail(p, in);
+	buf_consume(in, n);
+	p->lit_size -= n;
+	if (p->state != S_LIT_STREAM || p->lit_size > 0)
+		return;
+	if (tok_push(p, p->lit8 ? TOK_STREAMED8 : TOK_STREAMED, p->data.len,
+		     0) < 0 ||
+	    data_add(p, "", 1) < 0) {
+		p->stream_error = true;
+		p->state = S_SKIP;
+		return;
+	}
+	p->state = S_AFTER_ARG;
+}
+
+void imap_parser_literal_refuse(struct imap_parser *p)
+{
+	if (p->state == S_LIT_OFFER || p->state == S_LIT_STREAM)
+		literal_skip(p);
 }
 
 enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p)

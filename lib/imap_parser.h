@@ -20,6 +20,7 @@
  * literal it refused) and continues with the next. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "str.h"
@@ -37,8 +38,11 @@ enum imap_arg_type {
  * literal may still contain NULs: check with str_has_nul). */
 struct imap_arg {
 	enum imap_arg_type type;
-	struct str s;	       /* ATOM/QUOTED/LITERAL/NIL ("NIL" as sent) */
-	bool literal8;	       /* ~{n} */
+	struct str s;  /* ATOM/QUOTED/LITERAL/NIL ("NIL" as sent) */
+	bool literal8; /* ~{n} */
+	/* LITERAL whose bytes the caller consumed itself
+	 * (imap_parser_literal_stream); s is empty */
+	bool streamed;
 	struct imap_arg *list; /* LIST children */
 	size_t list_count;
 };
@@ -56,6 +60,9 @@ struct imap_parser_limits {
 	size_t max_literals; /* literals per command */
 	size_t max_depth;    /* list nesting */
 	size_t max_args;     /* total args incl. list members */
+	/* Literals of at least this many bytes are offered to the caller
+	 * (IMAP_PARSE_LITERAL) before they are read; 0: never. */
+	size_t stream_min;
 };
 
 enum imap_parse_result {
@@ -65,6 +72,14 @@ enum imap_parse_result {
 	/* a synchronizing literal {n} was accepted: send "+ OK\r\n" and call
 	 * again */
 	IMAP_PARSE_CONTINUE = 2,
+	/* A literal of at least stream_min bytes was announced (its
+	 * announcement line consumed, none of its data). *cmd_r holds the
+	 * command so far: the arguments before the literal (an unclosed list
+	 * shows the members read so far); its views are valid until the next
+	 * parser call. The caller decides with imap_parser_literal_store,
+	 * _stream or _refuse before calling imap_parser_run again (which
+	 * otherwise returns IMAP_PARSE_LITERAL again). */
+	IMAP_PARSE_LITERAL = 3,
 };
 
 struct imap_parser;
@@ -98,6 +113,46 @@ enum imap_parse_limit {
 	IMAP_PARSE_LIMIT_ARGS,	   /* max_args */
 };
 enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p);
+
+/* ---- literals offered by IMAP_PARSE_LITERAL ---- */
+
+/* The offered literal: its announced size, {n} (sync) or {n+}, literal8. */
+struct imap_literal_info {
+	uint64_t size;
+	bool sync;
+	bool literal8;
+	size_t depth; /* lists still open around the literal (0: top level) */
+};
+void imap_parser_literal_info(const struct imap_parser *p,
+			      struct imap_literal_info *info_r);
+/* Reads the literal into the command like any other (max_literal applies).
+ * Returns IMAP_PARSE_CONTINUE when "+ OK" must be sent (sync literal),
+ * IMAP_PARSE_NEED_MORE when not, or IMAP_PARSE_ERROR (too big: *error_r
+ * as from imap_parser_run; recovery as there, the tag is the command's). */
+enum imap_parse_result imap_parser_literal_store(struct imap_parser *p,
+						 const char **error_r);
+/* The caller consumes the literal's bytes itself, from the front of its
+ * input buffer, with imap_parser_literal_avail and
+ * imap_parser_literal_consume; imap_parser_run returns
+ * IMAP_PARSE_NEED_MORE until all were consumed and then goes on with the
+ * rest of the command, where the literal is an IMAP_ARG_LITERAL with
+ * streamed set. Returns IMAP_PARSE_CONTINUE when "+ OK" must be sent, else
+ * IMAP_PARSE_NEED_MORE. */
+enum imap_parse_result imap_parser_literal_stream(struct imap_parser *p);
+/* While streaming: how many bytes at the front of in belong to the
+ * literal (0 when none arrived yet or the literal is complete). */
+size_t imap_parser_literal_avail(const struct imap_parser *p,
+				 const struct buf *in);
+/* Literal bytes not yet consumed. */
+uint64_t imap_parser_literal_remaining(const struct imap_parser *p);
+/* Drops n (<= imap_parser_literal_avail) literal bytes from in. */
+void imap_parser_literal_consume(struct imap_parser *p, struct buf *in,
+				 size_t n);
+/* Refuses the offered literal and with it the command: a synchronizing
+ * literal is never sent by the client (it waits for "+"), so the command
+ * ends here; a non-synchronizing one is skipped unread, with the rest of
+ * its line. The caller answers the command itself (tag NO or BAD). */
+void imap_parser_literal_refuse(struct imap_parser *p);
 
 /* Forgets any partial command (after a layer switch). */
 void imap_parser_reset(struct imap_parser *p);

@@ -73,6 +73,16 @@ def test_show_rm_unknown(instance):
     _err(instance.mailadm("tlskey", "list", "nobody@example.org"), 4)
 
 
+def test_fingerprint_starting_with_dash(instance):
+    """base64url fingerprints may start with '-' (1 key in 64): mailadm must
+    take them as arguments, not options (a flaky failure found in CI)."""
+    fp = "-" + "A" * 42
+    for args in (("tlskey", "show", fp), ("tlskey", "rm", fp),
+                 ("tlskey", "show", "--", fp)):
+        line = _err(instance.mailadm(*args), 4)
+        assert "unknown option" not in line, line
+
+
 def test_howto_name_checked(instance):
     _err(instance.mailadm("tlskey", "howto", "x; rm -rf /"), 2)
     r = instance.mailadm("tlskey", "gen", "/nonexistent-dir/x")

@@ -54,7 +54,12 @@ static void put_args(struct buf *out, const struct imap_arg *a, size_t n)
 			buf_append_cstr(out, "Q:");
 			break;
 		case IMAP_ARG_LITERAL:
-			buf_append_cstr(out, a[i].literal8 ? "L8:" : "L:");
+			if (a[i].streamed)
+				buf_append_cstr(out,
+						a[i].literal8 ? "S8:" : "S:");
+			else
+				buf_append_cstr(out,
+						a[i].literal8 ? "L8:" : "L:");
 			break;
 		case IMAP_ARG_NIL:
 			buf_append_cstr(out, "NIL");
@@ -69,6 +74,48 @@ static void put_args(struct buf *out, const struct imap_arg *a, size_t n)
 	}
 }
 
+/* What drain does with a literal offered by IMAP_PARSE_LITERAL. */
+static enum { OFFER_STORE, OFFER_STREAM, OFFER_REFUSE } offer_mode;
+/* The bytes of streamed literals, in order. */
+static struct buf streamed;
+
+static void offer(struct imap_parser *p, const struct imap_cmd *cmd,
+		  struct buf *out)
+{
+	struct imap_literal_info li;
+	const char *error;
+	enum imap_parse_result r = IMAP_PARSE_NEED_MORE;
+
+	imap_parser_literal_info(p, &li);
+	buf_append_cstr(out, "LIT ");
+	put_escaped(out, cmd->tag);
+	buf_append_cstr(out, " ");
+	put_escaped(out, cmd->name);
+	put_args(out, cmd->args, cmd->nargs);
+	buf_printf(out, " %llu%s%s", (unsigned long long)li.size,
+		   li.sync ? "" : "+", li.literal8 ? "~" : "");
+	switch (offer_mode) {
+	case OFFER_STORE:
+		r = imap_parser_literal_store(p, &error);
+		buf_append_cstr(out, " store");
+		break;
+	case OFFER_STREAM:
+		CHECK(imap_parser_literal_remaining(p) == li.size);
+		r = imap_parser_literal_stream(p);
+		buf_append_cstr(out, " stream");
+		break;
+	case OFFER_REFUSE:
+		imap_parser_literal_refuse(p);
+		buf_append_cstr(out, " refuse");
+		break;
+	}
+	if (r == IMAP_PARSE_CONTINUE)
+		buf_append_cstr(out, "|CONT");
+	else if (r == IMAP_PARSE_ERROR)
+		buf_printf(out, "|ERR %s", error);
+	buf_append_cstr(out, "|");
+}
+
 /* Drains everything the parser can return from in into the transcript. */
 static void drain(struct imap_parser *p, struct buf *in, struct buf *out)
 {
@@ -76,10 +123,20 @@ static void drain(struct imap_parser *p, struct buf *in, struct buf *out)
 		struct imap_cmd cmd;
 		struct str tag;
 		const char *error;
-		enum imap_parse_result r =
-			imap_parser_run(p, in, &cmd, &tag, &error);
+		enum imap_parse_result r;
+		size_t n = imap_parser_literal_avail(p, in);
 
+		if (n > 0) {
+			buf_append(&streamed, in->data, n);
+			imap_parser_literal_consume(p, in, n);
+			continue;
+		}
+		r = imap_parser_run(p, in, &cmd, &tag, &error);
 		switch (r) {
+		case IMAP_PARSE_LITERAL:
+			CHECK(str_eq(tag, cmd.tag));
+			offer(p, &cmd, out);
+			break;
 		case IMAP_PARSE_NEED_MORE:
 			CHECK(in->len == 0);
 			return;
@@ -572,9 +629,110 @@ static void test_fuzz(void)
 	CHECK(ncmd > 1000 && ncont > 100 && nerr > 1000);
 }
 
+/* Large literals offered to the caller: stored, streamed or refused, with
+ * the same transcript however the input is split. */
+static void test_offered_literals(void)
+{
+	struct imap_parser_limits lim = default_limits;
+	char input[600];
+	char big[200];
+	int n;
+
+	lim.stream_min = 8;
+	memset(big, 'x', 100);
+	big[100] = '\0';
+	/* small literals are read as before */
+	offer_mode = OFFER_STREAM;
+	expect_lim(&lim, "a LOGIN {4}\r\nuser {7+}\r\npasswor\r\n",
+		   strlen("a LOGIN {4}\r\nuser {7+}\r\npasswor\r\n"),
+		   "CONT|CMD a LOGIN L:user L:passwor|");
+	/* streamed: the command so far, then the rest after the bytes; the
+	 * bytes never enter the command */
+	buf_clear(&streamed);
+	n = snprintf(input, sizeof(input),
+		     "a APPEND INBOX (\\Seen) {100}\r\n%s\r\nb NOOP\r\n", big);
+	expect_lim(&lim, input, (size_t)n,
+		   "LIT a APPEND A:INBOX ( A:\\Seen ) 100 stream|CONT|"
+		   "CMD a APPEND A:INBOX ( A:\\Seen ) S:|CMD b NOOP|");
+	/* 7 ways of splitting, each streams all 100 bytes */
+	CHECK(streamed.len == 700);
+	for (size_t i = 0; i < streamed.len; i++)
+		CHECK(streamed.data[i] == 'x');
+	/* LITERAL+ and literal8, inside a list, and arguments after it */
+	buf_clear(&streamed);
+	n = snprintf(input, sizeof(input),
+		     "a APPEND X UTF8 (~{100+}\r\n%s) more\r\n", big);
+	expect_lim(&lim, input, (size_t)n,
+		   "LIT a APPEND A:X A:UTF8 ( ) 100+~ stream|"
+		   "CMD a APPEND A:X A:UTF8 ( S8: ) A:more|");
+	CHECK(streamed.len == 700);
+	/* refused: a sync literal is never sent, the next line is a new
+	 * command; a LITERAL+ one is skipped with the rest of its line */
+	offer_mode = OFFER_REFUSE;
+	expect_lim(&lim, "a APPEND INBOX {100}\r\nb NOOP\r\n",
+		   strlen("a APPEND INBOX {100}\r\nb NOOP\r\n"),
+		   "LIT a APPEND A:INBOX 100 refuse|CMD b NOOP|");
+	n = snprintf(input, sizeof(input),
+		     "a APPEND INBOX {100+}\r\n%s rest {3}\r\nb NOOP\r\n", big);
+	expect_lim(&lim, input, (size_t)n,
+		   "LIT a APPEND A:INBOX 100+ refuse|CMD b NOOP|");
+	/* stored: like any literal, max_literal applies */
+	offer_mode = OFFER_STORE;
+	expect_lim(&lim, "a X {10}\r\n0123456789\r\n",
+		   strlen("a X {10}\r\n0123456789\r\n"),
+		   "LIT a X 10 store|CONT|CMD a X L:0123456789|");
+	lim.max_literal = 50;
+	n = snprintf(input, sizeof(input),
+		     "a X {100+}\r\n%s\r\nb X {100}\r\nc NOOP\r\n", big);
+	expect_lim(
+		&lim, input, (size_t)n,
+		"LIT a X 100+ store|ERR [TOOBIG] Literal too big|"
+		"LIT b X 100 store|ERR [TOOBIG] Literal too big|CMD c NOOP|");
+}
+
+/* Streaming stops where the caller stops: refusing in the middle skips
+ * the rest of the literal and its line. */
+static void test_stream_refuse_midway(void)
+{
+	struct imap_parser_limits lim = default_limits;
+	struct imap_parser *p;
+	struct buf in;
+	struct imap_cmd cmd;
+	struct str tag;
+	const char *error;
+
+	lim.stream_min = 8;
+	p = imap_parser_new(&lim);
+	buf_init(&in, 4096);
+	buf_append_cstr(&in, "a APPEND INBOX {20+}\r\n0123456789");
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) ==
+	      IMAP_PARSE_LITERAL);
+	CHECK(cmd.nargs == 1 && str_eq(cmd.args[0].s, STR_LIT("INBOX")));
+	/* asked again without a decision: the same offer */
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) ==
+	      IMAP_PARSE_LITERAL);
+	CHECK(imap_parser_literal_stream(p) == IMAP_PARSE_NEED_MORE);
+	CHECK(imap_parser_literal_avail(p, &in) == 10);
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) ==
+	      IMAP_PARSE_NEED_MORE);
+	CHECK(in.len == 10); /* the caller's bytes are left alone */
+	imap_parser_literal_consume(p, &in, 4);
+	CHECK(imap_parser_literal_remaining(p) == 16);
+	imap_parser_literal_refuse(p);
+	CHECK(imap_parser_literal_avail(p, &in) == 0);
+	buf_append_cstr(&in, "abcdefghij trailing\r\nb NOOP\r\n");
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) ==
+	      IMAP_PARSE_COMMAND);
+	CHECK(str_eq(cmd.tag, STR_LIT("b")));
+	CHECK(in.len == 0);
+	buf_deinit(&in);
+	imap_parser_free(&p);
+}
+
 int main(void)
 {
 	rng_state = 0x123456789abcdefULL;
+	buf_init(&streamed, 1 << 20);
 	test_commands();
 	test_syntax_errors();
 	test_literals();
@@ -584,5 +742,8 @@ int main(void)
 	test_pipelining();
 	test_helpers();
 	test_fuzz();
+	test_offered_literals();
+	test_stream_refuse_midway();
+	buf_deinit(&streamed);
 	return tap_done();
 }

@@ -1,0 +1,467 @@
+/* Session <-> store synchronisation: turning the store's change list
+ * (storage_changes since the modseq the session last saw) into the
+ * untagged responses RFC 9051 and RFC 7162 allow at this point. The view
+ * changes only here, so sequence numbers are consistent with everything
+ * the client has been told. */
+#include "imap_sync.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap_worker.h"
+#include "log.h"
+
+/* VANISHED lines are split so no one line grows past this. */
+#define SYNC_VANISHED_LINE_MAX 8000
+/* Output one sync may queue before it stops and leaves the rest for the
+ * next sync point (a change to 100k messages must not overflow the output
+ * buffer of a client that does read). */
+#define SYNC_OUTPUT_BUDGET (CLIENT_OUTPUT_MAX / 2)
+/* Expunges announced between budget checks. */
+#define SYNC_EXPUNGE_CHUNK 1000
+
+struct sync_changes {
+	const struct imap_view *view;
+	uint32_t *expunged; /* UIDs in the view */
+	size_t nexpunged, expunged_cap;
+	struct storage_msg *changed; /* messages in the view, new state */
+	size_t nchanged, changed_cap;
+	struct storage_msg *added; /* not yet in the view */
+	size_t nadded, added_cap;
+	bool nomem;
+};
+
+static void *grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *np;
+
+	if (n < *cap)
+		return p;
+	ncap = *cap == 0 ? 16 : *cap * 2;
+	if (ncap > SIZE_MAX / size)
+		return NULL;
+	np = realloc(p, ncap * size);
+	if (np != NULL)
+		*cap = ncap;
+	return np;
+}
+
+static int push_msg(struct storage_msg **v, size_t *n, size_t *cap,
+		    const struct storage_msg *m)
+{
+	struct storage_msg *nv = grow(*v, cap, *n, sizeof(**v));
+
+	if (nv == NULL)
+		return -1;
+	*v = nv;
+	nv[(*n)++] = *m;
+	return 0;
+}
+
+static int change_cb(void *ctx, const struct storage_msg *m, bool expunged)
+{
+	struct sync_changes *sc = ctx;
+	const struct imap_view *v = sc->view;
+	uint32_t seq = imap_view_seq(v, m->uid);
+	int r = 0;
+
+	if (expunged) {
+		uint32_t *nv;
+
+		if (seq == 0 || imap_view_is_gone(v, m->uid))
+			return 0;
+		nv = grow(sc->expunged, &sc->expunged_cap, sc->nexpunged,
+			  sizeof(*nv));
+		if (nv == NULL) {
+			sc->nomem = true;
+			return 1;
+		}
+		sc->expunged = nv;
+		nv[sc->nexpunged++] = m->uid;
+	} else if (seq != 0) {
+		if (m->modseq > v->modseqs[seq - 1] &&
+		    !imap_view_is_gone(v, m->uid))
+			r = push_msg(&sc->changed, &sc->nchanged,
+				     &sc->changed_cap, m);
+	} else if (v->count == 0 || m->uid > v->uids[v->count - 1]) {
+		r = push_msg(&sc->added, &sc->nadded, &sc->added_cap, m);
+	}
+	/* else: older than the view yet unknown to it; cannot happen, as
+	 * UIDs are assigned ascending and the view started complete */
+	if (r < 0) {
+		sc->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int msg_uid_cmp(const void *a, const void *b)
+{
+	const struct storage_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static void send_expunge(void *ctx, uint32_t seq, uint32_t uid)
+{
+	struct client *c = ctx;
+
+	(void)uid;
+	client_send(c, "* %" PRIu32 " EXPUNGE", seq);
+}
+
+void imap_sync_send_vanished(struct client *c, const uint32_t *uids, size_t n,
+			     bool earlier)
+{
+	struct buf line;
+	size_t i = 0;
+
+	buf_init(&line, SYNC_VANISHED_LINE_MAX + 64);
+	while (i < n) {
+		size_t j = i;
+
+		buf_clear(&line);
+		/* a chunk of at most ~700 ranges stays under the line max */
+		while (j < n && j - i < 700)
+			j++;
+		if (imap_seqset_write_uids(&line, uids + i, j - i) < 0) {
+			client_quit(c, "out of memory");
+			break;
+		}
+		client_send(c, "* VANISHED %s%s", earlier ? "(EARLIER) " : "",
+			    buf_cstr(&line));
+		i = j;
+	}
+	buf_deinit(&line);
+}
+
+/* Whether the output is over budget even after writing what the socket
+ * takes now. */
+static bool over_budget(struct client *c)
+{
+	if (c->out.len < SYNC_OUTPUT_BUDGET)
+		return false;
+	client_flush(c);
+	return c->out.len >= SYNC_OUTPUT_BUDGET || c->broken;
+}
+
+/* Announces and removes the messages marked gone, the highest first, in
+ * chunks while the output budget lasts. false if some are left. */
+static bool announce_gone(struct client *c)
+{
+	struct imap_view *v = &c->view;
+
+	while (v->ngone > 0) {
+		size_t n = v->ngone < SYNC_EXPUNGE_CHUNK ? v->ngone
+							 : SYNC_EXPUNGE_CHUNK;
+
+		if (over_budget(c))
+			return false;
+		if (c->qresync) {
+			imap_sync_send_vanished(c, v->gone + v->ngone - n, n,
+						false);
+			(void)imap_view_remove_gone(v, n, NULL, NULL);
+		} else {
+			(void)imap_view_remove_gone(v, n, send_expunge, c);
+		}
+	}
+	return true;
+}
+
+/* Applies the changes; false if the output budget cut it short (the
+ * caller then keeps its modseq, so the next sync reads them again: the
+ * view's per-message modseqs make that idempotent). */
+static bool sync_apply(struct client *c, struct sync_changes *sc,
+		       unsigned flags)
+{
+	struct imap_view *v = &c->view;
+	bool complete = true;
+	size_t before;
+
+	if (sc->nexpunged > 0) {
+		qsort(sc->expunged, sc->nexpunged, sizeof(*sc->expunged),
+		      u32_cmp);
+		if (imap_view_add_gone(v, sc->expunged, sc->nexpunged) < 0) {
+			client_quit(c, "out of memory");
+			return true;
+		}
+	}
+	if ((flags & IMAP_SYNC_NO_EXPUNGE) == 0 && !announce_gone(c))
+		complete = false;
+	before = v->count;
+	if (sc->nadded > 1)
+		qsort(sc->added, sc->nadded, sizeof(*sc->added), msg_uid_cmp);
+	for (size_t i = 0; i < sc->nadded; i++) {
+		if (imap_view_append(v, sc->added[i].uid, sc->added[i].modseq) <
+		    0) {
+			client_quit(c, "out of memory");
+			return true;
+		}
+	}
+	if (v->count != before)
+		client_send(c, "* %zu EXISTS", v->count);
+	if (sc->nchanged > 1)
+		qsort(sc->changed, sc->nchanged, sizeof(*sc->changed),
+		      msg_uid_cmp);
+	for (size_t i = 0; i < sc->nchanged; i++) {
+		uint32_t seq = imap_view_seq(v, sc->changed[i].uid);
+
+		if (over_budget(c))
+			return false;
+		if (seq != 0)
+			imap_sync_send_flags(c, seq, &sc->changed[i]);
+	}
+	return complete;
+}
+
+void imap_sync(struct client *c, unsigned flags)
+{
+	struct sync_changes sc;
+	struct storage_mailbox mb;
+	enum storage_result r;
+	const char *error;
+
+	if (!c->selected || c->quit_reason != NULL)
+		return;
+	memset(&sc, 0, sizeof(sc));
+	sc.view = &c->view;
+	r = storage_changes(worker.store, c->mailbox_id, c->highestmodseq,
+			    change_cb, &sc, &mb, &error);
+	if (r == STORAGE_ERR_NONEXISTENT) {
+		/* deleted (or renamed away and replaced) under us */
+		client_send(c, "* BYE Selected mailbox was deleted");
+		client_quit(c, "selected mailbox deleted");
+	} else if (r != STORAGE_OK) {
+		clog_error(&c->log, "reading mailbox changes: %s", error);
+	} else if (sc.nomem) {
+		client_quit(c, "out of memory");
+	} else {
+		bool complete = sync_apply(c, &sc, flags);
+
+		/* the session has now seen every change up to mb's state;
+		 * cut short, the next sync reads from the old point again */
+		if (complete)
+			c->highestmodseq = mb.highestmodseq;
+		c->sync_more = !complete;
+		c->uidnext = mb.uidnext;
+	}
+	free(sc.expunged);
+	free(sc.changed);
+	free(sc.added);
+}
+
+void imap_sync_notify(void)
+{
+	struct client *c, *next;
+
+	storage_notify_drain(worker.store);
+	for (c = worker.clients; c != NULL; c = next) {
+		next = c->next;
+		if (c->idle_tag == NULL || !c->selected ||
+		    c->quit_reason != NULL)
+			continue;
+		imap_sync(c, 0);
+		client_flush(c);
+		if (c->quit_reason != NULL && (c->out.len == 0 || c->broken))
+			client_destroy(c, c->quit_reason);
+	}
+}
+
+struct load_ctx {
+	struct imap_view *view;
+	uint32_t first_unseen;
+	bool nomem;
+};
+
+static int load_cb(void *ctx, const struct storage_msg *m)
+{
+	struct load_ctx *lc = ctx;
+
+	if (lc->first_unseen == 0 && (m->flags & STORAGE_FLAG_SEEN) == 0)
+		lc->first_unseen = (uint32_t)lc->view->count + 1;
+	if (imap_view_append(lc->view, m->uid, m->modseq) < 0) {
+		lc->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+int imap_sync_load(struct client *c, uint32_t mailbox_id,
+		   struct storage_mailbox *mbox_r, uint32_t *first_unseen_r,
+		   const char **code_r, const char **error_r)
+{
+	struct load_ctx lc = {&c->view, 0, false};
+	enum storage_result r;
+
+	imap_sync_unload(c);
+	r = storage_msg_scan(worker.store, mailbox_id, 1, UINT32_MAX, load_cb,
+			     &lc, mbox_r, error_r);
+	if (r == STORAGE_OK && lc.nomem) {
+		r = STORAGE_ERR_SERVERBUG;
+		*error_r = "Out of memory";
+	}
+	if (r != STORAGE_OK) {
+		imap_view_clear(&c->view);
+		*code_r = imap_sync_code(r);
+		return -1;
+	}
+	c->mailbox_id = mailbox_id;
+	c->uidvalidity = mbox_r->uidvalidity;
+	c->uidnext = mbox_r->uidnext;
+	c->highestmodseq = mbox_r->highestmodseq;
+	if (first_unseen_r != NULL)
+		*first_unseen_r = lc.first_unseen;
+	return 0;
+}
+
+void imap_sync_unload(struct client *c)
+{
+	imap_view_clear(&c->view);
+	free(c->keywords);
+	c->keywords = NULL;
+	free(c->searchres);
+	c->searchres = NULL;
+	c->nsearchres = 0;
+	c->mailbox_id = 0;
+	c->selected = false;
+}
+
+int imap_sync_seqset(struct client *c, struct str text, bool uid,
+		     struct imap_seqset *seqs_r, const char **error_r)
+{
+	struct imap_seqset set;
+	struct imap_seqset_ctx ctx = {
+		.view = &c->view,
+		.uidnext = c->uidnext,
+		.saved = c->searchres,
+		.nsaved = c->nsearchres,
+	};
+	int ret;
+
+	if (imap_seqset_parse(text, &set, error_r) < 0) {
+		memset(seqs_r, 0, sizeof(*seqs_r));
+		return -1;
+	}
+	ret = imap_seqset_resolve(&set, &ctx, uid, seqs_r, error_r);
+	imap_seqset_free(&set);
+	return ret;
+}
+
+const struct storage_keywords *imap_sync_keywords(struct client *c,
+						  uint64_t keywords)
+{
+	unsigned need = 0;
+	const char *error;
+
+	for (unsigned i = 0; i < 64; i++) {
+		if ((keywords & ((uint64_t)1 << i)) != 0)
+			need = i + 1;
+	}
+	if (c->keywords != NULL && c->keywords->count >= need)
+		return c->keywords;
+	if (c->keywords == NULL) {
+		c->keywords = malloc(sizeof(*c->keywords));
+		if (c->keywords == NULL)
+			return NULL;
+	}
+	if (storage_keywords_get(worker.store, c->mailbox_id, c->keywords,
+				 &error) != STORAGE_OK) {
+		free(c->keywords);
+		c->keywords = NULL;
+		return NULL;
+	}
+	return c->keywords;
+}
+
+int imap_sync_write_flags(struct client *c, struct buf *out, uint32_t flags,
+			  uint64_t keywords)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} sys[] = {
+		{STORAGE_FLAG_SEEN, "\\Seen"},
+		{STORAGE_FLAG_ANSWERED, "\\Answered"},
+		{STORAGE_FLAG_FLAGGED, "\\Flagged"},
+		{STORAGE_FLAG_DELETED, "\\Deleted"},
+		{STORAGE_FLAG_DRAFT, "\\Draft"},
+	};
+	const struct storage_keywords *kw = NULL;
+	bool first = true;
+
+	if (keywords != 0 && (kw = imap_sync_keywords(c, keywords)) == NULL)
+		return -1;
+	if (buf_append(out, "(", 1) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if ((flags & sys[i].bit) == 0)
+			continue;
+		if (buf_printf(out, "%s%s", first ? "" : " ", sys[i].name) < 0)
+			return -1;
+		first = false;
+	}
+	for (unsigned i = 0; kw != NULL && i < kw->count && i < 64; i++) {
+		if ((keywords & ((uint64_t)1 << i)) == 0)
+			continue;
+		if (buf_printf(out, "%s%s", first ? "" : " ", kw->names[i]) < 0)
+			return -1;
+		first = false;
+	}
+	return buf_append(out, ")", 1);
+}
+
+void imap_sync_send_flags(struct client *c, uint32_t seq,
+			  const struct storage_msg *m)
+{
+	struct buf line;
+
+	/* 5 system flags + 64 keywords of at most 128 bytes */
+	buf_init(&line, 16 * 1024);
+	if (buf_printf(&line, "* %" PRIu32 " FETCH (UID %" PRIu32 " FLAGS ",
+		       seq, m->uid) < 0 ||
+	    imap_sync_write_flags(c, &line, m->flags, m->keywords) < 0 ||
+	    (c->condstore &&
+	     buf_printf(&line, " MODSEQ (%" PRIu64 ")", m->modseq) < 0) ||
+	    buf_append(&line, ")", 1) < 0) {
+		clog_error(&c->log, "cannot format flags of uid=%" PRIu32,
+			   m->uid);
+	} else {
+		client_send(c, "%s", buf_cstr(&line));
+	}
+	buf_deinit(&line);
+	imap_sync_reported(c, m);
+}
+
+void imap_sync_reported(struct client *c, const struct storage_msg *m)
+{
+	uint32_t seq = imap_view_seq(&c->view, m->uid);
+
+	if (seq != 0 && m->modseq > c->view.modseqs[seq - 1])
+		c->view.modseqs[seq - 1] = m->modseq;
+}
+
+void imap_sync_enable_condstore(struct client *c)
+{
+	if (c->condstore)
+		return;
+	c->condstore = true;
+	if (c->selected)
+		client_send(c, "* OK [HIGHESTMODSEQ %" PRIu64 "] Highest",
+			    c->highestmodseq);
+}
+
+const char *imap_sync_code(enum storage_result r)
+{
+	const char *code = storage_result_code(r);
+
+	return code != NULL ? code : "SERVERBUG";
+}
