@@ -1,11 +1,14 @@
 /* The auth-master socket: the master (or a worker) redeems a login ticket
- * for the user record. Peers are root or the mail user, checked at accept;
+ * for the user record, or looks an address up (which account, which home:
+ * what local delivery needs). Peers are root or the mail user, checked at accept;
  * they are trusted, so a malformed message is their bug: logged as an
  * error, and the connection dropped all the same. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "account.h"
 #include "auth.h"
+#include "authdb.h"
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
@@ -20,6 +23,7 @@ struct master_conn {
 
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_TICKET_REDEEM, 1024, false, false},
+	{IPC_T_USER_LOOKUP, 1024, false, false},
 };
 
 static struct master_conn *master_conns;
@@ -38,6 +42,58 @@ static void master_conn_free(struct master_conn *c)
 	free(c);
 }
 
+static void reply_unknown(struct ipc_chan *chan, uint32_t id,
+			  const char *reason)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_T_USER_UNKNOWN, id);
+	ipc_add_str(&m, reason);
+	ipc_chan_send(chan, &m);
+}
+
+/* Which account an address (login name or alias) belongs to, and its
+ * home. Nothing secret leaves: no key material is in the reply. */
+static void user_lookup(struct master_conn *c, struct ipc_msg *msg)
+{
+	char addr[ACCOUNT_ADDR_MAX + 1], home[4096];
+	const char *in, *error;
+	struct account a;
+	struct ipc_msg m;
+
+	if (ipc_get_str(msg, &in) < 0 || ipc_end(msg) < 0) {
+		log_error("auth-master: malformed USER_LOOKUP from pid=%ld",
+			  (long)c->pid);
+		master_conn_free(c);
+		return;
+	}
+	if (account_address_canonical(in, strlen(in), addr, &error) < 0) {
+		reply_unknown(c->chan, msg->peer_id, "invalid address");
+		return;
+	}
+	switch (authdb_get(auth.db, addr, &a, &error)) {
+	case AUTHDB_OK:
+		break;
+	case AUTHDB_NOTFOUND:
+		reply_unknown(c->chan, msg->peer_id, "no such user");
+		return;
+	default:
+		log_error("auth-master: lookup of %s: %s", addr, error);
+		reply_unknown(c->chan, msg->peer_id, "temporary failure");
+		return;
+	}
+	if (auth_home(a.address, home, sizeof(home)) < 0) {
+		account_wipe(&a);
+		reply_unknown(c->chan, msg->peer_id, "temporary failure");
+		return;
+	}
+	ipc_msg_init(&m, IPC_T_USER_INFO, msg->peer_id);
+	ipc_add_str(&m, a.address);
+	ipc_add_str(&m, home);
+	account_wipe(&a);
+	ipc_chan_send(c->chan, &m);
+}
+
 static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 			   void *ctx)
 {
@@ -49,6 +105,10 @@ static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 	size_t len;
 	struct ipc_msg m;
 
+	if (msg->type == IPC_T_USER_LOOKUP) {
+		user_lookup(c, msg);
+		return;
+	}
 	if (ipc_get_data(msg, &ticket, &len) < 0 ||
 	    ipc_get_str(msg, &service) < 0 || ipc_end(msg) < 0) {
 		log_error("auth-master: malformed TICKET_REDEEM from pid=%ld",

@@ -25,6 +25,7 @@ T_CHILD_READY = 10
 T_AUTH_BEGIN, T_AUTH_CONTINUE, T_AUTH_CHALLENGE, T_AUTH_SUCCESS, \
     T_AUTH_FAILURE = 100, 101, 102, 103, 104
 T_TICKET_REDEEM, T_TICKET_USER, T_TICKET_INVALID = 200, 201, 202
+T_USER_LOOKUP, T_USER_INFO, T_USER_UNKNOWN = 203, 204, 205
 F_HAS_IR, F_SECURED, F_ABORT = 1, 2, 4
 FAIL_CREDENTIALS, FAIL_MECH, FAIL_MALFORMED, FAIL_ABORTED, FAIL_TEMP = \
     1, 2, 3, 4, 5
@@ -304,6 +305,22 @@ r = redeem(b"\0" * 32)
 check(r[0] == T_TICKET_INVALID, "zero ticket")
 r = redeem(b"short")
 check(r[0] == T_TICKET_INVALID, "short ticket")
+
+# user lookup on auth-master (for local delivery): any spelling of the
+# address finds the account and its home; unknown and invalid names don't.
+M.send(frame(T_USER_LOOKUP, 78, sstr("alice@EXAMPLE.com")))
+r = recv(M)
+check(r[0] == T_USER_INFO and r[1] == 78 and
+      r[2] == ["alice@example.com",
+               os.path.join(dirs["mail"], "alice@example.com")],
+      "lookup: %r" % (r,))
+M.send(frame(T_USER_LOOKUP, 79, sstr("nobody@example.com")))
+r = recv(M)
+check(r[0] == T_USER_UNKNOWN and r[2] == ["no such user"], "lookup unknown")
+M.send(frame(T_USER_LOOKUP, 80, sstr("../etc@example.com")))
+r = recv(M)
+check(r[0] == T_USER_UNKNOWN and r[2] == ["invalid address"],
+      "lookup invalid: %r" % (r,))
 
 m = begin(4, "PLAIN", F_HAS_IR | F_SECURED, b"\0alice@example.com\0WrongPw-123")
 check(m[0] == T_AUTH_FAILURE and m[2][0] == FAIL_CREDENTIALS, "wrong pw")

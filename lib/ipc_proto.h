@@ -49,6 +49,14 @@ enum ipc_type {
 	IPC_T_TICKET_USER,
 	/* str reason */
 	IPC_T_TICKET_INVALID,
+	/* ---- master/worker -> auth (socket run/auth-master) ---- */
+	/* str address (login name or alias, any spelling) */
+	IPC_T_USER_LOOKUP,
+	/* ---- auth -> master/worker ---- */
+	/* str user (the account's canonical address), str home */
+	IPC_T_USER_INFO,
+	/* str reason ("no such user", "invalid address: ...") */
+	IPC_T_USER_UNKNOWN,
 
 	/* ---- login process -> master (fd 3) ---- */
 	/* fd (client socket or plaintext end of the proxy socketpair);
