@@ -167,3 +167,46 @@ def test_sighup_reloads_certificate(fresh_instance):
             c.close()
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_daemon_mode():
+    """Without -F the master daemonizes: the command returns at once with
+    status 0, the tree serves, logs go to state_dir/postern.log, and SIGTERM
+    to the daemon (found by its command line) stops everything."""
+    from conftest import Instance, POSTERN
+    inst = Instance({})
+    try:
+        r = subprocess.run([POSTERN, "-c", inst.conf], capture_output=True,
+                           timeout=30, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, r
+        # start-up lines before detaching; no error
+        assert b"error:" not in r.stderr and b"fatal:" not in r.stderr, \
+            r.stderr
+
+        def daemon():
+            for pid in helpers.all_pids():
+                cmd = helpers.proc_cmdline(pid)
+                if cmd and helpers.proc_name(cmd) == "postern" and \
+                        inst.conf in cmd:
+                    return pid
+            return None
+        pid = wait_for(daemon, what="daemonized master")
+        # no controlling terminal: it is the leader of a new session
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        assert int(fields[3]) == pid, fields  # session id (field 6)
+        wait_for(inst._imaps_greets, what="IMAPS greeting")
+        inst.add_user(USER, PW)
+        c = inst.login(USER, PW)
+        _noop(c)
+        c.close()
+        log = os.path.join(inst.settings["state_dir"], "postern.log")
+        wait_for(lambda: os.path.exists(log) and
+                 b"handed to imap" in open(log, "rb").read(),
+                 what="log lines in %s" % log)
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not inst.member_pids(), what="tree gone")
+    finally:
+        for p in inst.member_pids():
+            os.kill(p, signal.SIGKILL)
+        shutil.rmtree(inst.dir, ignore_errors=True)
