@@ -40,6 +40,25 @@ def _check_unprivileged(pid, user):
     return st
 
 
+def _limits(pid):
+    """(soft, hard) of 'Max open files' and 'Max core file size'."""
+    out = {}
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            for name in ("Max open files", "Max core file size"):
+                if line.startswith(name):
+                    soft, hard = line[len(name):].split()[:2]
+                    out[name] = (soft, hard)
+    return out
+
+
+def _check_limits(pid, nofile):
+    lim = _limits(pid)
+    assert lim["Max core file size"] == ("0", "0"), (pid, lim)
+    # lowered to what the configured connection limit needs, hard limit too
+    assert lim["Max open files"] == (str(nofile), str(nofile)), (pid, lim)
+
+
 def test_login_processes(instance, session):
     pool = instance.pool_pids()
     proxies = instance.proxy_pids()
@@ -49,6 +68,8 @@ def test_login_processes(instance, session):
         st = _check_unprivileged(pid, instance.settings["login_user"])
         assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
         assert os.readlink("/proc/%d/root" % pid) == chroot, pid
+        _check_limits(pid,
+                      int(instance.settings["login_max_clients"]) * 2 + 64)
 
 
 def test_auth_process(instance, session):
@@ -63,6 +84,8 @@ def test_worker_process(instance, session):
     assert len(workers) == 1, workers
     for pid in workers:
         _check_unprivileged(pid, instance.settings["mail_user"])
+        _check_limits(pid,
+                      int(instance.settings["worker_max_clients"]) * 2 + 256)
 
 
 def test_only_master_is_root(instance, session):
