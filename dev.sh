@@ -43,6 +43,9 @@ demo)
 	;;
 test)
 	install_missing $BUILD_PKGS $TEST_PKGS
+	# the optimized build the demo uses must compile too (-O2 finds other
+	# -Werror warnings than the debug build)
+	build build
 	build build-test -Dsanitize=true -Dbuildtype=debug
 	# Sanitizer reports abort the process so a test sees the failure.
 	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"

@@ -117,20 +117,10 @@ static bool parse_date_time(struct str s, int64_t *t_r, int32_t *tz_r)
 /* flag-list of APPEND into a. -1 for a syntax error. */
 static int parse_flags(const struct imap_arg *l, struct imap_append *a)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} sys[] = {
-		{"\\Seen", STORAGE_FLAG_SEEN},
-		{"\\Answered", STORAGE_FLAG_ANSWERED},
-		{"\\Flagged", STORAGE_FLAG_FLAGGED},
-		{"\\Deleted", STORAGE_FLAG_DELETED},
-		{"\\Draft", STORAGE_FLAG_DRAFT},
-	};
 	struct str s;
 
 	for (size_t i = 0; i < l->list_count; i++) {
-		size_t k;
+		uint32_t bit;
 
 		if (!imap_arg_get_atom(&l->list[i], &s) || s.len == 0)
 			return -1;
@@ -145,13 +135,9 @@ static int parse_flags(const struct imap_arg *l, struct imap_append *a)
 			a->nkeywords++;
 			continue;
 		}
-		for (k = 0; k < N_ELEMENTS(sys); k++) {
-			if (str_eq_ci(s, sys[k].name)) {
-				a->flags |= sys[k].bit;
-				break;
-			}
-		}
-		if (k == N_ELEMENTS(sys) && !str_eq_ci(s, "\\Recent"))
+		bit = imap_sync_system_flag(s);
+		a->flags |= bit;
+		if (bit == 0 && !str_eq_ci(s, "\\Recent"))
 			return -1; /* \Recent is ignored, others are errors */
 	}
 	return 0;
@@ -162,10 +148,7 @@ static int parse_flags(const struct imap_arg *l, struct imap_append *a)
 static int append_prepare(struct client *c, const struct imap_cmd *cmd,
 			  size_t n, struct imap_append *a)
 {
-	char name[STORAGE_MAILBOX_NAME_MAX + 1];
 	struct storage_mailbox mb;
-	const char *error;
-	enum storage_result r;
 	size_t i = 1;
 	struct str s;
 
@@ -184,21 +167,8 @@ static int append_prepare(struct client *c, const struct imap_cmd *cmd,
 	}
 	if (i != n)
 		goto bad;
-	if (imap_mailbox_name(c, s, name, &error) < 0) {
-		client_send_tagged(c, cmd->tag, "NO [CANNOT] %s", error);
+	if (cmd_target_mailbox(c, cmd->tag, s, &mb) < 0)
 		return -1;
-	}
-	r = storage_mailbox_get(worker.store, name, &mb, &error);
-	if (r != STORAGE_OK) {
-		/* RFC 9051 6.3.12: TRYCREATE when creating it would help */
-		client_send_tagged(
-			c, cmd->tag, "NO [%s] %s",
-			r == STORAGE_ERR_NONEXISTENT ? "TRYCREATE"
-						     : imap_sync_code(r),
-			r == STORAGE_ERR_NONEXISTENT ? "Mailbox does not exist"
-						     : error);
-		return -1;
-	}
 	a->mailbox_id = mb.id;
 	return 0;
 bad:

@@ -27,7 +27,6 @@ static int copyuid_write(struct buf *out, uint32_t uidvalidity,
 static void copy_common(struct client *c, const struct imap_cmd *cmd, bool move)
 {
 	const char *what = move ? "MOVE" : "COPY";
-	char name[STORAGE_MAILBOX_NAME_MAX + 1];
 	struct storage_uids src = {0}, dst = {0};
 	struct storage_uid_range *ranges = NULL;
 	struct imap_seqset seqs = {0};
@@ -53,21 +52,8 @@ static void copy_common(struct client *c, const struct imap_cmd *cmd, bool move)
 		client_send_tagged(c, cmd->tag, "BAD %s", error);
 		return;
 	}
-	if (imap_mailbox_name(c, arg, name, &error) < 0) {
+	if (cmd_target_mailbox(c, cmd->tag, arg, &mb) < 0) {
 		imap_seqset_free(&seqs);
-		client_send_tagged(c, cmd->tag, "NO [CANNOT] %s", error);
-		return;
-	}
-	r = storage_mailbox_get(worker.store, name, &mb, &error);
-	if (r != STORAGE_OK) {
-		imap_seqset_free(&seqs);
-		/* RFC 9051 6.4.7: TRYCREATE when creating it would help */
-		client_send_tagged(
-			c, cmd->tag, "NO [%s] %s",
-			r == STORAGE_ERR_NONEXISTENT ? "TRYCREATE"
-						     : imap_sync_code(r),
-			r == STORAGE_ERR_NONEXISTENT ? "Mailbox does not exist"
-						     : error);
 		return;
 	}
 	if (imap_seqset_uid_ranges(&seqs, &c->view, &ranges, &n) < 0) {

@@ -12,6 +12,7 @@
 
 #include "imap_fetch.h"
 #include "imap_sync.h"
+#include "imap_vec.h"
 #include "imap_worker.h"
 #include "mime_imap.h"
 #include "mime_section.h"
@@ -415,31 +416,13 @@ static int seen_scan_cb(void *ctx, const struct storage_msg *m)
 	    imap_view_seq(&s->c->view, m->uid) == 0)
 		return 0;
 	/* is it a target? the session's seq for uid must be in seqs */
-	uint32_t seq = imap_view_seq(&s->c->view, m->uid);
-	size_t lo = 0, hi = f->nseqs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->seqs[mid] < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == f->nseqs || f->seqs[lo] != seq)
+	if (!imap_u32_has(f->seqs, f->nseqs,
+			  imap_view_seq(&s->c->view, m->uid)))
 		return 0;
-	if (f->nseen == s->cap) {
-		size_t ncap = s->cap == 0 ? 64 : s->cap * 2;
-		uint32_t *n = realloc(f->seen, ncap * sizeof(*n));
-
-		if (n == NULL) {
-			s->nomem = true;
-			return 1;
-		}
-		f->seen = n;
-		s->cap = ncap;
+	if (imap_u32_push(&f->seen, &f->nseen, &s->cap, m->uid) < 0) {
+		s->nomem = true;
+		return 1;
 	}
-	f->seen[f->nseen++] = m->uid;
 	return 0;
 }
 
@@ -485,21 +468,6 @@ static int fetch_set_seen(struct client *c, struct fetch_cmd *f,
 	return res == STORAGE_OK ? 0 : -1;
 }
 
-static bool uid_in(const uint32_t *v, size_t n, uint32_t uid)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && v[lo] == uid;
-}
-
 /* ---- VANISHED (EARLIER) (RFC 7162 3.2.6) ---- */
 
 struct vanished_ctx {
@@ -512,40 +480,13 @@ struct vanished_ctx {
 static int vanished_cb(void *ctx, const struct storage_msg *m, bool expunged)
 {
 	struct vanished_ctx *v = ctx;
-	bool in = false;
 
-	if (!expunged)
+	if (!expunged || !imap_seqset_has_uid(&v->f->vset, m->uid))
 		return 0;
-	for (size_t i = 0; i < v->f->vset.count && !in; i++) {
-		/* 0 is '*': the largest UID, so n:* reaches up to anything */
-		uint32_t lo = v->f->vset.r[i].lo, hi = v->f->vset.r[i].hi;
-
-		if (lo == 0)
-			lo = UINT32_MAX;
-		if (hi == 0)
-			hi = UINT32_MAX;
-		if (lo > hi) {
-			uint32_t t = lo;
-
-			lo = hi;
-			hi = t;
-		}
-		in = m->uid >= lo && m->uid <= hi;
+	if (imap_u32_push(&v->uids, &v->n, &v->cap, m->uid) < 0) {
+		v->nomem = true;
+		return 1;
 	}
-	if (!in)
-		return 0;
-	if (v->n == v->cap) {
-		size_t ncap = v->cap == 0 ? 64 : v->cap * 2;
-		uint32_t *nu = realloc(v->uids, ncap * sizeof(*nu));
-
-		if (nu == NULL) {
-			v->nomem = true;
-			return 1;
-		}
-		v->uids = nu;
-		v->cap = ncap;
-	}
-	v->uids[v->n++] = m->uid;
 	return 0;
 }
 
@@ -880,8 +821,8 @@ static bool fetch_next_msg(struct client *c, struct fetch_cmd *f,
 					"Some messages could not be read";
 			continue;
 		}
-		f->add_flags =
-			f->nseen > 0 && uid_in(f->seen, f->nseen, f->msg.uid);
+		f->add_flags = f->nseen > 0 &&
+			       imap_u32_has(f->seen, f->nseen, f->msg.uid);
 		f->in_msg = true;
 		f->item_i = 0;
 		return true;

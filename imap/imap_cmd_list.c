@@ -14,6 +14,7 @@
 #include "imap_client.h"
 #include "imap_commands.h"
 #include "imap_mailbox.h"
+#include "imap_vec.h"
 #include "imap_worker.h"
 #include "log.h"
 #include "str.h"
@@ -152,17 +153,12 @@ static struct list_entry *table_add(struct list_table *t, const char *name,
 {
 	struct list_entry *e;
 
-	if (t->n == t->cap) {
-		size_t ncap = t->cap == 0 ? 64 : t->cap * 2;
-
-		e = realloc(t->e, ncap * sizeof(*e));
-		if (e == NULL) {
-			t->nomem = true;
-			return NULL;
-		}
-		t->e = e;
-		t->cap = ncap;
+	e = imap_grow(t->e, &t->cap, t->n, sizeof(*e));
+	if (e == NULL) {
+		t->nomem = true;
+		return NULL;
 	}
+	t->e = e;
 	e = &t->e[t->n];
 	memset(e, 0, sizeof(*e));
 	e->name = str_dup((struct str){name, len});

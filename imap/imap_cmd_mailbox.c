@@ -30,12 +30,29 @@ static int arg_mailbox(struct client *c, const struct imap_cmd *cmd, size_t i,
 	return 0;
 }
 
-static void storage_fail(struct client *c, const struct imap_cmd *cmd,
-			 enum storage_result r, const char *error)
+/* The one mailbox-name argument of DELETE, (UN)SUBSCRIBE. */
+static int arg_only_mailbox(struct client *c, const struct imap_cmd *cmd,
+			    char *out)
+{
+	if (cmd->nargs != 1) {
+		cmd_bad_args(c, cmd);
+		return -1;
+	}
+	return arg_mailbox(c, cmd, 0, out);
+}
+
+/* Answers cmd with the result r of its storage call: "OK <what>
+ * completed", or the NO for r. */
+static void storage_answer(struct client *c, const struct imap_cmd *cmd,
+			   enum storage_result r, const char *error,
+			   const char *what)
 {
 	const char *text = error;
 
 	switch (r) {
+	case STORAGE_OK:
+		client_send_tagged(c, cmd->tag, "OK %s completed", what);
+		return;
 	case STORAGE_ERR_NONEXISTENT:
 		text = "Mailbox does not exist";
 		break;
@@ -111,11 +128,7 @@ void cmd_create(struct client *c, const struct imap_cmd *cmd)
 	if (arg_mailbox(c, cmd, 0, name) < 0)
 		return;
 	r = storage_mailbox_create(worker.store, name, use, NULL, &error);
-	if (r != STORAGE_OK) {
-		storage_fail(c, cmd, r, error);
-		return;
-	}
-	client_send_tagged(c, cmd->tag, "OK CREATE completed");
+	storage_answer(c, cmd, r, error, "CREATE");
 }
 
 void cmd_delete(struct client *c, const struct imap_cmd *cmd)
@@ -125,11 +138,7 @@ void cmd_delete(struct client *c, const struct imap_cmd *cmd)
 	const char *error;
 	enum storage_result r;
 
-	if (cmd->nargs != 1) {
-		cmd_bad_args(c, cmd);
-		return;
-	}
-	if (arg_mailbox(c, cmd, 0, name) < 0)
+	if (arg_only_mailbox(c, cmd, name) < 0)
 		return;
 	/* deleting the mailbox this session has selected deselects it
 	 * quietly; other sessions that have it selected get BYE */
@@ -139,11 +148,7 @@ void cmd_delete(struct client *c, const struct imap_cmd *cmd)
 	    mb.id == c->mailbox_id && strcmp(name, "INBOX") != 0)
 		imap_sync_unload(c);
 	r = storage_mailbox_delete(worker.store, name, &error);
-	if (r != STORAGE_OK) {
-		storage_fail(c, cmd, r, error);
-		return;
-	}
-	client_send_tagged(c, cmd->tag, "OK DELETE completed");
+	storage_answer(c, cmd, r, error, "DELETE");
 }
 
 void cmd_rename(struct client *c, const struct imap_cmd *cmd)
@@ -160,11 +165,7 @@ void cmd_rename(struct client *c, const struct imap_cmd *cmd)
 	if (arg_mailbox(c, cmd, 0, from) < 0 || arg_mailbox(c, cmd, 1, to) < 0)
 		return;
 	r = storage_mailbox_rename(worker.store, from, to, &error);
-	if (r != STORAGE_OK) {
-		storage_fail(c, cmd, r, error);
-		return;
-	}
-	client_send_tagged(c, cmd->tag, "OK RENAME completed");
+	storage_answer(c, cmd, r, error, "RENAME");
 }
 
 static void subscribe(struct client *c, const struct imap_cmd *cmd, bool on)
@@ -173,19 +174,10 @@ static void subscribe(struct client *c, const struct imap_cmd *cmd, bool on)
 	const char *error;
 	enum storage_result r;
 
-	if (cmd->nargs != 1) {
-		cmd_bad_args(c, cmd);
-		return;
-	}
-	if (arg_mailbox(c, cmd, 0, name) < 0)
+	if (arg_only_mailbox(c, cmd, name) < 0)
 		return;
 	r = storage_subscribe(worker.store, name, on, &error);
-	if (r != STORAGE_OK) {
-		storage_fail(c, cmd, r, error);
-		return;
-	}
-	client_send_tagged(c, cmd->tag, "OK %sSUBSCRIBE completed",
-			   on ? "" : "UN");
+	storage_answer(c, cmd, r, error, on ? "SUBSCRIBE" : "UNSUBSCRIBE");
 }
 
 void cmd_subscribe(struct client *c, const struct imap_cmd *cmd)

@@ -10,6 +10,7 @@
 #include "imap_fetch.h"
 #include "imap_search.h"
 #include "imap_sync.h"
+#include "imap_vec.h"
 #include "imap_worker.h"
 
 /* View messages per storage snapshot. */
@@ -51,18 +52,10 @@ static int search_cb(void *ctx, const struct storage_msg *m)
 	search_msg_done(&sm);
 	if (!match)
 		return 0;
-	if (r->n == r->cap) {
-		size_t ncap = r->cap == 0 ? 256 : r->cap * 2;
-		uint32_t *v = realloc(r->seqs, ncap * sizeof(*v));
-
-		if (v == NULL) {
-			r->nomem = true;
-			return 1;
-		}
-		r->seqs = v;
-		r->cap = ncap;
+	if (imap_u32_push(&r->seqs, &r->n, &r->cap, sm.seq) < 0) {
+		r->nomem = true;
+		return 1;
 	}
-	r->seqs[r->n++] = sm.seq;
 	if (m->modseq > r->maxmodseq)
 		r->maxmodseq = m->modseq;
 	return 0;

@@ -9,6 +9,7 @@
 #include "imap_commands.h"
 #include "imap_mailbox.h"
 #include "imap_sync.h"
+#include "imap_vec.h"
 #include "imap_worker.h"
 #include "log.h"
 #include "str.h"
@@ -147,65 +148,36 @@ struct qresync_ctx {
 
 static bool known_uid(const struct qresync_params *q, uint32_t uid)
 {
-	if (q->known.count == 0)
-		return true;
-	for (size_t i = 0; i < q->known.count; i++) {
-		uint32_t lo = q->known.r[i].lo, hi = q->known.r[i].hi;
-
-		if (lo == 0)
-			lo = UINT32_MAX;
-		if (hi == 0)
-			hi = UINT32_MAX;
-		if (lo > hi) {
-			uint32_t t = lo;
-
-			lo = hi;
-			hi = t;
-		}
-		if (uid >= lo && uid <= hi)
-			return true;
-	}
-	return false;
+	return q->known.count == 0 || imap_seqset_has_uid(&q->known, uid);
 }
 
 static int qresync_cb(void *ctx, const struct storage_msg *m, bool expunged)
 {
 	struct qresync_ctx *qc = ctx;
+	struct storage_msg *v;
 
 	/* later changes are the next sync's, or they would be reported
 	 * twice */
 	if (!known_uid(qc->q, m->uid) || m->modseq > qc->c->highestmodseq)
 		return 0;
 	if (expunged) {
-		if (qc->nvanished == qc->cap) {
-			size_t ncap = qc->cap == 0 ? 64 : qc->cap * 2;
-			uint32_t *v = realloc(qc->vanished, ncap * sizeof(*v));
-
-			if (v == NULL) {
-				qc->nomem = true;
-				return 1;
-			}
-			qc->vanished = v;
-			qc->cap = ncap;
+		if (imap_u32_push(&qc->vanished, &qc->nvanished, &qc->cap,
+				  m->uid) < 0) {
+			qc->nomem = true;
+			return 1;
 		}
-		qc->vanished[qc->nvanished++] = m->uid;
 		return 0;
 	}
 	if (imap_view_seq(&qc->c->view, m->uid) == 0)
 		return 0; /* committed after our snapshot: the next sync */
-	if (qc->changed.count == qc->changed_cap) {
-		size_t ncap = qc->changed_cap == 0 ? 64 : qc->changed_cap * 2;
-		struct storage_msg *v =
-			realloc(qc->changed.msgs, ncap * sizeof(*v));
-
-		if (v == NULL) {
-			qc->nomem = true;
-			return 1;
-		}
-		qc->changed.msgs = v;
-		qc->changed_cap = ncap;
+	v = imap_grow(qc->changed.msgs, &qc->changed_cap, qc->changed.count,
+		      sizeof(*v));
+	if (v == NULL) {
+		qc->nomem = true;
+		return 1;
 	}
-	qc->changed.msgs[qc->changed.count++] = *m;
+	qc->changed.msgs = v;
+	v[qc->changed.count++] = *m;
 	return 0;
 }
 

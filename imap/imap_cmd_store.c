@@ -110,23 +110,12 @@ static bool store_step(struct client *c)
 static int store_flag(struct str f, uint32_t *flags, const char **kw,
 		      size_t *nkw, const char **error_r)
 {
-	static const struct {
-		const char *name;
-		uint32_t bit;
-	} sys[] = {
-		{"\\Seen", STORAGE_FLAG_SEEN},
-		{"\\Answered", STORAGE_FLAG_ANSWERED},
-		{"\\Flagged", STORAGE_FLAG_FLAGGED},
-		{"\\Deleted", STORAGE_FLAG_DELETED},
-		{"\\Draft", STORAGE_FLAG_DRAFT},
-	};
-
 	if (f.len > 0 && f.p[0] == '\\') {
-		for (size_t i = 0; i < N_ELEMENTS(sys); i++) {
-			if (str_eq_ci(f, sys[i].name)) {
-				*flags |= sys[i].bit;
-				return 0;
-			}
+		uint32_t bit = imap_sync_system_flag(f);
+
+		if (bit != 0) {
+			*flags |= bit;
+			return 0;
 		}
 		*error_r = str_eq_ci(f, "\\Recent")
 				   ? "\\Recent cannot be stored"

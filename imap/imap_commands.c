@@ -9,6 +9,7 @@
 
 #include "compat.h"
 #include "imap_client.h"
+#include "imap_mailbox.h"
 #include "imap_sync.h"
 #include "imap_worker.h"
 #include "log.h"
@@ -263,4 +264,28 @@ void cmd_idle(struct client *c, const struct imap_cmd *cmd)
 	client_idle_begin(c, cmd->tag);
 	/* what is pending now; later changes wake us (imap_sync_notify) */
 	imap_sync(c, 0);
+}
+
+int cmd_target_mailbox(struct client *c, struct str tag, struct str arg,
+		       struct storage_mailbox *mb_r)
+{
+	char name[STORAGE_MAILBOX_NAME_MAX + 1];
+	const char *error;
+	enum storage_result r;
+
+	if (imap_mailbox_name(c, arg, name, &error) < 0) {
+		client_send_tagged(c, tag, "NO [CANNOT] %s", error);
+		return -1;
+	}
+	r = storage_mailbox_get(worker.store, name, mb_r, &error);
+	if (r != STORAGE_OK) {
+		client_send_tagged(
+			c, tag, "NO [%s] %s",
+			r == STORAGE_ERR_NONEXISTENT ? "TRYCREATE"
+						     : imap_sync_code(r),
+			r == STORAGE_ERR_NONEXISTENT ? "Mailbox does not exist"
+						     : error);
+		return -1;
+	}
+	return 0;
 }

@@ -73,5 +73,11 @@ uint32_t imap_special_use_parse(struct str name);
 bool imap_mailbox_is_inbox(struct str name);
 /* "tag BAD <text>" for wrong arguments. */
 void cmd_bad_args(struct client *c, const struct imap_cmd *cmd);
+/* The existing mailbox arg names, for APPEND, COPY and MOVE. 0, or -1
+ * after answering tag "NO [CANNOT]" for a bad name, or "NO [TRYCREATE]"
+ * when it does not exist (creating it would help: RFC 9051 6.3.12,
+ * 6.4.7). */
+int cmd_target_mailbox(struct client *c, struct str tag, struct str arg,
+		       struct storage_mailbox *mb_r);
 
 #endif

@@ -12,6 +12,27 @@ void imap_seqset_free(struct imap_seqset *set)
 	memset(set, 0, sizeof(*set));
 }
 
+bool imap_seqset_has_uid(const struct imap_seqset *set, uint32_t uid)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		uint32_t lo = set->r[i].lo, hi = set->r[i].hi;
+
+		if (lo == 0)
+			lo = UINT32_MAX;
+		if (hi == 0)
+			hi = UINT32_MAX;
+		if (lo > hi) {
+			uint32_t t = lo;
+
+			lo = hi;
+			hi = t;
+		}
+		if (uid >= lo && uid <= hi)
+			return true;
+	}
+	return false;
+}
+
 /* Appends a range; a parsed set is bounded by IMAP_SEQSET_RANGES_MAX, a
  * resolved one by the view (one range per message at most). */
 static int set_push(struct imap_seqset *set, size_t *cap, uint32_t lo,

@@ -43,6 +43,11 @@ int imap_seqset_parse(struct str text, struct imap_seqset *set_r,
 bool imap_seqset_valid(struct str text);
 /* Accepts a zeroed set; leaves it zeroed. */
 void imap_seqset_free(struct imap_seqset *set);
+/* Whether the parsed UID set (not "$") names uid without resolving it
+ * against a view (UIDs a view no longer holds: VANISHED, QRESYNC known
+ * UIDs). '*' stands for the largest UID, so "n:*" reaches every UID from
+ * n. */
+bool imap_seqset_has_uid(const struct imap_seqset *set, uint32_t uid);
 
 /* What a set is resolved against. */
 struct imap_seqset_ctx {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap_vec.h"
 #include "imap_worker.h"
 #include "log.h"
 
@@ -32,26 +33,10 @@ struct sync_changes {
 	bool nomem;
 };
 
-static void *grow(void *p, size_t *cap, size_t n, size_t size)
-{
-	size_t ncap;
-	void *np;
-
-	if (n < *cap)
-		return p;
-	ncap = *cap == 0 ? 16 : *cap * 2;
-	if (ncap > SIZE_MAX / size)
-		return NULL;
-	np = realloc(p, ncap * size);
-	if (np != NULL)
-		*cap = ncap;
-	return np;
-}
-
 static int push_msg(struct storage_msg **v, size_t *n, size_t *cap,
 		    const struct storage_msg *m)
 {
-	struct storage_msg *nv = grow(*v, cap, *n, sizeof(**v));
+	struct storage_msg *nv = imap_grow(*v, cap, *n, sizeof(**v));
 
 	if (nv == NULL)
 		return -1;
@@ -68,18 +53,13 @@ static int change_cb(void *ctx, const struct storage_msg *m, bool expunged)
 	int r = 0;
 
 	if (expunged) {
-		uint32_t *nv;
-
 		if (seq == 0 || imap_view_is_gone(v, m->uid))
 			return 0;
-		nv = grow(sc->expunged, &sc->expunged_cap, sc->nexpunged,
-			  sizeof(*nv));
-		if (nv == NULL) {
+		if (imap_u32_push(&sc->expunged, &sc->nexpunged,
+				  &sc->expunged_cap, m->uid) < 0) {
 			sc->nomem = true;
 			return 1;
 		}
-		sc->expunged = nv;
-		nv[sc->nexpunged++] = m->uid;
 	} else if (seq != 0) {
 		if (m->modseq > v->modseqs[seq - 1] &&
 		    !imap_view_is_gone(v, m->uid))
@@ -382,19 +362,29 @@ const struct storage_keywords *imap_sync_keywords(struct client *c,
 	return c->keywords;
 }
 
+static const struct {
+	uint32_t bit;
+	const char *name;
+} sys_flags[] = {
+	{STORAGE_FLAG_SEEN, "\\Seen"},
+	{STORAGE_FLAG_ANSWERED, "\\Answered"},
+	{STORAGE_FLAG_FLAGGED, "\\Flagged"},
+	{STORAGE_FLAG_DELETED, "\\Deleted"},
+	{STORAGE_FLAG_DRAFT, "\\Draft"},
+};
+
+uint32_t imap_sync_system_flag(struct str name)
+{
+	for (size_t i = 0; i < N_ELEMENTS(sys_flags); i++) {
+		if (str_eq_ci(name, sys_flags[i].name))
+			return sys_flags[i].bit;
+	}
+	return 0;
+}
+
 int imap_sync_write_flags(struct client *c, struct buf *out, uint32_t flags,
 			  uint64_t keywords)
 {
-	static const struct {
-		uint32_t bit;
-		const char *name;
-	} sys[] = {
-		{STORAGE_FLAG_SEEN, "\\Seen"},
-		{STORAGE_FLAG_ANSWERED, "\\Answered"},
-		{STORAGE_FLAG_FLAGGED, "\\Flagged"},
-		{STORAGE_FLAG_DELETED, "\\Deleted"},
-		{STORAGE_FLAG_DRAFT, "\\Draft"},
-	};
 	const struct storage_keywords *kw = NULL;
 	bool first = true;
 
@@ -402,10 +392,11 @@ int imap_sync_write_flags(struct client *c, struct buf *out, uint32_t flags,
 		return -1;
 	if (buf_append(out, "(", 1) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
-		if ((flags & sys[i].bit) == 0)
+	for (size_t i = 0; i < N_ELEMENTS(sys_flags); i++) {
+		if ((flags & sys_flags[i].bit) == 0)
 			continue;
-		if (buf_printf(out, "%s%s", first ? "" : " ", sys[i].name) < 0)
+		if (buf_printf(out, "%s%s", first ? "" : " ",
+			       sys_flags[i].name) < 0)
 			return -1;
 		first = false;
 	}

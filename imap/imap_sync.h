@@ -57,6 +57,9 @@ int imap_sync_seqset(struct client *c, struct str text, bool uid,
  * NULL if it cannot be read. */
 const struct storage_keywords *imap_sync_keywords(struct client *c,
 						  uint64_t keywords);
+/* The STORAGE_FLAG_* bit of a system flag name ("\Seen", any case), or 0
+ * (\Recent, unknown names). */
+uint32_t imap_sync_system_flag(struct str name);
 /* Appends "(\Seen $Label ...)" for flags/keywords. 0, or -1 on overflow
  * or when the keyword table cannot be read. */
 int imap_sync_write_flags(struct client *c, struct buf *out, uint32_t flags,

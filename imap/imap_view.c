@@ -2,6 +2,7 @@
  * last reported modseq): 12 bytes a message, so a 100,000-message mailbox
  * costs 1.2 MB per session. */
 #include "imap_view.h"
+#include "imap_vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +17,7 @@ void imap_view_clear(struct imap_view *v)
 
 size_t imap_view_lower_bound(const struct imap_view *v, uint32_t uid)
 {
-	size_t lo = 0, hi = v->count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return imap_u32_lower_bound(v->uids, v->count, uid);
 }
 
 uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
@@ -71,26 +62,9 @@ int imap_view_append(struct imap_view *v, uint32_t uid, uint64_t modseq)
 	return 0;
 }
 
-static size_t gone_lower_bound(const struct imap_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->ngone;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->gone[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 bool imap_view_is_gone(const struct imap_view *v, uint32_t uid)
 {
-	size_t i = gone_lower_bound(v, uid);
-
-	return i < v->ngone && v->gone[i] == uid;
+	return imap_u32_has(v->gone, v->ngone, uid);
 }
 
 int imap_view_add_gone(struct imap_view *v, const uint32_t *uids, size_t n)

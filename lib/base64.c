@@ -114,3 +114,54 @@ int base64_decode(struct buf *out, const char *s, size_t len)
 	buf_commit(out, o);
 	return 0;
 }
+
+void base64_stream_init(struct base64_stream *st)
+{
+	*st = (struct base64_stream){0};
+}
+
+size_t base64_stream_decode(struct base64_stream *st, const void *in,
+			    size_t len, unsigned char *dst)
+{
+	const char *s = in;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && !st->done; i++) {
+		int v = b64_value(s[i]);
+
+		if (v < 0) {
+			if (s[i] == '=')
+				st->done = true;
+			else if (s[i] != '\r' && s[i] != '\n' && s[i] != ' ' &&
+				 s[i] != '\t')
+				st->malformed = true;
+			continue;
+		}
+		st->acc = st->acc << 6 | (uint32_t)v;
+		if (++st->nacc == 4) {
+			dst[o++] = (unsigned char)(st->acc >> 16);
+			dst[o++] = (unsigned char)(st->acc >> 8);
+			dst[o++] = (unsigned char)st->acc;
+			st->acc = 0;
+			st->nacc = 0;
+		}
+	}
+	return o;
+}
+
+size_t base64_stream_finish(struct base64_stream *st, unsigned char *dst)
+{
+	unsigned int n = st->nacc;
+	uint32_t acc = st->acc;
+
+	st->acc = 0;
+	st->nacc = 0;
+	if (n == 1)
+		st->malformed = true;
+	if (n < 2)
+		return 0;
+	acc <<= 6 * (4 - n);
+	dst[0] = (unsigned char)(acc >> 16);
+	dst[1] = (unsigned char)(acc >> 8);
+	return n - 1;
+}

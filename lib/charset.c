@@ -222,6 +222,24 @@ int charset_utf8_sanitize(const void *in, size_t len, struct buf *out)
 	return sanitize(in, len, false, out) < 0 ? -1 : 0;
 }
 
+/* After a held sequence was fed again: drops the used bytes of hold. */
+static void hold_drop(struct charset_conv *c, long long used)
+{
+	memmove(c->hold, c->hold + used, c->hold_len - (size_t)used);
+	c->hold_len -= (size_t)used;
+}
+
+/* Keeps the unconverted tail of p (used of len bytes consumed) in hold:
+ * the start of a sequence the next chunk completes. */
+static void hold_keep(struct charset_conv *c, const unsigned char *p,
+		      size_t len, long long used)
+{
+	if ((size_t)used < len) {
+		memcpy(c->hold, p + used, len - (size_t)used);
+		c->hold_len = len - (size_t)used;
+	}
+}
+
 static int feed_utf8(struct charset_conv *c, const unsigned char *p,
 		     size_t len, struct buf *out)
 {
@@ -234,17 +252,13 @@ static int feed_utf8(struct charset_conv *c, const unsigned char *p,
 		used = sanitize(c->hold, c->hold_len, true, out);
 		if (used < 0)
 			return -1;
-		memmove(c->hold, c->hold + used, c->hold_len - (size_t)used);
-		c->hold_len -= (size_t)used;
+		hold_drop(c, used);
 	}
 	used = sanitize(p, len, true, out);
 	if (used < 0)
 		return -1;
-	if ((size_t)used < len) {
-		/* at most 3 bytes of an incomplete sequence remain */
-		memcpy(c->hold, p + used, len - (size_t)used);
-		c->hold_len = len - (size_t)used;
-	}
+	/* at most 3 bytes of an incomplete sequence remain */
+	hold_keep(c, p, len, used);
 	return 0;
 }
 
@@ -297,8 +311,7 @@ int charset_conv_feed(struct charset_conv *c, const void *in, size_t len,
 		used = run_iconv(c, c->hold, c->hold_len, false, out);
 		if (used < 0)
 			return -1;
-		memmove(c->hold, c->hold + used, c->hold_len - (size_t)used);
-		c->hold_len -= (size_t)used;
+		hold_drop(c, used);
 		if (c->hold_len == CHARSET_HOLD_MAX) {
 			/* cannot be a sequence start: give up on a byte */
 			if (buf_append(out, utf8_replacement, 3) < 0)
@@ -309,10 +322,7 @@ int charset_conv_feed(struct charset_conv *c, const void *in, size_t len,
 	used = run_iconv(c, p, len, false, out);
 	if (used < 0)
 		return -1;
-	if ((size_t)used < len) {
-		memcpy(c->hold, p + used, len - (size_t)used);
-		c->hold_len = len - (size_t)used;
-	}
+	hold_keep(c, p, len, used);
 	return 0;
 }
 

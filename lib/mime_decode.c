@@ -8,35 +8,19 @@
 
 #include "charset.h"
 #include "mime_decode.h"
-
-static bool ci_eq(struct str s, const char *lower)
-{
-	size_t n = strlen(lower);
-
-	if (s.len != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s.p[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c + 32);
-		if (c != lower[i])
-			return false;
-	}
-	return true;
-}
+#include "mime_private.h"
 
 enum mime_cte mime_cte_parse(struct str cte)
 {
-	if (cte.p == NULL || cte.len == 0 || ci_eq(cte, "7bit"))
+	if (cte.p == NULL || cte.len == 0 || str_eq_ci(cte, "7bit"))
 		return MIME_CTE_7BIT;
-	if (ci_eq(cte, "8bit"))
+	if (str_eq_ci(cte, "8bit"))
 		return MIME_CTE_8BIT;
-	if (ci_eq(cte, "binary"))
+	if (str_eq_ci(cte, "binary"))
 		return MIME_CTE_BINARY;
-	if (ci_eq(cte, "quoted-printable"))
+	if (str_eq_ci(cte, "quoted-printable"))
 		return MIME_CTE_QP;
-	if (ci_eq(cte, "base64"))
+	if (str_eq_ci(cte, "base64"))
 		return MIME_CTE_BASE64;
 	return MIME_CTE_UNKNOWN;
 }
@@ -44,6 +28,7 @@ enum mime_cte mime_cte_parse(struct str cte)
 int mime_cte_decoder_init(struct mime_cte_decoder *d, enum mime_cte cte)
 {
 	memset(d, 0, sizeof(*d));
+	base64_stream_init(&d->b64);
 	d->cte = cte;
 	return cte == MIME_CTE_UNKNOWN ? -1 : 0;
 }
@@ -57,82 +42,32 @@ static int emit(struct mime_cte_decoder *d, struct buf *out, const void *p,
 	return buf_append(out, p, n);
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Input bytes base64_stream_decode sees at a time (bounds the stack). */
+#define B64_CHUNK 256
 
 static int b64_decode(struct mime_cte_decoder *d, const unsigned char *in,
 		      size_t len, struct buf *out)
 {
-	unsigned char o[3 * 64];
-	size_t on = 0;
+	unsigned char o[BASE64_STREAM_MAX_OUT(B64_CHUNK)];
 
-	for (size_t i = 0; i < len && !d->done; i++) {
-		int v = b64val(in[i]);
+	for (size_t i = 0; i < len; i += B64_CHUNK) {
+		size_t n = len - i < B64_CHUNK ? len - i : B64_CHUNK;
+		size_t on = base64_stream_decode(&d->b64, in + i, n, o);
 
-		if (v < 0) {
-			if (in[i] == '=')
-				d->done = true;
-			else if (in[i] != '\r' && in[i] != '\n' &&
-				 in[i] != ' ' && in[i] != '\t')
-				d->malformed = true;
-			continue;
-		}
-		d->acc = d->acc << 6 | (uint32_t)v;
-		if (++d->nacc == 4) {
-			o[on++] = (unsigned char)(d->acc >> 16);
-			o[on++] = (unsigned char)(d->acc >> 8);
-			o[on++] = (unsigned char)d->acc;
-			d->acc = 0;
-			d->nacc = 0;
-			if (on == sizeof(o)) {
-				if (emit(d, out, o, on) < 0)
-					return -1;
-				on = 0;
-			}
-		}
+		if (emit(d, out, o, on) < 0)
+			return -1;
 	}
-	return emit(d, out, o, on);
+	d->malformed |= d->b64.malformed;
+	return 0;
 }
 
 static int b64_finish(struct mime_cte_decoder *d, struct buf *out)
 {
 	unsigned char o[2];
-	unsigned int n = d->nacc;
-	uint32_t acc = d->acc;
+	size_t on = base64_stream_finish(&d->b64, o);
 
-	d->acc = 0;
-	d->nacc = 0;
-	if (n == 1)
-		d->malformed = true;
-	if (n < 2)
-		return 0;
-	acc <<= 6 * (4 - n);
-	o[0] = (unsigned char)(acc >> 16);
-	o[1] = (unsigned char)(acc >> 8);
-	return emit(d, out, o, n - 1);
+	d->malformed |= d->b64.malformed;
+	return emit(d, out, o, on);
 }
 
 static bool is_wsp(unsigned char c)
@@ -153,12 +88,13 @@ static int qp_settle(struct mime_cte_decoder *d, struct buf *out, bool eof,
 
 	*nrefeed = 0;
 	if (p[0] == '=') {
-		if (n >= 2 && hexval(p[1]) >= 0) {
+		if (n >= 2 && mime_hexval(p[1]) >= 0) {
 			if (n == 2 && wait)
 				return 0;
-			if (n >= 3 && hexval(p[2]) >= 0) {
-				unsigned char c = (unsigned char)(
-					hexval(p[1]) * 16 + hexval(p[2]));
+			if (n >= 3 && mime_hexval(p[2]) >= 0) {
+				unsigned char c =
+					(unsigned char)(mime_hexval(p[1]) * 16 +
+							mime_hexval(p[2]));
 
 				d->pend_len = 0;
 				if (emit(d, out, &c, 1) < 0)

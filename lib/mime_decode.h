@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base64.h"
 #include "buf.h"
 #include "mime.h"
 #include "str.h"
@@ -33,9 +34,7 @@ struct mime_cte_decoder {
 	uint64_t total_out; /* bytes produced so far (BINARY.SIZE) */
 	bool malformed;
 	/* private */
-	uint32_t acc;
-	unsigned int nacc;
-	bool done;
+	struct base64_stream b64;
 	unsigned char pend[128];
 	size_t pend_len;
 };

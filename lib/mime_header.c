@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "charset.h"
 #include "mime_header.h"
+#include "mime_private.h"
 
 #define READER_DEFAULT_MAX (256 * 1024)
 #define FIELD_NAME_KEEP	   1024
@@ -30,32 +32,6 @@ int mime_header_unfold(struct str raw, struct buf *out)
 }
 
 /* --- RFC 2047 --- */
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 struct ew {
 	const char *charset;
@@ -111,49 +87,34 @@ static bool parse_ew(const char *s, size_t len, struct ew *ew)
 static int decode_ew_text(const struct ew *ew, struct buf *out)
 {
 	const unsigned char *t = (const unsigned char *)ew->text;
-	uint32_t acc = 0;
-	unsigned int nacc = 0;
 
+	if (ew->enc == 'B') {
+		struct base64_stream st;
+		unsigned char *dst =
+			buf_reserve(out, BASE64_STREAM_MAX_OUT(ew->text_len));
+		size_t n;
+
+		if (dst == NULL)
+			return -1;
+		base64_stream_init(&st);
+		n = base64_stream_decode(&st, t, ew->text_len, dst);
+		n += base64_stream_finish(&st, dst + n);
+		buf_commit(out, n);
+		return 0;
+	}
 	for (size_t i = 0; i < ew->text_len; i++) {
 		unsigned char c = t[i];
 
-		if (ew->enc == 'Q') {
-			if (c == '_') {
-				c = ' ';
-			} else if (c == '=' && i + 2 < ew->text_len &&
-				   hexval(t[i + 1]) >= 0 &&
-				   hexval(t[i + 2]) >= 0) {
-				c = (unsigned char)(hexval(t[i + 1]) * 16 +
-						    hexval(t[i + 2]));
-				i += 2;
-			}
-			if (buf_append(out, &c, 1) < 0)
-				return -1;
-			continue;
+		if (c == '_') {
+			c = ' ';
+		} else if (c == '=' && i + 2 < ew->text_len &&
+			   mime_hexval(t[i + 1]) >= 0 &&
+			   mime_hexval(t[i + 2]) >= 0) {
+			c = (unsigned char)(mime_hexval(t[i + 1]) * 16 +
+					    mime_hexval(t[i + 2]));
+			i += 2;
 		}
-		if (c == '=')
-			break;
-		if (b64val(c) < 0)
-			continue;
-		acc = acc << 6 | (uint32_t)b64val(c);
-		if (++nacc == 4) {
-			unsigned char o[3] = {(unsigned char)(acc >> 16),
-					      (unsigned char)(acc >> 8),
-					      (unsigned char)acc};
-
-			if (buf_append(out, o, 3) < 0)
-				return -1;
-			acc = 0;
-			nacc = 0;
-		}
-	}
-	if (nacc >= 2) {
-		unsigned char o[2];
-
-		acc <<= 6 * (4 - nacc);
-		o[0] = (unsigned char)(acc >> 16);
-		o[1] = (unsigned char)(acc >> 8);
-		if (buf_append(out, o, nacc - 1) < 0)
+		if (buf_append(out, &c, 1) < 0)
 			return -1;
 	}
 	return 0;
@@ -174,23 +135,6 @@ static int flush_pending(struct decode_state *d)
 				    d->pending.len, d->out);
 	buf_clear(&d->pending);
 	return r;
-}
-
-static bool cs_eq(struct str a, const char *b, size_t blen)
-{
-	if (a.len != blen)
-		return false;
-	for (size_t i = 0; i < blen; i++) {
-		char x = a.p[i], y = b[i];
-
-		if (x >= 'A' && x <= 'Z')
-			x = (char)(x + 32);
-		if (y >= 'A' && y <= 'Z')
-			y = (char)(y + 32);
-		if (x != y)
-			return false;
-	}
-	return true;
 }
 
 int mime_header_decode(struct str raw, struct buf *out)
@@ -225,10 +169,11 @@ int mime_header_decode(struct str raw, struct buf *out)
 							   out);
 			}
 			ws_len = 0;
-			if (!cs_eq(d.pending_cs, ew.charset, ew.charset_len)) {
+			struct str cs = {ew.charset, ew.charset_len};
+
+			if (!mime_str_eq_ci(d.pending_cs, cs)) {
 				r |= flush_pending(&d);
-				d.pending_cs =
-					(struct str){ew.charset, ew.charset_len};
+				d.pending_cs = cs;
 			}
 			r |= decode_ew_text(&ew, &d.pending);
 			i += ew.total;

@@ -572,23 +572,6 @@ int mime_write_envelope(struct buf *out, const struct mime_message *m,
 	return r < 0 ? -1 : 0;
 }
 
-static bool name_is(struct str s, const char *lower)
-{
-	size_t n = strlen(lower);
-
-	if (s.len != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s.p[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c + 32);
-		if (c != lower[i])
-			return false;
-	}
-	return true;
-}
-
 /* ("name" "value" ...) or NIL; text parts get charset us-ascii added
  * when they have none (RFC 2045 §5.2 default). */
 static int write_params(struct buf *out, const struct mime_param *params,
@@ -598,7 +581,7 @@ static int write_params(struct buf *out, const struct mime_param *params,
 	int r = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
-		if (name_is(params[i].name, "charset"))
+		if (str_eq_ci(params[i].name, "charset"))
 			has_charset = true;
 	}
 	if (has_charset)

@@ -201,16 +201,13 @@ void mime_message_free(struct mime_message **mp)
 	*mp = NULL;
 }
 
-static bool ascii_eq_ci(struct str a, const char *b)
+bool mime_str_eq_ci(struct str a, struct str b)
 {
-	size_t n = strlen(b);
-
-	if (a.len != n)
+	if (a.len != b.len)
 		return false;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < a.len; i++) {
 		unsigned char x = (unsigned char)a.p[i];
-
-		unsigned char y = (unsigned char)b[i];
+		unsigned char y = (unsigned char)b.p[i];
 
 		if (x >= 'A' && x <= 'Z')
 			x += 32;
@@ -222,11 +219,22 @@ static bool ascii_eq_ci(struct str a, const char *b)
 	return true;
 }
 
+int mime_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 const struct mime_param *mime_part_param(const struct mime_part *part,
 					 const char *name)
 {
 	for (uint32_t i = 0; i < part->param_count; i++) {
-		if (ascii_eq_ci(part->params[i].name, name))
+		if (str_eq_ci(part->params[i].name, name))
 			return &part->params[i];
 	}
 	return NULL;
@@ -242,17 +250,6 @@ struct str mime_part_charset(const struct mime_part *part)
 	if (cs == NULL || cs->value.len == 0)
 		return STR_LIT("us-ascii");
 	return cs->value;
-}
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int mime_param_decode(const struct mime_param *param, struct buf *out)
@@ -278,10 +275,11 @@ int mime_param_decode(const struct mime_param *param, struct buf *out)
 		unsigned char c = (unsigned char)*p;
 
 		if (c == '%' && (size_t)(v + vlen - p) > 2 &&
-		    hexval((unsigned char)p[1]) >= 0 &&
-		    hexval((unsigned char)p[2]) >= 0) {
-			c = (unsigned char)(hexval((unsigned char)p[1]) * 16 +
-					    hexval((unsigned char)p[2]));
+		    mime_hexval((unsigned char)p[1]) >= 0 &&
+		    mime_hexval((unsigned char)p[2]) >= 0) {
+			c = (unsigned char)(
+				mime_hexval((unsigned char)p[1]) * 16 +
+				mime_hexval((unsigned char)p[2]));
 			p += 2;
 		}
 		if (buf_append(&raw, &c, 1) < 0)
@@ -314,8 +312,9 @@ int mime_parse(const void *data, size_t len, const struct mime_limits *limits,
 
 /* --- blob --- */
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
+uint64_t mime_blob_hash(const void *data, size_t n)
 {
+	const unsigned char *p = data;
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	for (size_t i = 0; i < n; i++) {
@@ -415,7 +414,7 @@ int mime_message_serialize(const struct mime_message *m, struct buf *out)
 			out->data[start] = '\0';
 		return -1;
 	}
-	h = fnv1a(out->data + start, out->len - start);
+	h = mime_blob_hash(out->data + start, out->len - start);
 	for (int i = 0; i < 8; i++)
 		le[i] = (unsigned char)(h >> (8 * i));
 	if (buf_append(out, le, 8) < 0) {
@@ -596,7 +595,7 @@ int mime_message_deserialize(const void *data, size_t len,
 	h = 0;
 	for (int i = 7; i >= 0; i--)
 		h = h << 8 | tail[i];
-	if (h != fnv1a(data, len - 8)) {
+	if (h != mime_blob_hash(data, len - 8)) {
 		*error_r = "MIME cache blob checksum mismatch";
 		return -1;
 	}

@@ -129,22 +129,12 @@ static void split_name(const unsigned char *n, size_t len, struct segment *s)
 	s->name_len = star;
 }
 
-static bool name_eq_ci(const unsigned char *a, size_t alen,
-		       const unsigned char *b, size_t blen)
+static bool seg_name_eq(const unsigned char *names, const struct segment *a,
+			const struct segment *b)
 {
-	if (alen != blen)
-		return false;
-	for (size_t i = 0; i < alen; i++) {
-		unsigned char x = a[i], y = b[i];
-
-		if (x >= 'A' && x <= 'Z')
-			x += 32;
-		if (y >= 'A' && y <= 'Z')
-			y += 32;
-		if (x != y)
-			return false;
-	}
-	return true;
+	return mime_str_eq_ci(
+		(struct str){(const char *)names + a->name_off, a->name_len},
+		(struct str){(const char *)names + b->name_off, b->name_len});
 }
 
 static int name_cmp(const unsigned char *a, size_t alen,
@@ -196,8 +186,7 @@ static int emit_group(struct mime_store *s, struct segment *segs, size_t n,
 			const struct segment *x = &segs[i];
 
 			if (x->used || !x->continuation ||
-			    !name_eq_ci(names + x->name_off, x->name_len,
-					names + g->name_off, g->name_len) ||
+			    !seg_name_eq(names, x, g) ||
 			    x->index < want)
 				continue;
 			if (best == n || x->index < segs[best].index)
@@ -210,9 +199,7 @@ static int emit_group(struct mime_store *s, struct segment *segs, size_t n,
 		for (size_t i = first; i < n; i++) {
 			if (segs[i].continuation && !segs[i].used &&
 			    segs[i].index == segs[best].index &&
-			    name_eq_ci(names + segs[i].name_off,
-				       segs[i].name_len, names + g->name_off,
-				       g->name_len))
+			    seg_name_eq(names, &segs[i], g))
 				segs[i].used = true;
 		}
 		if (buf_append(tmp, vals->data + segs[best].val_off,

@@ -99,29 +99,14 @@ struct mime_parser {
 	struct mime_sref s_text, s_plain, s_message, s_rfc822, s_app, s_octet;
 };
 
-static bool eq_ci(const char *a, size_t alen, const char *lower)
-{
-	size_t n = strlen(lower);
-
-	if (alen != n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = a[i];
-
-		if (c >= 'A' && c <= 'Z')
-			c = (char)(c + 32);
-		if (c != lower[i])
-			return false;
-	}
-	return true;
-}
-
 static bool sref_eq_ci(const struct mime_parser *p, struct mime_sref r,
 		       const char *lower)
 {
 	if (r.off == MIME_SREF_NONE)
 		return false;
-	return eq_ci((const char *)p->st.arena.data + r.off, r.len, lower);
+	return str_eq_ci((struct str){(const char *)p->st.arena.data + r.off,
+					 r.len},
+			 lower);
 }
 
 static void oom(struct mime_parser *p)
@@ -381,7 +366,7 @@ static void start_field(struct mime_parser *p, const char *l, size_t len)
 	for (size_t i = 0; i < N_ELEMENTS(field_names); i++) {
 		int id = field_names[i].id;
 
-		if (!eq_ci(l, nlen, field_names[i].name))
+		if (!str_eq_ci((struct str){l, nlen}, field_names[i].name))
 			continue;
 		if (p->field_seen[id] ||
 		    (id < MIME_ENV_COUNT && p->st.parts[p->cur].env ==
@@ -486,8 +471,9 @@ static void end_header(struct mime_parser *p, uint64_t body_offset,
 {
 	uint32_t idx = p->cur;
 	struct mime_ipart *part;
-	const char *b;
-	size_t blen;
+	/* set by find_boundary below whenever the part is still multipart */
+	const char *b = NULL;
+	size_t blen = 0;
 
 	finish_field(p);
 	part = &p->st.parts[idx];
@@ -518,7 +504,6 @@ static void end_header(struct mime_parser *p, uint64_t body_offset,
 	if ((part->flags & MIME_PART_MULTIPART) != 0) {
 		struct boundary *bd = &p->bounds[p->nbounds++];
 
-		find_boundary(p, idx, &b, &blen);
 		memcpy(bd->b, b, blen);
 		bd->len = blen;
 		bd->part = idx;

@@ -5,11 +5,13 @@
  * whole tree is a handful of flat arrays: cheap to build incrementally
  * (the arena may move while growing), to serialize and to validate. The
  * public struct mime_message views are materialized from it at the end. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
 #include "mime.h"
+#include "str.h"
 
 #define MIME_SREF_NONE UINT32_MAX
 
@@ -76,6 +78,15 @@ static inline struct str mime_sref_str(const struct mime_store *s,
 	}
 	return v;
 }
+
+/* Helpers shared by the mime_*.c files (defined in mime_message.c). */
+/* ASCII case-insensitive equality of two views (str_eq_ci takes a C
+ * string on one side; charset and parameter names here are views). */
+bool mime_str_eq_ci(struct str a, struct str b);
+/* Value of a hex digit (either case), or -1. */
+int mime_hexval(unsigned char c);
+/* The 64-bit FNV-1a hash that seals a cache blob (its last 8 bytes). */
+uint64_t mime_blob_hash(const void *p, size_t n);
 
 /* Content-Type / Content-Disposition value parsing (mime_params.c):
  * "type/subtype; params" or "value; params" into the store. For

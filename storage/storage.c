@@ -134,6 +134,36 @@ void st_dbt_buf(DBT *d, void *buf, size_t cap)
 	d->flags = DB_DBT_USERMEM;
 }
 
+int st_db_walk(struct storage *s, DB_TXN *txn, enum st_dbi db, st_walk_fn_t *fn,
+	       void *ctx)
+{
+	DBC *c;
+	DBT key, data;
+	int ret;
+
+	if ((ret = s->e->db[db]->cursor(s->e->db[db], txn, &c, 0)) != 0)
+		return ret;
+	memset(&key, 0, sizeof(key));
+	memset(&data, 0, sizeof(data));
+	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
+		if ((ret = fn(s, txn, &key, &data, ctx)) != 0)
+			break;
+	}
+	(void)c->close(c);
+	return ret == DB_NOTFOUND ? 0 : ret;
+}
+
+void *st_grow(void *p, size_t *alloc, size_t n, size_t elem)
+{
+	if (n < *alloc)
+		return p;
+	*alloc = *alloc == 0 ? 64 : *alloc * 2;
+	p = realloc(p, *alloc * elem);
+	if (p == NULL)
+		log_fatal("out of memory");
+	return p;
+}
+
 void st_file_name(uint64_t id, char out[17])
 {
 	snprintf(out, 17, "%016llx", (unsigned long long)id);
@@ -725,32 +755,27 @@ struct dead_list {
 	size_t n, alloc;
 };
 
+static int dead_list_add(struct storage *s, DB_TXN *txn, const DBT *key,
+			 const DBT *data, void *ctx)
+{
+	struct dead_list *l = ctx;
+
+	(void)s;
+	(void)txn;
+	(void)data;
+	if (key->size == 8) {
+		l->ids = st_grow(l->ids, &l->alloc, l->n, sizeof(*l->ids));
+		l->ids[l->n++] = st_get_u64(key->data);
+	}
+	return 0;
+}
+
 static int dead_list_txn(struct storage *s, DB_TXN *txn, void *ctx)
 {
 	struct dead_list *l = ctx;
-	DBC *c;
-	DBT key, data;
-	int ret;
 
 	l->n = 0;
-	if ((ret = s->e->db[ST_DB_DEAD]->cursor(s->e->db[ST_DB_DEAD], txn, &c,
-						0)) != 0)
-		return ret;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		if (key.size != 8)
-			continue;
-		if (l->n == l->alloc) {
-			l->alloc = l->alloc == 0 ? 64 : l->alloc * 2;
-			l->ids = realloc(l->ids, l->alloc * sizeof(*l->ids));
-			if (l->ids == NULL)
-				log_fatal("out of memory");
-		}
-		l->ids[l->n++] = st_get_u64(key.data);
-	}
-	(void)c->close(c);
-	return ret == DB_NOTFOUND ? 0 : ret;
+	return st_db_walk(s, txn, ST_DB_DEAD, dead_list_add, l);
 }
 
 struct file_exists_ctx {

@@ -165,6 +165,19 @@ static void name_list_free(struct name_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Appends a copy of the name (not NUL-terminated, len bytes). */
+static void name_list_add(struct name_list *l, const void *name, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		log_fatal("out of memory");
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	l->names = st_grow(l->names, &l->alloc, l->n, sizeof(*l->names));
+	l->names[l->n++] = copy;
+}
+
 static int children(struct storage *s, DB_TXN *txn, const char *prefix,
 		    struct name_list *l, size_t max)
 {
@@ -183,26 +196,12 @@ static int children(struct storage *s, DB_TXN *txn, const char *prefix,
 	memset(&data, 0, sizeof(data));
 	ret = c->get(c, &key, &data, DB_SET_RANGE);
 	while (ret == 0) {
-		char *name;
-
 		if (key.size <= plen + 1 || memcmp(key.data, start, plen + 1)) {
 			free(key.data);
 			break;
 		}
-		name = malloc(key.size + 1);
-		if (name == NULL)
-			log_fatal("out of memory");
-		memcpy(name, key.data, key.size);
-		name[key.size] = '\0';
+		name_list_add(l, key.data, key.size);
 		free(key.data);
-		if (l->n == l->alloc) {
-			l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
-			l->names =
-				realloc(l->names, l->alloc * sizeof(*l->names));
-			if (l->names == NULL)
-				log_fatal("out of memory");
-		}
-		l->names[l->n++] = name;
 		if (l->n >= max)
 			break;
 		memset(&key, 0, sizeof(key));
@@ -251,6 +250,17 @@ int st_mbox_get(struct storage *s, DB_TXN *txn, uint32_t id,
 	memcpy(m->name, p + MBOX_REC_FIXED, nlen);
 	m->name[nlen] = '\0';
 	return 0;
+}
+
+int st_mbox_load(struct storage *s, DB_TXN *txn, uint32_t id,
+		 struct storage_mailbox *m, bool rmw)
+{
+	int ret = st_mbox_get(s, txn, id, m, rmw);
+
+	if (ret == DB_NOTFOUND)
+		return st_fail(s, STORAGE_ERR_NONEXISTENT,
+			       "mailbox does not exist");
+	return ret;
 }
 
 int st_mbox_put(struct storage *s, DB_TXN *txn, const struct storage_mailbox *m)
@@ -767,38 +777,30 @@ struct mbox_list {
 	size_t n, alloc;
 };
 
+static int iter_add(struct storage *s, DB_TXN *txn, const DBT *key,
+		    const DBT *data, void *ctx)
+{
+	struct mbox_list *l = ctx;
+	int ret;
+
+	(void)key;
+	if (data->size != 4)
+		return 0;
+	l->m = st_grow(l->m, &l->alloc, l->n, sizeof(*l->m));
+	ret = st_mbox_get(s, txn, st_get_u32(data->data), &l->m[l->n], false);
+	if (ret == DB_NOTFOUND)
+		return 0;
+	if (ret == 0)
+		l->n++;
+	return ret;
+}
+
 static int iter_txn(struct storage *s, DB_TXN *txn, void *ctx)
 {
 	struct mbox_list *l = ctx;
-	DBC *c;
-	DBT key, data;
-	int ret;
 
 	l->n = 0;
-	ret = s->e->db[ST_DB_NAMES]->cursor(s->e->db[ST_DB_NAMES], txn, &c, 0);
-	if (ret != 0)
-		return ret;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		if (data.size != 4)
-			continue;
-		if (l->n == l->alloc) {
-			l->alloc = l->alloc == 0 ? 32 : l->alloc * 2;
-			l->m = realloc(l->m, l->alloc * sizeof(*l->m));
-			if (l->m == NULL)
-				log_fatal("out of memory");
-		}
-		ret = st_mbox_get(s, txn, st_get_u32(data.data), &l->m[l->n],
-				  false);
-		if (ret == DB_NOTFOUND)
-			continue;
-		if (ret != 0)
-			break;
-		l->n++;
-	}
-	(void)c->close(c);
-	return ret == DB_NOTFOUND ? 0 : ret;
+	return st_db_walk(s, txn, ST_DB_NAMES, iter_add, l);
 }
 
 enum storage_result storage_mailbox_iter(struct storage *s,
@@ -881,39 +883,23 @@ enum storage_result storage_subscribe(struct storage *s, const char *name,
 	return r;
 }
 
+static int subs_add(struct storage *s, DB_TXN *txn, const DBT *key,
+		    const DBT *data, void *ctx)
+{
+	(void)s;
+	(void)txn;
+	(void)data;
+	if (key->size <= STORAGE_MAILBOX_NAME_MAX)
+		name_list_add(ctx, key->data, key->size);
+	return 0;
+}
+
 static int subs_txn(struct storage *s, DB_TXN *txn, void *ctx)
 {
 	struct name_list *l = ctx;
-	DBC *c;
-	DBT key, data;
-	int ret;
 
 	name_list_free(l);
-	ret = s->e->db[ST_DB_SUBS]->cursor(s->e->db[ST_DB_SUBS], txn, &c, 0);
-	if (ret != 0)
-		return ret;
-	memset(&key, 0, sizeof(key));
-	memset(&data, 0, sizeof(data));
-	while ((ret = c->get(c, &key, &data, DB_NEXT)) == 0) {
-		char *name;
-
-		if (key.size > STORAGE_MAILBOX_NAME_MAX)
-			continue;
-		if ((name = malloc(key.size + 1)) == NULL)
-			log_fatal("out of memory");
-		memcpy(name, key.data, key.size);
-		name[key.size] = '\0';
-		if (l->n == l->alloc) {
-			l->alloc = l->alloc == 0 ? 16 : l->alloc * 2;
-			l->names =
-				realloc(l->names, l->alloc * sizeof(*l->names));
-			if (l->names == NULL)
-				log_fatal("out of memory");
-		}
-		l->names[l->n++] = name;
-	}
-	(void)c->close(c);
-	return ret == DB_NOTFOUND ? 0 : ret;
+	return st_db_walk(s, txn, ST_DB_SUBS, subs_add, l);
 }
 
 enum storage_result storage_subscriptions_iter(struct storage *s,

@@ -29,17 +29,6 @@ void storage_msgs_free(struct storage_msgs *m)
 	m->count = 0;
 }
 
-static void *grow(void *p, size_t *alloc, size_t n, size_t elem)
-{
-	if (n < *alloc)
-		return p;
-	*alloc = *alloc == 0 ? 64 : *alloc * 2;
-	p = realloc(p, *alloc * elem);
-	if (p == NULL)
-		log_fatal("out of memory");
-	return p;
-}
-
 struct uid_vec {
 	uint32_t *v;
 	size_t n, alloc;
@@ -52,13 +41,13 @@ struct msg_vec {
 
 static void uid_push(struct uid_vec *u, uint32_t uid)
 {
-	u->v = grow(u->v, &u->alloc, u->n, sizeof(*u->v));
+	u->v = st_grow(u->v, &u->alloc, u->n, sizeof(*u->v));
 	u->v[u->n++] = uid;
 }
 
 static void msg_push(struct msg_vec *m, const struct storage_msg *msg)
 {
-	m->v = grow(m->v, &m->alloc, m->n, sizeof(*m->v));
+	m->v = st_grow(m->v, &m->alloc, m->n, sizeof(*m->v));
 	m->v[m->n++] = *msg;
 }
 
@@ -224,7 +213,7 @@ int st_file_ref(struct storage *s, DB_TXN *txn, uint64_t file_id, int delta)
 					0);
 	if (ret != 0)
 		return ret;
-	s->dead = grow(s->dead, &s->dead_alloc, s->ndead, sizeof(*s->dead));
+	s->dead = st_grow(s->dead, &s->dead_alloc, s->ndead, sizeof(*s->dead));
 	s->dead[s->ndead++] = file_id;
 	return 0;
 }
@@ -354,11 +343,7 @@ static int kw_get_txn(struct storage *s, DB_TXN *txn, void *ctx)
 	struct storage_mailbox m;
 	int ret;
 
-	ret = st_mbox_get(s, txn, c->mbid, &m, false);
-	if (ret == DB_NOTFOUND)
-		return st_fail(s, STORAGE_ERR_NONEXISTENT,
-			       "mailbox does not exist");
-	if (ret != 0)
+	if ((ret = st_mbox_load(s, txn, c->mbid, &m, false)) != 0)
 		return ret;
 	return st_kw_load(s, txn, c->mbid, c->kw, false);
 }
@@ -374,18 +359,6 @@ enum storage_result storage_keywords_get(struct storage *s, uint32_t mailbox_id,
 	return r;
 }
 
-/* Loads the mailbox record, NONEXISTENT when absent. */
-static int mbox_load(struct storage *s, DB_TXN *txn, uint32_t id,
-		     struct storage_mailbox *m, bool rmw)
-{
-	int ret = st_mbox_get(s, txn, id, m, rmw);
-
-	if (ret == DB_NOTFOUND)
-		return st_fail(s, STORAGE_ERR_NONEXISTENT,
-			       "mailbox does not exist");
-	return ret;
-}
-
 /* ---- collecting a UID set ---- */
 
 static int range_cmp(const void *a, const void *b)
@@ -393,6 +366,18 @@ static int range_cmp(const void *a, const void *b)
 	const struct storage_uid_range *x = a, *y = b;
 
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* STORE and COPY: an empty set matches nothing (unlike expunge's "all"
+ * below). */
+static void set_or_none(const struct storage_uid_range **set, size_t *nset)
+{
+	static const struct storage_uid_range none = {1, 0};
+
+	if (*set == NULL || *nset == 0) {
+		*set = &none;
+		*nset = 1;
+	}
 }
 
 /* Sorted, merged copy of the set (NULL set: everything). */
@@ -506,7 +491,7 @@ static int scan_txn(struct storage *s, DB_TXN *txn, void *ctx)
 	struct scan_ctx *sc = ctx;
 	int ret;
 
-	if ((ret = mbox_load(s, txn, sc->mbid, &sc->m, false)) != 0)
+	if ((ret = st_mbox_load(s, txn, sc->mbid, &sc->m, false)) != 0)
 		return ret;
 	return collect(s, txn, sc->mbid, &sc->range, 1, false, &sc->msgs);
 }
@@ -576,7 +561,7 @@ static int changes_txn(struct storage *s, DB_TXN *txn, void *ctx)
 
 	sc->msgs.n = 0;
 	sc->expunged_idx.n = 0;
-	if ((ret = mbox_load(s, txn, sc->mbid, &sc->m, false)) != 0)
+	if ((ret = st_mbox_load(s, txn, sc->mbid, &sc->m, false)) != 0)
 		return ret;
 	if (sc->since >= sc->m.highestmodseq)
 		return 0;
@@ -677,7 +662,7 @@ static int store_txn(struct storage *s, DB_TXN *txn, void *ctx)
 	sc->updated.n = 0;
 	sc->modified.n = 0;
 	if ((ret = st_meta_get(s, txn, &meta, true)) != 0 ||
-	    (ret = mbox_load(s, txn, sc->mbid, &mb, true)) != 0 ||
+	    (ret = st_mbox_load(s, txn, sc->mbid, &mb, true)) != 0 ||
 	    (ret = st_kw_load(s, txn, sc->mbid, &kw, true)) != 0 ||
 	    (ret = kw_map(s, &kw, sc->keywords, sc->nkeywords,
 			  sc->mode != STORAGE_STORE_REMOVE, &kwmask,
@@ -752,13 +737,7 @@ enum storage_result storage_store(struct storage *s, uint32_t mailbox_id,
 	sc.keywords = keywords;
 	sc.nkeywords = nkeywords;
 	sc.unchangedsince = unchangedsince;
-	if (set == NULL || nset == 0) {
-		/* an empty set stores nothing (unlike expunge's "all") */
-		static const struct storage_uid_range none = {1, 0};
-
-		sc.set = &none;
-		sc.nset = 1;
-	}
+	set_or_none(&sc.set, &sc.nset);
 	r = st_txn_run(s, store_txn, &sc, ST_TXN_WRITE);
 	*error_r = s->err;
 	free(sc.msgs.v);
@@ -820,7 +799,7 @@ static int expunge_txn(struct storage *s, DB_TXN *txn, void *ctx)
 
 	ec->expunged.n = 0;
 	if ((ret = st_meta_get(s, txn, &meta, true)) != 0 ||
-	    (ret = mbox_load(s, txn, ec->mbid, &mb, true)) != 0 ||
+	    (ret = st_mbox_load(s, txn, ec->mbid, &mb, true)) != 0 ||
 	    (ret = collect(s, txn, ec->mbid, ec->set, ec->nset, true,
 			   &ec->msgs)) != 0)
 		return ret;
@@ -907,14 +886,14 @@ static int copy_txn(struct storage *s, DB_TXN *txn, void *ctx)
 
 	cc->src_uids.n = cc->dst_uids.n = 0;
 	if ((ret = st_meta_get(s, txn, &meta, true)) != 0 ||
-	    (ret = mbox_load(s, txn, cc->src_id, &src, true)) != 0)
+	    (ret = st_mbox_load(s, txn, cc->src_id, &src, true)) != 0)
 		return ret;
 	dst = &src;
 	dkw = &skw;
 	if (cc->dst_id != cc->src_id) {
 		dst = &dstbuf;
 		dkw = &dkwbuf;
-		if ((ret = mbox_load(s, txn, cc->dst_id, dst, true)) != 0)
+		if ((ret = st_mbox_load(s, txn, cc->dst_id, dst, true)) != 0)
 			return ret;
 	}
 	cc->dst_uidvalidity = dst->uidvalidity;
@@ -998,12 +977,7 @@ enum storage_result storage_copy(struct storage *s, uint32_t src_id,
 	cc.move = move;
 	cc.max_messages = s->quota_max_messages;
 	cc.max_bytes = s->quota_max_bytes;
-	if (set == NULL || nset == 0) {
-		static const struct storage_uid_range none = {1, 0};
-
-		cc.set = &none;
-		cc.nset = 1;
-	}
+	set_or_none(&cc.set, &cc.nset);
 	r = st_txn_run(s, copy_txn, &cc, ST_TXN_WRITE);
 	*error_r = s->err;
 	free(cc.msgs.v);

@@ -116,6 +116,18 @@ typedef int st_txn_fn_t(struct storage *s, DB_TXN *txn, void *ctx);
 enum storage_result st_txn_run(struct storage *s, st_txn_fn_t *fn, void *ctx,
 			       unsigned flags);
 
+/* Calls fn on every record of db in key order. fn returns 0 to go on, or
+ * a result that ends the walk and is returned (DB_NOTFOUND, like the end
+ * of the table, becomes 0). */
+typedef int st_walk_fn_t(struct storage *s, DB_TXN *txn, const DBT *key,
+			 const DBT *data, void *ctx);
+int st_db_walk(struct storage *s, DB_TXN *txn, enum st_dbi db, st_walk_fn_t *fn,
+	       void *ctx);
+
+/* Returns p with room for element n of an array of *alloc elements of elem
+ * bytes (doubling *alloc when full). Exits on ENOMEM. */
+void *st_grow(void *p, size_t *alloc, size_t n, size_t elem);
+
 /* ---- encoding ---- */
 void st_put_u32(unsigned char *p, uint32_t v);
 void st_put_u64(unsigned char *p, uint64_t v);
@@ -130,6 +142,9 @@ int st_meta_get(struct storage *s, DB_TXN *txn, struct st_meta *m, bool rmw);
 int st_meta_put(struct storage *s, DB_TXN *txn, const struct st_meta *m);
 int st_mbox_get(struct storage *s, DB_TXN *txn, uint32_t id,
 		struct storage_mailbox *m, bool rmw);
+/* st_mbox_get, with DB_NOTFOUND turned into ST_FAIL (NONEXISTENT). */
+int st_mbox_load(struct storage *s, DB_TXN *txn, uint32_t id,
+		 struct storage_mailbox *m, bool rmw);
 int st_mbox_put(struct storage *s, DB_TXN *txn,
 		const struct storage_mailbox *m);
 int st_msg_put(struct storage *s, DB_TXN *txn, uint32_t mbid,

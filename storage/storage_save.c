@@ -186,11 +186,7 @@ static int append_txn(struct storage *s, DB_TXN *txn, void *ctx)
 
 	if ((ret = st_meta_get(s, txn, &meta, true)) != 0)
 		return ret;
-	ret = st_mbox_get(s, txn, ac->mbid, &mb, true);
-	if (ret == DB_NOTFOUND)
-		return st_fail(s, STORAGE_ERR_NONEXISTENT,
-			       "mailbox does not exist");
-	if (ret != 0)
+	if ((ret = st_mbox_load(s, txn, ac->mbid, &mb, true)) != 0)
 		return ret;
 	if ((uint64_t)mb.uidnext + ac->n > UINT32_MAX)
 		return st_fail(s, STORAGE_ERR_LIMIT,

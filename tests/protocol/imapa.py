@@ -8,9 +8,21 @@ import re
 import subprocess
 import time
 
+import pytest
+
 import helpers
 
 STORE_POKE = os.path.join(helpers.BUILD, "imap", "store-poke")
+
+
+def users_fixture(*pairs):
+    """A module-scoped autouse fixture adding the (user, password) pairs;
+    a test module binds it to a name: users = users_fixture((U, P))."""
+    @pytest.fixture(scope="module", autouse=True)
+    def users(instance):
+        for u, p in pairs:
+            instance.add_user(u, p)
+    return users
 
 
 def ok(c, tag, text):
@@ -130,6 +142,12 @@ def poke(instance, user, *args):
                        preexec_fn=pre)
     assert r.returncode == 0, (cmd, r.stdout, r.stderr)
     return r.stdout
+
+
+def worker_pid(instance, user):
+    """The pid of user's one imap worker."""
+    (pid,) = instance.worker_pids(user)
+    return pid
 
 
 def rss_kb(pid):

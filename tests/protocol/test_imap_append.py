@@ -6,20 +6,16 @@ import os
 import re
 import time
 
-import pytest
-
 import helpers
 from imapa import (append, bad, code_of, exists, home_of, message, no, ok,
-                   rss_kb)
+                   rss_kb, users_fixture, worker_pid)
 
 U, P = "append@example.org", "append-pw-1"
 LIMIT = 16 * 1024 * 1024
 POSTERN_CONF = {"imap_max_literal": str(LIMIT)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
+users = users_fixture((U, P))
 
 
 def body_of(c, uid, tag="fb"):
@@ -175,17 +171,12 @@ def test_streamed_with_flags_and_date(instance):
     c.close()
 
 
-def worker_pid(instance):
-    (pid,) = instance.worker_pids(U)
-    return pid
-
-
 def test_streamed_append_memory(instance):
     """A 12 MB message goes to disk as it arrives: the worker's peak RSS
     grows by far less than the message."""
     c = instance.login(U, P)
     ok(c, "n", "NOOP")
-    pid = worker_pid(instance)
+    pid = worker_pid(instance, U)
     rss0, hwm0 = rss_kb(pid)
     size = 12 * 1024 * 1024
     msg = message(1, size=size, subject=b"big")
@@ -269,7 +260,7 @@ def test_hostile_append(instance):
     worker's memory bounded."""
     c = instance.login(U, P)
     ok(c, "cr", "CREATE hostile")
-    pid = worker_pid(instance)
+    pid = worker_pid(instance, U)
     for name, msg in hostile_messages():
         v, uid = append(c, "hostile", msg, sync=True)
         ok(c, "s", "SELECT hostile")

@@ -1,16 +1,13 @@
 """COPY, MOVE and their UID forms (RFC 9051 6.4.7, RFC 6851 MOVE,
 RFC 4315 COPYUID)."""
 
-import pytest
-
-from imapa import (append, bad, code_of, expunges, message, no, ok)
+from imapa import (append, bad, code_of, expunges, message, no, ok,
+                   users_fixture)
 
 U, P = "copy@example.org", "copy-pw-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
+users = users_fixture((U, P))
 
 
 def uids(c, tag="us"):

@@ -10,19 +10,15 @@ import signal
 import threading
 import time
 
-import pytest
-
 import helpers
-from imapa import code_of, message, ok, poke
+from imapa import code_of, message, ok, poke, users_fixture
 
 U, P = "crash@example.org", "crash-pw-1"
 ROUNDS = 15
 COPY_N = 5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
+users = users_fixture((U, P))
 
 
 class Killer(threading.Thread):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import helpers
+import imapa
 
 U, P = "fetch@example.org", "fetch-pw-1"
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "mime")
@@ -26,26 +26,12 @@ def login(instance, user=U, pw=P):
 
 def ok(c, tag, text):
     """Runs a command that must succeed; returns the untagged lines."""
-    lines, tagged = c.command(tag, text)
-    assert tagged.startswith(tag.encode() + b" OK"), (text, lines, tagged)
-    return lines
+    return imapa.ok(c, tag, text)[0]
 
 
 def append(c, mailbox, data, flags="", date=None, tag="ap"):
-    """APPEND with a non-synchronizing literal (bytes kept as they are,
-    unlike imaplib's CRLF mapping). Returns the new UID (APPENDUID)."""
-    opt = ""
-    if flags:
-        opt += " (%s)" % flags
-    if date:
-        opt += ' "%s"' % date
-    c.send(b"%s APPEND %s%s {%d+}\r\n" % (tag.encode(), mailbox.encode(),
-                                         opt.encode(), len(data)))
-    c.send(data + b"\r\n")
-    lines = c.read_until_tagged(tag)
-    assert lines[-1].startswith(tag.encode() + b" OK"), lines
-    m = re.search(rb"APPENDUID \d+ (\d+)", lines[-1])
-    return int(m.group(1)) if m else None
+    """APPEND (imapa.append); returns the new UID (APPENDUID)."""
+    return imapa.append(c, mailbox, data, flags, date, tag)[1]
 
 
 def select(c, mailbox, tag="sel", examine=False):
@@ -64,9 +50,8 @@ def create_mailbox(c, name):
 
 
 def worker_rss_kb(instance, user=U):
-    (pid,) = instance.worker_pids(user)
-    st = helpers.proc_status(pid)
-    return int(st["VmRSS"].split()[0]), pid
+    pid = imapa.worker_pid(instance, user)
+    return imapa.rss_kb(pid)[0], pid
 
 
 # ---- messages ----

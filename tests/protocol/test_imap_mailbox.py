@@ -3,19 +3,14 @@
 SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154), CHILDREN, and mailbox name
 encoding (modified UTF-7, UTF-8 with UTF8=ACCEPT / IMAP4rev2)."""
 
-import pytest
-
-from imapa import append, bad, message, no, ok
+from imapa import append, bad, message, no, ok, users_fixture
 
 U, P = "boxes@example.org", "boxes-pw-1"
 U2, P2 = "listx@example.org", "listx-pw-1"
 U3, P3 = "rename@example.org", "rename-pw-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    for u, p in ((U, P), (U2, P2), (U3, P3)):
-        instance.add_user(u, p)
+users = users_fixture((U, P), (U2, P2), (U3, P3))
 
 
 def lst(c, text, tag="l"):

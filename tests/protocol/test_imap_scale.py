@@ -7,17 +7,14 @@ gets every update without its output buffer overflowing. The worker's RSS
 import re
 import time
 
-import pytest
-
-from imapa import code_of, exists, expunges, ok, poke, rss_kb
+from imapa import (code_of, exists, expunges, ok, poke, rss_kb, users_fixture,
+                   worker_pid)
 
 U, P = "scale@example.org", "scale-pw-1"
 N = 100000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
+users = users_fixture((U, P))
 
 
 def timed(c, tag, text):
@@ -40,7 +37,7 @@ def test_100k_mailbox(instance):
     t0 = time.monotonic()
     poke(instance, U, "fill", "big", N)
     build = time.monotonic() - t0
-    (pid,) = instance.worker_pids(U)
+    pid = worker_pid(instance, U)
     rss0, _ = rss_kb(pid)
     report = ["built %d messages in %.1fs (store-poke)" % (N, build),
               "worker RSS before SELECT: %d kB" % rss0]

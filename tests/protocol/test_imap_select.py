@@ -4,20 +4,15 @@ NOOP, ENABLE and CONDSTORE/QRESYNC selection (RFC 9051 6.3.2-6.3.3,
 
 import re
 
-import pytest
-
 import helpers
 from imapa import (append, bad, code_of, exists, expunges, fetch_flags,
-                   message, no, ok, poke)
+                   message, no, ok, poke, users_fixture)
 
 U, P = "select@example.org", "select-pw-1"
 U2, P2 = "qresync@example.org", "qresync-pw-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
-    instance.add_user(U2, P2)
+users = users_fixture((U, P), (U2, P2))
 
 
 def test_capabilities(instance):

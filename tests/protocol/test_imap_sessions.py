@@ -7,17 +7,13 @@ wakes on changes from any process."""
 import re
 import time
 
-import pytest
-
 from imapa import (append, exists, expunges, fetch_flags, message, ok, poke,
-                   read_untagged)
+                   read_untagged, users_fixture)
 
 U, P = "sessions@example.org", "sessions-pw-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def users(instance):
-    instance.add_user(U, P)
+users = users_fixture((U, P))
 
 
 def seq_uids(c, tag="su"):

@@ -10,6 +10,7 @@
 #include "mime.h"
 #include "mime_header.h"
 #include "mime_imap.h"
+#include "mime_private.h"
 #include "mime_section.h"
 #include "postern_build.h"
 #include "tap.h"
@@ -613,17 +614,6 @@ static void test_garbage(void)
 	}
 }
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static void test_corrupt_blobs(void)
 {
 	struct buf msg, blob;
@@ -651,7 +641,7 @@ static void test_corrupt_blobs(void)
 				(unsigned char)(1 + rand_r(&seed) % 255);
 		/* half the time, a valid checksum: reach the validation */
 		if (iter % 2 == 0 && len > 8) {
-			h = fnv1a(c, len - 8);
+			h = mime_blob_hash(c, len - 8);
 			for (int i = 0; i < 8; i++)
 				c[len - 8 + (size_t)i] =
 					(unsigned char)(h >> (8 * i));

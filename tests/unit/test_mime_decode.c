@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "mime.h"
 #include "mime_decode.h"
 #include "mime_header.h"
@@ -70,6 +71,40 @@ static void test_cte(void)
 		mime_cte_decoder_init(&d, MIME_CTE_BASE64);
 		mime_cte_decode(&d, "Zm!9v", 5, NULL);
 		CHECK(d.malformed && d.total_out == 3);
+	}
+	{
+		/* a lone trailing character is malformed, and dropped */
+		struct mime_cte_decoder d;
+
+		mime_cte_decoder_init(&d, MIME_CTE_BASE64);
+		mime_cte_decode(&d, "Zm9vY", 5, NULL);
+		CHECK(!d.malformed);
+		mime_cte_decode_finish(&d, NULL);
+		CHECK(d.malformed && d.total_out == 3);
+	}
+	{
+		/* longer than one internal chunk, in lines of 76 */
+		static const size_t steps[] = {0, 1, 76, 255, 257, 1000};
+		unsigned char plain[700];
+		struct buf enc, lines;
+
+		for (size_t i = 0; i < sizeof(plain); i++)
+			plain[i] = (unsigned char)(i * 7 + 3);
+		buf_init(&enc, SIZE_MAX);
+		buf_init(&lines, SIZE_MAX);
+		CHECK(base64_encode(&enc, plain, sizeof(plain)) == 0);
+		for (size_t i = 0; i < enc.len; i += 76) {
+			size_t n = enc.len - i < 76 ? enc.len - i : 76;
+
+			buf_append(&lines, enc.data + i, n);
+			buf_append(&lines, "\r\n", 2);
+		}
+		for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+			CHECK(cte_is(MIME_CTE_BASE64, buf_cstr(&lines),
+				     lines.len, (const char *)plain,
+				     sizeof(plain), steps[i]));
+		buf_deinit(&enc);
+		buf_deinit(&lines);
 	}
 	/* RFC 2045 §6.7 rules */
 	CHECK(cte_all_splits(MIME_CTE_QP, "caf=E9", "caf\xe9"));
