@@ -311,6 +311,39 @@ static void terminate(void *ctx POSTERN_UNUSED, unsigned events POSTERN_UNUSED)
 	ioloop_stop();
 }
 
+/* SIGHUP (the master forwards its own): settings that can change while
+ * running take effect for new exchanges and new passwords; the database
+ * location, sockets and users stay as started. */
+static void reload(void *ctx POSTERN_UNUSED, unsigned events POSTERN_UNUSED)
+{
+	struct config cfg;
+	enum log_level level;
+	char *error;
+
+	if (config_load(auth.cfg.path, &cfg, &error) < 0) {
+		log_error("reload failed, keeping the running settings: %s",
+			  error);
+		free(error);
+		return;
+	}
+	auth.cfg.scram_iterations = cfg.scram_iterations;
+	auth.iterations = cfg.scram_iterations < SCRAM_MIN_ITERATIONS
+				  ? SCRAM_MIN_ITERATIONS
+				  : cfg.scram_iterations;
+	auth.cfg.auth_fail_limit = cfg.auth_fail_limit;
+	auth.cfg.auth_fail_window = cfg.auth_fail_window;
+	auth.cfg.auth_block_time = cfg.auth_block_time;
+	throttle_set_limits(cfg.auth_fail_limit, cfg.auth_fail_window,
+			    cfg.auth_block_time);
+	if (log_level_parse(cfg.log_level, &level) == 0)
+		log_set_level(level);
+	log_info("settings reloaded: scram_iterations=%u auth_fail_limit=%u "
+		 "auth_fail_window=%u auth_block_time=%u",
+		 auth.iterations, cfg.auth_fail_limit, cfg.auth_fail_window,
+		 cfg.auth_block_time);
+	config_free(&cfg);
+}
+
 static void check_inherited_fds(void)
 {
 	if (fcntl(IPC_FD_MASTER, F_GETFD) < 0 ||
@@ -343,6 +376,7 @@ static void serve(void)
 	signal(SIGPIPE, SIG_IGN);
 	signal_add(SIGTERM, terminate, NULL);
 	signal_add(SIGINT, terminate, NULL);
+	signal_add(SIGHUP, reload, NULL);
 	listeners_open();
 	master_chan = ipc_chan_new(IPC_FD_MASTER, "master", NULL, 0,
 				   master_msg, master_gone, NULL);

@@ -28,12 +28,17 @@ static struct {
 	struct throttle_table addrs, accounts;
 } thr;
 
-void throttle_init(unsigned limit, unsigned window_s, unsigned block_s)
+void throttle_set_limits(unsigned limit, unsigned window_s, unsigned block_s)
 {
-	memset(&thr, 0, sizeof(thr));
 	thr.limit = limit;
 	thr.window = window_s == 0 ? 1 : window_s;
 	thr.block = block_s;
+}
+
+void throttle_init(unsigned limit, unsigned window_s, unsigned block_s)
+{
+	memset(&thr, 0, sizeof(thr));
+	throttle_set_limits(limit, window_s, block_s);
 }
 
 /* IPv6 addresses count per /64, IPv4 (and v4-mapped) per address; anything

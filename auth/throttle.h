@@ -22,6 +22,8 @@
 
 /* limit 0 disables blocking (counting and logging stay). */
 void throttle_init(unsigned limit, unsigned window_s, unsigned block_s);
+/* New limits (config reload); the counts gathered so far are kept. */
+void throttle_set_limits(unsigned limit, unsigned window_s, unsigned block_s);
 
 /* Whether new attempts from remote (an IP literal from the login process)
  * are refused now. now is unix seconds (time(NULL); tests pass their own).

@@ -338,6 +338,11 @@ void children_start(void)
 
 void children_reload(void)
 {
+	/* the auth daemon rereads what it can change while running */
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_AUTH)
+			kill(c->pid, SIGHUP);
+	}
 	/* New login processes load the new certificate and settings; old ones
 	 * finish their pre-auth connections. Established sessions live in proxy
 	 * processes and workers and are not touched. */

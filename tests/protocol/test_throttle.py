@@ -78,3 +78,25 @@ def test_failures_elsewhere_do_not_block(instance):
     with imaps_from(instance, "127.0.0.3") as c:
         t = plain(c, PW)
         assert t.startswith(b"a OK"), t
+
+
+def test_sighup_changes_limits(fresh_instance):
+    """auth_fail_limit changed in the file takes effect at SIGHUP (the master
+    forwards it to the auth daemon), without a restart: counts survive."""
+    import os
+    import signal
+    inst = fresh_instance
+    inst.add_user(USER, PW)
+    with imaps_from(inst, "127.0.0.4") as c:
+        assert plain(c, "wrong-1").startswith(b"a NO [AUTHENTICATIONFAILED]")
+    auth_pid = inst.pids("postern-auth")
+    inst.set_conf("auth_fail_limit", "2")
+    inst.set_conf("auth_block_time", "600")
+    os.kill(inst.master.pid, signal.SIGHUP)
+    helpers.wait_for(lambda: "settings reloaded: scram_iterations=4096 "
+                     "auth_fail_limit=2" in inst.log, what="auth reload")
+    assert inst.pids("postern-auth") == auth_pid  # same daemon
+    with imaps_from(inst, "127.0.0.4") as c:
+        assert plain(c, "wrong-2").startswith(b"a NO [AUTHENTICATIONFAILED]")
+    with imaps_from(inst, "127.0.0.4") as c:
+        assert plain(c, PW) == REFUSED
