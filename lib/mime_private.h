@@ -71,9 +71,10 @@ static inline struct str mime_sref_str(const struct mime_store *s,
 	struct str v = {NULL, 0};
 
 	if (r.off != MIME_SREF_NONE) {
-		v.p = (const char *)s->arena.data + r.off;
-		if (s->arena.data == NULL)
-			v.p = "";
+		/* an empty arena has no storage: NULL + 0 is not a pointer */
+		v.p = s->arena.data == NULL
+			      ? ""
+			      : (const char *)s->arena.data + r.off;
 		v.len = r.len;
 	}
 	return v;
