@@ -288,9 +288,13 @@ static long long run_iconv(struct charset_conv *c, const unsigned char *in,
 			break;
 		if (errno == E2BIG)
 			continue;
-		/* EILSEQ, or EINVAL at the end: replace one byte */
+		/* EILSEQ, or EINVAL at the end: replace one byte, and start
+		 * the next from the initial shift state, so a stateful
+		 * charset (UTF-7, ISO-2022-*) continues the same way however
+		 * the input was split */
 		if (buf_append(out, utf8_replacement, 3) < 0)
 			return -1;
+		iconv(c->cd, NULL, NULL, NULL, NULL);
 		ip++;
 		il--;
 	}

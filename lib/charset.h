@@ -28,8 +28,12 @@ struct charset_conv;
 struct charset_conv *charset_conv_new(struct str name, bool *known_r);
 /* Appends the UTF-8 of the next chunk to out. Incomplete multibyte
  * sequences at the end of a chunk are held (at most 16 bytes) for the next
- * call. Output per call is at most 4 * len + 64 bytes (plus 3 per held
- * byte at finish). 0, or -1 on overflow of out. */
+ * call, so the output does not depend on how the text was split. Known
+ * exception: malformed UTF-7 (glibc's decoder keeps base64 bits in its own
+ * state across calls), where what follows an invalid byte may decode
+ * differently for different splits; valid UTF-7 is not affected. Output per
+ * call is at most 4 * len + 64 bytes (plus 3 per held byte at finish). 0,
+ * or -1 on overflow of out. */
 int charset_conv_feed(struct charset_conv *c, const void *in, size_t len,
 		      struct buf *out);
 /* Flushes held bytes (as U+FFFD) and resets shift state; the converter can

@@ -301,8 +301,10 @@ static void parse_one(struct ap *a, bool *in_group)
 			size_t before = a->phrase.len;
 
 			read_quoted(a, &a->phrase);
-			ap_append(a, &a->local, a->phrase.data + before,
-				  a->phrase.len - before);
+			/* "" leaves an empty phrase without storage */
+			if (a->phrase.len > before)
+				ap_append(a, &a->local, a->phrase.data + before,
+					  a->phrase.len - before);
 			continue;
 		}
 		n = atom_len(a);
@@ -357,11 +359,16 @@ static int parse_addresses(struct str raw, addr_cb *cb, void *ctx)
 	a.len = raw.len;
 	a.cb = cb;
 	a.ctx = ctx;
-	buf_init(&a.phrase, raw.len + 64);
-	buf_init(&a.local, raw.len + 64);
-	buf_init(&a.route, raw.len + 64);
-	buf_init(&a.domain, raw.len + 64);
-	buf_init(&a.comment, raw.len + 64);
+	/* Words are joined with one space, so a run of lone specials ("]]]")
+	 * doubles in length: twice the input always fits. Header values are
+	 * bounded by the parser (limits.max_value), so this cannot wrap. */
+	size_t max = 2 * raw.len + 64;
+
+	buf_init(&a.phrase, max);
+	buf_init(&a.local, max);
+	buf_init(&a.route, max);
+	buf_init(&a.domain, max);
+	buf_init(&a.comment, max);
 	while (a.ret == 0) {
 		skip_cfws(&a);
 		if (a.pos >= a.len)

@@ -247,6 +247,10 @@ int mime_parse_ctype(struct mime_store *s, const char *p, size_t len,
 	}
 	buf_init(&names, len + 1);
 	buf_init(&vals, len + 1);
+	/* allocate now: offsets into empty names/values must still point
+	 * into storage (NULL + 0 is undefined) */
+	(void)buf_reserve(&names, 0);
+	(void)buf_reserve(&vals, 0);
 	buf_init(&tmp, len + 1);
 	for (;;) {
 		struct segment sg;
