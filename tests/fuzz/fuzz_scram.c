@@ -22,46 +22,8 @@
 #include "log.h"
 #include "mech.h"
 #include "scram.h"
+#include "scram_stubs.h"
 #include "str.h"
-
-/* ---- stubs for what the daemon provides ---- */
-
-static struct scram_secret secret256, secret1, dummy;
-static bool have_sha1 = true;
-
-int mech_lookup_account(const char *name, size_t len, struct account *acct_r)
-{
-	memset(acct_r, 0, sizeof(*acct_r));
-	if (len != 4 || memcmp(name, "user", 4) != 0)
-		return 0;
-	memcpy(acct_r->address, "user", 5);
-	acct_r->sha256 = secret256;
-	acct_r->sha1 = secret1;
-	acct_r->have_sha1 = have_sha1;
-	return 1;
-}
-
-const struct scram_secret *mech_dummy_secret(void)
-{
-	return &dummy;
-}
-
-enum mech_status mech_fail(struct mech_request *req, uint32_t code,
-			   const char *reason)
-{
-	req->fail_code = code;
-	req->fail_reason = reason;
-	return MECH_FAILURE;
-}
-
-void mech_set_attempted(struct mech_request *req, const unsigned char *name,
-			size_t len)
-{
-	if (len > sizeof(req->attempted) - 1)
-		len = sizeof(req->attempted) - 1;
-	memcpy(req->attempted, name, len);
-	req->attempted[len] = '\0';
-}
 
 /* ---- the client side ---- */
 
@@ -99,17 +61,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	/* the man-in-the-middle and downgrade warnings fire constantly */
 	log_set_level(LOG_LEVEL_ERROR);
-	derive(SCRAM_SHA256, "W22ZaJ0SNY7soEsUEjb6gQ==", &secret256, ck256,
+	derive(SCRAM_SHA256, "W22ZaJ0SNY7soEsUEjb6gQ==", &stub_secret256, ck256,
 	       sk256);
-	derive(SCRAM_SHA1, "QSXCR+Q6sek8bf92", &secret1, ck1, sk1);
-	FUZZ_CHECK(scram_secret_derive(SCRAM_SHA256, "dummy", 5, 4096, &dummy,
-				       &error) == 0);
+	derive(SCRAM_SHA1, "QSXCR+Q6sek8bf92", &stub_secret1, ck1, sk1);
+	FUZZ_CHECK(scram_secret_derive(SCRAM_SHA256, "dummy", 5, 4096,
+				       &stub_dummy, &error) == 0);
 	return 0;
 }
 
 /* Appends the template t to out with %n and %c replaced. */
-static void expand(struct buf *out, const char *t, size_t len,
-		   struct str nonce, const struct buf *cbind)
+static void expand(struct buf *out, const char *t, size_t len, struct str nonce,
+		   const struct buf *cbind)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (t[i] == '%' && i + 1 < len && t[i + 1] == 'n') {
@@ -152,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tls = (data[0] >> 2) & 3;
 	if ((mech->flags & MECH_F_CHANNEL_BINDING) && tls == 0)
 		tls = 1;
-	have_sha1 = (data[0] & 0x10) == 0;
+	stub_have_sha1 = (data[0] & 0x10) == 0;
 	alg = (data[0] & 3) < 2 ? SCRAM_SHA256 : SCRAM_SHA1;
 	first = (const char *)data + 1;
 	lf = memchr(first, '\n', size - 1);
@@ -201,8 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		while (r + cn < first + first_len && r[cn] != ',')
 			cn++;
-		FUZZ_CHECK(nonce.len == cn + 32 &&
-			   memcmp(nonce.p, r, cn) == 0);
+		FUZZ_CHECK(nonce.len == cn + 32 && memcmp(nonce.p, r, cn) == 0);
 	}
 
 	/* gs2 header: up to and including the second comma */
@@ -266,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const unsigned char *pp = NULL;
 
 		FUZZ_CHECK(strcmp(req.user, "user") == 0);
-		FUZZ_CHECK(alg == SCRAM_SHA256 || have_sha1);
+		FUZZ_CHECK(alg == SCRAM_SHA256 || stub_have_sha1);
 		FUZZ_CHECK(want_proof);
 		for (size_t i = fin.len; i >= 3; i--) {
 			if (memcmp(fin.data + i - 3, ",p=", 3) == 0) {
@@ -282,8 +243,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)buf_append(&am, server_first.data, server_first.len);
 		(void)buf_append(&am, ",", 1);
 		(void)buf_append(&am, fin.data, without);
-		FUZZ_CHECK(scram_server_signature(alg, sk, am.data, am.len, v) ==
-			   0);
+		FUZZ_CHECK(scram_server_signature(alg, sk, am.data, am.len,
+						  v) == 0);
 		buf_init(&tmp, 128);
 		(void)buf_append_cstr(&tmp, "v=");
 		(void)base64_encode(&tmp, v, scram_hash_len(alg));

@@ -14,46 +14,8 @@
 #include "log.h"
 #include "mech.h"
 #include "scram.h"
+#include "scram_stubs.h"
 #include "tap.h"
-
-/* ---- stubs for what the daemon provides ---- */
-
-static struct scram_secret secret256, secret1, dummy;
-static bool have_sha1 = true;
-
-int mech_lookup_account(const char *name, size_t len, struct account *acct_r)
-{
-	memset(acct_r, 0, sizeof(*acct_r));
-	if (len != 4 || memcmp(name, "user", 4) != 0)
-		return 0;
-	memcpy(acct_r->address, "user", 5);
-	acct_r->sha256 = secret256;
-	acct_r->sha1 = secret1;
-	acct_r->have_sha1 = have_sha1;
-	return 1;
-}
-
-const struct scram_secret *mech_dummy_secret(void)
-{
-	return &dummy;
-}
-
-enum mech_status mech_fail(struct mech_request *req, uint32_t code,
-			   const char *reason)
-{
-	req->fail_code = code;
-	req->fail_reason = reason;
-	return MECH_FAILURE;
-}
-
-void mech_set_attempted(struct mech_request *req, const unsigned char *name,
-			size_t len)
-{
-	if (len > sizeof(req->attempted) - 1)
-		len = sizeof(req->attempted) - 1;
-	memcpy(req->attempted, name, len);
-	req->attempted[len] = '\0';
-}
 
 /* ---- a client ---- */
 
@@ -275,10 +237,10 @@ static void test_failures(void)
 	CHECK(fails(st, r, e, "authzid-differs", "e=invalid-proof"));
 
 	/* an account without a SHA-1 secret looks unknown to SCRAM-SHA-1 */
-	have_sha1 = false;
+	stub_have_sha1 = false;
 	st = exchange(&mech_scram_sha1, SCRAM_SHA1, "n,,", "pencil", &r, &e);
 	CHECK(fails(st, r, e, "no-sha1-secret", "e=invalid-proof"));
-	have_sha1 = true;
+	stub_have_sha1 = true;
 
 	/* y without TLS is fine (the client is right: no -PLUS there) */
 	struct mech_request req;
@@ -511,14 +473,15 @@ int main(void)
 	buf_init(&salt, 64);
 	base64_decode(&salt, "W22ZaJ0SNY7soEsUEjb6gQ==", 24);
 	CHECK(scram_secret_derive_salt(SCRAM_SHA256, "pencil", 6, salt.data,
-				       salt.len, 4096, &secret256,
+				       salt.len, 4096, &stub_secret256,
 				       &error) == 0);
 	buf_clear(&salt);
 	base64_decode(&salt, "QSXCR+Q6sek8bf92", 16);
 	CHECK(scram_secret_derive_salt(SCRAM_SHA1, "pencil", 6, salt.data,
-				       salt.len, 4096, &secret1, &error) == 0);
+				       salt.len, 4096, &stub_secret1,
+				       &error) == 0);
 	buf_deinit(&salt);
-	CHECK(scram_secret_derive(SCRAM_SHA256, "dummy", 5, 4096, &dummy,
+	CHECK(scram_secret_derive(SCRAM_SHA256, "dummy", 5, 4096, &stub_dummy,
 				  &error) == 0);
 
 	test_success();
