@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "ipc.h"
+#include "fdio.h"
 #include "ipc_proto.h"
 #include "password.h"
 #include "log.h"
@@ -431,21 +432,14 @@ static int write_new(const char *path, const struct buf *data, int mode)
 	int fd = open(path,
 		      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		      mode);
-	size_t off = 0;
 
 	if (fd < 0)
 		return fail(EXIT_LOCAL, "%s: %s", path, strerror(errno));
-	while (off < data->len) {
-		ssize_t n = write(fd, data->data + off, data->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			close(fd);
-			unlink(path);
-			return fail(EXIT_LOCAL, "%s: %s", path, strerror(e));
-		}
-		off += (size_t)n;
+	if (fdio_write_all(fd, data->data, data->len) < 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		return fail(EXIT_LOCAL, "%s: %s", path, strerror(e));
 	}
 	if (fsync(fd) < 0 || close(fd) < 0)
 		return fail(EXIT_LOCAL, "%s: %s", path, strerror(errno));

@@ -25,13 +25,8 @@ int64_t search_days_from_civil(int64_t y, unsigned m, unsigned d)
 
 static int month_index(struct str s)
 {
-	if (s.len < 3)
-		return -1;
 	for (int i = 0; i < 12; i++) {
-		if (tolower((unsigned char)s.p[0]) == months[i][0] &&
-		    tolower((unsigned char)s.p[1]) == months[i][1] &&
-		    tolower((unsigned char)s.p[2]) == months[i][2] &&
-		    s.len == 3)
+		if (str_eq_ci(s, months[i]))
 			return i;
 	}
 	return -1;

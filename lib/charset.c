@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "charset.h"
+#include "utf8.h"
 
 #define CHARSET_NAME_MAX 64
 #define CHARSET_HOLD_MAX 16
@@ -138,50 +139,13 @@ void charset_conv_free(struct charset_conv **cp)
 	*cp = NULL;
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if invalid, or -1 if
- * it is a valid but incomplete prefix (need more bytes). Well-formed per
- * Unicode Table 3-7: no overlongs, surrogates or values past U+10FFFF. */
-static int utf8_seq(const unsigned char *p, size_t len)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)
-		return 0;
-	if (c <= 0xdf) {
-		n = 2;
-	} else if (c <= 0xef) {
-		n = 3;
-		lo = c == 0xe0 ? 0xa0 : 0x80;
-		hi = c == 0xed ? 0x9f : 0xbf;
-	} else if (c <= 0xf4) {
-		n = 4;
-		lo = c == 0xf0 ? 0x90 : 0x80;
-		hi = c == 0xf4 ? 0x8f : 0xbf;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((size_t)i >= len)
-			return -1;
-		if (p[i] < lo || p[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return n;
-}
-
 size_t charset_utf8_valid_prefix(const void *in, size_t len)
 {
 	const unsigned char *p = in;
 	size_t i = 0;
 
 	while (i < len) {
-		int n = utf8_seq(p + i, len - i);
+		int n = utf8_seq_len(p + i, len - i);
 
 		if (n <= 0)
 			break;
@@ -201,7 +165,7 @@ static long long sanitize(const unsigned char *p, size_t len, bool hold,
 		size_t j = i;
 		int n = 1;
 
-		while (j < len && (n = utf8_seq(p + j, len - j)) > 0)
+		while (j < len && (n = utf8_seq_len(p + j, len - j)) > 0)
 			j += (size_t)n;
 		if (j > i && buf_append(out, p + i, j - i) < 0)
 			return -1;

@@ -171,7 +171,7 @@ int mime_header_decode(struct str raw, struct buf *out)
 			ws_len = 0;
 			struct str cs = {ew.charset, ew.charset_len};
 
-			if (!mime_str_eq_ci(d.pending_cs, cs)) {
+			if (!str_eq_ci_str(d.pending_cs, cs)) {
 				r |= flush_pending(&d);
 				d.pending_cs = cs;
 			}
@@ -420,23 +420,8 @@ static bool filter_wants(const struct mime_header_filter *f)
 
 	while (n > 0 && (f->name[n - 1] == ' ' || f->name[n - 1] == '\t'))
 		n--;
-	for (size_t i = 0; i < f->count && !listed; i++) {
-		if (f->names[i].len != n)
-			continue;
-		listed = true;
-		for (size_t j = 0; j < n; j++) {
-			char a = f->name[j], b = f->names[i].p[j];
-
-			if (a >= 'A' && a <= 'Z')
-				a = (char)(a + 32);
-			if (b >= 'A' && b <= 'Z')
-				b = (char)(b + 32);
-			if (a != b) {
-				listed = false;
-				break;
-			}
-		}
-	}
+	for (size_t i = 0; i < f->count && !listed; i++)
+		listed = str_eq_ci_str((struct str){f->name, n}, f->names[i]);
 	return listed != f->exclude;
 }
 

@@ -201,24 +201,6 @@ void mime_message_free(struct mime_message **mp)
 	*mp = NULL;
 }
 
-bool mime_str_eq_ci(struct str a, struct str b)
-{
-	if (a.len != b.len)
-		return false;
-	for (size_t i = 0; i < a.len; i++) {
-		unsigned char x = (unsigned char)a.p[i];
-		unsigned char y = (unsigned char)b.p[i];
-
-		if (x >= 'A' && x <= 'Z')
-			x += 32;
-		if (y >= 'A' && y <= 'Z')
-			y += 32;
-		if (x != y)
-			return false;
-	}
-	return true;
-}
-
 int mime_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

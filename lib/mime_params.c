@@ -132,7 +132,7 @@ static void split_name(const unsigned char *n, size_t len, struct segment *s)
 static bool seg_name_eq(const unsigned char *names, const struct segment *a,
 			const struct segment *b)
 {
-	return mime_str_eq_ci(
+	return str_eq_ci_str(
 		(struct str){(const char *)names + a->name_off, a->name_len},
 		(struct str){(const char *)names + b->name_off, b->name_len});
 }

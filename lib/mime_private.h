@@ -81,9 +81,6 @@ static inline struct str mime_sref_str(const struct mime_store *s,
 }
 
 /* Helpers shared by the mime_*.c files (defined in mime_message.c). */
-/* ASCII case-insensitive equality of two views (str_eq_ci takes a C
- * string on one side; charset and parameter names here are views). */
-bool mime_str_eq_ci(struct str a, struct str b);
 /* Value of a hex digit (either case), or -1. */
 int mime_hexval(unsigned char c);
 /* The 64-bit FNV-1a hash that seals a cache blob (its last 8 bytes). */

@@ -5,46 +5,7 @@
 
 #include <stringprep.h>
 
-bool saslprep_utf8_valid(const void *p, size_t n)
-{
-	const unsigned char *s = p;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t need;
-		unsigned long cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return false; /* continuation, overlong lead, > F4 */
-		}
-		if (n - i - 1 < need)
-			return false;
-		for (size_t k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
+#include "utf8.h"
 
 /* Printable ASCII: SASLprep maps and prohibits none of it. */
 static bool printable_ascii(const char *in, size_t len)
@@ -102,7 +63,7 @@ int saslprep(const char *in, size_t len, enum saslprep_mode mode, char *out,
 		*len_r = len;
 		return 0;
 	}
-	if (!saslprep_utf8_valid(in, len))
+	if (!utf8_valid(in, len))
 		return fail(out, outsz, "not valid UTF-8", error_r);
 	/* libidn wants a C string */
 	copy = malloc(len + 1);

@@ -32,8 +32,4 @@ enum saslprep_mode {
 int saslprep(const char *in, size_t len, enum saslprep_mode mode, char *out,
 	     size_t outsz, size_t *len_r, const char **error_r);
 
-/* Whether p (n bytes) is well-formed UTF-8 (RFC 3629: no overlong forms,
- * no surrogates, nothing above U+10FFFF). */
-bool saslprep_utf8_valid(const void *p, size_t n);
-
 #endif

@@ -19,16 +19,20 @@ static char ascii_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-bool str_eq_ci(struct str a, const char *cstr)
+bool str_eq_ci_str(struct str a, struct str b)
 {
-	size_t n = strlen(cstr);
-	if (a.len != n)
+	if (a.len != b.len)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (ascii_lower(a.p[i]) != ascii_lower(cstr[i]))
+	for (size_t i = 0; i < a.len; i++) {
+		if (ascii_lower(a.p[i]) != ascii_lower(b.p[i]))
 			return false;
 	}
 	return true;
+}
+
+bool str_eq_ci(struct str a, const char *cstr)
+{
+	return str_eq_ci_str(a, str_from_cstr(cstr));
 }
 
 bool str_has_nul(struct str s)

@@ -14,8 +14,10 @@ struct str {
 
 struct str str_from_cstr(const char *s);
 bool str_eq(struct str a, struct str b);
-/* ASCII case-insensitive comparison (IMAP atoms, SMTP verbs). */
+/* ASCII case-insensitive comparison (IMAP atoms, SMTP verbs, MIME
+ * tokens); bytes outside A-Z are compared as they are. */
 bool str_eq_ci(struct str a, const char *cstr);
+bool str_eq_ci_str(struct str a, struct str b);
 bool str_has_nul(struct str s);
 /* malloc'd NUL-terminated copy; NULL (errno EINVAL) if s holds a NUL,
  * NULL (errno ENOMEM) on allocation failure. Free with free(). */

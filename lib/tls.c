@@ -13,6 +13,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "fdio.h"
+
 /* One record at a time: tls_write reports partial progress per record. */
 #define TLS_MAX_WRITE 16384
 
@@ -389,7 +391,7 @@ static int ticket_key_create(const char *path, const char **error_r)
 {
 	char tmp[4096];
 	gnutls_datum_t key = {NULL, 0};
-	ssize_t n = -1;
+	bool written = false;
 	int fd, ret = -1;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
@@ -407,14 +409,12 @@ static int ticket_key_create(const char *path, const char **error_r)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd >= 0) {
-		do {
-			n = write(fd, key.data, key.size);
-		} while (n < 0 && errno == EINTR);
+		written = fdio_write_all(fd, key.data, key.size) == 0;
 		close(fd);
 	}
 	explicit_bzero(key.data, key.size);
 	gnutls_free(key.data);
-	if (n != TLS_TICKET_KEY_SIZE) {
+	if (!written) {
 		*error_r = "cannot write the TLS ticket key";
 	} else if (link(tmp, path) < 0 && errno != EEXIST) {
 		*error_r = "cannot link the TLS ticket key into place";

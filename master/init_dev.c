@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fdio.h"
 #include "log.h"
 #include "master.h"
 #include "privdrop.h"
@@ -32,19 +33,11 @@ static int write_file(const char *path, const void *data, size_t len,
 			strerror(errno));
 		return -1;
 	}
-	const char *p = data;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "postern: write %s: %s\n", path,
-				strerror(errno));
-			close(fd);
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
+	if (fdio_write_all(fd, data, len) < 0) {
+		fprintf(stderr, "postern: write %s: %s\n", path,
+			strerror(errno));
+		close(fd);
+		return -1;
 	}
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0) {
 		fprintf(stderr, "postern: %s: %s\n", path, strerror(errno));

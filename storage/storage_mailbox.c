@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "storage_private.h"
+#include "utf8.h"
 
 /* version, id, uidvalidity, uidnext, special, hms, messages, unseen,
  * deleted, size, created, then the name */
@@ -14,36 +15,17 @@
 
 /* ---- names ---- */
 
-static size_t utf8_seq_len(const unsigned char *p, size_t left)
+/* Length of the UTF-8 character at p, 0 if it is not allowed in a name:
+ * ill-formed (or cut) UTF-8, or a C1 control. */
+static size_t name_char_len(const unsigned char *p, size_t left)
 {
-	uint32_t cp;
-	size_t n;
+	int n = utf8_seq_len(p, left);
 
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
+	if (n <= 0)
 		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, past U+10FFFF */
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	/* C1 controls */
-	if (cp >= 0x80 && cp < 0xa0)
-		return 0;
-	return n;
+	if (n == 2 && utf8_decode(p, 2) < 0xa0)
+		return 0; /* C1 controls */
+	return (size_t)n;
 }
 
 static enum storage_result name_check(const char *name, char *out, size_t outsz,
@@ -78,7 +60,7 @@ static enum storage_result name_check(const char *name, char *out, size_t outsz,
 			*error_r = "mailbox name has a forbidden character";
 			return STORAGE_ERR_BADNAME;
 		}
-		n = utf8_seq_len(p + i, len - i);
+		n = name_char_len(p + i, len - i);
 		if (n == 0) {
 			*error_r = "mailbox name is not valid UTF-8";
 			return STORAGE_ERR_BADNAME;

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "rand.h"
+#include "fdio.h"
 #include "storage_private.h"
 
 static enum storage_result io_result(int err)
@@ -71,29 +72,20 @@ enum storage_result storage_save_write(struct storage_save *save,
 				       const void *data, size_t len,
 				       const char **error_r)
 {
-	const unsigned char *p = data;
-	ssize_t n;
-
 	if (save->failed || save->finished) {
 		*error_r = "save already failed or finished";
 		return STORAGE_ERR_SERVERBUG;
 	}
-	while (len > 0) {
-		n = write(save->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			save->failed = true;
-			st_fail(save->s, io_result(n < 0 ? errno : EIO),
-				"writing tmp/%s: %s", save->name,
-				strerror(n < 0 ? errno : EIO));
-			*error_r = save->s->err;
-			return save->s->result;
-		}
-		p += n;
-		len -= (size_t)n;
-		save->size += (uint64_t)n;
+	if (fdio_write_all(save->fd, data, len) < 0) {
+		int e = errno;
+
+		save->failed = true;
+		st_fail(save->s, io_result(e), "writing tmp/%s: %s",
+			save->name, strerror(e));
+		*error_r = save->s->err;
+		return save->s->result;
 	}
+	save->size += len;
 	return STORAGE_OK;
 }
 
