@@ -254,8 +254,10 @@ static int gen_fail(int ret, const char **error_r)
 }
 
 static int gen_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
-		    const char *cn)
+		    const struct x509_gen *g)
 {
+	static const unsigned char ip4[] = {127, 0, 0, 1};
+	static const unsigned char ip6[16] = {[15] = 1};
 	unsigned char serial[16];
 	int ret;
 
@@ -266,24 +268,46 @@ static int gen_cert(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key,
 	    (ret = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) <
 		    0 ||
 	    (ret = gnutls_x509_crt_set_dn_by_oid(
-		     crt, GNUTLS_OID_X520_COMMON_NAME, 0, cn,
-		     (unsigned)strlen(cn))) < 0 ||
-	    (ret = gnutls_x509_crt_set_activation_time(crt, 0)) < 0 ||
-	    (ret = gnutls_x509_crt_set_expiration_time(crt, X509_NO_EXPIRY)) <
+		     crt, GNUTLS_OID_X520_COMMON_NAME, 0, g->cn,
+		     (unsigned)strlen(g->cn))) < 0 ||
+	    (g->org != NULL &&
+	     (ret = gnutls_x509_crt_set_dn_by_oid(
+		      crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0, g->org,
+		      (unsigned)strlen(g->org))) < 0) ||
+	    (g->dns_name != NULL &&
+	     (ret = gnutls_x509_crt_set_subject_alt_name(
+		      crt, GNUTLS_SAN_DNSNAME, g->dns_name,
+		      (unsigned)strlen(g->dns_name), GNUTLS_FSAN_APPEND)) < 0) ||
+	    (g->loopback_ips &&
+	     ((ret = gnutls_x509_crt_set_subject_alt_name(
+		       crt, GNUTLS_SAN_IPADDRESS, ip4, sizeof(ip4),
+		       GNUTLS_FSAN_APPEND)) < 0 ||
+	      (ret = gnutls_x509_crt_set_subject_alt_name(
+		       crt, GNUTLS_SAN_IPADDRESS, ip6, sizeof(ip6),
+		       GNUTLS_FSAN_APPEND)) < 0)) ||
+	    (ret = gnutls_x509_crt_set_activation_time(crt, g->not_before)) <
+		    0 ||
+	    (ret = gnutls_x509_crt_set_expiration_time(crt, g->not_after)) <
 		    0 ||
 	    (ret = gnutls_x509_crt_set_key(crt, key)) < 0 ||
 	    (ret = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
 	    (ret = gnutls_x509_crt_set_key_usage(
 		     crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
 	    (ret = gnutls_x509_crt_set_key_purpose_oid(
-		     crt, GNUTLS_KP_TLS_WWW_CLIENT, 0)) < 0)
+		     crt,
+		     g->server ? GNUTLS_KP_TLS_WWW_SERVER
+			       : GNUTLS_KP_TLS_WWW_CLIENT,
+		     0)) < 0)
 		return ret;
-	/* the digest is implied by Ed25519 */
-	return gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA512, 0);
+	/* Ed25519 implies its digest; ECDSA P-256 pairs with SHA-256 */
+	return gnutls_x509_crt_sign2(crt, crt, key,
+				     g->ed25519 ? GNUTLS_DIG_SHA512
+						: GNUTLS_DIG_SHA256,
+				     0);
 }
 
-int x509_generate_ed25519(const char *cn, struct buf *key_pem,
-			  struct buf *cert_pem, const char **error_r)
+int x509_generate(const struct x509_gen *g, struct buf *key_pem,
+		  struct buf *cert_pem, const char **error_r)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t crt = NULL;
@@ -296,11 +320,16 @@ int x509_generate_ed25519(const char *cn, struct buf *key_pem,
 		gnutls_x509_privkey_deinit(key);
 		return gen_fail(ret, error_r);
 	}
-	ret = gnutls_x509_privkey_generate(
-		key, GNUTLS_PK_EDDSA_ED25519,
-		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519), 0);
+	if (g->ed25519)
+		ret = gnutls_x509_privkey_generate(
+			key, GNUTLS_PK_EDDSA_ED25519,
+			GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_ED25519), 0);
+	else
+		ret = gnutls_x509_privkey_generate(
+			key, GNUTLS_PK_ECDSA,
+			GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
 	if (ret >= 0)
-		ret = gen_cert(crt, key, cn);
+		ret = gen_cert(crt, key, g);
 	if (ret >= 0)
 		ret = gnutls_x509_privkey_export2_pkcs8(
 			key, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &kd);
@@ -326,4 +355,17 @@ fail_local:
 	gnutls_x509_crt_deinit(crt);
 	gnutls_x509_privkey_deinit(key);
 	return ret == 1 ? 0 : -1;
+}
+
+int x509_generate_ed25519(const char *cn, struct buf *key_pem,
+			  struct buf *cert_pem, const char **error_r)
+{
+	const struct x509_gen g = {
+		.cn = cn,
+		.ed25519 = true,
+		.not_before = 0,
+		.not_after = X509_NO_EXPIRY,
+	};
+
+	return x509_generate(&g, key_pem, cert_pem, error_r);
 }

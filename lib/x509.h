@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 
@@ -52,6 +53,23 @@ int x509_parse_pem(const void *pem, size_t len, struct x509_cert_info *info_r,
 /* The same for one DER certificate (from the TLS handshake). */
 int x509_parse_der(const void *der, size_t len, struct x509_cert_info *info_r,
 		   const char **error_r);
+
+/* What a generated self-signed certificate says. Always v3, a random
+ * serial, not a CA, key usage digitalSignature. */
+struct x509_gen {
+	const char *cn;
+	const char *org;      /* O=, or NULL */
+	const char *dns_name; /* subjectAltName dNSName, or NULL */
+	bool loopback_ips;    /* subjectAltName 127.0.0.1 and ::1 */
+	bool server;          /* serverAuth; else clientAuth */
+	bool ed25519;         /* Ed25519; else ECDSA P-256 with SHA-256 */
+	time_t not_before, not_after;
+};
+/* Makes a fresh key and a self-signed certificate for it as g says; the
+ * PKCS#8 key and the certificate are appended as PEM to key_pem and
+ * cert_pem. 0, or -1 with a static or GnuTLS reason in *error_r. */
+int x509_generate(const struct x509_gen *g, struct buf *key_pem,
+		  struct buf *cert_pem, const char **error_r);
 
 /* Makes a fresh Ed25519 key and a minimal self-signed certificate for it:
  * subject CN=cn, valid from 1970 to 9999-12-31 (RFC 5280's "no well-defined

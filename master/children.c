@@ -302,7 +302,7 @@ static void child_exited(struct child *c, int status)
 		}
 		break;
 	case CHILD_WORKER:
-		routing_worker_gone(c);
+		/* its sessions ended with it; nothing of it is queued here */
 		break;
 	}
 	free(c);

@@ -1,8 +1,5 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/abstract.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +16,7 @@
 #include "privdrop.h"
 #include "rand.h"
 #include "str.h"
+#include "x509.h"
 
 #define DEMO_USER "demo@example.test"
 
@@ -50,75 +48,30 @@ static int write_file(const char *path, const void *data, size_t len,
  * valid ten years: enough for clients to connect and pin it. */
 static int make_cert(const char *cert_path, const char *key_path)
 {
-	gnutls_x509_privkey_t key = NULL;
-	gnutls_x509_crt_t crt = NULL;
-	gnutls_datum_t out = {NULL, 0};
-	int ret = -1, r;
-	unsigned char serial[16];
-	static const unsigned char ip4[] = {127, 0, 0, 1};
-	static const unsigned char ip6[16] = {[15] = 1};
 	time_t now = time(NULL);
+	const struct x509_gen g = {
+		.cn = "localhost",
+		.org = "Postern development instance",
+		.dns_name = "localhost",
+		.loopback_ips = true,
+		.server = true,
+		.not_before = now - 3600,
+		.not_after = now + 10L * 365 * 86400,
+	};
+	struct buf key, cert;
+	const char *error;
+	int ret = -1;
 
-	if ((r = gnutls_x509_privkey_init(&key)) < 0 ||
-	    (r = gnutls_x509_privkey_generate(
-		     key, GNUTLS_PK_ECDSA,
-		     GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0)) <
-		    0 ||
-	    (r = gnutls_x509_crt_init(&crt)) < 0)
-		goto out;
-	rand_bytes(serial, sizeof(serial));
-	serial[0] &= 0x7f;
-	if ((r = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
-	    (r = gnutls_x509_crt_set_serial(crt, serial, sizeof(serial))) < 0 ||
-	    (r = gnutls_x509_crt_set_activation_time(crt, now - 3600)) < 0 ||
-	    (r = gnutls_x509_crt_set_expiration_time(
-		     crt, now + 10L * 365 * 86400)) < 0 ||
-	    (r = gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
-					       0, "localhost", 9)) < 0 ||
-	    (r = gnutls_x509_crt_set_dn_by_oid(
-		     crt, GNUTLS_OID_X520_ORGANIZATION_NAME, 0,
-		     "Postern development instance", 28)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(
-		     crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-		     GNUTLS_FSAN_APPEND)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(
-		     crt, GNUTLS_SAN_IPADDRESS, ip4, sizeof(ip4),
-		     GNUTLS_FSAN_APPEND)) < 0 ||
-	    (r = gnutls_x509_crt_set_subject_alt_name(
-		     crt, GNUTLS_SAN_IPADDRESS, ip6, sizeof(ip6),
-		     GNUTLS_FSAN_APPEND)) < 0 ||
-	    (r = gnutls_x509_crt_set_key(crt, key)) < 0 ||
-	    (r = gnutls_x509_crt_set_basic_constraints(crt, 0, -1)) < 0 ||
-	    (r = gnutls_x509_crt_set_key_usage(
-		     crt, GNUTLS_KEY_DIGITAL_SIGNATURE)) < 0 ||
-	    (r = gnutls_x509_crt_set_key_purpose_oid(
-		     crt, GNUTLS_KP_TLS_WWW_SERVER, 0)) < 0 ||
-	    (r = gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0)) <
-		    0)
-		goto out;
-	if ((r = gnutls_x509_privkey_export2_pkcs8(key, GNUTLS_X509_FMT_PEM,
-						   NULL, GNUTLS_PKCS_PLAIN,
-						   &out)) < 0)
-		goto out;
-	if (write_file(key_path, out.data, out.size, 0600) < 0)
-		goto out_quiet;
-	gnutls_free(out.data);
-	out.data = NULL;
-	if ((r = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &out)) < 0)
-		goto out;
-	if (write_file(cert_path, out.data, out.size, 0644) < 0)
-		goto out_quiet;
-	ret = 0;
-	goto out_quiet;
-out:
-	fprintf(stderr, "postern: cannot make certificate: %s\n",
-		gnutls_strerror(r));
-out_quiet:
-	gnutls_free(out.data);
-	if (crt != NULL)
-		gnutls_x509_crt_deinit(crt);
-	if (key != NULL)
-		gnutls_x509_privkey_deinit(key);
+	buf_init(&key, 16384);
+	buf_init(&cert, 16384);
+	if (x509_generate(&g, &key, &cert, &error) < 0)
+		fprintf(stderr, "postern: cannot make certificate: %s\n",
+			error);
+	else if (write_file(key_path, key.data, key.len, 0600) == 0 &&
+		 write_file(cert_path, cert.data, cert.len, 0644) == 0)
+		ret = 0;
+	buf_deinit_secret(&key);
+	buf_deinit(&cert);
 	return ret;
 }
 
@@ -185,9 +138,8 @@ static int ensure_system_group(const char *name)
 	return 0;
 }
 
-int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
+int init_dev(const char *dir_arg, unsigned port_base)
 {
-	(void)self_exe;
 	if (mkdir(dir_arg, 0755) < 0 && errno != EEXIST) {
 		fprintf(stderr, "postern: mkdir %s: %s\n", dir_arg,
 			strerror(errno));
@@ -288,12 +240,12 @@ int init_dev(const char *dir_arg, unsigned port_base, const char *self_exe)
 /* The demo account is made offline by postern-auth itself (it alone opens
  * the account database); its password is kept in DIR/demo-password so a
  * second `--demo` run can print it again. */
-int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r)
+int demo_prepare(const char *dir, char **conf_path_r)
 {
 	char conf[PATH_MAX + 64], pwfile[PATH_MAX + 64];
 	snprintf(conf, sizeof(conf), "%s/postern.conf", dir);
 	snprintf(pwfile, sizeof(pwfile), "%s/demo-password", dir);
-	if (access(conf, F_OK) < 0 && init_dev(dir, 1000, self_exe) < 0)
+	if (access(conf, F_OK) < 0 && init_dev(dir, 1000) < 0)
 		return -1;
 	char password[64];
 	FILE *f = fopen(pwfile, "re");

@@ -102,7 +102,6 @@ static int listeners_add(const char *list, const char *name, bool tls,
 		l->fd = fd;
 		l->tls = tls;
 		(void)str_cpy(l->name, name, sizeof(l->name));
-		(void)str_cpy(l->addr, item, sizeof(l->addr));
 		log_info("listening on %s (%s)", item, name);
 	}
 	return 0;

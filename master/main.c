@@ -259,7 +259,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		return init_dev(init_dir, port_base, argv[0]) == 0 ? 0 : 1;
+		return init_dev(init_dir, port_base) == 0 ? 0 : 1;
 	}
 	if (demo) {
 		const char *dir =
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (demo_prepare(dir, argv[0], &demo_conf) < 0)
+		if (demo_prepare(dir, &demo_conf) < 0)
 			return 1;
 		int ret = run(demo_conf, true);
 		free(demo_conf);

@@ -24,7 +24,6 @@ struct child {
 	bool retiring;	       /* told to stop (login) or quit (worker) */
 	unsigned long long started_ms;
 	char user[256];	      /* worker: the user it serves */
-	unsigned connections; /* worker: hand-offs sent to it */
 	struct child *next;
 };
 
@@ -32,7 +31,6 @@ struct listener {
 	int fd;
 	char name[16]; /* "imap" or "imaps" */
 	bool tls;      /* implicit TLS */
-	char addr[80];
 };
 
 struct master {
@@ -71,13 +69,12 @@ void child_kill(struct child *c, const char *why);
 void routing_auth_up(void);
 void routing_auth_down(void);
 void routing_login_gone(struct child *login);
-void routing_worker_gone(struct child *worker);
 struct ipc_msg;
 void routing_handoff(struct child *login, struct ipc_msg *msg);
 
 /* master/init_dev.c */
-int init_dev(const char *dir, unsigned port_base, const char *self_exe);
-int demo_prepare(const char *dir, const char *self_exe, char **conf_path_r);
+int init_dev(const char *dir, unsigned port_base);
+int demo_prepare(const char *dir, char **conf_path_r);
 
 /* master/spawn.c: fork + exec of a role binary with the fixed fd layout. */
 /* extra_fds go to IPC_FD_FIRST_LISTENER.. in order. Returns the pid, fills

@@ -122,7 +122,6 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	ipc_add_str(&m, h->tag);
 	ipc_add_data(&m, h->pending, h->pending_len);
 	ipc_chan_send(w->chan, &m);
-	w->connections++;
 	log_info("session=%016llx user=%s: handed to imap pid=%ld",
 		 (unsigned long long)h->session, user, (long)w->pid);
 	reply_login(h->login, h->conn_id, true, NULL);
@@ -201,11 +200,6 @@ void routing_login_gone(struct child *login)
 		if (h->login == login)
 			h->login = NULL;
 	}
-}
-
-void routing_worker_gone(struct child *worker)
-{
-	(void)worker; /* its sessions ended with it; nothing is queued here */
 }
 
 static char *dup_or_die(const char *s)
