@@ -206,7 +206,7 @@ static void auth_add_tls_fields(struct login_client *c, struct ipc_msg *m)
 
 int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 				  const void *ir, size_t ir_len, bool has_ir,
-				  const char *tag, const char *user_hint,
+				  const char *resume, const char *user_hint,
 				  uint32_t flags)
 {
 	struct login_client_priv *p = c->priv;
@@ -214,11 +214,8 @@ int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 		return -1;
 	if (str_cpy(p->mech, mech, sizeof(p->mech)) < 0)
 		return -1;
-	char *tag_copy = strdup(tag);
-	if (tag_copy == NULL)
+	if (resume != NULL && login_client_set_resume(c, resume) < 0)
 		return -1;
-	free(p->tag);
-	p->tag = tag_copy;
 	if (user_hint == NULL ||
 	    str_cpy(p->user_hint, user_hint, sizeof(p->user_hint)) < 0)
 		p->user_hint[0] = '\0';
@@ -244,9 +241,10 @@ int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 
 int login_client_auth_begin(struct login_client *c, const char *mech,
 			    const void *ir, size_t ir_len, bool has_ir,
-			    const char *tag, const char *user_hint)
+			    const char *resume, const char *user_hint)
 {
-	return login_client_auth_begin_flags(c, mech, ir, ir_len, has_ir, tag,
+	return login_client_auth_begin_flags(c, mech, ir, ir_len, has_ir,
+					     resume,
 					     user_hint, 0);
 }
 
@@ -256,7 +254,7 @@ int login_client_auth_preauth(struct login_client *c)
 
 	if (login_client_key(c, key) < 0)
 		return -1;
-	return login_client_auth_begin_flags(c, "EXTERNAL", "", 0, true, "",
+	return login_client_auth_begin_flags(c, "EXTERNAL", "", 0, true, NULL,
 					     NULL, IPC_AUTH_F_PREAUTH);
 }
 
