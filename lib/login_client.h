@@ -167,6 +167,13 @@ void login_client_log_cert(struct login_client *client, const char *what);
 /* Names the claimed login for the log once the protocol learns it (a SASL
  * response after the command). Copied; truncated names are dropped. */
 void login_client_set_user_hint(struct login_client *client, const char *user);
+/* The login name a SASL message claims (PLAIN authcid, SCRAM n=), for the
+ * log only (escapes left as sent); "" if none. */
+void login_sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
+			  char *out, size_t outsz);
+/* Whether an auth failure message is a SCRAM server-error ("e=" and
+ * [a-z-], RFC 5802) -- the one text from auth a client may see. */
+bool login_scram_error_valid(const char *message);
 /* Relays the client's response to the last challenge. */
 void login_client_auth_continue(struct login_client *client, const void *p,
 				size_t n);
