@@ -1,0 +1,201 @@
+/* The worker's side of the master channel (fd 3) and its lifetime, as in
+ * the imap worker: sessions arrive as IPC_T_CLIENT; with none left for
+ * worker_idle_timeout it asks to be retired (IPC_T_WORKER_IDLE) and exits
+ * on IPC_T_WORKER_QUIT once its sessions are done. */
+#include "sub_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ioloop.h"
+#include "ipc_proto.h"
+
+struct sub_worker sworker;
+
+static struct io *lifeline_io;
+
+static const struct ipc_rule master_rules[] = {
+	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
+	{IPC_T_WORKER_QUIT, 0, false, false},
+};
+
+static void idle_fire(void *ctx)
+{
+	(void)ctx;
+	sworker.idle_timer = NULL;
+	if (sworker.master == NULL)
+		return;
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
+	ipc_chan_send(sworker.master, &m);
+}
+
+static void idle_start(void)
+{
+	timer_remove(&sworker.idle_timer);
+	sworker.idle_timer = timer_add(sworker.cfg.worker_idle_timeout * 1000u,
+				       idle_fire, NULL);
+}
+
+void sub_worker_session_added(struct sub_session *s)
+{
+	(void)s;
+	sworker.nsessions++;
+	timer_remove(&sworker.idle_timer);
+}
+
+void sub_worker_session_removed(struct sub_session *s)
+{
+	(void)s;
+	sworker.nsessions--;
+	if (sworker.nsessions > 0)
+		return;
+	if (sworker.quit_requested || sworker.stopping) {
+		ioloop_stop();
+		return;
+	}
+	idle_start();
+}
+
+static void shutdown_all(const char *why)
+{
+	if (sworker.stopping)
+		return;
+	sworker.stopping = true;
+	log_info("shutting down: %s", why);
+	while (sworker.sessions != NULL)
+		sub_session_bye(sworker.sessions,
+				"421 4.3.2 Server shutting down");
+	timer_remove(&sworker.idle_timer);
+	ioloop_stop();
+}
+
+static void master_client(struct ipc_msg *m)
+{
+	struct sub_params p;
+	const char *home = "", *local_ip = "";
+	uint32_t local_port = 0;
+	int fd = ipc_msg_take_fd(m);
+
+	memset(&p, 0, sizeof(p));
+	(void)ipc_get_str(m, &p.user);
+	(void)ipc_get_str(m, &home);
+	(void)ipc_get_u64(m, &p.session);
+	(void)ipc_get_str(m, &p.remote_ip);
+	(void)ipc_get_u32(m, &p.remote_port);
+	(void)ipc_get_str(m, &local_ip);
+	(void)ipc_get_u32(m, &local_port);
+	(void)ipc_get_u32(m, &p.flags);
+	(void)ipc_get_str(m, &p.tls_info);
+	(void)ipc_get_str(m, &p.resume);
+	(void)ipc_get_data(m, &p.pending, &p.pending_len);
+	if (ipc_end(m) < 0) {
+		log_error("malformed IPC_T_CLIENT from master: dropped");
+		close(fd);
+		return;
+	}
+	/* a master bug must not give one user's session to another */
+	if (strcmp(p.user, sworker.user) != 0 ||
+	    strcmp(home, sworker.home) != 0) {
+		log_error("IPC_T_CLIENT for user=%s reached the worker of "
+			  "user=%s: dropped",
+			  p.user, sworker.user);
+		close(fd);
+		return;
+	}
+	if (sworker.stopping) {
+		close(fd);
+		return;
+	}
+	if (sworker.nsessions >= sworker.cfg.worker_max_clients) {
+		static const char busy[] =
+			"421 4.7.0 Too many connections for this user\r\n";
+		log_warn("worker_max_clients=%u reached: session refused",
+			 sworker.cfg.worker_max_clients);
+		(void)fcntl(fd, F_SETFL, O_NONBLOCK);
+		if (write(fd, busy, sizeof(busy) - 1) < 0)
+			log_debug("refusal not sent: %m");
+		close(fd);
+		return;
+	}
+	(void)sub_session_create(fd, &p);
+}
+
+static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	if (m->type == IPC_T_CLIENT) {
+		master_client(m);
+		return;
+	}
+	if (ipc_end(m) < 0)
+		log_error("malformed IPC_T_WORKER_QUIT from master");
+	sworker.quit_requested = true;
+	if (sworker.nsessions == 0)
+		ioloop_stop();
+}
+
+static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	log_info("master channel closed: %s", reason);
+	shutdown_all("master gone");
+}
+
+static void lifeline_read(void *ctx, unsigned events)
+{
+	char b[64];
+	ssize_t r;
+	(void)ctx;
+	(void)events;
+	do {
+		r = read(IPC_FD_LIFELINE, b, sizeof(b));
+	} while (r < 0 && errno == EINTR);
+	if (r > 0 || (r < 0 && errno == EAGAIN))
+		return;
+	io_remove(&lifeline_io);
+	shutdown_all("master gone (lifeline)");
+}
+
+static void on_signal(void *ctx, unsigned events)
+{
+	(void)ctx;
+	(void)events;
+	shutdown_all("signal");
+}
+
+void sub_worker_master_init(void)
+{
+	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
+	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC) < 0)
+		log_fatal("lifeline fd %d: %m", IPC_FD_LIFELINE);
+	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
+	signal_add(SIGTERM, on_signal, NULL);
+	signal_add(SIGINT, on_signal, NULL);
+	sworker.master = ipc_chan_new(IPC_FD_MASTER, "master", master_rules,
+				      N_ELEMENTS(master_rules), master_msg,
+				      master_closed, NULL);
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
+	ipc_chan_send(sworker.master, &m);
+	idle_start();
+}
+
+void sub_worker_deinit(void)
+{
+	sworker.stopping = true;
+	while (sworker.sessions != NULL)
+		sub_session_destroy(sworker.sessions, "exiting");
+	timer_remove(&sworker.idle_timer);
+	io_remove(&lifeline_io);
+	ipc_chan_free(&sworker.master);
+	sub_lookup_deinit();
+	sub_deliver_deinit();
+	smtpc_relay_deinit(&sworker.relay);
+}
