@@ -15,6 +15,7 @@
 #include "fdio.h"
 #include "ipc_proto.h"
 #include "password.h"
+#include "sendmail.h"
 #include "log.h"
 #include "str.h"
 #include "x509.h"
@@ -59,6 +60,11 @@ static void usage(FILE *f)
 		"certificate and .p12\n"
 		"  tlskey gen STEM          make STEM.key and STEM.crt "
 		"(Ed25519) here\n"
+		"\n"
+		"  sendmail [OPTIONS] [RCPT...] < MESSAGE\n"
+		"                    submit a message (sendmail-compatible; "
+		"mailadm sendmail\n"
+		"                    --help lists the options)\n"
 		"\n"
 		"  -c CONFIG         configuration file (default %s)\n"
 		"  --password-stdin  read the password as one line from stdin;"
@@ -590,6 +596,8 @@ int main(int argc, char **argv)
 	char *cerr;
 	int st;
 
+	if ((st = sendmail_dispatch(argc, argv, DEFAULT_CONFIG)) >= 0)
+		return st; /* its own sendmail(8) grammar: admin/sendmail.c */
 	log_init("mailadm");
 	bool options_done = false;
 	for (int i = 1; i < argc; i++) {
