@@ -7,6 +7,7 @@ refusal otherwise; a 4xx when it is down -- and nothing is delivered
 locally in a failed transaction."""
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -78,6 +79,10 @@ def smarthost():
          "-addext", "basicConstraints=critical,CA:TRUE"],
         capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    # the worker reads the CA file as mail_user at each connection; the
+    # password file it reads at start, while still root
+    os.chmod(d, 0o755)
+    os.chmod(crt, 0o644)
     pw = os.path.join(d, "relay-pw")
     with open(pw, "w") as f:
         f.write(RELAY_PW + "\n")
@@ -95,7 +100,8 @@ def smarthost():
     try:
         ctl.stop()
     except Exception:
-        pass
+        pass  # stopped by test_smarthost_down already
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
