@@ -25,9 +25,6 @@
 #define CLIENT_IDLE_LINE_MAX 64
 /* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
 #define CLIENT_IDLE_KEEPALIVE_S 120
-/* Literals of at least this size are offered before they are read: APPEND
- * streams them to disk instead of holding them in memory. */
-#define CLIENT_STREAM_MIN (16 * 1024)
 /* Seconds to flush the final responses after LOGOUT / BYE. */
 #define CLIENT_CLOSE_FLUSH_S 5
 
