@@ -79,13 +79,15 @@ void sub_deliver_deinit(void)
 	}
 }
 
-int sub_deliver_quota_check(const char *home, uint64_t size)
+int sub_deliver_quota_check(const char *home, const struct user_settings *us,
+			    uint64_t size)
 {
 	const char *error;
 	struct storage *st = store_get(home, &error);
 	/* a store we cannot open is reported at delivery, not here */
 	if (st == NULL)
 		return 0;
+	storage_set_quota(st, us->quota_messages, us->quota_storage);
 	return storage_quota_check(st, 1, size, &error) ==
 			       STORAGE_ERR_OVERQUOTA
 		       ? -1
@@ -154,6 +156,10 @@ static enum storage_result local_prepare(const struct sub_message *m,
 	ls->st = store_get(ls->rcpt->home, error_r);
 	if (ls->st == NULL)
 		return STORAGE_ERR_TEMP;
+	/* the limits the auth daemon gave with the lookup; the commit checks
+	 * them again inside its transaction */
+	storage_set_quota(ls->st, ls->rcpt->settings.quota_messages,
+			  ls->rcpt->settings.quota_storage);
 	r = storage_mailbox_get(ls->st, "INBOX", &mb, error_r);
 	if (r != STORAGE_OK)
 		return r;

@@ -47,7 +47,8 @@ static struct sub_lookup_req *req_take(uint32_t id)
 }
 
 static void req_answer(uint32_t id, enum sub_lookup_result res,
-		       const char *user, const char *home)
+		       const char *user, const char *home,
+		       const struct user_settings *us)
 {
 	struct sub_lookup_req *r = req_take(id);
 	if (r == NULL)
@@ -56,7 +57,7 @@ static void req_answer(uint32_t id, enum sub_lookup_result res,
 	sub_lookup_cb_t *cb = r->cb;
 	void *ctx = r->ctx;
 	free(r);
-	cb(ctx, res, user, home);
+	cb(ctx, res, user, home, us);
 }
 
 static void auth_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
@@ -64,14 +65,17 @@ static void auth_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	(void)chan;
 	(void)ctx;
 	const char *user, *home, *reason;
+	struct user_settings us;
 	if (m->type == IPC_T_USER_INFO) {
 		if (ipc_get_str(m, &user) < 0 || ipc_get_str(m, &home) < 0 ||
-		    ipc_end(m) < 0 || user[0] == '\0' || home[0] != '/') {
+		    user_settings_get(m, &us) < 0 || ipc_end(m) < 0 ||
+		    user[0] == '\0' || home[0] != '/') {
 			log_error("malformed USER_INFO from auth");
-			req_answer(m->peer_id, SUB_LOOKUP_TEMP, NULL, NULL);
+			req_answer(m->peer_id, SUB_LOOKUP_TEMP, NULL, NULL,
+				   NULL);
 			return;
 		}
-		req_answer(m->peer_id, SUB_LOOKUP_FOUND, user, home);
+		req_answer(m->peer_id, SUB_LOOKUP_FOUND, user, home, &us);
 		return;
 	}
 	if (ipc_get_str(m, &reason) < 0 || ipc_end(m) < 0)
@@ -79,13 +83,13 @@ static void auth_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	req_answer(m->peer_id,
 		   strcmp(reason, "temporary failure") == 0 ? SUB_LOOKUP_TEMP
 							    : SUB_LOOKUP_UNKNOWN,
-		   NULL, NULL);
+		   NULL, NULL, NULL);
 }
 
 static void fail_all(void)
 {
 	while (reqs != NULL)
-		req_answer(reqs->id, SUB_LOOKUP_TEMP, NULL, NULL);
+		req_answer(reqs->id, SUB_LOOKUP_TEMP, NULL, NULL, NULL);
 }
 
 static void auth_closed(struct ipc_chan *chan, const char *reason, void *ctx)
@@ -118,7 +122,7 @@ static void later_fire(void *ctx)
 {
 	struct sub_lookup_req *r = ctx;
 	r->later = NULL;
-	req_answer(r->id, SUB_LOOKUP_TEMP, NULL, NULL);
+	req_answer(r->id, SUB_LOOKUP_TEMP, NULL, NULL, NULL);
 }
 
 uint32_t sub_lookup(const char *address, sub_lookup_cb_t *cb, void *ctx)

@@ -372,10 +372,12 @@ static void cmd_ehlo(struct sub_session *s, struct str args, bool ehlo)
 }
 
 static void mail_lookup_done(void *ctx, enum sub_lookup_result r,
-			     const char *user, const char *home)
+			     const char *user, const char *home,
+			     const struct user_settings *us)
 {
 	struct sub_session *s = ctx;
 	(void)home;
+	(void)us;
 	s->lookup_id = 0;
 	s->state = SUB_CMD;
 	if (r == SUB_LOOKUP_TEMP) {
@@ -472,7 +474,7 @@ static bool rcpt_duplicate(const struct sub_session *s, const char *addr,
 }
 
 static void rcpt_add(struct sub_session *s, const char *user,
-		     const char *home)
+		     const char *home, const struct user_settings *us)
 {
 	char *addr = s->lookup_addr;
 	s->lookup_addr = NULL;
@@ -491,13 +493,18 @@ static void rcpt_add(struct sub_session *s, const char *user,
 	r->local = user != NULL;
 	r->user = user != NULL ? strdup(user) : NULL;
 	r->home = home != NULL ? strdup(home) : NULL;
+	if (us != NULL)
+		r->settings = *us;
+	else
+		memset(&r->settings, 0, sizeof(r->settings));
 	if (user != NULL && (r->user == NULL || r->home == NULL))
 		log_fatal("out of memory");
 	reply(s, "250 2.1.5 Recipient OK");
 }
 
 static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
-			     const char *user, const char *home)
+			     const char *user, const char *home,
+			     const struct user_settings *us)
 {
 	struct sub_session *s = ctx;
 	s->lookup_id = 0;
@@ -505,13 +512,13 @@ static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
 	if (r == SUB_LOOKUP_TEMP) {
 		reply(s, "451 4.3.0 Temporary failure checking the recipient");
 	} else if (r == SUB_LOOKUP_FOUND) {
-		if (sub_deliver_quota_check(home, s->declared_size) < 0)
+		if (sub_deliver_quota_check(home, us, s->declared_size) < 0)
 			reply(s, "452 4.2.2 Mailbox of <%s> is full",
 			      s->lookup_addr);
 		else
-			rcpt_add(s, user, home);
+			rcpt_add(s, user, home, us);
 	} else if (sworker.relay_ok) {
-		rcpt_add(s, NULL, NULL);
+		rcpt_add(s, NULL, NULL, NULL);
 	} else if (sworker.cfg.smarthost[0] != '\0') {
 		reply(s, "451 4.3.5 Relaying temporarily unavailable");
 	} else {

@@ -20,6 +20,7 @@ static struct io *lifeline_io;
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
 	{IPC_T_WORKER_QUIT, 0, false, false},
+	{IPC_T_USER_SETTINGS, 1024, false, false},
 };
 
 static void idle_fire(void *ctx)
@@ -92,6 +93,7 @@ static void master_client(struct ipc_msg *m)
 	(void)ipc_get_str(m, &p.tls_info);
 	(void)ipc_get_str(m, &p.resume);
 	(void)ipc_get_data(m, &p.pending, &p.pending_len);
+	(void)user_settings_get(m, &sworker.settings);
 	if (ipc_end(m) < 0) {
 		log_error("malformed IPC_T_CLIENT from master: dropped");
 		close(fd);
@@ -130,6 +132,17 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	(void)ctx;
 	if (m->type == IPC_T_CLIENT) {
 		master_client(m);
+		return;
+	}
+	if (m->type == IPC_T_USER_SETTINGS) {
+		const char *user;
+		struct user_settings s;
+		if (ipc_get_str(m, &user) < 0 || user_settings_get(m, &s) < 0 ||
+		    ipc_end(m) < 0 || strcmp(user, sworker.user) != 0) {
+			log_error("bad IPC_T_USER_SETTINGS from master");
+			return;
+		}
+		sworker.settings = s;
 		return;
 	}
 	if (ipc_end(m) < 0)

@@ -13,6 +13,7 @@
 #include "smtp_parser.h"
 #include "smtpc.h"
 #include "storage.h"
+#include "user_settings.h"
 
 struct sub_session;
 
@@ -22,6 +23,8 @@ struct sub_worker {
 	const char *home; /* --home */
 	const char *host; /* smtp_hostname */
 	bool relay_ok;	  /* a smarthost is configured and loaded */
+	/* the account's, from the last IPC_T_CLIENT or IPC_T_USER_SETTINGS */
+	struct user_settings settings;
 	struct smtpc_relay relay;
 
 	struct ipc_chan *master;
@@ -47,9 +50,11 @@ enum sub_lookup_result {
 	SUB_LOOKUP_UNKNOWN, /* no such address here */
 	SUB_LOOKUP_TEMP,    /* auth unreachable or failing */
 };
-/* user and home are valid during the call only. */
+/* user, home and settings (the account's quota limits) are valid during
+ * the call only; NULL unless FOUND. */
 typedef void sub_lookup_cb_t(void *ctx, enum sub_lookup_result r,
-			     const char *user, const char *home);
+			     const char *user, const char *home,
+			     const struct user_settings *settings);
 /* Asks auth-master; cb runs later from the loop (never inside this call).
  * Returns an id for sub_lookup_cancel, 0 if cb was scheduled with TEMP. */
 uint32_t sub_lookup(const char *address, sub_lookup_cb_t *cb, void *ctx);
@@ -81,6 +86,7 @@ struct sub_rcpt {
 	char *addr; /* as the client wrote it */
 	bool local;
 	char *user, *home; /* local: the account and its home */
+	struct user_settings settings; /* local: its quota limits */
 };
 struct sub_message {
 	int fd; /* the spooled message, Received etc. included */
@@ -98,7 +104,8 @@ struct sub_message {
 void sub_deliver(const struct sub_message *m, char *reply, size_t replysz);
 /* The quota pre-check at RCPT for a local recipient: 0 ok, -1 full
  * (452 4.2.2), with size the announced SIZE (0 unknown). */
-int sub_deliver_quota_check(const char *home, uint64_t size);
+int sub_deliver_quota_check(const char *home, const struct user_settings *us,
+			    uint64_t size);
 void sub_deliver_deinit(void);
 
 #endif

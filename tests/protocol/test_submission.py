@@ -536,3 +536,30 @@ def test_msmtp(inst, mode, tmp_path):
                        capture_output=True, timeout=60)
     assert r.returncode == 0, (r.stdout, r.stderr, inst.log_tail())
     assert inbox_count(inst, B, PB) == before + 1
+
+
+# ---- quota ------------------------------------------------------------------
+
+def test_quota(inst):
+    """Full by message count: 452 4.2.2 at RCPT; room for no more bytes
+    than a small message: 552 5.2.2 after the data; nothing stored."""
+    user, pw = "quo@example.org", "quo-pw-1"
+    inst.add_user(user, pw)
+    with login(inst, A, PA) as c:
+        assert transaction(c, A, [user])[0] == 250
+    r = inst.mailadm("user", "quota", user, "--messages", "1")
+    assert r.returncode == 0, r.stderr
+    with login(inst, A, PA) as c:
+        c.cmd("MAIL FROM:<%s>" % A)
+        code, lines = c.cmd("RCPT TO:<%s>" % user)
+        assert (code, lines[0][:5]) == (452, "4.2.2"), (code, lines)
+    r = inst.mailadm("user", "quota", user, "--messages", "100",
+                     "--storage", "2000")
+    assert r.returncode == 0, r.stderr
+    with login(inst, A, PA) as c:
+        c.cmd("MAIL FROM:<%s>" % A)
+        code, lines = c.cmd("RCPT TO:<%s>" % user)
+        assert code == 250, (code, lines)
+        code, lines = send_data(c, MSG + b"y" * 3000 + b"\r\n")
+        assert (code, lines[0][:5]) == (552, "5.2.2"), (code, lines)
+    assert inbox_count(inst, user, pw) == 1
