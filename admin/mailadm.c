@@ -55,6 +55,9 @@ static void usage(FILE *f)
 		"none, trace,\n"
 		"                    traceauth (also secrets), tracedata (also "
 		"message data)\n"
+		"  user set ACCOUNT save-sent on|off       submission saves a copy "
+		"of each\n"
+		"                    sent message into its \\Sent mailbox\n"
 		"\n"
 		"  tlskey add ADDRESS [--name NAME] [--no-imap-preauth] < "
 		"CERT.pem\n"
@@ -598,6 +601,10 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 		args[0] = argv[2];
 		args[1] = argv[3];
 		return request(s, "user-trace", args, 2, NULL);
+	}
+	if (strcmp(argv[1], "set") == 0 && argc == 5) {
+		const char *set_args[3] = {argv[2], argv[3], argv[4]};
+		return request(s, "user-set", set_args, 3, NULL);
 	}
 	if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "passwd") == 0) &&
 	    argc == 3) {

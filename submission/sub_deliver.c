@@ -6,7 +6,8 @@
  *    blocking client with timeouts); anything but acceptance of all of
  *    them fails the whole message, with the smarthost's own reply;
  * 3. the local saves are committed, one transaction per recipient (the
- *    commit touches the store's change file, which wakes IDLE elsewhere).
+ *    commit touches the store's change file, which wakes IDLE elsewhere);
+ * 4. a copy goes into the sender's \Sent if the account asks for one.
  *
  * So a refusal or failure in 1 or 2 delivers nothing anywhere, and the
  * client may retry. What cannot be undone: a message the smarthost took for
@@ -261,6 +262,48 @@ static int relay(const struct sub_message *m, size_t nremote, char *reply,
 	return ret;
 }
 
+static int find_sent(void *ctx, const struct storage_mailbox *mb)
+{
+	uint32_t *id = ctx;
+	if ((mb->special_use & STORAGE_SPECIAL_SENT) == 0)
+		return 0;
+	*id = mb->id;
+	return 1;
+}
+
+/* The account asked for a copy of what it sends in its \Sent mailbox
+ * (mailadm user set ACCOUNT save-sent on). The message is delivered
+ * already: a failure here is logged, not turned into an error. */
+static void save_sent(const struct sub_message *m)
+{
+	const char *error = "no mailbox with \\Sent";
+	uint32_t sent = 0, uid;
+	struct storage_save *save = NULL;
+	struct storage *st = store_get(sworker.home, &error);
+	enum storage_result r = STORAGE_ERR_TEMP;
+	if (st != NULL) {
+		storage_set_quota(st, sworker.settings.quota_messages,
+				  sworker.settings.quota_storage);
+		r = storage_mailbox_iter(st, find_sent, &sent, &error);
+		if (r == STORAGE_OK && sent == 0) {
+			error = "no mailbox with \\Sent";
+			r = STORAGE_ERR_NONEXISTENT;
+		}
+	}
+	if (r == STORAGE_OK)
+		r = save_copy(m, st, &save, &error);
+	if (r == STORAGE_OK) {
+		struct storage_append app = {.save = save,
+					     .flags = STORAGE_FLAG_SEEN};
+		r = storage_append_commit(st, sent, &app, 1, NULL, &uid,
+					  &error);
+	}
+	if (r != STORAGE_OK)
+		clog_error(m->log, "copy to Sent failed: %s", error);
+	else
+		clog_info(m->log, "copy saved to Sent uid=%u", uid);
+}
+
 void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 {
 	size_t nlocal = 0, nremote = 0;
@@ -317,6 +360,8 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 			  ls[i].rcpt->user, uid, (unsigned long long)m->size);
 	}
 	free(ls);
+	if (!failed && (sworker.settings.flags & USER_F_SAVE_SENT) != 0)
+		save_sent(m);
 	if (!failed)
 		snprintf(reply, replysz,
 			 "250 2.0.0 Message accepted (%zu local, %zu relayed)",

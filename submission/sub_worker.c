@@ -143,6 +143,8 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 			return;
 		}
 		sworker.settings = s;
+		log_info("settings changed: save-sent=%s",
+			 (s.flags & USER_F_SAVE_SENT) != 0 ? "on" : "off");
 		return;
 	}
 	if (ipc_end(m) < 0)

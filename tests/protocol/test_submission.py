@@ -563,3 +563,41 @@ def test_quota(inst):
         code, lines = send_data(c, MSG + b"y" * 3000 + b"\r\n")
         assert (code, lines[0][:5]) == (552, "5.2.2"), (code, lines)
     assert inbox_count(inst, user, pw) == 1
+
+
+# ---- save-sent ----------------------------------------------------------------
+
+def _sent_count(inst, user, pw):
+    with inst.login(user, pw) as c:
+        lines, tagged = c.command("s", "STATUS Sent (MESSAGES)")
+        assert tagged.startswith(b"s OK"), tagged
+        return int(lines[-1].rsplit(b"MESSAGES ", 1)[1].rstrip(b")"))
+
+
+def test_save_sent(inst):
+    """Off by default; `mailadm user set ACCOUNT save-sent on` makes the
+    worker file a \\Seen copy into Sent -- also for a session already
+    running (the setting is pushed)."""
+    user, pw = "sender@example.org", "sender-pw-1"
+    inst.add_user(user, pw)
+    r = inst.mailadm("user", "show", user)
+    assert r.returncode == 0 and "save-sent: off" in r.stdout, r.stdout
+    with login(inst, user, pw) as c:
+        assert transaction(c, user, [B])[0] == 250
+        assert _sent_count(inst, user, pw) == 0
+        r = inst.mailadm("user", "set", user, "save-sent", "on")
+        assert r.returncode == 0, r.stderr
+        r = inst.mailadm("user", "show", user)
+        assert "save-sent: on" in r.stdout, r.stdout
+        helpers.wait_for(lambda: "settings changed: save-sent=on"
+                         in inst.log, what="the settings push")
+        assert transaction(c, user, [B])[0] == 250
+    assert _sent_count(inst, user, pw) == 1
+    with inst.login(user, pw) as c:
+        _, tagged = c.command("x", "EXAMINE Sent")
+        lines, tagged = c.command("f", "FETCH 1 (FLAGS BODY.PEEK[])")
+        assert b"\\Seen" in lines[0] and b"Subject: test" in lines[0]
+    r = inst.mailadm("user", "set", user, "save-sent", "maybe")
+    assert r.returncode != 0
+    r = inst.mailadm("user", "set", user, "save-sent", "off")
+    assert r.returncode == 0, r.stderr
