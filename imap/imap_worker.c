@@ -16,10 +16,10 @@
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "worker_proc.h"
 
 struct imap_worker worker;
 
-static struct io *lifeline_io;
 
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
@@ -248,40 +248,16 @@ static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
 	worker_shutdown("master gone");
 }
 
-static void lifeline_read(void *ctx, unsigned events)
+static void worker_stop(const char *why)
 {
-	char b[64];
-	ssize_t r;
-
-	(void)ctx;
-	(void)events;
-	do {
-		r = read(IPC_FD_LIFELINE, b, sizeof(b));
-	} while (r < 0 && errno == EINTR);
-	if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-		return; /* the master never writes; nothing to do */
-	io_remove(&lifeline_io);
-	worker_shutdown("master gone (lifeline)");
-}
-
-static void worker_signal(void *ctx, unsigned events)
-{
-	(void)ctx;
-	(void)events;
-	worker_shutdown("signal");
+	worker_shutdown(why);
 }
 
 void worker_master_init(void)
 {
 	struct ipc_msg m;
-	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
 
-	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC) < 0)
-		log_fatal("lifeline fd %d: %m", IPC_FD_LIFELINE);
-	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
-	signal_add(SIGTERM, worker_signal, NULL);
-	signal_add(SIGINT, worker_signal, NULL);
+	worker_proc_watch(worker_stop);
 	worker.master = ipc_chan_new(IPC_FD_MASTER, "master", master_rules,
 				     N_ELEMENTS(master_rules), master_msg,
 				     master_closed, NULL);
@@ -317,7 +293,7 @@ void worker_deinit(void)
 	while (worker.clients != NULL)
 		client_destroy(worker.clients, "exiting");
 	timer_remove(&worker.idle_timer);
-	io_remove(&lifeline_io);
+	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);
 	storage_close(&worker.store);

@@ -15,28 +15,14 @@
  * resolved. MAIL FROM is checked against the account (auth lookup), so a
  * user cannot send as another account. */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "ioloop.h"
-#include "ipc_proto.h"
-#include "privdrop.h"
 #include "smtp_ehlo.h"
-#include "str.h"
 #include "sub_worker.h"
-
-static void usage(void)
-{
-	fprintf(stderr,
-		"usage: submission -c CONFIG --user ADDRESS --home DIR\n");
-	exit(2);
-}
+#include "worker_proc.h"
 
 static void load_relay(void)
 {
@@ -59,65 +45,23 @@ static void load_relay(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"user", required_argument, NULL, 'u'},
-		{"home", required_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config_path = NULL, *error;
+	struct worker_proc_args args;
 	char *cerror;
-	enum log_level level;
-	int ch;
 
 	log_init("submission");
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'u':
-			sworker.user = optarg;
-			break;
-		case 'H':
-			sworker.home = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc || config_path == NULL || sworker.user == NULL ||
-	    sworker.home == NULL || sworker.user[0] == '\0' ||
-	    sworker.home[0] != '/')
-		usage();
-	if (config_load(config_path, &sworker.cfg, &cerror) < 0)
+	worker_proc_parse_args("submission", argc, argv, &args);
+	sworker.user = args.user;
+	sworker.home = args.home;
+	if (config_load(args.config_path, &sworker.cfg, &cerror) < 0)
 		log_fatal("%s", cerror);
-	if (log_level_parse(sworker.cfg.log_level, &level) == 0)
-		log_set_level(level);
 	sworker.host = smtp_hostname(&sworker.cfg);
+	/* the password file may be readable by root only */
 	load_relay();
-	if (privdrop_is_root()) {
-		struct privdrop_user mu;
-		if (privdrop_lookup(sworker.cfg.mail_user, &mu, &error) < 0 ||
-		    privdrop_finish(&mu, NULL, &error) < 0)
-			log_fatal("dropping privileges to %s: %s",
-				  sworker.cfg.mail_user, error);
-	}
 	/* per session: its socket, a spool file, a smarthost connection;
 	 * the rest for the mail stores of local recipients */
-	if (privdrop_limit_files(
-		    (unsigned long)sworker.cfg.worker_max_clients * 3 + 256,
-		    &error) < 0)
-		log_fatal("%s", error);
-	{
-		struct log_ctx ctx = {0};
-		if (str_cpy(ctx.user, sworker.user, sizeof(ctx.user)) < 0)
-			ctx.user[0] = '\0';
-		log_set_default_ctx(&ctx);
-	}
-	if (fcntl(IPC_FD_MASTER, F_GETFD) < 0 ||
-	    fcntl(IPC_FD_LIFELINE, F_GETFD) < 0)
-		log_fatal("fd 3/4 not open: started outside the master?");
+	worker_proc_start(&sworker.cfg, sworker.user,
+			  (unsigned long)sworker.cfg.worker_max_clients * 3 +
+				  256);
 	if (mkdir(sworker.home, 0700) < 0 && errno != EEXIST)
 		log_fatal("creating home %s: %m", sworker.home);
 	if (chdir(sworker.home) < 0)

@@ -4,18 +4,15 @@
  * on IPC_T_WORKER_QUIT once its sessions are done. */
 #include "sub_worker.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "ioloop.h"
 #include "ipc_proto.h"
+#include "worker_proc.h"
 
 struct sub_worker sworker;
-
-static struct io *lifeline_io;
 
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
@@ -162,37 +159,9 @@ static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
 	shutdown_all("master gone");
 }
 
-static void lifeline_read(void *ctx, unsigned events)
-{
-	char b[64];
-	ssize_t r;
-	(void)ctx;
-	(void)events;
-	do {
-		r = read(IPC_FD_LIFELINE, b, sizeof(b));
-	} while (r < 0 && errno == EINTR);
-	if (r > 0 || (r < 0 && errno == EAGAIN))
-		return;
-	io_remove(&lifeline_io);
-	shutdown_all("master gone (lifeline)");
-}
-
-static void on_signal(void *ctx, unsigned events)
-{
-	(void)ctx;
-	(void)events;
-	shutdown_all("signal");
-}
-
 void sub_worker_master_init(void)
 {
-	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
-	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC) < 0)
-		log_fatal("lifeline fd %d: %m", IPC_FD_LIFELINE);
-	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
-	signal_add(SIGTERM, on_signal, NULL);
-	signal_add(SIGINT, on_signal, NULL);
+	worker_proc_watch(shutdown_all);
 	sworker.master = ipc_chan_new(IPC_FD_MASTER, "master", master_rules,
 				      N_ELEMENTS(master_rules), master_msg,
 				      master_closed, NULL);
@@ -208,7 +177,7 @@ void sub_worker_deinit(void)
 	while (sworker.sessions != NULL)
 		sub_session_destroy(sworker.sessions, "exiting");
 	timer_remove(&sworker.idle_timer);
-	io_remove(&lifeline_io);
+	worker_proc_unwatch();
 	ipc_chan_free(&sworker.master);
 	sub_lookup_deinit();
 	sub_deliver_deinit();

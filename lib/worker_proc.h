@@ -1,0 +1,32 @@
+#ifndef POSTERN_WORKER_PROC_H
+#define POSTERN_WORKER_PROC_H
+/* What every per-user worker process (imap, submission) does the same way
+ * around its protocol: the command line the master gives it, becoming
+ * mail_user, the fixed descriptors (fd 3 master channel, fd 4 lifeline)
+ * and the ways it is told to stop (lifeline hang-up, SIGTERM, SIGINT). */
+#include "config.h"
+
+struct worker_proc_args {
+	const char *config_path;
+	const char *user; /* --user: the one account the process serves */
+	const char *home; /* --home: absolute */
+};
+
+/* Parses "-c CONFIG --user ADDRESS --home DIR"; anything else prints the
+ * usage line for prog and exits 2. */
+void worker_proc_parse_args(const char *prog, int argc, char **argv,
+			    struct worker_proc_args *a_r);
+
+/* After the config is loaded: sets the log level, switches to
+ * cfg->mail_user when root (no capabilities, no-new-privs, no core dumps),
+ * lowers RLIMIT_NOFILE to nofile, names user on every log line and checks
+ * that fd 3 and 4 are open. Fatal on failure. */
+void worker_proc_start(const struct config *cfg, const char *user,
+		       unsigned long nofile);
+
+/* Watches the lifeline and SIGTERM/SIGINT (after ioloop_init): stop runs
+ * once per event with the reason ("master gone (lifeline)", "signal"). */
+void worker_proc_watch(void (*stop)(const char *why));
+void worker_proc_unwatch(void);
+
+#endif
