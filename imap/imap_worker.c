@@ -62,25 +62,9 @@ static void master_settings(struct ipc_msg *m)
 	worker_settings_set(&s);
 }
 
-static void worker_idle_fire(void *ctx)
-{
-	struct ipc_msg m;
-
-	(void)ctx;
-	worker.idle_timer = NULL;
-	if (worker.master == NULL)
-		return;
-	log_debug("no connections for %u s: asking to be retired",
-		  worker.cfg.worker_idle_timeout);
-	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
-	ipc_chan_send(worker.master, &m);
-}
-
 static void worker_idle_start(void)
 {
-	timer_remove(&worker.idle_timer);
-	worker.idle_timer = timer_add(worker.cfg.worker_idle_timeout * 1000u,
-				      worker_idle_fire, NULL);
+	worker_proc_idle_start(&worker.master, worker.cfg.worker_idle_timeout);
 }
 
 void worker_client_added(struct client *c)
@@ -91,7 +75,7 @@ void worker_client_added(struct client *c)
 		worker.clients->prev = c;
 	worker.clients = c;
 	worker.nclients++;
-	timer_remove(&worker.idle_timer);
+	worker_proc_idle_stop();
 }
 
 void worker_client_removed(struct client *c)
@@ -125,7 +109,7 @@ void worker_shutdown(const char *why)
 		client_flush(c);
 		client_destroy(c, why);
 	}
-	timer_remove(&worker.idle_timer);
+	worker_proc_idle_stop();
 	ioloop_stop();
 }
 
@@ -292,7 +276,7 @@ void worker_deinit(void)
 	worker.stopping = true; /* no idle timer from the last removal */
 	while (worker.clients != NULL)
 		client_destroy(worker.clients, "exiting");
-	timer_remove(&worker.idle_timer);
+	worker_proc_idle_stop();
 	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);

@@ -22,7 +22,6 @@ struct imap_worker {
 	struct ipc_chan *master;
 	struct client *clients; /* doubly linked */
 	unsigned nclients;
-	struct timer *idle_timer; /* runs while nclients == 0 */
 	/* the account's settings: from each IPC_T_CLIENT (as of its ticket
 	 * redemption) and every IPC_T_USER_SETTINGS push; read them through
 	 * worker_settings() */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
 #include "privdrop.h"
@@ -16,6 +17,9 @@
 
 static struct io *lifeline_io;
 static void (*stop_cb)(const char *why);
+static struct timer *idle_timer;
+static struct ipc_chan **idle_master;
+static unsigned idle_secs;
 
 void worker_proc_parse_args(const char *prog, int argc, char **argv,
 			    struct worker_proc_args *a_r)
@@ -116,4 +120,30 @@ void worker_proc_watch(void (*stop)(const char *why))
 void worker_proc_unwatch(void)
 {
 	io_remove(&lifeline_io);
+}
+
+static void idle_fire(void *ctx)
+{
+	struct ipc_msg m;
+
+	(void)ctx;
+	idle_timer = NULL;
+	if (*idle_master == NULL)
+		return;
+	log_debug("no connections for %u s: asking to be retired", idle_secs);
+	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
+	ipc_chan_send(*idle_master, &m);
+}
+
+void worker_proc_idle_start(struct ipc_chan **master, unsigned secs)
+{
+	timer_remove(&idle_timer);
+	idle_master = master;
+	idle_secs = secs;
+	idle_timer = timer_add(secs * 1000u, idle_fire, NULL);
+}
+
+void worker_proc_idle_stop(void)
+{
+	timer_remove(&idle_timer);
 }

@@ -29,4 +29,12 @@ void worker_proc_start(const struct config *cfg, const char *user,
 void worker_proc_watch(void (*stop)(const char *why));
 void worker_proc_unwatch(void);
 
+/* The retirement clock: worker_proc_idle_start (re)starts it when the last
+ * connection ended; after secs seconds IPC_T_WORKER_IDLE goes to *master
+ * (unless it is NULL by then), asking the master to retire the worker.
+ * worker_proc_idle_stop stops it (a connection came). */
+struct ipc_chan;
+void worker_proc_idle_start(struct ipc_chan **master, unsigned secs);
+void worker_proc_idle_stop(void);
+
 #endif

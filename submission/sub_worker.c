@@ -20,29 +20,17 @@ static const struct ipc_rule master_rules[] = {
 	{IPC_T_USER_SETTINGS, 1024, false, false},
 };
 
-static void idle_fire(void *ctx)
-{
-	(void)ctx;
-	sworker.idle_timer = NULL;
-	if (sworker.master == NULL)
-		return;
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
-	ipc_chan_send(sworker.master, &m);
-}
-
 static void idle_start(void)
 {
-	timer_remove(&sworker.idle_timer);
-	sworker.idle_timer = timer_add(sworker.cfg.worker_idle_timeout * 1000u,
-				       idle_fire, NULL);
+	worker_proc_idle_start(&sworker.master,
+			       sworker.cfg.worker_idle_timeout);
 }
 
 void sub_worker_session_added(struct sub_session *s)
 {
 	(void)s;
 	sworker.nsessions++;
-	timer_remove(&sworker.idle_timer);
+	worker_proc_idle_stop();
 }
 
 void sub_worker_session_removed(struct sub_session *s)
@@ -67,7 +55,7 @@ static void shutdown_all(const char *why)
 	while (sworker.sessions != NULL)
 		sub_session_bye(sworker.sessions,
 				"421 4.3.2 Server shutting down");
-	timer_remove(&sworker.idle_timer);
+	worker_proc_idle_stop();
 	ioloop_stop();
 }
 
@@ -176,7 +164,7 @@ void sub_worker_deinit(void)
 	sworker.stopping = true;
 	while (sworker.sessions != NULL)
 		sub_session_destroy(sworker.sessions, "exiting");
-	timer_remove(&sworker.idle_timer);
+	worker_proc_idle_stop();
 	worker_proc_unwatch();
 	ipc_chan_free(&sworker.master);
 	sub_lookup_deinit();

@@ -31,7 +31,6 @@ struct sub_worker {
 	struct ipc_chan *auth; /* auth-master: address lookups */
 	struct sub_session *sessions;
 	unsigned nsessions;
-	struct timer *idle_timer;
 	bool quit_requested;
 	bool stopping;
 };

@@ -4,7 +4,6 @@
 import os
 import shutil
 import socket
-import ssl
 
 import pytest
 
@@ -22,11 +21,8 @@ def need(tool):
     return path
 
 
-class Smtp:
-    def __init__(self, sock, timeout=helpers.TIMEOUT):
-        self.sock = sock
-        self.sock.settimeout(timeout)
-        self.buf = b""
+class Smtp(helpers.Conn):
+    """helpers.Conn's socket and line reading, SMTP replies on top."""
 
     @classmethod
     def open(cls, inst, port, ctx=None, timeout=helpers.TIMEOUT):
@@ -39,35 +35,10 @@ class Smtp:
         c.greeting = c.reply()
         return c
 
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
-
     def _line(self):
-        while b"\n" not in self.buf:
-            try:
-                chunk = self.sock.recv(65536)
-            except ssl.SSLZeroReturnError:
-                chunk = b""
-            if not chunk:
-                raise helpers.ConnectionClosed("closed; unread %r" % self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        assert line.endswith(b"\r"), "reply line without CRLF: %r" % line
-        return line[:-1]
+        if b"\n" in self.buf.split(b"\r\n", 1)[0]:
+            raise AssertionError("reply line without CRLF: %r" % self.buf)
+        return self._rawline()
 
     def reply(self):
         """(code, [text of each line]) of one reply."""

@@ -59,17 +59,21 @@ def _check_limits(pid, nofile):
     assert lim["Max open files"] == (str(nofile), str(nofile)), (pid, lim)
 
 
-def test_login_processes(instance, session):
-    pool = instance.pool_pids()
-    proxies = instance.proxy_pids()
-    assert pool and proxies, (pool, proxies)
+def _check_login_processes(instance, pids):
     chroot = os.path.realpath(instance.settings["login_chroot"])
-    for pid in pool | proxies:
+    for pid in pids:
         st = _check_unprivileged(pid, instance.settings["login_user"])
         assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
         assert os.readlink("/proc/%d/root" % pid) == chroot, pid
         _check_limits(pid,
                       int(instance.settings["login_max_clients"]) * 2 + 64)
+
+
+def test_login_processes(instance, session):
+    pool = instance.pool_pids()
+    proxies = instance.proxy_pids()
+    assert pool and proxies, (pool, proxies)
+    _check_login_processes(instance, pool | proxies)
 
 
 def test_auth_process(instance, session):
@@ -168,13 +172,7 @@ def test_submission_login_processes(instance, submission_session):
     proxies = {p for p in logins if helpers.proc_ppid(p) in pool}
     assert len(pool) == int(instance.settings["login_processes"]), logins
     assert proxies, logins
-    chroot = os.path.realpath(instance.settings["login_chroot"])
-    for pid in pool | proxies:
-        st = _check_unprivileged(pid, instance.settings["login_user"])
-        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
-        assert os.readlink("/proc/%d/root" % pid) == chroot, pid
-        _check_limits(pid,
-                      int(instance.settings["login_max_clients"]) * 2 + 64)
+    _check_login_processes(instance, pool | proxies)
 
 
 def test_submission_worker_process(instance, submission_session):
