@@ -113,21 +113,6 @@ void worker_shutdown(const char *why)
 	ioloop_stop();
 }
 
-/* Refuses a connection over the per-user limit, best effort: the socket is
- * non-blocking and the line short, so a write either fits or is dropped. */
-static void worker_refuse(int fd)
-{
-	static const char bye[] =
-		"* BYE Too many connections for this user\r\n";
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	if (write(fd, bye, sizeof(bye) - 1) < 0)
-		log_debug("refusal not sent: %m");
-	close(fd);
-}
-
 /* A tag the login process relays must be a plain IMAP tag: it is written
  * back verbatim, so CR, LF or spaces in it would inject protocol lines. */
 static bool tag_valid(const char *tag)
@@ -143,41 +128,26 @@ static bool tag_valid(const char *tag)
 
 static void master_client(struct ipc_msg *m)
 {
-	struct user_settings settings;
+	struct worker_client wc;
 	struct client_params p;
-	const char *home = "";
 	int fd = ipc_msg_take_fd(m);
 
+	if (worker_proc_client_get(m, worker.user, worker.home, &wc) < 0) {
+		close(fd);
+		return;
+	}
 	memset(&p, 0, sizeof(p));
-	(void)ipc_get_str(m, &p.user);
-	(void)ipc_get_str(m, &home);
-	(void)ipc_get_u64(m, &p.session);
-	(void)ipc_get_str(m, &p.remote_ip);
-	(void)ipc_get_u32(m, &p.remote_port);
-	(void)ipc_get_str(m, &p.local_ip);
-	(void)ipc_get_u32(m, &p.local_port);
-	(void)ipc_get_u32(m, &p.flags);
-	(void)ipc_get_str(m, &p.tls_info);
-	(void)ipc_get_str(m, &p.tag);
-	(void)ipc_get_data(m, &p.pending, &p.pending_len);
-	(void)user_settings_get(m, &settings);
-	if (ipc_end(m) < 0) {
-		log_error("malformed IPC_T_CLIENT from master: connection "
-			  "dropped");
-		close(fd);
-		return;
-	}
-	/* a mismatch is a master bug; it must not give one user's
-	 * connection to another user's worker */
-	if (strcmp(p.user, worker.user) != 0 ||
-	    strcmp(home, worker.home) != 0) {
-		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker "
-			  "of "
-			  "user=%s home=%s: connection dropped",
-			  p.user, home, worker.user, worker.home);
-		close(fd);
-		return;
-	}
+	p.user = wc.user;
+	p.session = wc.session;
+	p.remote_ip = wc.remote_ip;
+	p.remote_port = wc.remote_port;
+	p.local_ip = wc.local_ip;
+	p.local_port = wc.local_port;
+	p.flags = wc.flags;
+	p.tls_info = wc.tls_info;
+	p.tag = wc.resume;
+	p.pending = wc.pending;
+	p.pending_len = wc.pending_len;
 	if (!tag_valid(p.tag)) {
 		log_error(
 			"IPC_T_CLIENT with an invalid tag: connection dropped");
@@ -188,12 +158,13 @@ static void master_client(struct ipc_msg *m)
 		close(fd);
 		return;
 	}
-	worker_settings_set(&settings);
+	worker_settings_set(&wc.settings);
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
 		log_warn("worker_max_clients=%u reached: connection refused "
 			 "remote=%s",
 			 worker.cfg.worker_max_clients, p.remote_ip);
-		worker_refuse(fd);
+		worker_proc_refuse(fd, "* BYE Too many connections for this "
+				       "user\r\n");
 		return;
 	}
 	(void)client_create(fd, &p);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "ioloop.h"
@@ -146,4 +147,45 @@ void worker_proc_idle_start(struct ipc_chan **master, unsigned secs)
 void worker_proc_idle_stop(void)
 {
 	timer_remove(&idle_timer);
+}
+
+int worker_proc_client_get(struct ipc_msg *m, const char *user,
+			   const char *home, struct worker_client *c_r)
+{
+	memset(c_r, 0, sizeof(*c_r));
+	(void)ipc_get_str(m, &c_r->user);
+	(void)ipc_get_str(m, &c_r->home);
+	(void)ipc_get_u64(m, &c_r->session);
+	(void)ipc_get_str(m, &c_r->remote_ip);
+	(void)ipc_get_u32(m, &c_r->remote_port);
+	(void)ipc_get_str(m, &c_r->local_ip);
+	(void)ipc_get_u32(m, &c_r->local_port);
+	(void)ipc_get_u32(m, &c_r->flags);
+	(void)ipc_get_str(m, &c_r->tls_info);
+	(void)ipc_get_str(m, &c_r->resume);
+	(void)ipc_get_data(m, &c_r->pending, &c_r->pending_len);
+	(void)user_settings_get(m, &c_r->settings);
+	if (ipc_end(m) < 0) {
+		log_error("malformed IPC_T_CLIENT from master: connection "
+			  "dropped");
+		return -1;
+	}
+	if (strcmp(c_r->user, user) != 0 || strcmp(c_r->home, home) != 0) {
+		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker "
+			  "of user=%s home=%s: connection dropped",
+			  c_r->user, c_r->home, user, home);
+		return -1;
+	}
+	return 0;
+}
+
+void worker_proc_refuse(int fd, const char *line)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (write(fd, line, strlen(line)) < 0)
+		log_debug("refusal not sent: %m");
+	close(fd);
 }

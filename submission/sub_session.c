@@ -27,6 +27,7 @@
 #include "smtp_ehlo.h"
 #include "str.h"
 #include "strnum.h"
+#include "worker_proc.h"
 
 /* RFC 5321 4.5.3.1.4 allows longer lines for ESMTP parameters. */
 #define SUB_MAX_LINE 4096
@@ -892,7 +893,7 @@ static void session_io(void *ctx, unsigned events)
 	session_update_io(s);
 }
 
-struct sub_session *sub_session_create(int fd, const struct sub_params *p)
+struct sub_session *sub_session_create(int fd, const struct worker_client *p)
 {
 	bool auth_done, ehlo;
 	char helo[256];

@@ -61,54 +61,23 @@ static void shutdown_all(const char *why)
 
 static void master_client(struct ipc_msg *m)
 {
-	struct sub_params p;
-	const char *home = "", *local_ip = "";
-	uint32_t local_port = 0;
+	struct worker_client wc;
 	int fd = ipc_msg_take_fd(m);
 
-	memset(&p, 0, sizeof(p));
-	(void)ipc_get_str(m, &p.user);
-	(void)ipc_get_str(m, &home);
-	(void)ipc_get_u64(m, &p.session);
-	(void)ipc_get_str(m, &p.remote_ip);
-	(void)ipc_get_u32(m, &p.remote_port);
-	(void)ipc_get_str(m, &local_ip);
-	(void)ipc_get_u32(m, &local_port);
-	(void)ipc_get_u32(m, &p.flags);
-	(void)ipc_get_str(m, &p.tls_info);
-	(void)ipc_get_str(m, &p.resume);
-	(void)ipc_get_data(m, &p.pending, &p.pending_len);
-	(void)user_settings_get(m, &sworker.settings);
-	if (ipc_end(m) < 0) {
-		log_error("malformed IPC_T_CLIENT from master: dropped");
+	if (worker_proc_client_get(m, sworker.user, sworker.home, &wc) < 0 ||
+	    sworker.stopping) {
 		close(fd);
 		return;
 	}
-	/* a master bug must not give one user's session to another */
-	if (strcmp(p.user, sworker.user) != 0 ||
-	    strcmp(home, sworker.home) != 0) {
-		log_error("IPC_T_CLIENT for user=%s reached the worker of "
-			  "user=%s: dropped",
-			  p.user, sworker.user);
-		close(fd);
-		return;
-	}
-	if (sworker.stopping) {
-		close(fd);
-		return;
-	}
+	sworker.settings = wc.settings;
 	if (sworker.nsessions >= sworker.cfg.worker_max_clients) {
-		static const char busy[] =
-			"421 4.7.0 Too many connections for this user\r\n";
 		log_warn("worker_max_clients=%u reached: session refused",
 			 sworker.cfg.worker_max_clients);
-		(void)fcntl(fd, F_SETFL, O_NONBLOCK);
-		if (write(fd, busy, sizeof(busy) - 1) < 0)
-			log_debug("refusal not sent: %m");
-		close(fd);
+		worker_proc_refuse(fd, "421 4.7.0 Too many connections for "
+				       "this user\r\n");
 		return;
 	}
-	(void)sub_session_create(fd, &p);
+	(void)sub_session_create(fd, &wc);
 }
 
 static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)

@@ -62,20 +62,10 @@ void sub_lookup_cancel(uint32_t id);
 void sub_lookup_deinit(void);
 
 /* ---- sub_session.c ---- */
-/* What the master sent with the connection (IPC_T_CLIENT). */
-struct sub_params {
-	const char *user;
-	uint64_t session;
-	const char *remote_ip;
-	uint32_t remote_port;
-	uint32_t flags;
-	const char *tls_info;
-	const char *resume;
-	const void *pending;
-	size_t pending_len;
-};
 /* Takes fd. NULL if the resume string is malformed (fd closed). */
-struct sub_session *sub_session_create(int fd, const struct sub_params *p);
+struct worker_client;
+struct sub_session *sub_session_create(int fd,
+				       const struct worker_client *p);
 void sub_session_destroy(struct sub_session *s, const char *reason);
 /* "421 4.3.2 ..." and close (shutdown). */
 void sub_session_bye(struct sub_session *s, const char *line);
