@@ -13,6 +13,7 @@
 
 #include "imap_commands.h"
 #include "imap_sync.h"
+#include "worker_proc.h"
 #include "imap_worker.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
@@ -445,7 +446,7 @@ static int client_set_nonblock(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static void client_log_init(struct client *c, const struct client_params *p)
+static void client_log_init(struct client *c, const struct worker_client *p)
 {
 	c->log.session = p->session;
 	if (str_cpy(c->log.remote, p->remote_ip, sizeof(c->log.remote)) < 0)
@@ -457,7 +458,7 @@ static void client_log_init(struct client *c, const struct client_params *p)
 		c->tls_info[0] = '\0';
 }
 
-int client_create(int fd, const struct client_params *p)
+int client_create(int fd, const struct worker_client *p)
 {
 	struct imap_parser_limits lim = {
 		.max_line = worker.cfg.imap_max_line,
@@ -501,8 +502,8 @@ int client_create(int fd, const struct client_params *p)
 		  c->tls_info[0] != '\0' ? c->tls_info : "none",
 		  p->pending_len);
 	client_activity(c);
-	if (p->tag[0] != '\0')
-		client_send_tagged(c, str_from_cstr(p->tag),
+	if (p->resume[0] != '\0')
+		client_send_tagged(c, str_from_cstr(p->resume),
 				   "OK [CAPABILITY %s APPENDLIMIT=%u] Logged in",
 				   client_capabilities,
 				   worker.cfg.imap_max_literal);

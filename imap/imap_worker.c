@@ -129,26 +129,13 @@ static bool tag_valid(const char *tag)
 static void master_client(struct ipc_msg *m)
 {
 	struct worker_client wc;
-	struct client_params p;
 	int fd = ipc_msg_take_fd(m);
 
 	if (worker_proc_client_get(m, worker.user, worker.home, &wc) < 0) {
 		close(fd);
 		return;
 	}
-	memset(&p, 0, sizeof(p));
-	p.user = wc.user;
-	p.session = wc.session;
-	p.remote_ip = wc.remote_ip;
-	p.remote_port = wc.remote_port;
-	p.local_ip = wc.local_ip;
-	p.local_port = wc.local_port;
-	p.flags = wc.flags;
-	p.tls_info = wc.tls_info;
-	p.tag = wc.resume;
-	p.pending = wc.pending;
-	p.pending_len = wc.pending_len;
-	if (!tag_valid(p.tag)) {
+	if (!tag_valid(wc.resume)) {
 		log_error(
 			"IPC_T_CLIENT with an invalid tag: connection dropped");
 		close(fd);
@@ -162,12 +149,12 @@ static void master_client(struct ipc_msg *m)
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
 		log_warn("worker_max_clients=%u reached: connection refused "
 			 "remote=%s",
-			 worker.cfg.worker_max_clients, p.remote_ip);
+			 worker.cfg.worker_max_clients, wc.remote_ip);
 		worker_proc_refuse(fd, "* BYE Too many connections for this "
 				       "user\r\n");
 		return;
 	}
-	(void)client_create(fd, &p);
+	(void)client_create(fd, &wc);
 }
 
 static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
