@@ -763,6 +763,8 @@ static void session_input(struct sub_session *s)
 			&s->reader, s->in.data, s->in.len, &line, &used);
 		if (r == SMTP_LINE_NEED_MORE) {
 			buf_consume(&s->in, used);
+			if (used > 0 && s->in.len > 0)
+				continue;
 			return;
 		}
 		if (r == SMTP_LINE_TOO_LONG) {

@@ -414,6 +414,8 @@ static void sub_input(struct login_client *lc)
 			&sc->reader, lc->in.data, lc->in.len, &line, &used);
 		if (r == SMTP_LINE_NEED_MORE) {
 			buf_consume(&lc->in, used);
+			if (used > 0 && lc->in.len > 0)
+				continue;
 			break;
 		}
 		if (r == SMTP_LINE_TOO_LONG) {
