@@ -490,7 +490,9 @@ static int sub_client_new(struct login_client *lc)
 		return -1;
 	sc->lc = lc;
 	sc->host = smtp_hostname(cfg);
-	smtp_line_reader_init(&sc->reader, cfg->login_max_line);
+	/* login_max_line counts the CRLF too; a full input buffer must be
+	 * seen as an overlong line, or reading would stop for good */
+	smtp_line_reader_init(&sc->reader, cfg->login_max_line - 2);
 	lc->proto_ctx = sc;
 	login_client_printf(lc, "220 %s ESMTP Postern ready\r\n", sc->host);
 	if (lc->implicit_tls)

@@ -601,3 +601,52 @@ def test_save_sent(inst):
     assert r.returncode != 0
     r = inst.mailadm("user", "set", user, "save-sent", "off")
     assert r.returncode == 0, r.stderr
+
+
+# ---- every reply has an enhanced code; overlong lines ------------------------
+
+ENH = re.compile(r"^[245]\.\d{1,3}\.\d{1,3} ")
+
+
+def _all_enhanced(c, cmds):
+    for cmd in cmds:
+        code, lines = c.cmd(cmd)
+        for l in lines:
+            assert ENH.match(l), (cmd, code, l)
+
+
+def test_enhanced_codes_everywhere(inst):
+    with Smtp.open(inst, inst.submission_port) as c:
+        c.ehlo()
+        _all_enhanced(c, ["NOOP", "RSET", "HELP", "VRFY x", "FOO",
+                          "MAIL FROM:<%s>" % A, "RCPT TO:<%s>" % B, "DATA",
+                          "BDAT 0 LAST", "AUTH PLAIN", "STARTTLS x"])
+    with Smtp.open(inst, inst.submissions_port, inst.ssl_ctx) as c:
+        c.ehlo()
+        _all_enhanced(c, ["AUTH PLAIN " + plain(A, "bad"), "AUTH X",
+                          "AUTH PLAIN " + plain(A, PA), "AUTH PLAIN x",
+                          "STARTTLS", "MAIL FROM:<>", "MAIL FROM:<%s>" % B,
+                          "MAIL FROM:<%s> SIZE=x" % A,
+                          "MAIL FROM:<%s> FOO=1" % A,
+                          "RCPT TO:<%s>" % B, "DATA",
+                          "MAIL FROM:<%s>" % A, "MAIL FROM:<%s>" % A,
+                          "RCPT TO:<x>", "RCPT TO:<%s> NOTIFY=NEVER" % B,
+                          "DATA x", "RSET", "NOOP", "VRFY a", "HELP",
+                          "FOO", "QUIT"])
+
+
+@pytest.mark.parametrize("where", ["login", "worker"])
+def test_overlong_line(inst, where):
+    """An overlong line is answered once and the next command pipelined
+    behind it in the same write is answered too."""
+    if where == "login":
+        c = Smtp.open(inst, inst.submissions_port, inst.ssl_ctx)
+        size = int(inst.settings["login_max_line"]) + 10
+    else:
+        c = login(inst, A, PA)
+        size = 8192
+    with c:
+        c.send(b"NOOP " + b"x" * size + b"\r\nNOOP\r\n")
+        code, lines = c.reply()
+        assert (code, lines[0][:5]) == (500, "5.5.2"), (code, lines)
+        assert c.reply() == (250, ["2.0.0 OK"])
