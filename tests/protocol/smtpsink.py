@@ -21,15 +21,16 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_ca_and_cert(d, cn="localhost"):
-    """A CA and a server certificate it signed for localhost/127.0.0.1.
-    Returns (ca.pem, cert.pem, key.pem)."""
+def make_ca_and_cert(d, cn="localhost",
+                     san="DNS:localhost,IP:127.0.0.1"):
+    """A CA and a server certificate it signed for san (by default
+    localhost and 127.0.0.1). Returns (ca.pem, cert.pem, key.pem)."""
     ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
     key, csr, cert = (os.path.join(d, n) for n in
                       ("srv.key", "srv.csr", "srv.pem"))
     ext = os.path.join(d, "ext.cnf")
     with open(ext, "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        f.write("subjectAltName=" + san + "\n"
                 "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)
     run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -69,9 +70,7 @@ class _Handler:
             "rcpts": list(envelope.rcpt_tos),
             "data": envelope.original_content,
             "tls": tls,
-            "user": (session.auth_data.login.decode()
-                     if session.authenticated and session.auth_data
-                     else None),
+            "user": session.auth_data if session.authenticated else None,
         })
         return "250 2.0.0 queued as test"
 
@@ -81,7 +80,7 @@ class Sink:
     enables AUTH (only inside TLS). refuse: {address: reply}."""
 
     def __init__(self, tmpdir, mode=None, users=None, refuse=None,
-                 pipelining=True, cn="localhost"):
+                 pipelining=True, san="DNS:localhost,IP:127.0.0.1"):
         self.mode = mode
         self.users = users or {}
         self.refuse = refuse or {}
@@ -91,7 +90,7 @@ class Sink:
         self.ca = self.cert = self.key = None
         ctx = None
         if mode:
-            self.ca, self.cert, self.key = make_ca_and_cert(tmpdir, cn)
+            self.ca, self.cert, self.key = make_ca_and_cert(tmpdir, san=san)
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.cert, self.key)
         kw = {}
@@ -103,13 +102,15 @@ class Sink:
         self.controller = Controller(
             _Handler(self), hostname="127.0.0.1", port=self.port,
             ssl_context=ctx if mode == "tls" else None,
-            server_kwargs=kw or None, data_size_limit=10 * 1024 * 1024)
+            data_size_limit=10 * 1024 * 1024, **kw)
 
     def _auth(self, server, session, envelope, mechanism, auth_data):
         ok = (auth_data.login.decode() in self.users and
               self.users[auth_data.login.decode()] ==
               auth_data.password.decode())
-        return AuthResult(success=ok)
+        # handled=False: the server itself answers 235 or 535
+        return AuthResult(success=ok, handled=False,
+                          auth_data=auth_data.login.decode())
 
     def __enter__(self):
         self.controller.start()
