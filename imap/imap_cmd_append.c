@@ -234,6 +234,17 @@ static void append_fail_later(struct imap_append *a, enum storage_result r,
 	a->failed_text = text;
 }
 
+/* The store refused (over quota: the client's doing; else logged). */
+static void append_store_failed(struct client *c, struct imap_append *a,
+				enum storage_result r, const char *error)
+{
+	if (r != STORAGE_ERR_OVERQUOTA)
+		clog_error(&c->log, "APPEND: %s", error);
+	append_fail_later(a, r,
+			  r == STORAGE_ERR_OVERQUOTA ? "Over quota"
+						     : "Cannot save the message");
+}
+
 /* Refuses the offered literal and with it the command, answering now. */
 static void append_refuse(struct client *c, const struct imap_cmd *cmd,
 			  const char *fmt, const char *code, const char *text)
@@ -368,12 +379,7 @@ void cmd_append_literal(struct client *c, const struct imap_cmd *cmd)
 		r = storage_save_begin(worker.store, &m->save, &error);
 	if (r != STORAGE_OK) {
 		msg_deinit(m);
-		if (r != STORAGE_ERR_OVERQUOTA)
-			clog_error(&c->log, "APPEND: %s", error);
-		append_fail_later(a, r,
-				  r == STORAGE_ERR_OVERQUOTA
-					  ? "Over quota"
-					  : "Cannot save the message");
+		append_store_failed(c, a, r, error);
 		append_discard(c, cmd, &li);
 		return;
 	}
@@ -395,14 +401,8 @@ void cmd_append_data(struct client *c)
 		enum storage_result r = storage_save_write(
 			a->msgs[a->n - 1].save, c->in.data, n, &error);
 
-		if (r != STORAGE_OK) {
-			if (r != STORAGE_ERR_OVERQUOTA)
-				clog_error(&c->log, "APPEND write: %s", error);
-			append_fail_later(a, r,
-					  r == STORAGE_ERR_OVERQUOTA
-						  ? "Over quota"
-						  : "Cannot save the message");
-		}
+		if (r != STORAGE_OK)
+			append_store_failed(c, a, r, error);
 	}
 	imap_parser_literal_consume(c->parser, &c->in, n);
 }
