@@ -650,3 +650,41 @@ def test_overlong_line(inst, where):
         code, lines = c.reply()
         assert (code, lines[0][:5]) == (500, "5.5.2"), (code, lines)
         assert c.reply() == (250, ["2.0.0 OK"])
+
+
+def test_msmtp_client_certificate(inst, certdir, tmp_path):
+    """A real client with a registered certificate and no AUTH at all."""
+    msmtp = need("msmtp")
+    crt, key, _ = inst.tlskey_gen(certdir, "sub-msmtp")
+    _add_key(inst, A, crt)
+    before = inbox_count(inst, C, PC)
+    args = [msmtp, "--host=" + inst.host,
+            "--port=%d" % inst.submissions_port, "--tls=on",
+            "--tls-starttls=off", "--tls-cert-file=" + crt,
+            "--tls-key-file=" + key, "--auth=off", "--from=" + A, C]
+    if inst.tls_name is not None:
+        args.insert(1, "--tls-trust-file=" + inst.cert_path)
+    else:
+        args.insert(1, "--tls-certcheck=off")
+    r = subprocess.run(args, input=b"Subject: cert only\r\n\r\nhi\r\n",
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr, inst.log_tail())
+    assert inbox_count(inst, C, PC) == before + 1
+    assert b"(authenticated as %s)" % A.encode() in \
+        inbox_messages(inst, C, PC)[-1]
+
+
+def test_init_dev_writes_submission_listeners(tmp_path):
+    base = helpers.free_port_base()
+    d = tmp_path / "inst"
+    r = subprocess.run([helpers.POSTERN, "--init-dev", str(d), "--port-base",
+                        str(base)], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert "submission STARTTLS on 127.0.0.1:%d" % (base + 587) in r.stdout
+    assert "submission TLS on 127.0.0.1:%d" % (base + 465) in r.stdout
+    conf = (d / "postern.conf").read_text()
+    assert "submission_listen = 127.0.0.1:%d\n" % (base + 587) in conf
+    assert "submissions_listen = 127.0.0.1:%d\n" % (base + 465) in conf
+    assert re.search(r"^tls_request_client_cert = .*\bsubmissions\b", conf,
+                     re.M), conf
