@@ -59,6 +59,8 @@ static const struct imap_command commands[] = {
 	{"FETCH", cmd_fetch, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"STORE", cmd_store, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"SEARCH", cmd_search, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"SORT", cmd_sort, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"THREAD", cmd_thread, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"UID", cmd_uid, CMD_F_SELECTED},
 };
 

@@ -13,7 +13,8 @@
 #include "mime_private.h"
 
 #define MIME_BLOB_MAGIC	    "PMIM"
-#define MIME_BLOB_VERSION   1
+/* 2: envelopes carry References (older blobs are parsed again) */
+#define MIME_BLOB_VERSION   2
 /* Bound on tree depth accepted from a blob: the writers recurse. */
 #define MIME_BLOB_MAX_DEPTH 1024
 
