@@ -160,6 +160,9 @@ void cmd_noop(struct client *c, const struct imap_cmd *cmd)
 
 void cmd_logout(struct client *c, const struct imap_cmd *cmd)
 {
+	/* no mailbox updates at LOGOUT (as Dovecot): after "* BYE" they
+	 * confuse clients, before it nobody reads them */
+	c->cmd_running = false;
 	client_send(c, "* BYE Logging out");
 	client_send_tagged(c, cmd->tag, "OK Logout completed");
 	client_quit(c, "logout");
