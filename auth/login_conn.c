@@ -329,7 +329,8 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 		c->exchanges = e;
 		c->nexchanges++;
 		exchanges_total++;
-		if ((flags & IPC_AUTH_F_HAS_IR) != 0) {
+		if ((flags & IPC_AUTH_F_HAS_IR) != 0 ||
+		    (mech->flags & MECH_F_SERVER_FIRST) != 0) {
 			exchange_step(c, &c->exchanges, ir, irlen);
 		} else {
 			struct ipc_msg m;
