@@ -98,6 +98,17 @@ static int search_all(struct client *c, const struct search_query *q,
 	return search_run(c, q, collect_cb, r, error_r) < 0 ? -1 : 0;
 }
 
+void search_parse_failed(struct client *c, struct str tag, bool badcharset,
+			 const char *error)
+{
+	if (badcharset)
+		client_send_tagged(c, tag,
+				   "NO [BADCHARSET (UTF-8 US-ASCII)] "
+				   "Unsupported charset");
+	else
+		client_send_tagged(c, tag, "BAD %s", error);
+}
+
 int search_parse_return(const struct imap_arg *a, unsigned *ret_r)
 {
 	static const struct {
@@ -256,12 +267,7 @@ void cmd_search(struct client *c, const struct imap_cmd *cmd)
 			c->searchres = NULL;
 			c->nsearchres = 0;
 		}
-		if (badcharset)
-			client_send_tagged(c, cmd->tag,
-					   "NO [BADCHARSET (UTF-8 US-ASCII)] "
-					   "Unsupported charset");
-		else
-			client_send_tagged(c, cmd->tag, "BAD %s", error);
+		search_parse_failed(c, cmd->tag, badcharset, error);
 		return;
 	}
 	if (q.modseq)

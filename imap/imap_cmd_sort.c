@@ -35,12 +35,7 @@ static int parse_keys(struct client *c, const struct imap_cmd *cmd,
 	}
 	if (search_parse(c, args + 1, n - 1, charset, q, &badcharset,
 			 &error) < 0) {
-		if (badcharset)
-			client_send_tagged(c, cmd->tag,
-					   "NO [BADCHARSET (UTF-8 US-ASCII)] "
-					   "Unsupported charset");
-		else
-			client_send_tagged(c, cmd->tag, "BAD %s", error);
+		search_parse_failed(c, cmd->tag, badcharset, error);
 		return -1;
 	}
 	if (q->modseq)

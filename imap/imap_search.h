@@ -79,6 +79,9 @@ int search_parse(struct client *c, const struct imap_arg *args, size_t n,
 		 struct str charset, struct search_query *q, bool *badcharset_r,
 		 const char **error_r);
 void search_query_free(struct search_query *q);
+/* Answers tag for a failed search_parse: NO [BADCHARSET] or BAD. */
+void search_parse_failed(struct client *c, struct str tag, bool badcharset,
+			 const char *error);
 
 /* The message being evaluated; its file and tree are opened on demand. */
 struct search_msg {

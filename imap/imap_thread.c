@@ -47,18 +47,6 @@ struct imap_thread {
 	bool failed;
 };
 
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	uint64_t h = 14695981039346656037u;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 1099511628211u;
-	}
-	return h;
-}
-
 struct imap_thread *imap_thread_new(enum imap_thread_algo algo)
 {
 	struct imap_thread *t = calloc(1, sizeof(*t));
@@ -234,7 +222,7 @@ static int idtab_grow(struct imap_thread *t)
 		if (x == NONE)
 			continue;
 		nd = &t->nodes[x];
-		h = hash_bytes(t->ids.data + nd->id_off, nd->id_len) &
+		h = str_hash_bytes(t->ids.data + nd->id_off, nd->id_len) &
 		    (nsize - 1);
 		while (n[h] != NONE)
 			h = (h + 1) & (nsize - 1);
@@ -257,7 +245,7 @@ static uint32_t id_lookup(struct imap_thread *t, bool *created_r)
 	*created_r = false;
 	if ((t->idtab_used + 1) * 2 > t->idtab_size && idtab_grow(t) < 0)
 		return NONE;
-	h = hash_bytes(id, len) & (t->idtab_size - 1);
+	h = str_hash_bytes(id, len) & (t->idtab_size - 1);
 	while ((n = t->idtab[h]) != NONE) {
 		const struct node *nd = &t->nodes[n];
 
@@ -520,7 +508,7 @@ static bool is_reply(const struct imap_thread *t, uint32_t n)
 static size_t subj_slot(const struct imap_thread *t, const uint32_t *tab,
 			size_t size, struct str s)
 {
-	size_t h = hash_bytes(s.p, s.len) & (size - 1);
+	size_t h = str_hash_bytes(s.p, s.len) & (size - 1);
 
 	while (tab[h] != NONE && !str_eq(subj_of(t, tab[h]), s))
 		h = (h + 1) & (size - 1);

@@ -69,3 +69,15 @@ int str_cpy(char *dst, const char *src, size_t dstsz)
 {
 	return str_copy(str_from_cstr(src), dst, dstsz);
 }
+
+uint64_t str_hash_bytes(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
