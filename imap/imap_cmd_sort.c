@@ -87,7 +87,7 @@ void cmd_sort(struct client *c, const struct imap_cmd *cmd)
 	struct sort_run r = {0};
 	unsigned ret = 0;
 	bool esort = false;
-	const char *error;
+	const char *error = "out of memory";
 	uint32_t *seqs;
 	struct buf out;
 	struct str s;
@@ -178,7 +178,7 @@ void cmd_thread(struct client *c, const struct imap_cmd *cmd)
 	enum imap_thread_algo algo;
 	struct search_query q;
 	struct thread_run r = {.c = c};
-	const char *error;
+	const char *error = "out of memory";
 	struct buf out;
 	struct str s;
 	int w;

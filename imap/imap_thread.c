@@ -44,6 +44,7 @@ struct imap_thread {
 	size_t idtab_size, idtab_used;
 	uint32_t *stack; /* traversal scratch */
 	size_t cap_stack;
+	size_t max_nodes;
 	bool failed;
 };
 
@@ -54,6 +55,7 @@ struct imap_thread *imap_thread_new(enum imap_thread_algo algo)
 	if (t == NULL)
 		return NULL;
 	t->algo = algo;
+	t->max_nodes = IMAP_THREAD_NODES_MAX;
 	buf_init(&t->subjects, IMAP_THREAD_BYTES_MAX / 2);
 	buf_init(&t->ids, IMAP_THREAD_BYTES_MAX / 2);
 	buf_init(&t->scratch, MSGID_MAX + 16);
@@ -67,6 +69,14 @@ struct imap_thread *imap_thread_new(enum imap_thread_algo algo)
 	t->nodes[ROOT] = (struct node){NONE, NONE, NONE, NONE, NONE,
 				       NONE, 0, 0};
 	return t;
+}
+
+void imap_thread_set_limits(struct imap_thread *t, size_t max_nodes,
+			    size_t max_bytes)
+{
+	t->max_nodes = max_nodes;
+	t->subjects.max = max_bytes / 2;
+	t->ids.max = max_bytes / 2;
 }
 
 void imap_thread_free(struct imap_thread **tp)
@@ -106,7 +116,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 
 static uint32_t node_new(struct imap_thread *t, uint32_t msg)
 {
-	if (t->nnodes >= IMAP_THREAD_NODES_MAX ||
+	if (t->nnodes >= t->max_nodes ||
 	    grow((void **)&t->nodes, &t->cap_nodes, t->nnodes + 1,
 		 sizeof(*t->nodes)) < 0)
 		return NONE;
@@ -324,7 +334,7 @@ int imap_thread_add(struct imap_thread *t, uint32_t num, int64_t sent,
 
 	if (t->failed)
 		return -1;
-	if (t->nmsgs >= IMAP_THREAD_NODES_MAX ||
+	if (t->nmsgs >= t->max_nodes ||
 	    grow((void **)&t->msgs, &t->cap_msgs, t->nmsgs + 1,
 		 sizeof(*t->msgs)) < 0)
 		goto fail;

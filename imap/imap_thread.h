@@ -26,6 +26,9 @@ struct imap_thread;
 
 /* NULL on allocation failure. */
 struct imap_thread *imap_thread_new(enum imap_thread_algo algo);
+/* Lowers the limits above (for tests); call before the first add. */
+void imap_thread_set_limits(struct imap_thread *t, size_t max_nodes,
+			    size_t max_bytes);
 void imap_thread_free(struct imap_thread **t);
 
 /* Adds one message, in mailbox (sequence) order: num is what the response

@@ -235,3 +235,20 @@ def test_sort_needs_selected(instance, uids):
     _, tagged = c.command("y", "THREAD REFERENCES UTF-8 ALL")
     assert tagged.startswith(b"y BAD"), tagged
     c.close()
+
+
+def test_long_subjects_compare_on_their_first_1024_bytes(instance, uids):
+    """SORT_STRING_MAX: keys are cut at 1024 bytes, so two subjects that
+    differ only after that sort as equal (then by sequence number)."""
+    c = login(instance, U, P)
+    create_mailbox(c, "long")
+    stem = "x" * 1100
+    for i, tail in enumerate(["b", "a"]):
+        append(c, "long", msg(stem + tail, "a@a.example"), tag="l%d" % i)
+    for i, head in enumerate(["b", "a"]):
+        append(c, "long", msg(head + stem, "a@a.example"), tag="h%d" % i)
+    select(c, "long")
+    lines = ok(c, "s", "SORT (SUBJECT) UTF-8 ALL")
+    (line,) = [l for l in lines if l.startswith(b"* SORT")]
+    assert line == b"* SORT 4 3 1 2", line
+    c.close()

@@ -227,6 +227,48 @@ static void test_deep(void)
 	buf_deinit(&out);
 }
 
+/* The limits hold: past them add fails, and so does write, once. */
+static void test_limits(void)
+{
+	struct imap_thread *t = imap_thread_new(REFS);
+	char id[64], ref[64];
+	struct buf out;
+	int r = 0;
+	uint32_t i;
+
+	buf_init(&out, 1 << 16);
+	imap_thread_set_limits(t, 50, 1 << 20);
+	/* each message names one new absent parent: two containers each */
+	for (i = 1; i <= 100 && r == 0; i++) {
+		snprintf(id, sizeof(id), "<m%u@x>", i);
+		snprintf(ref, sizeof(ref), "<gone%u@x>", i);
+		r = imap_thread_add(t, i, i, STR_LIT("s"), str_from_cstr(id),
+				    str_from_cstr(ref), (struct str){NULL, 0});
+	}
+	CHECK(r < 0 && i > 20 && i <= 27);
+	CHECK(imap_thread_add(t, 999, 1, STR_LIT("s"), STR_LIT("<z@x>"),
+			      (struct str){NULL, 0},
+			      (struct str){NULL, 0}) < 0);
+	CHECK(imap_thread_write(t, &out) < 0);
+	imap_thread_free(&t);
+
+	/* bytes: long Message-IDs exhaust the ID arena */
+	t = imap_thread_new(REFS);
+	imap_thread_set_limits(t, 1000, 4096);
+	r = 0;
+	for (i = 1; i <= 100 && r == 0; i++) {
+		char big[300];
+
+		snprintf(big, sizeof(big), "<%0250u@x>", i);
+		r = imap_thread_add(t, i, i, STR_LIT("s"), str_from_cstr(big),
+				    (struct str){NULL, 0},
+				    (struct str){NULL, 0});
+	}
+	CHECK(r < 0 && i < 20);
+	imap_thread_free(&t);
+	buf_deinit(&out);
+}
+
 int main(void)
 {
 	test_base_subject();
@@ -234,5 +276,6 @@ int main(void)
 	test_references();
 	test_orderedsubject();
 	test_deep();
+	test_limits();
 	return tap_done();
 }
