@@ -33,8 +33,8 @@ static int parse_keys(struct client *c, const struct imap_cmd *cmd,
 		cmd_bad_args(c, cmd);
 		return -1;
 	}
-	if (search_parse(c, args + 1, n - 1, charset, q, &badcharset,
-			 &error) < 0) {
+	if (search_parse(c, args + 1, n - 1, charset, q, &badcharset, &error) <
+	    0) {
 		search_parse_failed(c, cmd->tag, badcharset, error);
 		return -1;
 	}
@@ -66,8 +66,8 @@ static int write_sort(struct client *c, const uint32_t *seqs, size_t n,
 	if (buf_append_cstr(out, "* SORT") < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		uint32_t v = c->cmd_uid ? imap_view_uid(&c->view, seqs[i])
-					: seqs[i];
+		uint32_t v =
+			c->cmd_uid ? imap_view_uid(&c->view, seqs[i]) : seqs[i];
 
 		if (buf_printf(out, " %" PRIu32, v) < 0)
 			return -1;

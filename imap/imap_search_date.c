@@ -124,9 +124,10 @@ static int zone_minutes(const char *p, const char *end, int32_t *tz_r)
 		const char *name;
 		int32_t min;
 	} zones[] = {
-		{"ut", 0},	  {"gmt", 0},	    {"utc", 0},	      {"z", 0},
-		{"est", -5 * 60}, {"edt", -4 * 60}, {"cst", -6 * 60}, {"cdt", -5 * 60},
-		{"mst", -7 * 60}, {"mdt", -6 * 60}, {"pst", -8 * 60}, {"pdt", -7 * 60},
+		{"ut", 0},	  {"gmt", 0},	    {"utc", 0},
+		{"z", 0},	  {"est", -5 * 60}, {"edt", -4 * 60},
+		{"cst", -6 * 60}, {"cdt", -5 * 60}, {"mst", -7 * 60},
+		{"mdt", -6 * 60}, {"pst", -8 * 60}, {"pdt", -7 * 60},
 	};
 	uint32_t hhmm;
 	const char *q;
@@ -148,7 +149,8 @@ static int zone_minutes(const char *p, const char *end, int32_t *tz_r)
 	for (q = p; q < end && isalpha((unsigned char)*q); q++)
 		;
 	for (size_t i = 0; i < N_ELEMENTS(zones); i++) {
-		if (str_eq_ci((struct str){p, (size_t)(q - p)}, zones[i].name)) {
+		if (str_eq_ci((struct str){p, (size_t)(q - p)},
+			      zones[i].name)) {
 			*tz_r = zones[i].min;
 			return 0;
 		}

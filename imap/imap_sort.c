@@ -25,10 +25,14 @@ static const struct {
 	const char *name;
 	enum sort_crit crit;
 } crit_names[] = {
-	{"ARRIVAL", SORT_ARRIVAL},	   {"CC", SORT_CC},
-	{"DATE", SORT_DATE},		   {"FROM", SORT_FROM},
-	{"SIZE", SORT_SIZE},		   {"SUBJECT", SORT_SUBJECT},
-	{"TO", SORT_TO},		   {"DISPLAYFROM", SORT_DISPLAYFROM},
+	{"ARRIVAL", SORT_ARRIVAL},
+	{"CC", SORT_CC},
+	{"DATE", SORT_DATE},
+	{"FROM", SORT_FROM},
+	{"SIZE", SORT_SIZE},
+	{"SUBJECT", SORT_SUBJECT},
+	{"TO", SORT_TO},
+	{"DISPLAYFROM", SORT_DISPLAYFROM},
 	{"DISPLAYTO", SORT_DISPLAYTO},
 };
 
@@ -270,7 +274,8 @@ static int cmp_rec(const void *pa, const void *pb)
 		switch (spec->crit[i]) {
 		case SORT_ARRIVAL:
 		case SORT_DATE:
-			r = (int64_t)x < (int64_t)y ? -1 : (int64_t)x > (int64_t)y;
+			r = (int64_t)x < (int64_t)y ? -1
+						    : (int64_t)x > (int64_t)y;
 			break;
 		case SORT_SIZE:
 			r = x < y ? -1 : x > y;

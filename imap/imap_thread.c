@@ -21,8 +21,8 @@
 
 struct node {
 	uint32_t parent, first, last, prev, next;
-	uint32_t msg;	     /* index in msgs, NONE for a dummy */
-	uint32_t id_off;     /* Message-ID in ids, when in the table */
+	uint32_t msg;	 /* index in msgs, NONE for a dummy */
+	uint32_t id_off; /* Message-ID in ids, when in the table */
 	uint32_t id_len;
 };
 
@@ -66,8 +66,8 @@ struct imap_thread *imap_thread_new(enum imap_thread_algo algo)
 	}
 	t->cap_nodes = 64;
 	t->nnodes = 1;
-	t->nodes[ROOT] = (struct node){NONE, NONE, NONE, NONE, NONE,
-				       NONE, 0, 0};
+	t->nodes[ROOT] =
+		(struct node){NONE, NONE, NONE, NONE, NONE, NONE, 0, 0};
 	return t;
 }
 
@@ -120,8 +120,8 @@ static uint32_t node_new(struct imap_thread *t, uint32_t msg)
 	    grow((void **)&t->nodes, &t->cap_nodes, t->nnodes + 1,
 		 sizeof(*t->nodes)) < 0)
 		return NONE;
-	t->nodes[t->nnodes] = (struct node){NONE, NONE, NONE, NONE, NONE,
-					    msg, 0, 0};
+	t->nodes[t->nnodes] =
+		(struct node){NONE, NONE, NONE, NONE, NONE, msg, 0, 0};
 	return (uint32_t)t->nnodes++;
 }
 
@@ -412,8 +412,7 @@ static int sort_children(struct imap_thread *t, uint32_t p)
 		n++;
 	if (n < 2)
 		return 0;
-	if (grow((void **)&t->stack, &t->cap_stack, n, sizeof(*t->stack)) <
-	    0)
+	if (grow((void **)&t->stack, &t->cap_stack, n, sizeof(*t->stack)) < 0)
 		return -1;
 	n = 0;
 	while ((c = t->nodes[p].first) != NONE) {
@@ -621,7 +620,7 @@ static bool same_subject(const struct imap_thread *t, uint32_t a, uint32_t b)
 	return x->subj_len == y->subj_len &&
 	       (x->subj_len == 0 ||
 		memcmp(t->subjects.data + x->subj_off,
-		      t->subjects.data + y->subj_off, x->subj_len) == 0);
+		       t->subjects.data + y->subj_off, x->subj_len) == 0);
 }
 
 static int ordered_subject(struct imap_thread *t)

@@ -94,7 +94,8 @@ static void extract(const char **sp, const char **ep, bool *reply)
 		for (;;) {
 			if (e > s && e[-1] == ' ') {
 				e--;
-			} else if (e - s >= 5 && memcmp(e - 5, "(FWD)", 5) == 0) {
+			} else if (e - s >= 5 &&
+				   memcmp(e - 5, "(FWD)", 5) == 0) {
 				e -= 5;
 				*reply = true;
 			} else {

@@ -106,7 +106,8 @@ static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 		size_t n = (size_t)r, keep = sizeof(conn->tail);
 
 		if (n >= keep) {
-			memcpy(conn->tail, (unsigned char *)data + n - keep, keep);
+			memcpy(conn->tail, (unsigned char *)data + n - keep,
+			       keep);
 			conn->tail_len = keep;
 		} else {
 			size_t old = conn->tail_len + n > keep ? keep - n
@@ -241,8 +242,8 @@ static const char *alert_text(struct tls_conn *conn, int ret)
 	else
 		alert = plaintext_alert(conn);
 	name = alert < 0 ? NULL
-			 : gnutls_alert_get_strname((gnutls_alert_description_t)
-							    alert);
+			 : gnutls_alert_get_strname(
+				   (gnutls_alert_description_t)alert);
 	if (name == NULL)
 		return NULL;
 	if (strncmp(name, "GNUTLS_A_", 9) == 0)
@@ -251,9 +252,10 @@ static const char *alert_text(struct tls_conn *conn, int ret)
 	for (; *name != '\0' && o + 2 < sizeof(conn->error); name++) {
 		char ch = *name;
 
-		conn->error[o++] = ch == '_'		   ? ' '
-				   : ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a')
-							    : ch;
+		conn->error[o++] = ch == '_' ? ' '
+				   : ch >= 'A' && ch <= 'Z'
+					   ? (char)(ch - 'A' + 'a')
+					   : ch;
 	}
 	conn->error[o++] = '"';
 	conn->error[o] = '\0';

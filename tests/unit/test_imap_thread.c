@@ -42,7 +42,8 @@ static void test_base_subject(void)
 	CHECK(base_is("Report: x", "REPORT: X", false));
 	CHECK(base_is("Re: ", "", true));
 	CHECK(base_is("", "", false));
-	CHECK(base_is("hello\r\n\t world\t\tagain", "HELLO WORLD AGAIN", false));
+	CHECK(base_is("hello\r\n\t world\t\tagain", "HELLO WORLD AGAIN",
+		      false));
 	CHECK(base_is("=?UTF-8?Q?Re=3A_caf=C3=A9?=", "CAF\xc3\xa9", true));
 	CHECK(base_is("=?ISO-8859-1?Q?Fwd=3A_=E9t=E9?= (fwd)",
 		      "\xc3\xa9T\xc3\xa9", true));
@@ -213,11 +214,10 @@ static void test_deep(void)
 	for (uint32_t i = 1; ok && i <= 200000; i++) {
 		snprintf(id, sizeof(id), "<%u@x>", i);
 		snprintf(ref, sizeof(ref), "<%u@x>", i - 1);
-		ok = imap_thread_add(t, i, i, STR_LIT("deep"),
-				     str_from_cstr(id),
-				     i > 1 ? str_from_cstr(ref)
-					   : (struct str){NULL, 0},
-				     (struct str){NULL, 0}) == 0;
+		ok = imap_thread_add(
+			     t, i, i, STR_LIT("deep"), str_from_cstr(id),
+			     i > 1 ? str_from_cstr(ref) : (struct str){NULL, 0},
+			     (struct str){NULL, 0}) == 0;
 	}
 	CHECK(ok);
 	CHECK(imap_thread_write(t, &out) == 0);
