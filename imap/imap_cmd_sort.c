@@ -45,19 +45,16 @@ static int parse_keys(struct client *c, const struct imap_cmd *cmd,
 
 struct sort_run {
 	struct sort_keys *keys;
-	bool need_tree;
 	uint64_t maxmodseq;
 };
 
 static int sort_cb(void *ctx, struct search_msg *sm)
 {
 	struct sort_run *r = ctx;
-	const struct mime_message *tree =
-		r->need_tree ? search_msg_tree(sm) : NULL;
 
 	if (sm->m->modseq > r->maxmodseq)
 		r->maxmodseq = sm->m->modseq;
-	return sort_keys_add(r->keys, sm->seq, sm->m, tree) < 0 ? 1 : 0;
+	return sort_keys_add(r->keys, sm) < 0 ? 1 : 0;
 }
 
 static int write_sort(struct client *c, const uint32_t *seqs, size_t n,
@@ -118,7 +115,6 @@ void cmd_sort(struct client *c, const struct imap_cmd *cmd)
 		client_send_tagged(c, cmd->tag, "NO [SERVERBUG] Out of memory");
 		return;
 	}
-	r.need_tree = sort_keys_need_tree(r.keys);
 	w = search_run(c, &q, sort_cb, &r, &error);
 	if (w == 0)
 		w = sort_keys_finish(r.keys, &seqs, &count);
@@ -165,7 +161,7 @@ static int thread_cb(void *ctx, struct search_msg *sm)
 					: none;
 	uint32_t num = r->c->cmd_uid ? sm->m->uid : sm->seq;
 
-	return imap_thread_add(r->t, num, sort_sent_date(tree, sm->m),
+	return imap_thread_add(r->t, num, sort_msg_sent_date(sm),
 			       env[MIME_ENV_SUBJECT], env[MIME_ENV_MESSAGE_ID],
 			       env[MIME_ENV_REFERENCES],
 			       env[MIME_ENV_IN_REPLY_TO]) < 0

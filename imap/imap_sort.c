@@ -67,24 +67,95 @@ int sort_spec_parse(const struct imap_arg *list, struct sort_spec *spec)
 	return reverse || spec->n == 0 ? -1 : 0;
 }
 
-int64_t sort_sent_date(const struct mime_message *tree,
-		       const struct storage_msg *m)
+/* The Date: of tree in UTC seconds: 0, or -1 if absent or unparsable. */
+static int header_date(const struct mime_message *tree, int64_t *t_r)
 {
 	static struct buf date = {.max = 4096};
+
+	if (tree == NULL || tree->parts[0].env == NULL ||
+	    tree->parts[0].env[MIME_ENV_DATE].p == NULL)
+		return -1;
+	buf_clear(&date);
+	/* a Date: longer than 4 KiB is not a date */
+	if (mime_header_unfold(tree->parts[0].env[MIME_ENV_DATE], &date) < 0)
+		return -1;
+	return search_parse_rfc5322_time(
+		(struct str){(const char *)date.data, date.len}, t_r);
+}
+
+/* Parsed Date: values by message file, for the worker's life: a file
+ * never changes and its random 64-bit id is never given to another, so an
+ * entry cannot go stale. A repeated SORT (DATE) (a webmail's every page)
+ * then needs no parse-cache read at all. 16 bytes an entry; at
+ * SORT_DATE_CACHE_MAX entries it starts over. */
+struct date_slot {
+	uint64_t file_id; /* 0: empty (file ids are never 0) */
+	int64_t sent;	  /* DATE_UNUSABLE: INTERNALDATE stands in */
+};
+#define DATE_UNUSABLE INT64_MIN
+
+static struct date_slot *date_cache;
+static size_t date_cache_size, date_cache_used;
+
+static struct date_slot *date_slot(uint64_t file_id)
+{
+	size_t h = (size_t)(file_id ^ file_id >> 29) & (date_cache_size - 1);
+
+	while (date_cache[h].file_id != 0 && date_cache[h].file_id != file_id)
+		h = (h + 1) & (date_cache_size - 1);
+	return &date_cache[h];
+}
+
+static void date_remember(uint64_t file_id, int64_t sent)
+{
+	struct date_slot *old = date_cache, *d;
+	size_t old_size = date_cache_size, nsize;
+
+	if ((date_cache_used + 1) * 2 > date_cache_size) {
+		nsize = date_cache_size == 0 ? 4096 : date_cache_size * 2;
+		if (nsize / 2 > SORT_DATE_CACHE_MAX) {
+			/* full: start over rather than grow */
+			memset(date_cache, 0, date_cache_size * sizeof(*d));
+			date_cache_used = 0;
+		} else {
+			d = calloc(nsize, sizeof(*d));
+			if (d == NULL)
+				return; /* no cache is no error */
+			date_cache = d;
+			date_cache_size = nsize;
+			date_cache_used = 0;
+			for (size_t i = 0; i < old_size; i++) {
+				if (old[i].file_id != 0) {
+					*date_slot(old[i].file_id) = old[i];
+					date_cache_used++;
+				}
+			}
+			free(old);
+		}
+	}
+	d = date_slot(file_id);
+	if (d->file_id == 0)
+		date_cache_used++;
+	d->file_id = file_id;
+	d->sent = sent;
+}
+
+int64_t sort_msg_sent_date(struct search_msg *sm)
+{
+	const struct storage_msg *m = sm->m;
+	const struct mime_message *tree;
+	struct date_slot *d;
 	int64_t t;
 
-	if (tree != NULL && tree->parts[0].env != NULL &&
-	    tree->parts[0].env[MIME_ENV_DATE].p != NULL) {
-		buf_clear(&date);
-		/* a Date: longer than 4 KiB is not a date */
-		if (mime_header_unfold(tree->parts[0].env[MIME_ENV_DATE],
-				       &date) == 0 &&
-		    search_parse_rfc5322_time(
-			    (struct str){(const char *)date.data, date.len},
-			    &t) == 0)
-			return t;
-	}
-	return m->internal_date;
+	if (date_cache_size > 0 && (d = date_slot(m->file_id))->file_id != 0)
+		return d->sent == DATE_UNUSABLE ? m->internal_date : d->sent;
+	tree = search_msg_tree(sm);
+	if (tree == NULL)
+		return m->internal_date; /* unreadable now: not remembered */
+	if (header_date(tree, &t) < 0 || t == DATE_UNUSABLE)
+		t = DATE_UNUSABLE;
+	date_remember(m->file_id, t);
+	return t == DATE_UNUSABLE ? m->internal_date : t;
 }
 
 struct sort_keys *sort_keys_new(const struct sort_spec *spec)
@@ -114,16 +185,6 @@ void sort_keys_free(struct sort_keys **kp)
 	buf_deinit(&k->scratch2);
 	free(k);
 	*kp = NULL;
-}
-
-bool sort_keys_need_tree(const struct sort_keys *k)
-{
-	for (size_t i = 0; i < k->spec.n; i++) {
-		if (k->spec.crit[i] != SORT_ARRIVAL &&
-		    k->spec.crit[i] != SORT_SIZE)
-			return true;
-	}
-	return false;
 }
 
 static struct str env_field(const struct mime_message *tree,
@@ -184,9 +245,13 @@ static int store_string(struct sort_keys *k, bool fold, uint64_t *slot_r)
 }
 
 static int key_for(struct sort_keys *k, enum sort_crit crit,
-		   const struct storage_msg *m, const struct mime_message *tree,
-		   uint64_t *slot_r)
+		   struct search_msg *sm, uint64_t *slot_r)
 {
+	const struct storage_msg *m = sm->m;
+	const struct mime_message *tree = NULL;
+
+	if (crit != SORT_ARRIVAL && crit != SORT_SIZE && crit != SORT_DATE)
+		tree = search_msg_tree(sm);
 	switch (crit) {
 	case SORT_ARRIVAL:
 		*slot_r = (uint64_t)m->internal_date;
@@ -195,7 +260,7 @@ static int key_for(struct sort_keys *k, enum sort_crit crit,
 		*slot_r = m->size;
 		return 0;
 	case SORT_DATE:
-		*slot_r = (uint64_t)sort_sent_date(tree, m);
+		*slot_r = (uint64_t)sort_msg_sent_date(sm);
 		return 0;
 	case SORT_SUBJECT:
 		buf_clear(&k->scratch);
@@ -224,8 +289,7 @@ static int key_for(struct sort_keys *k, enum sort_crit crit,
 	return -1;
 }
 
-int sort_keys_add(struct sort_keys *k, uint32_t seq,
-		  const struct storage_msg *m, const struct mime_message *tree)
+int sort_keys_add(struct sort_keys *k, struct search_msg *sm)
 {
 	uint64_t *rec;
 
@@ -239,9 +303,9 @@ int sort_keys_add(struct sort_keys *k, uint32_t seq,
 		k->cap = ncap;
 	}
 	rec = &k->recs[k->n * k->slots];
-	rec[0] = seq;
+	rec[0] = sm->seq;
 	for (size_t i = 0; i < k->spec.n; i++) {
-		if (key_for(k, k->spec.crit[i], m, tree, &rec[1 + i]) < 0)
+		if (key_for(k, k->spec.crit[i], sm, &rec[1 + i]) < 0)
 			return -1;
 	}
 	k->n++;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "imap_parser.h"
+#include "imap_search.h"
 #include "mime.h"
 #include "storage.h"
 
@@ -31,6 +32,8 @@ enum sort_crit {
 #define SORT_CRITERIA_MAX 16
 #define SORT_BYTES_MAX	  ((size_t)256 * 1024 * 1024)
 #define SORT_STRING_MAX	  1024
+/* Message files whose parsed Date: the worker remembers. */
+#define SORT_DATE_CACHE_MAX (1024 * 1024)
 
 struct sort_spec {
 	enum sort_crit crit[SORT_CRITERIA_MAX];
@@ -42,24 +45,23 @@ struct sort_spec {
  * 0, or -1 (unknown criterion, REVERSE without one, empty list). */
 int sort_spec_parse(const struct imap_arg *list, struct sort_spec *spec);
 
-/* RFC 5256 2.2 sent date: the Date: header of tree (may be NULL) in UTC
- * seconds, or m's INTERNALDATE when it is missing or does not parse. */
-int64_t sort_sent_date(const struct mime_message *tree,
-		       const struct storage_msg *m);
+/* RFC 5256 2.2 sent date of sm: its Date: header in UTC seconds, or its
+ * INTERNALDATE when the header is missing or does not parse. Parsed
+ * values are kept per message file (16 bytes each, at most
+ * SORT_DATE_CACHE_MAX entries), so a repeated DATE sort reads no cache
+ * blob. */
+int64_t sort_msg_sent_date(struct search_msg *sm);
 
 struct sort_keys;
 
 /* NULL on allocation failure. */
 struct sort_keys *sort_keys_new(const struct sort_spec *spec);
 void sort_keys_free(struct sort_keys **k);
-/* Adds message seq (record m, tree from the cache; tree may be NULL when
- * the message cannot be read: its header keys are then empty). Call in
- * sequence order. 0, or -1 when SORT_BYTES_MAX or memory ran out. */
-int sort_keys_add(struct sort_keys *k, uint32_t seq,
-		  const struct storage_msg *m, const struct mime_message *tree);
-/* Whether the criteria need the parse tree at all (ARRIVAL and SIZE
- * alone do not). */
-bool sort_keys_need_tree(const struct sort_keys *k);
+/* Adds the message sm (call in sequence order); its parse tree is read
+ * only for the criteria that need it (not ARRIVAL, SIZE, or a DATE
+ * remembered). A message that cannot be read has empty header keys. 0, or
+ * -1 when SORT_BYTES_MAX or memory ran out. */
+int sort_keys_add(struct sort_keys *k, struct search_msg *sm);
 /* Sorts and returns the sequence numbers in order (owned by k, valid
  * until sort_keys_free; *n_r of them). Ties go by sequence number. -1 on
  * allocation failure. */
