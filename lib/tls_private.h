@@ -17,6 +17,10 @@ struct tls_conn {
 	char desc[128];
 	/* why the server's certificate was refused (client sessions) */
 	char verify_error[256];
+	bool handshaking;
+	unsigned char tail[7]; /* the last bytes read while handshaking */
+	size_t tail_len;
+	char error[96];
 };
 
 /* The reason a client handshake failed certificate verification, formatted
