@@ -137,6 +137,7 @@ static void master_client(struct ipc_msg *m)
 	(void)ipc_get_u32(m, &p.local_port);
 	(void)ipc_get_u32(m, &p.flags);
 	(void)ipc_get_str(m, &p.tls_info);
+	(void)ipc_get_str(m, &p.listener);
 	(void)ipc_get_str(m, &p.tag);
 	(void)ipc_get_data(m, &p.pending, &p.pending_len);
 	if (ipc_end(m) < 0) {

@@ -63,7 +63,11 @@ struct config {
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
 
+	/* listener names ("imap", "imaps") offering COMPRESS=DEFLATE */
+	char *imap_compress;
+
 	/* logging */
+	char *trace_level; /* off, trace, traceauth, tracedata */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */
 };
@@ -78,10 +82,15 @@ void config_defaults(struct config *cfg);
 /* Iterates the documented keys (for --help and the doc test). */
 struct config_key_info {
 	const char *name;
-	const char *type; /* "string", "uint", "path", "listen", "level" */
+	const char *type; /* "string", "uint", "path", "listen", "level",
+			  * "trace" */
 	const char *def;  /* default as text */
 	const char *help;
 };
 const struct config_key_info *config_keys(size_t *count_r);
+
+/* Whether a space- or comma-separated list of names (a config value such
+ * as tls_request_client_cert) holds name. */
+bool config_list_has(const char *list, const char *name);
 
 #endif

@@ -63,7 +63,8 @@ enum ipc_type {
 	 * data ticket, str service, u64 session, str remote_ip, u32
 	 * remote_port, str local_ip, u32 local_port, u32 flags
 	 * (IPC_HANDOFF_F_*), str tls_info (e.g. "TLSv1.3
-	 * TLS_AES_256_GCM_SHA384", "" without TLS), str tag (IMAP tag of the
+	 * TLS_AES_256_GCM_SHA384", "" without TLS), str listener (the
+	 * listener's name: "imap", "imaps"), str tag (IMAP tag of the
 	 * authenticating command; "" for PREAUTH), data bytes the client sent
 	 * after the authenticating command */
 	IPC_T_HANDOFF = 300,
@@ -76,7 +77,8 @@ enum ipc_type {
 	/* ---- master -> worker (fd 3) ---- */
 	/* fd (plaintext client stream); str user, str home, u64 session,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
-	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str tag, data pending */
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str listener, str tag,
+	 * data pending */
 	IPC_T_CLIENT = 400,
 	/* the worker may exit once its connections are done. empty */
 	IPC_T_WORKER_QUIT,

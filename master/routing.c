@@ -24,7 +24,7 @@ struct handoff {
 	uint32_t conn_id;    /* login process's id for the connection */
 	int fd;
 	char ticket[IPC_TICKET_SIZE];
-	char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	char *service, *remote_ip, *local_ip, *tls_info, *listener, *tag;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	void *pending;
@@ -51,6 +51,7 @@ static void handoff_free(struct handoff *h)
 	free(h->remote_ip);
 	free(h->local_ip);
 	free(h->tls_info);
+	free(h->listener);
 	free(h->tag);
 	free(h->pending);
 	free(h);
@@ -119,6 +120,7 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	ipc_add_u32(&m, h->local_port);
 	ipc_add_u32(&m, h->flags);
 	ipc_add_str(&m, h->tls_info);
+	ipc_add_str(&m, h->listener);
 	ipc_add_str(&m, h->tag);
 	ipc_add_data(&m, h->pending, h->pending_len);
 	ipc_chan_send(w->chan, &m);
@@ -214,7 +216,7 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 {
 	const void *ticket, *pending;
 	size_t ticket_len, pending_len;
-	const char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	const char *service, *remote_ip, *local_ip, *tls_info, *listener, *tag;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 ||
@@ -223,7 +225,8 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	    ipc_get_u32(msg, &remote_port) < 0 ||
 	    ipc_get_str(msg, &local_ip) < 0 ||
 	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
-	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &tag) < 0 ||
+	    ipc_get_str(msg, &tls_info) < 0 ||
+	    ipc_get_str(msg, &listener) < 0 || ipc_get_str(msg, &tag) < 0 ||
 	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||
 	    ticket_len != IPC_TICKET_SIZE) {
 		child_kill(login, "malformed hand-off");
@@ -251,6 +254,7 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	h->remote_ip = dup_or_die(remote_ip);
 	h->local_ip = dup_or_die(local_ip);
 	h->tls_info = dup_or_die(tls_info);
+	h->listener = dup_or_die(listener);
 	h->tag = dup_or_die(tag);
 	h->session = session;
 	h->remote_port = remote_port;
