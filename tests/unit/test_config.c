@@ -59,6 +59,8 @@ static const struct key_case key_cases[] = {
         K(imap_max_line, true, "2048"),
         K(imap_max_literal, true, "2147483647"),
         K(imap_idle_timeout, true, "1801"),
+        K(imap_compress, false, "imaps"),
+        K(trace_level, false, "traceauth"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
 };
@@ -433,6 +435,10 @@ static void test_errors(void)
 	CHECK(refuses("log_level =\n", 1, "log_level", NULL));
 	CHECK(loads("log_level = warn\n"));
 	CHECK(loads("log_level = error\n"));
+	CHECK(refuses("trace_level = on\n", 1, "trace_level", NULL));
+	CHECK(refuses("trace_level =\n", 1, "trace_level", NULL));
+	CHECK(loads("trace_level = tracedata\n"));
+	CHECK(loads("trace_level = off\n"));
 
 	/* the error names the first bad line, later lines do not matter */
 	CHECK(refuses("run_dir = rel\nbogus = 1\n", 1, "run_dir", NULL));
