@@ -550,12 +550,25 @@ static void client_log_init(struct client *c, const struct client_params *p)
 		c->tls_info[0] = '\0';
 }
 
+/* The higher of the configured level and the account's own. */
 static enum trace_level client_trace_level(void)
 {
 	enum trace_level level = TRACE_OFF;
+	uint32_t account = worker_settings()->trace;
 
 	(void)trace_level_parse(worker.cfg.trace_level, &level);
+	if (account > (uint32_t)level && account <= TRACE_DATA)
+		level = (enum trace_level)account;
 	return level;
+}
+
+void client_trace_refresh(struct client *c)
+{
+	enum trace_level level = client_trace_level();
+
+	if (level != c->trace.level)
+		clog_info(&c->log, "trace level=%s", trace_level_name(level));
+	trace_set_level(&c->trace, level);
 }
 
 int client_create(int fd, const struct client_params *p)

@@ -159,6 +159,10 @@ bool client_output_pending(const struct client *c);
  * compressed and goes to the inflater. Call from the COMPRESS handler. */
 void client_compress_start(struct client *c, struct zstream *z);
 
+/* Applies the trace level now in force (config and the account's
+ * setting), e.g. after an admin changed it. */
+void client_trace_refresh(struct client *c);
+
 /* Enters IDLE for the command with this tag (after "+ idling" was sent). */
 void client_idle_begin(struct client *c, struct str tag);
 

@@ -107,8 +107,8 @@ static const struct config_key config_table[] = {
 	{"imap_compress", CONFIG_STRING, S(imap_compress), "imap imaps", 0, 0,
 	 "listeners (imap, imaps) whose sessions are offered COMPRESS=DEFLATE; "
 	 "empty withdraws it"},
-	{"trace_level", CONFIG_TRACE, S(trace_level), "off", 0, 0,
-	 "protocol trace of every IMAP connection: off, trace, traceauth or "
+	{"trace_level", CONFIG_TRACE, S(trace_level), "none", 0, 0,
+	 "protocol trace of every IMAP connection: none, trace, traceauth or "
 	 "tracedata"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
 	 "log file of the daemonized master; empty = state_dir/postern.log"},
@@ -167,7 +167,7 @@ static const char *config_check(const struct config_key *k, const char *v,
 
 		return trace_level_parse(v, &level) == 0
 			       ? NULL
-			       : "must be one of off, trace, traceauth, "
+			       : "must be one of none, trace, traceauth, "
 				 "tracedata";
 	}
 	case CONFIG_LISTEN:

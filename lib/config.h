@@ -67,7 +67,7 @@ struct config {
 	char *imap_compress;
 
 	/* logging */
-	char *trace_level; /* off, trace, traceauth, tracedata */
+	char *trace_level; /* none, trace, traceauth, tracedata */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */
 };

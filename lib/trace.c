@@ -9,7 +9,7 @@
 #include "strnum.h"
 
 static const char *const trace_level_names[] = {
-	"off", "trace", "traceauth", "tracedata",
+	"none", "trace", "traceauth", "tracedata",
 };
 
 int trace_level_parse(const char *name, enum trace_level *level_r)

@@ -3,7 +3,7 @@
 /* Per-connection protocol trace, written to the one logger (info lines
  * "trace C: ..." for what the client sent, "trace S: ..." for what we sent).
  *
- * Levels: off; trace (the protocol, with secrets shown as *** and literal /
+ * Levels: none; trace (the protocol, with secrets shown as *** and literal /
  * message data as {SIZE}...); traceauth (secrets too); tracedata (message
  * data too). Client input is traced where the parser hands over what it
  * consumed (a parsed command, a SASL line, streamed literal data), never
@@ -31,7 +31,9 @@ enum trace_level {
 /* Bytes of one trace line; the rest is counted ("[+N bytes]"). */
 #define TRACE_LINE_MAX 1024
 
-/* "off", "trace", "traceauth", "tracedata": 0, or -1 for another name. */
+/* The one spelling of the levels, in config (trace_level) and mailadm
+ * (user trace): "none", "trace", "traceauth", "tracedata". 0, or -1 for
+ * another name. */
 int trace_level_parse(const char *name, enum trace_level *level_r);
 const char *trace_level_name(enum trace_level level);
 

@@ -438,7 +438,8 @@ static void test_errors(void)
 	CHECK(refuses("trace_level = on\n", 1, "trace_level", NULL));
 	CHECK(refuses("trace_level =\n", 1, "trace_level", NULL));
 	CHECK(loads("trace_level = tracedata\n"));
-	CHECK(loads("trace_level = off\n"));
+	CHECK(loads("trace_level = none\n"));
+	CHECK(refuses("trace_level = off\n", 1, "trace_level", NULL));
 
 	/* the error names the first bad line, later lines do not matter */
 	CHECK(refuses("run_dir = rel\nbogus = 1\n", 1, "run_dir", NULL));

@@ -128,7 +128,7 @@ static void levels(void)
 	enum trace_level l;
 
 	CHECK(trace_level_parse("traceauth", &l) == 0 && l == TRACE_AUTH);
-	CHECK(trace_level_parse("off", &l) == 0 && l == TRACE_OFF);
+	CHECK(trace_level_parse("none", &l) == 0 && l == TRACE_OFF);
 	CHECK(trace_level_parse("TRACE", &l) == -1);
 	CHECK(strcmp(trace_level_name(TRACE_DATA), "tracedata") == 0);
 }
