@@ -462,6 +462,8 @@ static bool client_process(struct client *c)
 	bool paused = false;
 
 	while (c->quit_reason == NULL) {
+		/* whatever can be decoded reaches the parser (and IDLE) now */
+		client_inflate(c);
 		if (c->out.len >= CLIENT_OUTPUT_PAUSE) {
 			paused = true;
 			break;
@@ -483,7 +485,6 @@ static bool client_process(struct client *c)
 				break;
 			continue;
 		}
-		client_inflate(c);
 		if (c->in.len == 0 && !client_take_pending(c))
 			break;
 		size_t lit = imap_parser_literal_avail(c->parser, &c->in);

@@ -294,3 +294,61 @@ def test_client_vanishes_during_fetch(instance, bigmsg):
                      timeout=30, what="the worker to retire")
     assert "imap pid=%d exit status 0" % pid in instance.log
     assert _sanitizer_report(instance.log) == []
+
+
+def test_idle_updates_flushed(instance):
+    """In IDLE the updates another session causes arrive compressed and
+    decodable at once (the worker's flush ends in a sync marker), and DONE
+    sent with a partial flush ends the IDLE."""
+    c, _ = login(instance)
+    z = compress(c, zlib.Z_PARTIAL_FLUSH)
+    imapa.ok(z, "s", "SELECT INBOX")
+    z.send(b"i IDLE\r\n")
+    assert z.readline().startswith(b"+")
+    other, _ = login(instance)
+    imapa.append(other, "INBOX", imapa.message(9, subject=b"idle"))
+    other.close()
+    line = z.readline()  # no read timeout: it was flushed
+    assert re.match(rb"\* \d+ EXISTS$", line), line
+    z.send(b"DONE\r\n")
+    lines = z.read_until_tagged("i")
+    assert lines[-1].startswith(b"i OK"), lines
+    z.close()
+
+
+def test_append_streamed_through_inflater(instance):
+    """A 2 MB APPEND with a synchronizing literal: the "+" goes out
+    compressed and flushed, the literal streams through the inflater to the
+    store, and FETCH gives back every byte."""
+    c, _ = login(instance)
+    z = compress(c)
+    rnd = random.Random(7)
+    body = bytes(rnd.choice(b"abcdefgh \r\n") for _ in range(2 << 20))
+    msg = imapa.message(5, subject=b"streamed") + body
+    _, uid = imapa.append(z, "Drafts", msg, tag="ap", sync=True)
+    imapa.ok(z, "s", "EXAMINE Drafts")
+    lines, _ = imapa.ok(z, "f", "UID FETCH %d (BODY.PEEK[])" % uid)
+    assert lines[0].endswith(b"{%d}\r\n" % len(msg) + msg + b")") or \
+        msg in lines[0]
+    z.close()
+
+
+def test_sessions_interleaved(instance):
+    """One worker, several compressed connections at once: each has its own
+    stream pair (a mix-up would corrupt every one of them)."""
+    conns = []
+    for i in range(4):
+        c, _ = login(instance)
+        conns.append(compress(c, [zlib.Z_SYNC_FLUSH, zlib.Z_PARTIAL_FLUSH,
+                                  zlib.Z_FULL_FLUSH, zlib.Z_SYNC_FLUSH][i]))
+    assert len(set(instance.worker_pids(U))) == 1
+    for round_ in range(5):
+        for i, z in enumerate(conns):
+            z.send(b"t%d%d EXAMINE INBOX\r\n" % (i, round_))
+        for i, z in enumerate(conns):
+            lines = z.read_until_tagged("t%d%d" % (i, round_))
+            assert lines[-1].startswith(b"t%d%d OK" % (i, round_)), lines
+    for z in conns:
+        z.send(b"lo LOGOUT\r\n")
+        z.read_eof()
+        assert z.de.eof
