@@ -159,22 +159,30 @@ def test_sync_flush_output(instance):
     z.close()
 
 
-def test_pipelined_behind_compress(instance):
-    """Compressed bytes sent in the same write as the COMPRESS command go to
-    the inflater, not the parser."""
-    c, _ = login(instance)
+def pipelined(c, before, compressed, tags):
+    """Sends before + COMPRESS + compressed commands in one write and reads
+    the plaintext OK, then the tagged answers to tags (compressed)."""
     co = zlib.compressobj(6, zlib.DEFLATED, -15)
-    tail = co.compress(b"p1 NOOP\r\np2 SELECT INBOX\r\n") + \
-        co.flush(zlib.Z_SYNC_FLUSH)
-    c.send(b"z COMPRESS DEFLATE\r\n" + tail)
+    tail = co.compress(compressed) + co.flush(zlib.Z_SYNC_FLUSH)
+    c.send(before + b"z COMPRESS DEFLATE\r\n" + tail)
+    if before:
+        lines = c.read_until_tagged("li")
+        assert lines[-1].startswith(b"li OK"), lines
     line = c._rawline()
     assert line.startswith(b"z OK"), line
     z = ZConn(c)
     z.co = co
-    lines = z.read_until_tagged("p1")
-    assert lines[-1].startswith(b"p1 OK"), lines
-    lines = z.read_until_tagged("p2")
-    assert lines[-1].startswith(b"p2 OK"), lines
+    for tag in tags:
+        lines = z.read_until_tagged(tag)
+        assert lines[-1].startswith(tag.encode() + b" OK"), lines
+    return z
+
+
+def test_pipelined_behind_compress(instance):
+    """Compressed bytes sent in the same write as the COMPRESS command go to
+    the inflater, not the parser."""
+    c, _ = login(instance)
+    z = pipelined(c, b"", b"p1 NOOP\r\np2 SELECT INBOX\r\n", ["p1", "p2"])
     imapa.ok(z, "n", "NOOP")
     z.close()
 
@@ -184,18 +192,8 @@ def test_pipelined_with_login(instance):
     behind LOGIN travel with the hand-off, and those behind COMPRESS are
     inflated by the worker."""
     c = instance.imaps()
-    co = zlib.compressobj(6, zlib.DEFLATED, -15)
-    tail = co.compress(b"p1 NOOP\r\n") + co.flush(zlib.Z_SYNC_FLUSH)
-    c.send(b"li LOGIN %s %s\r\nz COMPRESS DEFLATE\r\n" % (U.encode(),
-                                                         P.encode()) + tail)
-    lines = c.read_until_tagged("li")
-    assert lines[-1].startswith(b"li OK"), lines
-    line = c._rawline()
-    assert line.startswith(b"z OK"), line
-    z = ZConn(c)
-    z.co = co
-    lines = z.read_until_tagged("p1")
-    assert lines[-1].startswith(b"p1 OK"), lines
+    z = pipelined(c, b"li LOGIN %s %s\r\n" % (U.encode(), P.encode()),
+                  b"p1 NOOP\r\n", ["p1"])
     z.close()
 
 

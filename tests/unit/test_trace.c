@@ -60,30 +60,39 @@ static const char *trace_cmd_text(enum trace_level level, const char *text)
 	return capture_end();
 }
 
+/* a command, the level, what its trace line must and must not hold */
+static const struct {
+	enum trace_level level;
+	const char *text, *has, *lacks;
+} cmd_cases[] = {
+	{TRACE_PROTO, "a LOGIN bob \"s3cret\"\r\n", "trace C: a LOGIN bob ***",
+	 "s3cret"},
+	{TRACE_AUTH, "a LOGIN bob \"s3cret\"\r\n",
+	 "trace C: a LOGIN bob \"s3cret\"", NULL},
+	{TRACE_PROTO, "a LOGIN bob {6}\r\ns3cret\r\n", "LOGIN bob ***",
+	 "s3cret"},
+	{TRACE_PROTO, "b AUTHENTICATE PLAIN AGJvYgBzM2NyZXQ=\r\n",
+	 "AUTHENTICATE PLAIN ***", "AGJv"},
+	{TRACE_AUTH, "c SEARCH TEXT {5}\r\nhello\r\n", "c SEARCH TEXT {5}...",
+	 "hello"},
+	{TRACE_DATA, "c SEARCH TEXT {5}\r\nhello\r\n", "c SEARCH TEXT {5}hello",
+	 NULL},
+	{TRACE_OFF, "a LOGIN bob \"s3cret\"\r\n", NULL, "trace"},
+	{TRACE_PROTO, "d SELECT \"a \\\"b\\\"\" (CONDSTORE)\r\n",
+	 "trace C: d SELECT \"a \\\\\"b\\\\\"\" (CONDSTORE)", NULL},
+};
+
 static void commands(void)
 {
-	const char *s;
+	for (size_t i = 0; i < sizeof(cmd_cases) / sizeof(cmd_cases[0]); i++) {
+		const char *s =
+			trace_cmd_text(cmd_cases[i].level, cmd_cases[i].text);
 
-	s = trace_cmd_text(TRACE_PROTO, "a LOGIN bob \"s3cret\"\r\n");
-	CHECK(strstr(s, "trace C: a LOGIN bob ***") != NULL);
-	CHECK(strstr(s, "s3cret") == NULL);
-	s = trace_cmd_text(TRACE_AUTH, "a LOGIN bob \"s3cret\"\r\n");
-	CHECK(strstr(s, "trace C: a LOGIN bob \"s3cret\"") != NULL);
-	s = trace_cmd_text(TRACE_PROTO, "a LOGIN bob {6}\r\ns3cret\r\n");
-	CHECK(strstr(s, "s3cret") == NULL && strstr(s, "***") != NULL);
-	s = trace_cmd_text(TRACE_PROTO, "b AUTHENTICATE PLAIN AGJvYgBzM2NyZXQ=\r\n");
-	CHECK(strstr(s, "AUTHENTICATE PLAIN ***") != NULL);
-	CHECK(strstr(s, "AGJv") == NULL);
-	s = trace_cmd_text(TRACE_AUTH, "c SEARCH TEXT {5}\r\nhello\r\n");
-	CHECK(strstr(s, "c SEARCH TEXT {5}...") != NULL);
-	CHECK(strstr(s, "hello") == NULL);
-	s = trace_cmd_text(TRACE_DATA, "c SEARCH TEXT {5}\r\nhello\r\n");
-	CHECK(strstr(s, "c SEARCH TEXT {5}hello") != NULL);
-	s = trace_cmd_text(TRACE_OFF, "a LOGIN bob \"s3cret\"\r\n");
-	CHECK(s[0] == '\0');
-	s = trace_cmd_text(TRACE_PROTO, "d SELECT \"a \\\"b\\\"\" (CONDSTORE)\r\n");
-	CHECK(strstr(s, "trace C: d SELECT \"a \\\\\"b\\\\\"\" (CONDSTORE)") !=
-	      NULL);
+		if (cmd_cases[i].has != NULL)
+			CHECK(strstr(s, cmd_cases[i].has) != NULL);
+		if (cmd_cases[i].lacks != NULL)
+			CHECK(strstr(s, cmd_cases[i].lacks) == NULL);
+	}
 }
 
 static const char fetch_out[] =
