@@ -31,9 +31,6 @@
 #define CLIENT_IDLE_LINE_MAX 64
 /* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
 #define CLIENT_IDLE_KEEPALIVE_S 120
-/* Literals of at least this size are offered before they are read: APPEND
- * streams them to disk instead of holding them in memory. */
-#define CLIENT_STREAM_MIN (16 * 1024)
 /* Compressed bytes read but not yet inflated, and compressed output not
  * yet written: plain output is deflated only while wire is below
  * CLIENT_WIRE_HIGH, so out stays the one place backpressure shows. */

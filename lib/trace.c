@@ -211,10 +211,38 @@ static size_t secret_from(const struct imap_cmd *cmd)
 	return SIZE_MAX;
 }
 
-static void render_arg(struct trace *t, struct buf *b, size_t *cut,
+void trace_literal_streamed(struct trace *t, struct str tag, uint64_t size)
+{
+	if (tag.len != t->lit_tag_len ||
+	    memcmp(tag.p, t->lit_tag, tag.len) != 0) {
+		t->nlit = 0;
+		t->lit_tag_len = tag.len <= sizeof(t->lit_tag) ? tag.len : 0;
+		memcpy(t->lit_tag, tag.p, t->lit_tag_len);
+	}
+	if (t->nlit < sizeof(t->lit_sizes) / sizeof(t->lit_sizes[0]))
+		t->lit_sizes[t->nlit] = size;
+	t->nlit++;
+}
+
+/* The size recorded for the i-th streamed literal of cmd, if any. */
+static bool streamed_size(const struct trace *t, const struct imap_cmd *cmd,
+			  size_t i, uint64_t *size_r)
+{
+	if (cmd->tag.len != t->lit_tag_len || t->lit_tag_len == 0 ||
+	    memcmp(cmd->tag.p, t->lit_tag, cmd->tag.len) != 0 ||
+	    i >= t->nlit ||
+	    i >= sizeof(t->lit_sizes) / sizeof(t->lit_sizes[0]))
+		return false;
+	*size_r = t->lit_sizes[i];
+	return true;
+}
+
+static void render_arg(struct trace *t, const struct imap_cmd *cmd,
+		       size_t *nstreamed, struct buf *b, size_t *cut,
 		       const struct imap_arg *a, bool secret)
 {
 	char num[32];
+	uint64_t size;
 
 	if (secret && t->level < TRACE_AUTH) {
 		line_addz(b, cut, "***");
@@ -236,7 +264,14 @@ static void render_arg(struct trace *t, struct buf *b, size_t *cut,
 		break;
 	case IMAP_ARG_LITERAL:
 		if (a->streamed) {
-			line_addz(b, cut, "{streamed}...");
+			if (streamed_size(t, cmd, (*nstreamed)++, &size)) {
+				(void)snprintf(num, sizeof(num),
+					       "%s{%" PRIu64 "}...",
+					       a->literal8 ? "~" : "", size);
+				line_addz(b, cut, num);
+			} else {
+				line_addz(b, cut, "{streamed}...");
+			}
 			break;
 		}
 		(void)snprintf(num, sizeof(num), "%s{%zu}",
@@ -252,7 +287,8 @@ static void render_arg(struct trace *t, struct buf *b, size_t *cut,
 		for (size_t i = 0; i < a->list_count; i++) {
 			if (i > 0)
 				line_addz(b, cut, " ");
-			render_arg(t, b, cut, &a->list[i], secret);
+			render_arg(t, cmd, nstreamed, b, cut, &a->list[i],
+				   secret);
 		}
 		line_addz(b, cut, ")");
 		break;
@@ -262,18 +298,23 @@ static void render_arg(struct trace *t, struct buf *b, size_t *cut,
 void trace_command(struct trace *t, const struct imap_cmd *cmd)
 {
 	struct buf b;
-	size_t cut = 0, secret = secret_from(cmd);
+	size_t cut = 0, secret = secret_from(cmd), nstreamed = 0;
 
-	if (t->level == TRACE_OFF)
+	if (t->level == TRACE_OFF) {
+		t->nlit = 0;
 		return;
+	}
 	buf_init(&b, TRACE_LINE_MAX + 64);
 	line_add(&b, &cut, cmd->tag.p, cmd->tag.len);
 	line_addz(&b, &cut, " ");
 	line_add(&b, &cut, cmd->name.p, cmd->name.len);
 	for (size_t i = 0; i < cmd->nargs; i++) {
 		line_addz(&b, &cut, " ");
-		render_arg(t, &b, &cut, &cmd->args[i], i >= secret);
+		render_arg(t, cmd, &nstreamed, &b, &cut, &cmd->args[i],
+			   i >= secret);
 	}
+	t->nlit = 0;
+	t->lit_tag_len = 0;
 	trace_emit(t, 'C', &b, cut);
 	buf_deinit_secret(&b);
 }

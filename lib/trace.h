@@ -46,6 +46,12 @@ struct trace {
 	char tail[24];	   /* last bytes of the line, to spot "{n}" */
 	size_t tail_len;
 	uint64_t lit_left; /* literal bytes still to pass */
+	/* sizes of the literals the protocol streams itself, for the trace
+	 * line of their command (its tag) */
+	char lit_tag[64];
+	size_t lit_tag_len;
+	uint64_t lit_sizes[16];
+	size_t nlit;
 };
 
 void trace_init(struct trace *t, const struct log_ctx *log,
@@ -65,5 +71,8 @@ void trace_bad_command(struct trace *t, struct str tag, const char *error);
 void trace_input_line(struct trace *t, const void *p, size_t n, bool secret);
 /* Literal data the protocol consumed itself (a streamed APPEND message). */
 void trace_input_data(struct trace *t, const void *p, size_t n);
+/* The command tagged tag streams a literal of size bytes: its trace line
+ * shows {size}... there (the parser keeps no size for it). */
+void trace_literal_streamed(struct trace *t, struct str tag, uint64_t size);
 
 #endif

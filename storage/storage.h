@@ -195,7 +195,9 @@ enum storage_result storage_mailbox_name_check(const char *name, char *out,
 					       const char **error_r);
 
 /* CREATE: creates name and any missing parents (each with a fresh
- * UIDVALIDITY); special_use (STORAGE_SPECIAL_*) applies to name only.
+ * UIDVALIDITY); special_use (STORAGE_SPECIAL_*) applies to name only, and
+ * each of its attributes moves there: another mailbox holding it loses it,
+ * in the same transaction (one mailbox per attribute per account).
  * ALREADYEXISTS if name exists (INBOX always does), LIMIT past
  * STORAGE_MAILBOXES_MAX. A trailing '/' is the command layer's to strip.
  * mbox_r (may be NULL) receives the new mailbox. */

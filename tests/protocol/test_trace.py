@@ -108,6 +108,9 @@ def test_levels(traced):
     if not data:
         small = len(imapa.message(1, subject=b"small")) + len(MARK_SMALL) + 2
         assert "trace C: ap1 APPEND INBOX {%d}..." % small in t
+        big = len(imapa.message(2, size=40000, subject=b"big")) + \
+            len(MARK_BIG) + 2
+        assert "trace C: ap2 APPEND INBOX {%d}..." % big in t
         assert "trace C: se SEARCH TEXT {%d}..." % len(MARK_LIT) in t
         assert "BODY[] {%d}...)" % small in t
 

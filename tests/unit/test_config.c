@@ -48,6 +48,9 @@ static const struct key_case key_cases[] = {
         K(login_max_clients, true, "17"),
         K(login_idle_timeout, true, "61"),
         K(login_max_line, true, "1000"),
+        K(login_literal_max_size, true, "2048"),
+        K(login_literal_max_count, true, "2"),
+        K(login_literal_max_total, true, "4096"),
         K(login_auth_failure_delay, true, "0"),
         K(scram_iterations, true, "5000"),
         K(auth_max_exchanges, true, "9"),
@@ -58,6 +61,9 @@ static const struct key_case key_cases[] = {
         K(worker_max_clients, true, "7"),
         K(imap_max_line, true, "2048"),
         K(imap_max_literal, true, "2147483647"),
+        K(imap_literal_max_size, true, "65536"),
+        K(imap_literal_max_count, true, "77"),
+        K(imap_literal_max_total, true, "300000"),
         K(imap_idle_timeout, true, "1801"),
         K(imap_compress, false, "imaps"),
         K(trace_level, false, "traceauth"),
@@ -418,6 +424,10 @@ static void test_errors(void)
 	CHECK(refuses("imap_idle_timeout = 59\n", 1, "imap_idle_timeout",
 	              NULL));
 	CHECK(refuses("login_max_line = 511\n", 1, "login_max_line", NULL));
+	CHECK(refuses("imap_literal_max_count = 0\n", 1,
+		      "imap_literal_max_count", NULL));
+	CHECK(refuses("login_literal_max_size = 63\n", 1,
+		      "login_literal_max_size", NULL));
 	CHECK(refuses("imap_max_literal = 2147483648\n", 1, "imap_max_literal",
 	              NULL));
 	CHECK(refuses("imap_max_literal = 4294967295\n", 1, "imap_max_literal",

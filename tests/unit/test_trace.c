@@ -34,7 +34,13 @@ static const char *capture_end(void)
 /* Parses one command from text and traces it at level. */
 static const char *trace_cmd_text(enum trace_level level, const char *text)
 {
-	struct imap_parser_limits lim = {65536, 65536, 16, 8, 100, 0};
+	struct imap_parser_limits lim = {
+		.max_line = 65536,
+		.max_literal = 65536,
+		.max_literals = 16,
+		.max_depth = 8,
+		.max_args = 100,
+	};
 	struct imap_parser *p = imap_parser_new(&lim);
 	struct buf in;
 	struct imap_cmd cmd;
