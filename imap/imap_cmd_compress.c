@@ -4,6 +4,7 @@
 
 #include "imap_client.h"
 #include "imap_commands.h"
+#include "imap_worker.h"
 #include "zstream.h"
 
 void cmd_compress(struct client *c, const struct imap_cmd *cmd)
@@ -33,7 +34,7 @@ void cmd_compress(struct client *c, const struct imap_cmd *cmd)
 				   "NO Unknown compression algorithm");
 		return;
 	}
-	z = zstream_new(&error);
+	z = zstream_new((int)worker.cfg.imap_compress_level, &error);
 	if (z == NULL) {
 		clog_error(&c->log, "COMPRESS: %s", error);
 		client_send_tagged(c, cmd->tag,

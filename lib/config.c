@@ -123,6 +123,8 @@ static const struct config_key config_table[] = {
 	{"imap_compress", CONFIG_STRING, S(imap_compress), "imap imaps", 0, 0,
 	 "listeners (imap, imaps) whose sessions are offered COMPRESS=DEFLATE; "
 	 "empty withdraws it"},
+	{"imap_compress_level", CONFIG_UINT, S(imap_compress_level), "6", 1,
+	 9, "zlib level of COMPRESS=DEFLATE output: 1 fastest, 9 smallest"},
 	{"trace_level", CONFIG_TRACE, S(trace_level), "none", 0, 0,
 	 "protocol trace of every IMAP connection: none, trace, traceauth or "
 	 "tracedata"},

@@ -73,6 +73,7 @@ struct config {
 
 	/* listener names ("imap", "imaps") offering COMPRESS=DEFLATE */
 	char *imap_compress;
+	unsigned imap_compress_level; /* zlib 1..9 */
 
 	/* logging */
 	char *trace_level; /* none, trace, traceauth, tracedata */

@@ -20,7 +20,7 @@ struct zstream {
 	bool in_more;  /* the inflater may hold decoded output */
 };
 
-struct zstream *zstream_new(const char **error_r)
+struct zstream *zstream_new(int level, const char **error_r)
 {
 	struct zstream *z = calloc(1, sizeof(*z));
 
@@ -28,7 +28,7 @@ struct zstream *zstream_new(const char **error_r)
 		*error_r = "out of memory";
 		return NULL;
 	}
-	if (deflateInit2(&z->d, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+	if (deflateInit2(&z->d, level, Z_DEFLATED,
 			 ZSTREAM_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
 		*error_r = "deflateInit2 failed";
 		zstream_free(&z);

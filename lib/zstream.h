@@ -16,8 +16,9 @@
 
 struct zstream;
 
-/* NULL with a static reason in *error_r (out of memory). */
-struct zstream *zstream_new(const char **error_r);
+/* level: zlib compression level of our output, 1 (fastest) to 9
+ * (smallest). NULL with a static reason in *error_r (out of memory). */
+struct zstream *zstream_new(int level, const char **error_r);
 /* Accepts NULL; NULLs *z. */
 void zstream_free(struct zstream **z);
 

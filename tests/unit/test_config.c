@@ -66,6 +66,7 @@ static const struct key_case key_cases[] = {
         K(imap_literal_max_total, true, "300000"),
         K(imap_idle_timeout, true, "1801"),
         K(imap_compress, false, "imaps"),
+        K(imap_compress_level, true, "1"),
         K(trace_level, false, "traceauth"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),

@@ -23,7 +23,8 @@ static void round_trip(size_t n, size_t piece)
 	unsigned char *src = malloc(n);
 	struct buf wire, in, out;
 	const char *err;
-	struct zstream *a = zstream_new(&err), *b = zstream_new(&err);
+	struct zstream *a = zstream_new(n % 9 + 1, &err),
+		       *b = zstream_new(6, &err);
 
 	fill(src, n, (unsigned)n);
 	buf_init(&wire, 64u << 20);
@@ -59,7 +60,7 @@ static void bounded_output(void)
 	unsigned char src[100000];
 	struct buf wire, out, all;
 	const char *err;
-	struct zstream *a = zstream_new(&err), *b = zstream_new(&err);
+	struct zstream *a = zstream_new(6, &err), *b = zstream_new(6, &err);
 
 	memset(src, 'x', sizeof(src)); /* compresses to ~100 bytes */
 	buf_init(&wire, 1 << 20);
@@ -96,7 +97,7 @@ static void partial_flush_peer(void)
 	unsigned char raw[256];
 	struct buf in, out;
 	const char *err;
-	struct zstream *b = zstream_new(&err);
+	struct zstream *b = zstream_new(6, &err);
 	static const char cmd[] = "a1 NOOP\r\n";
 
 	memset(&zs, 0, sizeof(zs));
@@ -123,7 +124,7 @@ static void broken_and_finished(void)
 {
 	struct buf in, out, wire;
 	const char *err = NULL;
-	struct zstream *a = zstream_new(&err), *b = zstream_new(&err);
+	struct zstream *a = zstream_new(6, &err), *b = zstream_new(6, &err);
 
 	buf_init(&in, 1024);
 	buf_init(&out, 1024);
@@ -141,12 +142,12 @@ static void broken_and_finished(void)
 	/* a finished stream: the peer sees its end */
 	CHECK(zstream_deflate(a, "bye\r\n", 5, true, true, &wire, &err) == 0);
 	CHECK(zstream_deflate(a, "x", 1, true, false, &wire, &err) == -1);
-	b = zstream_new(&err);
+	b = zstream_new(6, &err);
 	CHECK(zstream_inflate(b, &wire, &out, &err) == 0);
 	CHECK(zstream_ended(b) && out.len == 5);
 	/* output full: deflate fails and the stream is broken */
 	zstream_free(&a);
-	a = zstream_new(&err);
+	a = zstream_new(6, &err);
 	buf_clear(&wire);
 	wire.max = 8;
 	{
