@@ -112,9 +112,11 @@ int main(int argc, char **argv)
 			log_fatal("dropping privileges to %s: %s",
 				  worker.cfg.mail_user, error);
 	}
-	/* per connection: its socket; the rest for the mail store */
+	/* per connection: its socket; the rest for the mail store and the
+	 * message files APPENDs hold open until their commit */
 	if (privdrop_limit_files(
-		    (unsigned long)worker.cfg.worker_max_clients * 2 + 256,
+		    (unsigned long)worker.cfg.worker_max_clients * 2 + 256 +
+			    WORKER_SAVES_MAX,
 		    &error) < 0)
 		log_fatal("%s", error);
 	if (log_level_parse(worker.cfg.log_level, &level) == 0)
