@@ -9,7 +9,10 @@
 #include "strnum.h"
 
 static const char *const trace_level_names[] = {
-	"none", "trace", "traceauth", "tracedata",
+	"none",
+	"trace",
+	"traceauth",
+	"tracedata",
 };
 
 int trace_level_parse(const char *name, enum trace_level *level_r)
@@ -61,8 +64,8 @@ static void trace_emit(struct trace *t, char dir, const struct buf *b,
 			dir, (int)len, len > 0 ? (const char *)b->data : "",
 			cut);
 	else
-		log_msg(LOG_LEVEL_INFO, t->log, "trace %c: %.*s", dir,
-			(int)len, len > 0 ? (const char *)b->data : "");
+		log_msg(LOG_LEVEL_INFO, t->log, "trace %c: %.*s", dir, (int)len,
+			len > 0 ? (const char *)b->data : "");
 }
 
 /* Appends to a bounded trace line, counting what does not fit. */
@@ -229,8 +232,7 @@ static bool streamed_size(const struct trace *t, const struct imap_cmd *cmd,
 			  size_t i, uint64_t *size_r)
 {
 	if (cmd->tag.len != t->lit_tag_len || t->lit_tag_len == 0 ||
-	    memcmp(cmd->tag.p, t->lit_tag, cmd->tag.len) != 0 ||
-	    i >= t->nlit ||
+	    memcmp(cmd->tag.p, t->lit_tag, cmd->tag.len) != 0 || i >= t->nlit ||
 	    i >= sizeof(t->lit_sizes) / sizeof(t->lit_sizes[0]))
 		return false;
 	*size_r = t->lit_sizes[i];

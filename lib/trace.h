@@ -41,9 +41,9 @@ struct trace {
 	enum trace_level level;
 	const struct log_ctx *log; /* the connection's; must outlive this */
 	/* output scanner */
-	struct buf line;   /* the server line so far (bounded) */
-	size_t line_cut;   /* bytes of it beyond TRACE_LINE_MAX */
-	char tail[24];	   /* last bytes of the line, to spot "{n}" */
+	struct buf line; /* the server line so far (bounded) */
+	size_t line_cut; /* bytes of it beyond TRACE_LINE_MAX */
+	char tail[24];	 /* last bytes of the line, to spot "{n}" */
 	size_t tail_len;
 	uint64_t lit_left; /* literal bytes still to pass */
 	/* sizes of the literals the protocol streams itself, for the trace

@@ -28,8 +28,8 @@ struct zstream *zstream_new(int level, const char **error_r)
 		*error_r = "out of memory";
 		return NULL;
 	}
-	if (deflateInit2(&z->d, level, Z_DEFLATED,
-			 ZSTREAM_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+	if (deflateInit2(&z->d, level, Z_DEFLATED, ZSTREAM_WBITS, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK) {
 		*error_r = "deflateInit2 failed";
 		zstream_free(&z);
 		return NULL;
@@ -123,8 +123,9 @@ int zstream_inflate(struct zstream *z, struct buf *in, struct buf *out,
 		return zstream_fail(z, "compression stream broken", error_r);
 	if (z->ended) {
 		if (in->len > 0)
-			return zstream_fail(z, "data after the end of the "
-					       "compressed stream",
+			return zstream_fail(z,
+					    "data after the end of the "
+					    "compressed stream",
 					    error_r);
 		return 0;
 	}
@@ -157,8 +158,9 @@ int zstream_inflate(struct zstream *z, struct buf *in, struct buf *out,
 		if (r == Z_BUF_ERROR) /* no progress possible: need input */
 			break;
 		if (r != Z_OK)
-			return zstream_fail(z, "inflate failed: bad compressed "
-					       "data",
+			return zstream_fail(z,
+					    "inflate failed: bad compressed "
+					    "data",
 					    error_r);
 		if (z->i.avail_out != 0)
 			break; /* all input decoded */
@@ -167,8 +169,9 @@ int zstream_inflate(struct zstream *z, struct buf *in, struct buf *out,
 	used = in->len - z->i.avail_in;
 	buf_consume(in, used);
 	if (z->ended && in->len > 0)
-		return zstream_fail(z, "data after the end of the compressed "
-				       "stream",
+		return zstream_fail(z,
+				    "data after the end of the compressed "
+				    "stream",
 				    error_r);
 	return 0;
 }
