@@ -489,6 +489,8 @@ static bool sasl_line(struct imap_client *ic)
 		return true;
 	}
 	buf_consume(&lc->in, consumed);
+	/* a SASL response is a secret as a whole (it may hold a password) */
+	trace_input_line(&lc->trace, line.data, line.len, true);
 	sasl_response(ic, buf_cstr(&line), line.len);
 	buf_deinit_secret(&line);
 	return true;
@@ -528,12 +530,15 @@ static void imap_input(struct login_client *lc)
 							   &cmd, &tag, &error);
 		if (r == IMAP_PARSE_NEED_MORE)
 			break;
-		if (r == IMAP_PARSE_CONTINUE)
+		if (r == IMAP_PARSE_CONTINUE) {
 			login_client_send_str(lc, "+ OK\r\n");
-		else if (r == IMAP_PARSE_ERROR)
+		} else if (r == IMAP_PARSE_ERROR) {
+			trace_bad_command(&lc->trace, tag, error);
 			imap_parse_error(ic, tag, error);
-		else
+		} else {
+			trace_command(&lc->trace, &cmd);
 			imap_command(ic, &cmd);
+		}
 	}
 }
 

@@ -251,7 +251,7 @@ void imap_sync_notify(void)
 			continue;
 		imap_sync(c, 0);
 		client_flush(c);
-		if (c->quit_reason != NULL && (c->out.len == 0 || c->broken))
+		if (c->quit_reason != NULL && !client_output_pending(c))
 			client_destroy(c, c->quit_reason);
 	}
 }

@@ -47,6 +47,8 @@ static void worker_settings_set(const struct user_settings *s)
 			 user_trace_name(s->trace));
 	worker.settings = *s;
 	storage_set_quota(worker.store, s->quota_messages, s->quota_storage);
+	for (struct client *c = worker.clients; c != NULL; c = c->next)
+		client_trace_refresh(c);
 }
 
 static void master_settings(struct ipc_msg *m)

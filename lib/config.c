@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "compat.h"
 #include "strnum.h"
+#include "trace.h"
 
 enum config_type {
 	CONFIG_STRING,
@@ -17,6 +18,7 @@ enum config_type {
 	CONFIG_LISTEN, /* space-separated host:port list, may be empty */
 	CONFIG_UINT,
 	CONFIG_LEVEL,
+	CONFIG_TRACE, /* trace_level_parse names */
 };
 
 struct config_key {
@@ -153,6 +155,14 @@ static const struct config_key config_table[] = {
 	 "bytes of one submitted message (the EHLO SIZE)"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
+	{"imap_compress", CONFIG_STRING, S(imap_compress), "imap imaps", 0, 0,
+	 "listeners (imap, imaps) whose sessions are offered COMPRESS=DEFLATE; "
+	 "empty withdraws it"},
+	{"imap_compress_level", CONFIG_UINT, S(imap_compress_level), "6", 1,
+	 9, "zlib level of COMPRESS=DEFLATE output: 1 fastest, 9 smallest"},
+	{"trace_level", CONFIG_TRACE, S(trace_level), "none", 0, 0,
+	 "protocol trace of every IMAP connection: none, trace, traceauth or "
+	 "tracedata"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
 	 "log file of the daemonized master; empty = state_dir/postern.log"},
 };
@@ -221,6 +231,14 @@ static const char *config_check(const struct config_key *k, const char *v,
 				return NULL;
 		}
 		return "must be one of debug, info, warn, error";
+	}
+	case CONFIG_TRACE: {
+		enum trace_level level;
+
+		return trace_level_parse(v, &level) == 0
+			       ? NULL
+			       : "must be one of none, trace, traceauth, "
+				 "tracedata";
 	}
 	case CONFIG_LISTEN:
 		for (const char *p = v; *p != '\0';) {
@@ -392,7 +410,7 @@ const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
 	static const char *const type_names[] = {"string", "path", "listen",
-						 "uint", "level"};
+						 "uint", "level", "trace"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];
@@ -401,4 +419,19 @@ const struct config_key_info *config_keys(size_t *count_r)
 	}
 	*count_r = N_ELEMENTS(config_table);
 	return info;
+}
+
+bool config_list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (*list != '\0') {
+		size_t w = strcspn(list, " ,\t");
+
+		if (w == n && w > 0 && memcmp(list, name, n) == 0)
+			return true;
+		list += w;
+		list += strspn(list, " ,\t");
+	}
+	return false;
 }

@@ -82,8 +82,12 @@ struct config {
 	char *smarthost_password_file; /* its password, first line */
 	unsigned submission_max_recipients;
 	unsigned submission_max_message_size; /* bytes */
+	/* listener names ("imap", "imaps") offering COMPRESS=DEFLATE */
+	char *imap_compress;
+	unsigned imap_compress_level; /* zlib 1..9 */
 
 	/* logging */
+	char *trace_level; /* none, trace, traceauth, tracedata */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */
 };
@@ -98,10 +102,15 @@ void config_defaults(struct config *cfg);
 /* Iterates the documented keys (for --help and the doc test). */
 struct config_key_info {
 	const char *name;
-	const char *type; /* "string", "uint", "path", "listen", "level" */
+	const char *type; /* "string", "uint", "path", "listen", "level",
+			  * "trace" */
 	const char *def;  /* default as text */
 	const char *help;
 };
 const struct config_key_info *config_keys(size_t *count_r);
+
+/* Whether a space- or comma-separated list of names (a config value such
+ * as tls_request_client_cert) holds name. */
+bool config_list_has(const char *list, const char *name);
 
 #endif

@@ -72,10 +72,12 @@ enum ipc_type {
 	 * data ticket, str service, u64 session, str remote_ip, u32
 	 * remote_port, str local_ip, u32 local_port, u32 flags
 	 * (IPC_HANDOFF_F_*), str tls_info (e.g. "TLSv1.3
-	 * TLS_AES_256_GCM_SHA384", "" without TLS), str resume (the login
-	 * protocol's state for the worker, login_client_set_resume: the IMAP
-	 * tag of the authenticating command, "" for PREAUTH; submission:
-	 * "auth EHLO-NAME" or "cert EHLO-NAME"), data bytes the client sent
+	 * TLS_AES_256_GCM_SHA384", "" without TLS), str listener (the
+	 * listener's name: "imap", "imaps", "submission", "submissions"), str
+	 * resume (the login protocol's state for the worker,
+	 * login_client_set_resume: the IMAP tag of the authenticating command,
+	 * "" for PREAUTH; submission: "auth EHLO-NAME" or "cert EHLO-NAME"),
+	 * data bytes the client sent
 	 * after the authenticating command */
 	IPC_T_HANDOFF = 300,
 	/* ---- master -> login process ---- */
@@ -87,9 +89,9 @@ enum ipc_type {
 	/* ---- master -> worker (fd 3) ---- */
 	/* fd (plaintext client stream); str user, str home, u64 session,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
-	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str resume, data pending,
-	 * then the account's settings from the redemption: u64 quota_storage,
-	 * u64 quota_messages, u32 trace (user_settings.h) */
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str listener, str resume,
+	 * data pending, then the account's settings from the redemption: u64
+	 * quota_storage, u64 quota_messages, u32 trace (user_settings.h) */
 	IPC_T_CLIENT = 400,
 	/* the worker may exit once its connections are done. empty */
 	IPC_T_WORKER_QUIT,

@@ -201,6 +201,12 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 
 	buf_init(&c->in, login_svc.cfg.login_max_line);
 	buf_init(&p->out, LOGIN_OUT_MAX);
+	{
+		enum trace_level level = TRACE_OFF;
+
+		(void)trace_level_parse(login_svc.cfg.trace_level, &level);
+		trace_init(&c->trace, &c->log, level);
+	}
 
 	p->next = login_svc.clients;
 	if (p->next != NULL)
@@ -268,6 +274,7 @@ void login_client_destroy(struct login_client *c)
 
 	buf_deinit_secret(&c->in);
 	buf_deinit(&p->out);
+	trace_deinit(&c->trace);
 	free(p->resume);
 	explicit_bzero(p, sizeof(*p));
 	free(p);
@@ -447,6 +454,7 @@ void login_client_send(struct login_client *c, const void *data, size_t n)
 		login_client_close(c, "client does not read its output");
 		return;
 	}
+	trace_output(&c->trace, data, n);
 	login_client_update_io(c);
 }
 

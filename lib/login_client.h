@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "compat.h"
 #include "log.h"
+#include "trace.h"
 
 struct config;
 struct login_client;
@@ -92,6 +93,9 @@ struct login_client {
 
 	/* ---- the protocol's ---- */
 	struct buf in; /* unread client bytes; max config login_max_line */
+	/* protocol trace at the configured trace_level: login_client_send
+	 * traces all output, the protocol traces what its parser consumed */
+	struct trace trace;
 	void *proto_ctx;
 
 	/* ---- library internals (login_private.h) ---- */

@@ -279,18 +279,8 @@ static void service_load_ticket_key(void)
 
 bool login_service_request_cert(const char *listener)
 {
-	const char *p = login_svc.cfg.tls_request_client_cert;
-	size_t n = strlen(listener);
-
-	/* a space- or comma-separated list of listener names */
-	while (*p != '\0') {
-		size_t w = strcspn(p, " ,\t");
-		if (w == n && memcmp(p, listener, n) == 0)
-			return true;
-		p += w;
-		p += strspn(p, " ,\t");
-	}
-	return false;
+	return config_list_has(login_svc.cfg.tls_request_client_cert,
+			       listener);
 }
 
 /* Connects to auth as the login user, then chroots and drops the rest. */

@@ -26,7 +26,7 @@ struct handoff {
 	int fd;
 	char ticket[IPC_TICKET_SIZE];
 	enum master_service service;
-	char *remote_ip, *local_ip, *tls_info, *resume;
+	char *remote_ip, *local_ip, *tls_info, *listener, *resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	void *pending;
@@ -53,6 +53,7 @@ static void handoff_free(struct handoff *h)
 	free(h->remote_ip);
 	free(h->local_ip);
 	free(h->tls_info);
+	free(h->listener);
 	free(h->resume);
 	free(h->pending);
 	free(h);
@@ -122,6 +123,7 @@ static void deliver(struct handoff *h, const char *user, const char *home,
 	ipc_add_u32(&m, h->local_port);
 	ipc_add_u32(&m, h->flags);
 	ipc_add_str(&m, h->tls_info);
+	ipc_add_str(&m, h->listener);
 	ipc_add_str(&m, h->resume);
 	ipc_add_data(&m, h->pending, h->pending_len);
 	user_settings_add(&m, settings);
@@ -256,7 +258,8 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 {
 	const void *ticket, *pending;
 	size_t ticket_len, pending_len;
-	const char *service, *remote_ip, *local_ip, *tls_info, *resume;
+	const char *service, *remote_ip, *local_ip, *tls_info, *listener,
+		*resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 ||
@@ -265,7 +268,8 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	    ipc_get_u32(msg, &remote_port) < 0 ||
 	    ipc_get_str(msg, &local_ip) < 0 ||
 	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
-	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &resume) < 0 ||
+	    ipc_get_str(msg, &tls_info) < 0 ||
+	    ipc_get_str(msg, &listener) < 0 || ipc_get_str(msg, &resume) < 0 ||
 	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||
 	    ticket_len != IPC_TICKET_SIZE) {
 		child_kill(login, "malformed hand-off");
@@ -295,6 +299,7 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	h->remote_ip = dup_or_die(remote_ip);
 	h->local_ip = dup_or_die(local_ip);
 	h->tls_info = dup_or_die(tls_info);
+	h->listener = dup_or_die(listener);
 	h->resume = dup_or_die(resume);
 	h->session = session;
 	h->remote_port = remote_port;

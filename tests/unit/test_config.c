@@ -75,6 +75,9 @@ static const struct key_case key_cases[] = {
         K(smarthost_password_file, false, "/etc/postern/relay-pw"),
         K(submission_max_recipients, true, "50"),
         K(submission_max_message_size, true, "1048576"),
+        K(imap_compress, false, "imaps"),
+        K(imap_compress_level, true, "1"),
+        K(trace_level, false, "traceauth"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
 };
@@ -458,6 +461,11 @@ static void test_errors(void)
 	CHECK(refuses("log_level =\n", 1, "log_level", NULL));
 	CHECK(loads("log_level = warn\n"));
 	CHECK(loads("log_level = error\n"));
+	CHECK(refuses("trace_level = on\n", 1, "trace_level", NULL));
+	CHECK(refuses("trace_level =\n", 1, "trace_level", NULL));
+	CHECK(loads("trace_level = tracedata\n"));
+	CHECK(loads("trace_level = none\n"));
+	CHECK(refuses("trace_level = off\n", 1, "trace_level", NULL));
 
 	/* the error names the first bad line, later lines do not matter */
 	CHECK(refuses("run_dir = rel\nbogus = 1\n", 1, "run_dir", NULL));
