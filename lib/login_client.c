@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,18 @@ static void sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
 	} else if (sa->ss_family == AF_UNIX) {
 		str_cpy(ip, "local", iplen);
 	}
+}
+
+/* Every reply is written whole, so Nagle only delays it: without
+ * TCP_NODELAY the greeting behind a TLS 1.3 session ticket waits for the
+ * client's delayed ACK (40 ms). The option stays with the socket when it is
+ * handed to a worker (plaintext) or kept by a TLS proxy. */
+static void socket_set_nodelay(int fd, const struct log_ctx *log)
+{
+	int one = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 &&
+	    errno != EOPNOTSUPP && errno != ENOPROTOOPT)
+		clog_warn(log, "TCP_NODELAY: %m");
 }
 
 static bool client_may_read(const struct login_client *c)
@@ -198,6 +211,8 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 			  &c->local_port);
 	c->log.session = c->session;
 	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+		socket_set_nodelay(fd, &c->log);
 
 	buf_init(&c->in, login_svc.cfg.login_max_line);
 	buf_init(&p->out, LOGIN_OUT_MAX);
