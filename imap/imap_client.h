@@ -84,6 +84,10 @@ struct client {
 	uint64_t highestmodseq; /* the store state the view is synced to */
 	/* the last sync stopped at its output budget: more to announce */
 	bool sync_more;
+	/* storage_change_seq when the view was last complete: an equal value
+	 * at the next sync point means there is nothing to read */
+	uint64_t sync_seq;
+	bool sync_seq_valid;
 	struct imap_view view;	/* sequence number <-> UID */
 	/* the mailbox's keyword table, NULL until first needed; refreshed by
 	 * imap_keywords() when a bit beyond it shows up */

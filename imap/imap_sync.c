@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap_mbcache.h"
 #include "imap_vec.h"
 #include "imap_worker.h"
 #include "log.h"
@@ -209,9 +210,17 @@ void imap_sync(struct client *c, unsigned flags)
 	struct storage_mailbox mb;
 	enum storage_result r;
 	const char *error;
+	uint64_t seq;
 
 	if (!c->selected || c->quit_reason != NULL)
 		return;
+	/* nothing committed since the view was complete, nothing held
+	 * back to announce: the store has nothing to tell */
+	seq = storage_change_seq(worker.store);
+	if (c->sync_seq_valid && seq == c->sync_seq && !c->sync_more &&
+	    (c->view.ngone == 0 || (flags & IMAP_SYNC_NO_EXPUNGE) != 0))
+		return;
+	c->sync_seq_valid = false; /* until a complete sync below */
 	memset(&sc, 0, sizeof(sc));
 	sc.view = &c->view;
 	r = storage_changes(worker.store, c->mailbox_id, c->highestmodseq,
@@ -232,6 +241,8 @@ void imap_sync(struct client *c, unsigned flags)
 		if (complete)
 			c->highestmodseq = mb.highestmodseq;
 		c->sync_more = !complete;
+		c->sync_seq = seq;
+		c->sync_seq_valid = complete;
 		c->uidnext = mb.uidnext;
 	}
 	free(sc.expunged);
@@ -256,41 +267,19 @@ void imap_sync_notify(void)
 	}
 }
 
-struct load_ctx {
-	struct imap_view *view;
-	uint32_t first_unseen;
-	bool nomem;
-};
-
-static int load_cb(void *ctx, const struct storage_msg *m)
-{
-	struct load_ctx *lc = ctx;
-
-	if (lc->first_unseen == 0 && (m->flags & STORAGE_FLAG_SEEN) == 0)
-		lc->first_unseen = (uint32_t)lc->view->count + 1;
-	if (imap_view_append(lc->view, m->uid, m->modseq) < 0) {
-		lc->nomem = true;
-		return 1;
-	}
-	return 0;
-}
-
 int imap_sync_load(struct client *c, uint32_t mailbox_id,
 		   struct storage_mailbox *mbox_r, uint32_t *first_unseen_r,
 		   const char **code_r, const char **error_r)
 {
-	struct load_ctx lc = {&c->view, 0, false};
+	uint32_t first_unseen;
 	enum storage_result r;
+	/* read before the snapshot: a commit racing with it moves it */
+	uint64_t seq = storage_change_seq(worker.store);
 
 	imap_sync_unload(c);
-	r = storage_msg_scan(worker.store, mailbox_id, 1, UINT32_MAX, load_cb,
-			     &lc, mbox_r, error_r);
-	if (r == STORAGE_OK && lc.nomem) {
-		r = STORAGE_ERR_SERVERBUG;
-		*error_r = "Out of memory";
-	}
+	r = imap_mbcache_load(worker.store, mailbox_id, &c->view, mbox_r,
+			      &first_unseen, error_r);
 	if (r != STORAGE_OK) {
-		imap_view_clear(&c->view);
 		*code_r = imap_sync_code(r);
 		return -1;
 	}
@@ -298,8 +287,10 @@ int imap_sync_load(struct client *c, uint32_t mailbox_id,
 	c->uidvalidity = mbox_r->uidvalidity;
 	c->uidnext = mbox_r->uidnext;
 	c->highestmodseq = mbox_r->highestmodseq;
+	c->sync_seq = seq;
+	c->sync_seq_valid = true;
 	if (first_unseen_r != NULL)
-		*first_unseen_r = lc.first_unseen;
+		*first_unseen_r = first_unseen;
 	return 0;
 }
 
@@ -313,6 +304,8 @@ void imap_sync_unload(struct client *c)
 	c->nsearchres = 0;
 	c->mailbox_id = 0;
 	c->selected = false;
+	c->sync_seq_valid = false;
+	c->sync_more = false;
 }
 
 int imap_sync_seqset(struct client *c, struct str text, bool uid,
