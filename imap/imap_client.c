@@ -27,7 +27,6 @@ const char client_capabilities[] =
 	"BINARY UTF8=ACCEPT";
 
 /* Consecutive unparsable commands before we give up on a client. */
-#define CLIENT_MAX_BAD_COMMANDS 20
 
 /* Parser limits besides the configured line and literal sizes. */
 #define CLIENT_MAX_LITERALS 16
@@ -120,6 +119,22 @@ void client_send(struct client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* BAD answers in a row (unknown commands, bad syntax): past config
+ * imap_max_bad_commands the client is lost or probing; any other tagged
+ * answer restarts the count. */
+static void client_count_reply(struct client *c, bool bad)
+{
+	if (!bad) {
+		c->bad_commands = 0;
+		return;
+	}
+	if (++c->bad_commands < worker.cfg.imap_max_bad_commands ||
+	    c->quit_reason != NULL)
+		return;
+	client_send(c, "* BYE Too many invalid commands");
+	client_quit(c, "too many invalid commands");
+}
+
 void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 {
 	va_list ap;
@@ -133,6 +148,7 @@ void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 	va_start(ap, fmt);
 	client_vsend(c, tag, fmt, ap);
 	va_end(ap);
+	client_count_reply(c, strncmp(fmt, "BAD", 3) == 0);
 }
 
 void client_send_raw(struct client *c, const void *p, size_t n)
@@ -314,17 +330,14 @@ static bool client_parse_one(struct client *c)
 		cmd_append_abort(c);
 		clog_debug(&c->log, "bad command tag=%.*s error=%s",
 			   (int)tag.len, tag.p, error);
-		if (tag.len > 0)
+		if (tag.len > 0) {
 			client_send_tagged(c, tag, "BAD %s", error);
-		else
+		} else {
 			client_send(c, "* BAD %s", error);
-		if (++c->bad_commands >= CLIENT_MAX_BAD_COMMANDS) {
-			client_send(c, "* BYE Too many invalid commands");
-			client_quit(c, "too many invalid commands");
+			client_count_reply(c, true);
 		}
 		return true;
 	case IMAP_PARSE_COMMAND:
-		c->bad_commands = 0;
 		client_activity(c);
 		clog_debug(&c->log, "command tag=%.*s name=%.*s args=%zu",
 			   (int)cmd.tag.len, cmd.tag.p, (int)cmd.name.len,

@@ -96,6 +96,10 @@ static const struct config_key config_table[] = {
 	 16777216, "bytes of one IMAP command line, literals excluded"},
 	{"imap_max_literal", CONFIG_UINT, S(imap_max_literal), "52428800", 1024,
 	 2147483647, "bytes of one IMAP literal"},
+	{"imap_max_bad_commands", CONFIG_UINT, S(imap_max_bad_commands), "20",
+	 1, 10000,
+	 "BAD answers in a row (unknown commands, bad syntax) before the "
+	 "connection is closed, before and after login"},
 	{"imap_idle_timeout", CONFIG_UINT, S(imap_idle_timeout), "1800", 60,
 	 86400,
 	 "seconds without a command before autologout (RFC 9051: at least 30 "

@@ -62,6 +62,8 @@ struct config {
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
+	/* BAD answers in a row that close a connection (imap-login too) */
+	unsigned imap_max_bad_commands;
 
 	/* logging */
 	char *log_level; /* debug, info, warn, error */
