@@ -284,24 +284,6 @@ static void cmd_login(struct imap_client *ic, const struct imap_cmd *cmd)
 	buf_deinit_secret(&ir);
 }
 
-/* authcid of a PLAIN message, for the log only. */
-static void plain_user_hint(const unsigned char *p, size_t n, char *out,
-			    size_t outsz)
-{
-	out[0] = '\0';
-	if (n == 0)
-		return; /* p may be NULL for an empty response */
-	const unsigned char *nul1 = memchr(p, '\0', n);
-	if (nul1 == NULL)
-		return;
-	const unsigned char *u = nul1 + 1;
-	size_t rest = n - (size_t)(u - p);
-	const unsigned char *nul2 = memchr(u, '\0', rest);
-	if (nul2 == NULL)
-		return;
-	str_copy((struct str){(const char *)u, (size_t)(nul2 - u)}, out, outsz);
-}
-
 /* SASL mechanisms AUTHENTICATE accepts (as advertised), canonical case. */
 static const char *const imap_sasl_mechs[] = {
 	"PLAIN",
@@ -319,37 +301,6 @@ static const char *imap_sasl_mech(struct str name)
 			return imap_sasl_mechs[i];
 	}
 	return NULL;
-}
-
-/* Name in a SCRAM client-first message ("n,,n=NAME,r=..."), for the log
- * only: escapes are left as sent. */
-static void scram_user_hint(const unsigned char *p, size_t n, char *out,
-			    size_t outsz)
-{
-	const unsigned char *u = NULL, *end;
-
-	out[0] = '\0';
-	for (size_t i = 0; i + 3 <= n; i++) {
-		if (p[i] == ',' && p[i + 1] == 'n' && p[i + 2] == '=') {
-			u = p + i + 3;
-			break;
-		}
-	}
-	if (u == NULL)
-		return;
-	end = memchr(u, ',', n - (size_t)(u - p));
-	if (end == NULL || memchr(u, '\0', (size_t)(end - u)) != NULL)
-		return;
-	str_copy((struct str){(const char *)u, (size_t)(end - u)}, out, outsz);
-}
-
-static void sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
-			   char *out, size_t outsz)
-{
-	if (strcmp(mech, "PLAIN") == 0)
-		plain_user_hint(p, n, out, outsz);
-	else
-		scram_user_hint(p, n, out, outsz);
 }
 
 static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
@@ -387,7 +338,7 @@ static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
 		return;
 	}
 	char hint[256];
-	sasl_user_hint(mech_name, ir.data, ir.len, hint, sizeof(hint));
+	login_sasl_user_hint(mech_name, ir.data, ir.len, hint, sizeof(hint));
 	imap_auth_begin(ic, cmd->tag, mech_name, ir.data, ir.len, has_ir,
 			hint[0] != '\0' ? hint : NULL);
 	buf_deinit_secret(&ir);
@@ -506,7 +457,7 @@ static void sasl_response(struct imap_client *ic, const char *line, size_t len)
 		return;
 	}
 	char hint[256];
-	sasl_user_hint(ic->mech != NULL ? ic->mech : "PLAIN", resp.data,
+	login_sasl_user_hint(ic->mech != NULL ? ic->mech : "PLAIN", resp.data,
 		       resp.len, hint, sizeof(hint));
 	if (hint[0] != '\0')
 		login_client_set_user_hint(lc, hint);
@@ -759,20 +710,6 @@ static void imap_auth_success(struct login_client *lc,
 	imap_auth_continue(ic, data, len, IMAP_WAIT_FINAL);
 }
 
-/* "e=" and a server-error-value token: [a-z-], bounded. */
-static bool scram_error_valid(const char *m)
-{
-	size_t len = strlen(m);
-
-	if (len < 3 || len > 64 || m[0] != 'e' || m[1] != '=')
-		return false;
-	for (size_t i = 2; i < len; i++) {
-		if (!((m[i] >= 'a' && m[i] <= 'z') || m[i] == '-'))
-			return false;
-	}
-	return true;
-}
-
 static void imap_auth_failure(struct login_client *lc, uint32_t code,
 			      const char *message)
 {
@@ -784,7 +721,7 @@ static void imap_auth_failure(struct login_client *lc, uint32_t code,
 	/* auth's message is not echoed: the client learns only the class */
 	switch (code) {
 	case IPC_AUTH_FAIL_CREDENTIALS:
-		if (scram_error_valid(message)) {
+		if (login_scram_error_valid(message)) {
 			/* the SCRAM server-error (RFC 5802 "e=...") is the
 			 * one thing from auth a client may see: see
 			 * auth/mech_scram.c for why it travels in the NO */

@@ -28,6 +28,13 @@ struct config_key {
 	const char *help;
 };
 
+/* String keys that take one of a few words (space-separated). */
+static const struct {
+	const char *key, *choices;
+} config_choices[] = {
+	{"smarthost_tls", "starttls tls none"},
+};
+
 #define S(f) offsetof(struct config, f)
 /* Defaults are for a production install; --init-dev writes every key. */
 static const struct config_key config_table[] = {
@@ -56,6 +63,15 @@ static const struct config_key config_table[] = {
 	 "IMAP with STARTTLS: host:port list, empty disables"},
 	{"imaps_listen", CONFIG_LISTEN, S(imaps_listen), "0.0.0.0:993", 0, 0,
 	 "IMAP over implicit TLS: host:port list, empty disables"},
+	{"submission_listen", CONFIG_LISTEN, S(submission_listen),
+	 "0.0.0.0:587", 0, 0,
+	 "SMTP submission with STARTTLS: host:port list, empty disables"},
+	{"submissions_listen", CONFIG_LISTEN, S(submissions_listen),
+	 "0.0.0.0:465", 0, 0,
+	 "SMTP submission over implicit TLS: host:port list, empty disables"},
+	{"hostname", CONFIG_STRING, S(hostname), "", 0, 0,
+	 "name in the SMTP greeting and Received headers; empty = the "
+	 "system's host name"},
 	{"tls_cert", CONFIG_PATH, S(tls_cert), "/etc/postern/cert.pem", 0, 0,
 	 "PEM certificate chain"},
 	{"tls_key", CONFIG_PATH, S(tls_key), "/etc/postern/key.pem", 0, 0,
@@ -64,8 +80,9 @@ static const struct config_key config_table[] = {
 	 "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE", 0,
 	 0, "GnuTLS priority string"},
 	{"tls_request_client_cert", CONFIG_STRING, S(tls_request_client_cert),
-	 "imap imaps", 0, 0,
-	 "listeners (imap, imaps) that request a client certificate"},
+	 "imap imaps submission submissions", 0, 0,
+	 "listeners (imap, imaps, submission, submissions) that request a "
+	 "client certificate"},
 	{"login_processes", CONFIG_UINT, S(login_processes), "2", 1, 256,
 	 "size of the imap-login pool"},
 	{"login_max_clients", CONFIG_UINT, S(login_max_clients), "256", 1,
@@ -104,6 +121,24 @@ static const struct config_key config_table[] = {
 	 86400,
 	 "seconds without a command before autologout (RFC 9051: at least 30 "
 	 "min)"},
+	{"smarthost", CONFIG_LISTEN, S(smarthost), "", 0, 0,
+	 "host:port that mail for remote recipients is relayed to; empty = "
+	 "remote recipients are refused"},
+	{"smarthost_tls", CONFIG_STRING, S(smarthost_tls), "starttls", 0, 0,
+	 "starttls, tls (implicit) or none"},
+	{"smarthost_ca_file", CONFIG_STRING, S(smarthost_ca_file), "", 0, 0,
+	 "CA bundle (PEM) that verifies the smarthost; empty = the system "
+	 "bundle"},
+	{"smarthost_user", CONFIG_STRING, S(smarthost_user), "", 0, 0,
+	 "login at the smarthost; empty = no AUTH"},
+	{"smarthost_password_file", CONFIG_STRING, S(smarthost_password_file),
+	 "", 0, 0, "file whose first line is the smarthost password"},
+	{"submission_max_recipients", CONFIG_UINT,
+	 S(submission_max_recipients), "100", 1, 100000,
+	 "recipients of one submitted message"},
+	{"submission_max_message_size", CONFIG_UINT,
+	 S(submission_max_message_size), "52428800", 1024, 2147483647,
+	 "bytes of one submitted message (the EHLO SIZE)"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
@@ -146,6 +181,23 @@ static const char *config_check(const struct config_key *k, const char *v,
 {
 	switch (k->type) {
 	case CONFIG_STRING:
+		for (size_t i = 0; i < N_ELEMENTS(config_choices); i++) {
+			if (strcmp(config_choices[i].key, k->name) != 0)
+				continue;
+			size_t n = strlen(v);
+			const char *choices = config_choices[i].choices;
+			for (const char *p = choices; *p != '\0';) {
+				size_t w = strcspn(p, " ");
+				if (w == n && n > 0 && memcmp(p, v, n) == 0)
+					return NULL;
+				p += w;
+				p += strspn(p, " ");
+			}
+			static char why[160];
+			snprintf(why, sizeof(why), "must be one of: %s",
+				 choices);
+			return why;
+		}
 		return NULL;
 	case CONFIG_PATH:
 		return v[0] == '/' ? NULL : "must be an absolute path";

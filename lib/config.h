@@ -28,6 +28,9 @@ struct config {
 	/* listeners: space-separated host:port lists; "" disables */
 	char *imap_listen;  /* plaintext + STARTTLS */
 	char *imaps_listen; /* implicit TLS */
+	char *submission_listen;  /* SMTP submission, STARTTLS (587) */
+	char *submissions_listen; /* SMTP submission, implicit TLS (465) */
+	char *hostname; /* SMTP greeting and Received; "" = gethostname() */
 
 	/* TLS */
 	char *tls_cert;
@@ -64,6 +67,15 @@ struct config {
 	unsigned worker_max_clients;  /* connections per worker (per user) */
 	/* BAD answers in a row that close a connection (imap-login too) */
 	unsigned imap_max_bad_commands;
+
+	/* submission worker */
+	char *smarthost;	       /* host:port; "" = no relaying */
+	char *smarthost_tls;	       /* starttls, tls or none */
+	char *smarthost_ca_file;       /* "" = the system bundle */
+	char *smarthost_user;	       /* "" = no AUTH at the smarthost */
+	char *smarthost_password_file; /* its password, first line */
+	unsigned submission_max_recipients;
+	unsigned submission_max_message_size; /* bytes */
 
 	/* logging */
 	char *log_level; /* debug, info, warn, error */

@@ -63,8 +63,10 @@ enum ipc_type {
 	 * data ticket, str service, u64 session, str remote_ip, u32
 	 * remote_port, str local_ip, u32 local_port, u32 flags
 	 * (IPC_HANDOFF_F_*), str tls_info (e.g. "TLSv1.3
-	 * TLS_AES_256_GCM_SHA384", "" without TLS), str tag (IMAP tag of the
-	 * authenticating command; "" for PREAUTH), data bytes the client sent
+	 * TLS_AES_256_GCM_SHA384", "" without TLS), str resume (the login
+	 * protocol's state for the worker, login_client_set_resume: the IMAP
+	 * tag of the authenticating command, "" for PREAUTH; submission:
+	 * "auth EHLO-NAME" or "cert EHLO-NAME"), data bytes the client sent
 	 * after the authenticating command */
 	IPC_T_HANDOFF = 300,
 	/* ---- master -> login process ---- */
@@ -76,7 +78,7 @@ enum ipc_type {
 	/* ---- master -> worker (fd 3) ---- */
 	/* fd (plaintext client stream); str user, str home, u64 session,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
-	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str tag, data pending */
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str resume, data pending */
 	IPC_T_CLIENT = 400,
 	/* the worker may exit once its connections are done. empty */
 	IPC_T_WORKER_QUIT,
@@ -125,8 +127,9 @@ enum ipc_type {
 
 /* IPC_T_HANDOFF / IPC_T_CLIENT flags */
 #define IPC_HANDOFF_F_TLS 0x1u
-/* authenticated by client certificate before any command: the worker greets
- * with "* PREAUTH [CAPABILITY ...]" instead of a tagged OK (tag is "") */
+/* authenticated by client certificate without an authenticating command
+ * (login_client_auth_preauth): IMAP greets with "* PREAUTH [CAPABILITY ...]"
+ * instead of a tagged OK; submission owes no 235 */
 #define IPC_HANDOFF_F_PREAUTH 0x2u
 
 /* IPC_T_ADMIN_REPLY codes (also mailadm's exit status) */

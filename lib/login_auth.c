@@ -206,7 +206,7 @@ static void auth_add_tls_fields(struct login_client *c, struct ipc_msg *m)
 
 int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 				  const void *ir, size_t ir_len, bool has_ir,
-				  const char *tag, const char *user_hint,
+				  const char *resume, const char *user_hint,
 				  uint32_t flags)
 {
 	struct login_client_priv *p = c->priv;
@@ -214,11 +214,8 @@ int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 		return -1;
 	if (str_cpy(p->mech, mech, sizeof(p->mech)) < 0)
 		return -1;
-	char *tag_copy = strdup(tag);
-	if (tag_copy == NULL)
+	if (resume != NULL && login_client_set_resume(c, resume) < 0)
 		return -1;
-	free(p->tag);
-	p->tag = tag_copy;
 	if (user_hint == NULL ||
 	    str_cpy(p->user_hint, user_hint, sizeof(p->user_hint)) < 0)
 		p->user_hint[0] = '\0';
@@ -244,9 +241,10 @@ int login_client_auth_begin_flags(struct login_client *c, const char *mech,
 
 int login_client_auth_begin(struct login_client *c, const char *mech,
 			    const void *ir, size_t ir_len, bool has_ir,
-			    const char *tag, const char *user_hint)
+			    const char *resume, const char *user_hint)
 {
-	return login_client_auth_begin_flags(c, mech, ir, ir_len, has_ir, tag,
+	return login_client_auth_begin_flags(c, mech, ir, ir_len, has_ir,
+					     resume,
 					     user_hint, 0);
 }
 
@@ -256,7 +254,7 @@ int login_client_auth_preauth(struct login_client *c)
 
 	if (login_client_key(c, key) < 0)
 		return -1;
-	return login_client_auth_begin_flags(c, "EXTERNAL", "", 0, true, "",
+	return login_client_auth_begin_flags(c, "EXTERNAL", "", 0, true, NULL,
 					     NULL, IPC_AUTH_F_PREAUTH);
 }
 
@@ -301,3 +299,67 @@ void login_auth_client_gone(struct login_client *c)
 	auth_send_abort(c);
 	c->authenticating = false;
 }
+
+/* authcid of a PLAIN message, for the log only. */
+static void plain_user_hint(const unsigned char *p, size_t n, char *out,
+			    size_t outsz)
+{
+	out[0] = '\0';
+	if (n == 0)
+		return; /* p may be NULL for an empty response */
+	const unsigned char *nul1 = memchr(p, '\0', n);
+	if (nul1 == NULL)
+		return;
+	const unsigned char *u = nul1 + 1;
+	size_t rest = n - (size_t)(u - p);
+	const unsigned char *nul2 = memchr(u, '\0', rest);
+	if (nul2 == NULL)
+		return;
+	str_copy((struct str){(const char *)u, (size_t)(nul2 - u)}, out, outsz);
+}
+
+/* Name in a SCRAM client-first message ("n,,n=NAME,r=..."), for the log
+ * only: escapes are left as sent. */
+static void scram_user_hint(const unsigned char *p, size_t n, char *out,
+			    size_t outsz)
+{
+	const unsigned char *u = NULL, *end;
+
+	out[0] = '\0';
+	for (size_t i = 0; i + 3 <= n; i++) {
+		if (p[i] == ',' && p[i + 1] == 'n' && p[i + 2] == '=') {
+			u = p + i + 3;
+			break;
+		}
+	}
+	if (u == NULL)
+		return;
+	end = memchr(u, ',', n - (size_t)(u - p));
+	if (end == NULL || memchr(u, '\0', (size_t)(end - u)) != NULL)
+		return;
+	str_copy((struct str){(const char *)u, (size_t)(end - u)}, out, outsz);
+}
+
+void login_sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
+			   char *out, size_t outsz)
+{
+	if (strcmp(mech, "PLAIN") == 0)
+		plain_user_hint(p, n, out, outsz);
+	else
+		scram_user_hint(p, n, out, outsz);
+}
+
+/* "e=" and a server-error-value token: [a-z-], bounded. */
+bool login_scram_error_valid(const char *m)
+{
+	size_t len = strlen(m);
+
+	if (len < 3 || len > 64 || m[0] != 'e' || m[1] != '=')
+		return false;
+	for (size_t i = 2; i < len; i++) {
+		if (!((m[i] >= 'a' && m[i] <= 'z') || m[i] == '-'))
+			return false;
+	}
+	return true;
+}
+

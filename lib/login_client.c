@@ -283,7 +283,7 @@ void login_client_destroy(struct login_client *c)
 
 	buf_deinit_secret(&c->in);
 	buf_deinit(&p->out);
-	free(p->tag);
+	free(p->resume);
 	explicit_bzero(p, sizeof(*p));
 	free(p);
 	free(c);
@@ -487,6 +487,18 @@ void login_client_printf(struct login_client *c, const char *fmt, ...)
 	}
 	login_client_send(c, line.data, line.len);
 	buf_deinit(&line);
+}
+
+int login_client_set_resume(struct login_client *c, const char *resume)
+{
+	if (strlen(resume) > LOGIN_RESUME_MAX)
+		return -1;
+	char *copy = strdup(resume);
+	if (copy == NULL)
+		return -1;
+	free(c->priv->resume);
+	c->priv->resume = copy;
+	return 0;
 }
 
 void login_client_set_user_hint(struct login_client *c, const char *user)

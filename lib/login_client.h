@@ -117,30 +117,42 @@ void login_client_starttls(struct login_client *client);
 /* Whether STARTTLS may still be offered (plaintext listener, no TLS yet). */
 bool login_client_can_starttls(const struct login_client *client);
 
+/* The protocol's resume state: one line of text that travels with the
+ * hand-off (IPC_T_HANDOFF "resume") so the worker can continue where the
+ * login process stopped -- the IMAP tag of the authenticating command, the
+ * SMTP EHLO name and whether a success reply is still owed. The worker
+ * checks it as untrusted input. Copied; replaces any earlier value. 0, or
+ * -1 if longer than LOGIN_RESUME_MAX or out of memory. */
+#define LOGIN_RESUME_MAX 1024
+int login_client_set_resume(struct login_client *client, const char *resume);
+
 /* Starts a SASL exchange at auth. ir (len ir_len) is the initial response
- * when has_ir (it may be empty). tag travels with a successful hand-off
- * (IMAP tag; "" for protocols without one). user_hint (may be NULL) names the
- * claimed login in the log line of a failure. Input processing is the
+ * when has_ir (it may be empty). resume is set as by login_client_set_resume
+ * (NULL keeps the current value; "" when there is nothing to carry). user_hint (may be NULL) names
+ * the claimed login in the log line of a failure. Input processing is the
  * protocol's business: it should not parse further commands until one of
- * the auth_* callbacks. 0, or -1 if the auth daemon is unreachable or tag
+ * the auth_* callbacks. 0, or -1 if the auth daemon is unreachable or resume
  * is too long (the protocol answers a temporary failure). */
 int login_client_auth_begin(struct login_client *client, const char *mech,
 			    const void *ir, size_t ir_len, bool has_ir,
-			    const char *tag, const char *user_hint);
+			    const char *resume, const char *user_hint);
 /* The same with extra IPC_AUTH_F_* flags (HAS_IR and SECURED are added
  * here). */
 int login_client_auth_begin_flags(struct login_client *client,
 				  const char *mech, const void *ir,
-				  size_t ir_len, bool has_ir, const char *tag,
+				  size_t ir_len, bool has_ir,
+				  const char *resume,
 				  const char *user_hint, uint32_t flags);
-/* Certificate login right after the TLS handshake (implicit TLS): mech
- * EXTERNAL, empty initial response and authzid, IPC_AUTH_F_PREAUTH, tag "".
- * The answer comes through the usual callbacks: auth_success (the protocol
- * greets with PREAUTH and hands off) or auth_failure (code
- * IPC_AUTH_FAIL_NO_PREAUTH: a known key that wants an explicit
- * AUTHENTICATE EXTERNAL; IPC_AUTH_FAIL_THROTTLED; anything else: an
- * unknown key). A failure here is never delayed. 0, or -1 if the client
- * sent no certificate or auth is unreachable (greet normally). */
+/* Certificate login without a command (IMAP: right after the implicit TLS
+ * handshake, for a PREAUTH greeting; SMTP: at the first MAIL without AUTH):
+ * mech EXTERNAL, empty initial response and authzid, IPC_AUTH_F_PREAUTH;
+ * the resume state is left as it is. The hand-off then carries
+ * IPC_HANDOFF_F_PREAUTH. The answer comes through the usual callbacks:
+ * auth_success (the protocol hands off) or auth_failure (code
+ * IPC_AUTH_FAIL_NO_PREAUTH: a known key that wants an explicit EXTERNAL
+ * (IMAP keys registered without preauth); IPC_AUTH_FAIL_THROTTLED; anything
+ * else: an unknown key). A failure here is never delayed. 0, or -1 if the
+ * client sent no certificate or auth is unreachable. */
 int login_client_auth_preauth(struct login_client *client);
 /* Unpadded base64url SHA-256 of the client certificate's SubjectPublicKeyInfo
  * (43 characters + NUL) into out. 0, or -1 (no TLS or no certificate; out is
@@ -155,6 +167,13 @@ void login_client_log_cert(struct login_client *client, const char *what);
 /* Names the claimed login for the log once the protocol learns it (a SASL
  * response after the command). Copied; truncated names are dropped. */
 void login_client_set_user_hint(struct login_client *client, const char *user);
+/* The login name a SASL message claims (PLAIN authcid, SCRAM n=), for the
+ * log only (escapes left as sent); "" if none. */
+void login_sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
+			  char *out, size_t outsz);
+/* Whether an auth failure message is a SCRAM server-error ("e=" and
+ * [a-z-], RFC 5802) -- the one text from auth a client may see. */
+bool login_scram_error_valid(const char *message);
 /* Relays the client's response to the last challenge. */
 void login_client_auth_continue(struct login_client *client, const void *p,
 				size_t n);

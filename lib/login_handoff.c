@@ -94,7 +94,7 @@ void login_client_handoff(struct login_client *c)
 					 ? IPC_HANDOFF_F_PREAUTH
 					 : 0));
 	ipc_add_str(&m, c->tls != NULL ? tls_describe(c->tls) : "");
-	ipc_add_str(&m, p->tag != NULL ? p->tag : "");
+	ipc_add_str(&m, p->resume != NULL ? p->resume : "");
 	/* bytes pipelined behind the authenticating command: sent once, and
 	 * never read by this process again */
 	ipc_add_data(&m, c->in.data != NULL ? c->in.data : (unsigned char *)"",

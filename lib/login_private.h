@@ -71,7 +71,7 @@ struct login_client_priv {
 	bool handed_off; /* the fd and session belong to someone else */
 	char mech[32];
 	char user_hint[256];
-	char *tag; /* of the authenticating command */
+	char *resume; /* login_client_set_resume; travels with the hand-off */
 	char user[256]; /* from IPC_T_AUTH_SUCCESS */
 	unsigned char ticket[IPC_TICKET_SIZE];
 	uint32_t fail_code;

@@ -14,6 +14,7 @@
 #include <gnutls/x509.h>
 
 #include "fdio.h"
+#include "tls_private.h"
 
 /* One record at a time: tls_write reports partial progress per record. */
 #define TLS_MAX_WRITE 16384
@@ -23,16 +24,6 @@ struct tls_server {
 	gnutls_priority_t prio;
 	bool have_ticket_key;
 	unsigned char ticket_key[TLS_TICKET_KEY_SIZE];
-};
-
-struct tls_conn {
-	gnutls_session_t session;
-	int fd;
-	bool broken;
-	/* size of the record_send that returned EAGAIN; it must be repeated
-	 * with the same parameters */
-	size_t write_pending;
-	char desc[128];
 };
 
 int tls_server_new(const char *cert_path, const char *key_path,
@@ -176,6 +167,8 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 		if (gnutls_error_is_fatal(ret) == 0)
 			continue; /* warning alert: go on */
 		tls_break(conn, ret, error_r);
+		if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+			*error_r = tls_client_verify_error(conn);
 		return TLS_STEP_ERROR;
 	}
 }

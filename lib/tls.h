@@ -1,6 +1,7 @@
 #ifndef POSTERN_TLS_H
 #define POSTERN_TLS_H
-/* Server-side TLS (GnuTLS) on non-blocking sockets.
+/* TLS (GnuTLS) on non-blocking sockets: the server side of the login
+ * processes and the client side of lib/'s SMTP and IMAP clients.
  *
  * A struct tls_server holds the certificate, key and priority string; load
  * it while the files are still readable (before dropping privileges). A
@@ -114,5 +115,43 @@ int tls_peer_cert_der(struct tls_conn *conn, const void **der_r,
  * before the handshake completed, on another version or a GnuTLS error. */
 int tls_channel_binding(struct tls_conn *conn, const char **type_r,
 			unsigned char buf[TLS_CB_MAX], size_t *len_r);
+
+/* Client side. A struct tls_client holds what every session to one kind of
+ * server shares: the trust anchors, the optional client certificate and the
+ * priority string. Unlike the server side, the peer's certificate IS a trust
+ * decision here: unless no_verify is set, the handshake fails when the chain
+ * does not verify against the CA file (default TLS_SYSTEM_CA) or does not
+ * name the host the caller connected to (RFC 6125; an IP literal is matched
+ * against iPAddress entries). The sessions then use tls_handshake, tls_read,
+ * tls_write, ... above. */
+#define TLS_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+/* Client priority: what a server of ours accepts, and nothing older. */
+#define TLS_CLIENT_PRIORITY "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct tls_client_opts {
+	const char *ca_file; /* PEM bundle; NULL: TLS_SYSTEM_CA */
+	bool no_verify;	     /* tests and explicit admin choice only */
+	/* client certificate: files (key_file alone may hold both) or PEM
+	 * text in memory; none when all are NULL */
+	const char *cert_file, *key_file;
+	const void *cert_pem, *key_pem;
+	size_t cert_pem_len, key_pem_len;
+	const char *priority; /* NULL: TLS_CLIENT_PRIORITY */
+};
+
+struct tls_client;
+/* Loads the trust anchors and the client certificate. 0, or -1 with a
+ * static or GnuTLS reason in *error_r. */
+int tls_client_new(const struct tls_client_opts *opts,
+		   struct tls_client **cli_r, const char **error_r);
+/* Accepts NULL; NULLs *cli. Free its sessions first. */
+void tls_client_free(struct tls_client **cli);
+/* A client session on fd (non-blocking, stays the caller's) to server_name:
+ * sent as SNI unless it is an IP literal, and checked against the
+ * certificate. NULL with *error_r on failure. Free with tls_conn_free
+ * (after tls_bye). */
+struct tls_conn *tls_client_conn_new(struct tls_client *cli, int fd,
+				     const char *server_name,
+				     const char **error_r);
 
 #endif

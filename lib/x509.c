@@ -1,5 +1,6 @@
 #include "x509.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -368,4 +369,49 @@ int x509_generate_ed25519(const char *cn, struct buf *key_pem,
 	};
 
 	return x509_generate(&g, key_pem, cert_pem, error_r);
+}
+
+int x509_cert_for_key(const void *key_pem, size_t key_len, const char *cn,
+		      struct buf *cert_pem, const char **error_r)
+{
+	struct x509_gen g = {
+		.cn = cn,
+		.not_before = 0,
+		.not_after = X509_NO_EXPIRY,
+	};
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)key_len};
+	gnutls_datum_t cd = {NULL, 0};
+	int ret;
+
+	if (key_len > UINT_MAX) {
+		*error_r = "key file too large";
+		return -1;
+	}
+	if ((ret = gnutls_x509_privkey_init(&key)) < 0)
+		return gen_fail(ret, error_r);
+	if ((ret = gnutls_x509_crt_init(&crt)) < 0) {
+		gnutls_x509_privkey_deinit(key);
+		return gen_fail(ret, error_r);
+	}
+	ret = gnutls_x509_privkey_import2(key, &kd, GNUTLS_X509_FMT_PEM, NULL,
+					  0);
+	if (ret >= 0) {
+		g.ed25519 = gnutls_x509_privkey_get_pk_algorithm(key) ==
+			    GNUTLS_PK_EDDSA_ED25519;
+		ret = gen_cert(crt, key, &g);
+	}
+	if (ret >= 0)
+		ret = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM, &cd);
+	if (ret < 0)
+		*error_r = gnutls_strerror(ret);
+	else if (buf_append(cert_pem, cd.data, cd.size) < 0) {
+		*error_r = "output buffer too small";
+		ret = -1;
+	}
+	gnutls_free(cd.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+	return ret < 0 ? -1 : 0;
 }

@@ -79,4 +79,13 @@ int x509_generate(const struct x509_gen *g, struct buf *key_pem,
 int x509_generate_ed25519(const char *cn, struct buf *key_pem,
 			  struct buf *cert_pem, const char **error_r);
 
+/* The same minimal certificate for an existing private key (PEM: PKCS#8,
+ * PKCS#1 or SEC1, unencrypted; Ed25519 is what mailadm tlskey gen makes),
+ * so a client holding only its key can present it: the certificate is
+ * appended as PEM to cert_pem. The key is the identity; the certificate
+ * made here is a different one each time, and that does not matter. 0, or
+ * -1 with a static or GnuTLS reason in *error_r. */
+int x509_cert_for_key(const void *key_pem, size_t key_len, const char *cn,
+		      struct buf *cert_pem, const char **error_r);
+
 #endif

@@ -29,7 +29,7 @@ struct restart_slot {
 	struct timer *timer;
 };
 
-static struct restart_slot auth_slot, login_slot;
+static struct restart_slot auth_slot, login_slot[SERVICE_COUNT];
 static struct timer *shutdown_timer;
 
 static const struct ipc_rule auth_child_rules[] = {
@@ -44,8 +44,34 @@ static const struct ipc_rule worker_child_rules[] = {
 	{IPC_T_WORKER_IDLE, 0, false, false},
 };
 
-static const char *const child_kind_names[] = {"postern-auth", "imap-login",
-					       "imap"};
+const struct service_info services[SERVICE_COUNT] = {
+	{"imap", "imap-login", "imap"},
+	{"submission", "submission-login", "submission"},
+};
+
+int service_find(const char *name)
+{
+	for (int i = 0; i < SERVICE_COUNT; i++) {
+		if (strcmp(services[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The binary name, which is also what the logs call the process. */
+static const char *child_name(enum child_kind kind,
+			      enum master_service service)
+{
+	switch (kind) {
+	case CHILD_AUTH:
+		return "postern-auth";
+	case CHILD_LOGIN:
+		return services[service].login_bin;
+	case CHILD_WORKER:
+		return services[service].worker_bin;
+	}
+	return "?";
+}
 
 static void login_pool_fill(void);
 static void auth_spawn(void);
@@ -59,11 +85,11 @@ struct child *child_find_pid(pid_t pid)
 	return NULL;
 }
 
-struct child *worker_find(const char *user)
+struct child *worker_find(enum master_service service, const char *user)
 {
 	for (struct child *c = master.children; c != NULL; c = c->next) {
-		if (c->kind == CHILD_WORKER && !c->retiring &&
-		    strcmp(c->user, user) == 0)
+		if (c->kind == CHILD_WORKER && c->service == service &&
+		    !c->retiring && strcmp(c->user, user) == 0)
 			return c;
 	}
 	return NULL;
@@ -71,7 +97,7 @@ struct child *worker_find(const char *user)
 
 void child_kill(struct child *c, const char *why)
 {
-	log_warn("killing %s pid=%ld: %s", child_kind_names[c->kind],
+	log_warn("killing %s pid=%ld: %s", child_name(c->kind, c->service),
 		 (long)c->pid, why);
 	kill(c->pid, SIGKILL);
 }
@@ -99,7 +125,7 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 			return;
 		}
 		c->ready = true;
-		log_debug("%s pid=%ld ready", child_kind_names[c->kind],
+		log_debug("%s pid=%ld ready", child_name(c->kind, c->service),
 			  (long)c->pid);
 		if (c->kind == CHILD_AUTH) {
 			master.auth_ready = true;
@@ -130,10 +156,13 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 	}
 }
 
-static struct child *child_start(enum child_kind kind, char *const argv[],
-				 const int *fds, size_t nfds)
+static struct child *child_start(enum child_kind kind,
+				 enum master_service service,
+				 char *const argv[], const int *fds,
+				 size_t nfds)
 {
-	const char *bin = spawn_binary_path(child_kind_names[kind]);
+	const char *name = child_name(kind, service);
+	const char *bin = spawn_binary_path(name);
 	int chan_fd;
 	pid_t pid = spawn_child(bin, argv, fds, nfds, &chan_fd);
 	if (pid < 0)
@@ -143,6 +172,7 @@ static struct child *child_start(enum child_kind kind, char *const argv[],
 		log_fatal("out of memory");
 	c->pid = pid;
 	c->kind = kind;
+	c->service = service;
 	c->started_ms = ioloop_now_ms();
 	static const struct {
 		const struct ipc_rule *rules;
@@ -152,12 +182,11 @@ static struct child *child_start(enum child_kind kind, char *const argv[],
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
 	};
-	c->chan =
-		ipc_chan_new(chan_fd, child_kind_names[kind], rules[kind].rules,
-			     rules[kind].n, child_handle, child_chan_closed, c);
+	c->chan = ipc_chan_new(chan_fd, name, rules[kind].rules, rules[kind].n,
+			       child_handle, child_chan_closed, c);
 	c->next = master.children;
 	master.children = c;
-	log_info("started %s pid=%ld", child_kind_names[kind], (long)pid);
+	log_info("started %s pid=%ld", name, (long)pid);
 	return c;
 }
 
@@ -165,56 +194,74 @@ static void auth_spawn(void)
 {
 	char *argv[] = {(char *)"postern-auth", (char *)"-c", master.cfg.path,
 			NULL};
-	if (child_start(CHILD_AUTH, argv, NULL, 0) == NULL)
+	if (child_start(CHILD_AUTH, SERVICE_IMAP, argv, NULL, 0) == NULL)
 		log_fatal("cannot start postern-auth");
 }
 
-static void login_spawn(void)
+/* Whether any listener belongs to the service (else it has no pool). */
+static bool service_listens(enum master_service service)
+{
+	for (size_t i = 0; i < master.nlisteners; i++) {
+		if (master.listeners[i].service == service)
+			return true;
+	}
+	return false;
+}
+
+static void login_spawn(enum master_service service)
 {
 	char *argv[4 + 2 * 16 + 1];
 	char specs[16][48];
 	int fds[16];
 	size_t argc = 0, n = 0;
-	argv[argc++] = (char *)"imap-login";
+	argv[argc++] = (char *)services[service].login_bin;
 	argv[argc++] = (char *)"-c";
 	argv[argc++] = master.cfg.path;
-	for (size_t i = 0; i < master.nlisteners && n < 16; i++, n++) {
+	for (size_t i = 0; i < master.nlisteners && n < 16; i++) {
 		const struct listener *l = &master.listeners[i];
+		if (l->service != service)
+			continue;
 		fds[n] = l->fd;
 		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
 			 IPC_FD_FIRST_LISTENER + (int)n, l->name,
 			 l->tls ? "tls" : "plain");
 		argv[argc++] = (char *)"--listen";
 		argv[argc++] = specs[n];
+		n++;
 	}
 	argv[argc] = NULL;
-	if (child_start(CHILD_LOGIN, argv, fds, n) == NULL)
-		log_error("cannot start imap-login");
+	if (child_start(CHILD_LOGIN, service, argv, fds, n) == NULL)
+		log_error("cannot start %s", services[service].login_bin);
 }
 
-static unsigned login_active(void)
+static unsigned login_active(enum master_service service)
 {
 	unsigned n = 0;
 	for (struct child *c = master.children; c != NULL; c = c->next) {
-		if (c->kind == CHILD_LOGIN && !c->retiring)
+		if (c->kind == CHILD_LOGIN && c->service == service &&
+		    !c->retiring)
 			n++;
 	}
 	return n;
 }
 
+/* Each service with a listener has its own pool of login_processes. */
 static void login_pool_fill(void)
 {
-	if (master.shutting_down || !master.auth_ready ||
-	    login_slot.timer != NULL)
+	if (master.shutting_down || !master.auth_ready)
 		return;
-	while (login_active() < master.cfg.login_processes)
-		login_spawn();
+	for (int s = 0; s < SERVICE_COUNT; s++) {
+		if (login_slot[s].timer != NULL || !service_listens(s))
+			continue;
+		while (login_active(s) < master.cfg.login_processes)
+			login_spawn(s);
+	}
 }
 
 static void login_restart_timeout(void *ctx)
 {
-	(void)ctx;
-	login_slot.timer = NULL;
+	struct restart_slot *slot = ctx;
+	slot->timer = NULL;
 	login_pool_fill();
 }
 
@@ -226,12 +273,18 @@ static void auth_restart_timeout(void *ctx)
 		auth_spawn();
 }
 
-struct child *worker_spawn(const char *user, const char *home)
+struct child *worker_spawn(enum master_service service, const char *user,
+			   const char *home)
 {
-	char *argv[] = {(char *)"imap",	  (char *)"-c", master.cfg.path,
-			(char *)"--user", (char *)user, (char *)"--home",
-			(char *)home,	  NULL};
-	struct child *c = child_start(CHILD_WORKER, argv, NULL, 0);
+	char *argv[] = {(char *)services[service].worker_bin,
+			(char *)"-c",
+			master.cfg.path,
+			(char *)"--user",
+			(char *)user,
+			(char *)"--home",
+			(char *)home,
+			NULL};
+	struct child *c = child_start(CHILD_WORKER, service, argv, NULL, 0);
 	if (c != NULL && str_cpy(c->user, user, sizeof(c->user)) < 0)
 		log_panic("user name longer than the worker table allows");
 	return c;
@@ -264,10 +317,10 @@ static void child_exited(struct child *c, int status)
 		snprintf(how, sizeof(how), "exit status %d",
 			 WEXITSTATUS(status));
 	if (abnormal && !master.shutting_down)
-		log_error("%s pid=%ld %s", child_kind_names[c->kind],
+		log_error("%s pid=%ld %s", child_name(c->kind, c->service),
 			  (long)c->pid, how);
 	else
-		log_info("%s pid=%ld %s", child_kind_names[c->kind],
+		log_info("%s pid=%ld %s", child_name(c->kind, c->service),
 			 (long)c->pid, how);
 
 	for (struct child **p = &master.children; *p != NULL; p = &(*p)->next) {
@@ -291,13 +344,15 @@ static void child_exited(struct child *c, int status)
 	case CHILD_LOGIN:
 		routing_login_gone(c);
 		if (!c->retiring && !master.shutting_down) {
-			unsigned d = backoff_delay(&login_slot, failed);
+			struct restart_slot *slot = &login_slot[c->service];
+			unsigned d = backoff_delay(slot, failed);
 			if (d == 0) {
 				login_pool_fill();
-			} else if (login_slot.timer == NULL) {
-				log_info("restarting imap-login in %u ms", d);
-				login_slot.timer = timer_add(
-					d, login_restart_timeout, NULL);
+			} else if (slot->timer == NULL) {
+				log_info("restarting %s in %u ms",
+					 services[c->service].login_bin, d);
+				slot->timer = timer_add(
+					d, login_restart_timeout, slot);
 			}
 		}
 		break;
@@ -356,8 +411,10 @@ void children_reload(void)
 			ipc_chan_send(c->chan, &m);
 		}
 	}
-	timer_remove(&login_slot.timer);
-	login_slot.failures = 0;
+	for (int s = 0; s < SERVICE_COUNT; s++) {
+		timer_remove(&login_slot[s].timer);
+		login_slot[s].failures = 0;
+	}
 	login_pool_fill();
 }
 
@@ -413,7 +470,8 @@ void children_shutdown(void)
 		return;
 	master.shutting_down = true;
 	log_info("shutting down");
-	timer_remove(&login_slot.timer);
+	for (int s = 0; s < SERVICE_COUNT; s++)
+		timer_remove(&login_slot[s].timer);
 	timer_remove(&auth_slot.timer);
 	for (struct child *c = master.children; c != NULL; c = c->next)
 		kill(c->pid, SIGTERM);

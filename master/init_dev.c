@@ -193,6 +193,10 @@ int init_dev(const char *dir_arg, unsigned port_base)
 		   "\n"
 		   "imap_listen = 127.0.0.1:%u\n"
 		   "imaps_listen = 127.0.0.1:%u\n"
+		   "submission_listen = 127.0.0.1:%u\n"
+		   "submissions_listen = 127.0.0.1:%u\n"
+		   "tls_request_client_cert = imap imaps submission "
+		   "submissions\n"
 		   "tls_cert = %s\n"
 		   "tls_key = %s\n"
 		   "tls_priority = %s\n"
@@ -209,7 +213,7 @@ int init_dev(const char *dir_arg, unsigned port_base)
 		   "worker_idle_timeout = %u\n"
 		   "log_level = info\n",
 		   dir, dir, dir, dir, dir, port_base + 143, port_base + 993,
-		   cert, key, def.tls_priority, def.login_user, def.auth_user,
+		   port_base + 587, port_base + 465, cert, key, def.tls_priority, def.login_user, def.auth_user,
 		   def.mail_user, def.admin_group, def.login_processes,
 		   def.worker_idle_timeout);
 	int ret = b.overflow ? -1 : write_file(path, b.data, b.len, 0644);
@@ -232,8 +236,10 @@ int init_dev(const char *dir_arg, unsigned port_base)
 	config_free(&cfg);
 	if (ret == 0)
 		printf("wrote %s (IMAP STARTTLS on 127.0.0.1:%u, IMAPS on "
-		       "127.0.0.1:%u)\n",
-		       path, port_base + 143, port_base + 993);
+		       "127.0.0.1:%u, submission STARTTLS on 127.0.0.1:%u, "
+		       "submission TLS on 127.0.0.1:%u)\n",
+		       path, port_base + 143, port_base + 993, port_base + 587,
+		       port_base + 465);
 	return ret;
 }
 
@@ -301,6 +307,8 @@ int demo_prepare(const char *dir, char **conf_path_r)
 	       "  account:  %s\n"
 	       "  password: %s\n"
 	       "  IMAPS:    127.0.0.1:1993   IMAP+STARTTLS: 127.0.0.1:1143\n"
+	       "  SMTP submission: 127.0.0.1:1465 (TLS)   127.0.0.1:1587 "
+	       "(STARTTLS)\n"
 	       "  try:      openssl s_client -quiet -connect 127.0.0.1:1993\n"
 	       "            then: a LOGIN %s %s\n\n",
 	       dir, DEMO_USER, password, DEMO_USER, password);

@@ -48,8 +48,8 @@ static int listener_bind(const char *host, const char *port,
 }
 
 static int listeners_add(const char *list, const char *name, bool tls,
-			 struct listener **arr, size_t *count,
-			 const char **error_r)
+			 enum master_service service, struct listener **arr,
+			 size_t *count, const char **error_r)
 {
 	static char err[512];
 	for (const char *p = list; *p != '\0';) {
@@ -101,6 +101,7 @@ static int listeners_add(const char *list, const char *name, bool tls,
 		memset(l, 0, sizeof(*l));
 		l->fd = fd;
 		l->tls = tls;
+		l->service = service;
 		(void)str_cpy(l->name, name, sizeof(l->name));
 		log_info("listening on %s (%s)", item, name);
 	}
@@ -112,14 +113,19 @@ int listeners_open(const struct config *cfg, struct listener **list_r,
 {
 	*list_r = NULL;
 	*count_r = 0;
-	if (listeners_add(cfg->imap_listen, "imap", false, list_r, count_r,
-			  error_r) < 0 ||
-	    listeners_add(cfg->imaps_listen, "imaps", true, list_r, count_r,
-			  error_r) < 0)
+	if (listeners_add(cfg->imap_listen, "imap", false, SERVICE_IMAP,
+			  list_r, count_r, error_r) < 0 ||
+	    listeners_add(cfg->imaps_listen, "imaps", true, SERVICE_IMAP,
+			  list_r, count_r, error_r) < 0 ||
+	    listeners_add(cfg->submission_listen, "submission", false,
+			  SERVICE_SUBMISSION, list_r, count_r, error_r) < 0 ||
+	    listeners_add(cfg->submissions_listen, "submissions", true,
+			  SERVICE_SUBMISSION, list_r, count_r, error_r) < 0)
 		return -1;
 	if (*count_r == 0) {
-		*error_r = "no listeners configured (imap_listen and "
-			   "imaps_listen are empty)";
+		*error_r = "no listeners configured (imap_listen, "
+			   "imaps_listen, submission_listen and "
+			   "submissions_listen are empty)";
 		return -1;
 	}
 	return 0;

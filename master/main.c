@@ -33,8 +33,9 @@ static void usage(FILE *out)
 		"       postern --init-dev DIR [--port-base N]\n"
 		"                                   write a self-contained "
 		"instance into DIR\n"
-		"                                   (ports N+143, N+993; N "
-		"defaults to 1000)\n"
+		"                                   (ports N+143, N+993, N+587, "
+		"N+465; N defaults\n"
+		"                                   to 1000)\n"
 		"       postern --demo [DIR]        init DIR (default "
 		"./postern-demo) if needed,\n"
 		"                                   create a demo account, "
@@ -79,7 +80,10 @@ static void on_reload(void *ctx, unsigned events)
 		return;
 	}
 	if (strcmp(cfg.imap_listen, master.cfg.imap_listen) != 0 ||
-	    strcmp(cfg.imaps_listen, master.cfg.imaps_listen) != 0)
+	    strcmp(cfg.imaps_listen, master.cfg.imaps_listen) != 0 ||
+	    strcmp(cfg.submission_listen, master.cfg.submission_listen) != 0 ||
+	    strcmp(cfg.submissions_listen, master.cfg.submissions_listen) !=
+		    0)
 		log_warn("listener changes take effect only after a restart");
 	enum log_level lvl;
 	if (log_level_parse(cfg.log_level, &lvl) == 0)

@@ -16,9 +16,27 @@ enum child_kind {
 	CHILD_WORKER,
 };
 
+/* A protocol served by a login pool and per-user workers. The login process
+ * names it in IPC_T_HANDOFF; the ticket must have been issued for it. */
+enum master_service {
+	SERVICE_IMAP,
+	SERVICE_SUBMISSION,
+	SERVICE_COUNT,
+};
+
+struct service_info {
+	const char *name;	/* "imap": IPC service name */
+	const char *login_bin;	/* "imap-login" */
+	const char *worker_bin; /* "imap" */
+};
+extern const struct service_info services[SERVICE_COUNT];
+/* The service of an IPC service name; -1 if none. */
+int service_find(const char *name);
+
 struct child {
 	pid_t pid;
 	enum child_kind kind;
+	enum master_service service; /* login and worker */
 	struct ipc_chan *chan; /* NULL once the channel closed */
 	bool ready;	       /* sent IPC_T_CHILD_READY */
 	bool retiring;	       /* told to stop (login) or quit (worker) */
@@ -29,8 +47,9 @@ struct child {
 
 struct listener {
 	int fd;
-	char name[16]; /* "imap" or "imaps" */
+	char name[16]; /* "imap", "imaps", "submission", "submissions" */
 	bool tls;      /* implicit TLS */
+	enum master_service service; /* whose login pool accepts on it */
 };
 
 struct master {
@@ -48,7 +67,8 @@ struct master {
 
 extern struct master master;
 
-/* master/listeners.c: binds every address of imap_listen / imaps_listen. */
+/* master/listeners.c: binds every address of imap_listen, imaps_listen,
+ * submission_listen and submissions_listen. */
 int listeners_open(const struct config *cfg, struct listener **list_r,
 		   size_t *count_r, const char **error_r);
 
@@ -61,8 +81,9 @@ void children_start(void);
 void children_reload(void);
 void children_shutdown(void);
 struct child *child_find_pid(pid_t pid);
-struct child *worker_find(const char *user);
-struct child *worker_spawn(const char *user, const char *home);
+struct child *worker_find(enum master_service service, const char *user);
+struct child *worker_spawn(enum master_service service, const char *user,
+			   const char *home);
 void child_kill(struct child *c, const char *why);
 
 /* master/routing.c: ticket redemption and hand-off to workers. */
@@ -81,7 +102,8 @@ int demo_prepare(const char *dir, char **conf_path_r);
  * *chan_fd_r with the master's end of the channel. */
 pid_t spawn_child(const char *binary, char *const argv[], const int *extra_fds,
 		  size_t nextra, int *chan_fd_r);
-/* Full path of a role binary ("imap-login", "imap", "postern-auth"). */
+/* Full path of a role binary ("imap-login", "imap", "submission-login",
+ * "submission", "postern-auth"). */
 const char *spawn_binary_path(const char *name);
 
 #endif

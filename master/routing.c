@@ -24,7 +24,8 @@ struct handoff {
 	uint32_t conn_id;    /* login process's id for the connection */
 	int fd;
 	char ticket[IPC_TICKET_SIZE];
-	char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	enum master_service service;
+	char *remote_ip, *local_ip, *tls_info, *resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	void *pending;
@@ -47,11 +48,10 @@ static void handoff_free(struct handoff *h)
 	if (h->fd >= 0)
 		close(h->fd);
 	explicit_bzero(h->ticket, sizeof(h->ticket));
-	free(h->service);
 	free(h->remote_ip);
 	free(h->local_ip);
 	free(h->tls_info);
-	free(h->tag);
+	free(h->resume);
 	free(h->pending);
 	free(h);
 }
@@ -97,9 +97,9 @@ static struct handoff *handoff_find(uint32_t id)
 
 static void deliver(struct handoff *h, const char *user, const char *home)
 {
-	struct child *w = worker_find(user);
+	struct child *w = worker_find(h->service, user);
 	if (w == NULL)
-		w = worker_spawn(user, home);
+		w = worker_spawn(h->service, user, home);
 	if (w == NULL || w->chan == NULL) {
 		log_error("session=%016llx user=%s: no worker available",
 			  (unsigned long long)h->session, user);
@@ -119,11 +119,12 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	ipc_add_u32(&m, h->local_port);
 	ipc_add_u32(&m, h->flags);
 	ipc_add_str(&m, h->tls_info);
-	ipc_add_str(&m, h->tag);
+	ipc_add_str(&m, h->resume);
 	ipc_add_data(&m, h->pending, h->pending_len);
 	ipc_chan_send(w->chan, &m);
-	log_info("session=%016llx user=%s: handed to imap pid=%ld",
-		 (unsigned long long)h->session, user, (long)w->pid);
+	log_info("session=%016llx user=%s: handed to %s pid=%ld",
+		 (unsigned long long)h->session, user,
+		 services[h->service].worker_bin, (long)w->pid);
 	reply_login(h->login, h->conn_id, true, NULL);
 	handoff_unlink(h);
 	handoff_free(h);
@@ -155,7 +156,8 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 			reason = "?";
 		/* A login process presenting a bad ticket is either buggy or
 		 * compromised: say so loudly. */
-		log_warn("imap-login pid=%ld presented an invalid ticket: %s",
+		log_warn("%s pid=%ld presented an invalid ticket: %s",
+			 services[h->service].login_bin,
 			 h->login != NULL ? (long)h->login->pid : 0L, reason);
 		handoff_fail(h, "invalid ticket");
 	}
@@ -214,7 +216,7 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 {
 	const void *ticket, *pending;
 	size_t ticket_len, pending_len;
-	const char *service, *remote_ip, *local_ip, *tls_info, *tag;
+	const char *service, *remote_ip, *local_ip, *tls_info, *resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 ||
@@ -223,13 +225,15 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	    ipc_get_u32(msg, &remote_port) < 0 ||
 	    ipc_get_str(msg, &local_ip) < 0 ||
 	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
-	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &tag) < 0 ||
+	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &resume) < 0 ||
 	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||
 	    ticket_len != IPC_TICKET_SIZE) {
 		child_kill(login, "malformed hand-off");
 		return;
 	}
-	if (strcmp(service, "imap") != 0) {
+	/* a login process serves one protocol: it may hand off only that */
+	int svc = service_find(service);
+	if (svc < 0 || (enum master_service)svc != login->service) {
 		reply_login(login, msg->peer_id, false, "unknown service");
 		return;
 	}
@@ -247,11 +251,11 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	h->conn_id = msg->peer_id;
 	h->fd = ipc_msg_take_fd(msg);
 	memcpy(h->ticket, ticket, IPC_TICKET_SIZE);
-	h->service = dup_or_die(service);
+	h->service = (enum master_service)svc;
 	h->remote_ip = dup_or_die(remote_ip);
 	h->local_ip = dup_or_die(local_ip);
 	h->tls_info = dup_or_die(tls_info);
-	h->tag = dup_or_die(tag);
+	h->resume = dup_or_die(resume);
 	h->session = session;
 	h->remote_port = remote_port;
 	h->local_port = local_port;
@@ -269,6 +273,6 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	struct ipc_msg r;
 	ipc_msg_init(&r, IPC_T_TICKET_REDEEM, h->id);
 	ipc_add_data(&r, h->ticket, IPC_TICKET_SIZE);
-	ipc_add_str(&r, h->service);
+	ipc_add_str(&r, services[h->service].name);
 	ipc_chan_send(auth_chan, &r);
 }

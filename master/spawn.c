@@ -20,6 +20,8 @@ static const struct {
 } spawn_build_dirs[] = {
 	{"imap-login", "imap-login"},
 	{"imap", "imap"},
+	{"submission-login", "submission"},
+	{"submission", "submission"},
 	{"postern-auth", "auth"},
 };
 

@@ -119,6 +119,10 @@ class Instance:
         self.settings = self.read_conf()
         self.host, self.imap_port = _parse_listen(self.settings["imap_listen"])
         _, self.imaps_port = _parse_listen(self.settings["imaps_listen"])
+        _, self.submission_port = _parse_listen(
+            self.settings["submission_listen"])
+        _, self.submissions_port = _parse_listen(
+            self.settings["submissions_listen"])
         self.run_dir = self.settings["run_dir"]
         self._setup_tls()
 

@@ -34,13 +34,13 @@ def _port_free(port):
 
 
 def free_port_base():
-    """A base N with N+143 and N+993 free and not handed out before in this
-    run. Stays below the usual ephemeral range (32768+) so that outgoing
+    """A base N with N+143, N+993, N+587 and N+465 free and not handed out
+    before in this run. Stays below the usual ephemeral range (32768+) so that outgoing
     connections of other programs do not grab our ports."""
     rng = random.Random()
     for _ in range(500):
         base = rng.randrange(10000, 31000)
-        ports = (base + 143, base + 993)
+        ports = (base + 143, base + 993, base + 587, base + 465)
         if any(p in _used_ports for p in ports):
             continue
         if all(_port_free(p) for p in ports):

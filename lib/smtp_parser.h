@@ -1,0 +1,108 @@
+#ifndef POSTERN_SMTP_PARSER_H
+#define POSTERN_SMTP_PARSER_H
+/* The SMTP command reader shared by submission-login and the submission
+ * worker (RFC 5321, RFC 6409): bounded command lines, verbs and paths, ESMTP
+ * parameters, and the DATA reader (dot-unstuffing, end of data, bare CR and
+ * bare LF detection). Every step resumes at any byte boundary: input may
+ * arrive one byte at a time.
+ *
+ * Nothing here allocates; lines and fields are views into the caller's
+ * buffer, valid until the caller consumes or changes it. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "str.h"
+
+/* RFC 5321 4.5.3.1: 512 octets per command line (we take more for ESMTP
+ * parameters, as 4.5.3.1.4 allows), 256 per path. */
+#define SMTP_PATH_MAX 256
+
+enum smtp_line_result {
+	SMTP_LINE_NEED_MORE, /* no complete line yet: read more */
+	SMTP_LINE_OK,	     /* *line_r is a line; consume *consumed_r */
+	/* longer than the limit: consume *consumed_r and answer 500 once; the
+	 * rest of that line is skipped by the following calls */
+	SMTP_LINE_TOO_LONG,
+};
+
+struct smtp_line_reader {
+	size_t max;	/* bytes of one line, line end excluded */
+	size_t scanned; /* bytes of the buffer already known to hold no LF */
+	bool skipping;	/* inside an overlong line */
+};
+
+void smtp_line_reader_init(struct smtp_line_reader *r, size_t max_line);
+/* Forget any partial state (STARTTLS: the buffer was discarded). */
+void smtp_line_reader_reset(struct smtp_line_reader *r);
+/* Looks for the first line in in[0..len). A line ends with LF (CRLF or a
+ * bare LF; the line end is not part of *line_r). After SMTP_LINE_OK or
+ * SMTP_LINE_TOO_LONG the caller must consume exactly *consumed_r bytes
+ * before the next call; after NEED_MORE, *consumed_r bytes of an overlong
+ * line may be dropped (0 otherwise). */
+enum smtp_line_result smtp_line_read(struct smtp_line_reader *r,
+				     const unsigned char *in, size_t len,
+				     struct str *line_r, size_t *consumed_r);
+
+/* A command line split into its verb (letters only, case as sent) and the
+ * rest after one space (trailing spaces trimmed). -1 with *error_r for a
+ * line with NUL, CR or another control character, or without a verb. */
+struct smtp_cmd {
+	struct str verb;
+	struct str args;
+};
+int smtp_cmd_parse(struct str line, struct smtp_cmd *cmd_r,
+		   const char **error_r);
+/* Whether the verb is name (ASCII case-insensitive). */
+bool smtp_cmd_is(const struct smtp_cmd *cmd, const char *name);
+
+/* "FROM:<path> params" / "TO:<path> params" (prefix "FROM:" or "TO:", any
+ * case; a space after the colon is tolerated). *addr_r is the mailbox
+ * without the angle brackets and without a source route ("" for "<>");
+ * *params_r the ESMTP parameters (may be empty). Quoted local parts are
+ * kept as sent. -1 with *error_r for bad syntax or a path longer than
+ * SMTP_PATH_MAX. */
+int smtp_parse_path(struct str args, const char *prefix, struct str *addr_r,
+		    struct str *params_r, const char **error_r);
+/* Takes the next "KEYWORD[=VALUE]" from *params (space-separated). 1 with
+ * *key_r / *value_r (value empty without '='), 0 at the end, -1 for bad
+ * syntax. */
+int smtp_param_next(struct str *params, struct str *key_r, struct str *value_r);
+
+/* DATA (RFC 5321 4.1.1.4, 4.5.2): the message ends with CRLF "." CRLF,
+ * and only so -- a LF or CR not part of a CRLF never ends it (the SMTP
+ * smuggling class) but is remembered, so the message can be refused. */
+enum smtp_data_state {
+	SMTP_DATA_LINE_START,
+	SMTP_DATA_TEXT,
+	SMTP_DATA_CR,
+	SMTP_DATA_DOT,
+	SMTP_DATA_DOT_CR,
+};
+
+struct smtp_data_reader {
+	enum smtp_data_state state;
+	bool bare_cr, bare_lf; /* seen somewhere in the message */
+	uint64_t size;	       /* unstuffed bytes produced so far */
+};
+
+void smtp_data_reader_init(struct smtp_data_reader *r);
+/* Reads in[0..len) and appends the unstuffed message to out (CRLF line
+ * ends as received; the final CRLF before the dot is part of the message,
+ * the dot line is not). Appends at most len + 2 bytes. Returns true when
+ * the end of data was reached: *consumed_r is the bytes read up to and
+ * including that end, the rest is the next command. false: all of in was
+ * read (*consumed_r == len). If out cannot take the bytes (its max), they
+ * are dropped and counted in size all the same: the caller compares size
+ * with its limit. */
+bool smtp_data_feed(struct smtp_data_reader *r, const unsigned char *in,
+		    size_t len, struct buf *out, size_t *consumed_r);
+
+/* BDAT chunks are taken verbatim; this checks their line ends across chunk
+ * boundaries (call with every chunk in order; pending_cr carries a CR that
+ * ended the previous chunk). Sets *bare_cr / *bare_lf when seen. */
+void smtp_crlf_check(const unsigned char *p, size_t len, bool *pending_cr,
+		     bool *bare_cr, bool *bare_lf);
+
+#endif
