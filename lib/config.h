@@ -46,6 +46,10 @@ struct config {
 	unsigned login_idle_timeout; /* seconds */
 	unsigned login_max_line;     /* bytes, pre-auth command line */
 	unsigned login_auth_failure_delay; /* milliseconds */
+	/* implicit-TLS connections: tls-proxy processes (0 = per-connection
+	 * proxies forked by login processes) and connections per process */
+	unsigned tls_proxy_processes;
+	unsigned tls_proxy_max_clients;
 
 	/* auth */
 	unsigned scram_iterations;

@@ -59,10 +59,26 @@ def _check_limits(pid, nofile):
     assert lim["Max open files"] == (str(nofile), str(nofile)), (pid, lim)
 
 
+def test_tls_proxies(instance, session):
+    proxies = instance.tls_proxy_pids()
+    assert len(proxies) == int(instance.settings["tls_proxy_processes"]), \
+        proxies
+    chroot = os.path.realpath(instance.settings["login_chroot"])
+    for pid in proxies:
+        st = _check_unprivileged(pid, instance.settings["login_user"])
+        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
+        assert os.readlink("/proc/%d/root" % pid) == chroot, pid
+        # raised while root, to what tls_proxy_max_clients needs
+        _check_limits(pid,
+                      int(instance.settings["tls_proxy_max_clients"]) * 2
+                      + 64)
+
+
 def test_login_processes(instance, session):
     pool = instance.pool_pids()
+    # with the tls-proxy pool (the default) no proxy is forked
     proxies = instance.proxy_pids()
-    assert pool and proxies, (pool, proxies)
+    assert pool, pool
     chroot = os.path.realpath(instance.settings["login_chroot"])
     for pid in pool | proxies:
         st = _check_unprivileged(pid, instance.settings["login_user"])
