@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +329,19 @@ static void service_drop_proxy(void)
 	}
 	if (privdrop_limit_files(nofile, &error) < 0)
 		log_fatal("%s", error);
+	/* past the descriptor limit accept() would fail in a loop: take no
+	 * more clients than the limit we got allows */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < nofile) {
+		unsigned max = rl.rlim_cur > 66 ? (unsigned)((rl.rlim_cur - 64) / 2)
+						: 1;
+		log_warn("RLIMIT_NOFILE is %llu: tls_proxy_max_clients lowered "
+			 "from %u to %u (raise the master's hard limit, see "
+			 "doc/admin.md)",
+			 (unsigned long long)rl.rlim_cur, login_svc.max_clients,
+			 max);
+		login_svc.max_clients = max;
+	}
 }
 
 /* Connects to auth as the login user, then chroots and drops the rest. */
