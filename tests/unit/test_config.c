@@ -49,6 +49,8 @@ static const struct key_case key_cases[] = {
         K(login_idle_timeout, true, "61"),
         K(login_max_line, true, "1000"),
         K(login_auth_failure_delay, true, "0"),
+        K(tls_proxy_processes, true, "0"),
+        K(tls_proxy_max_clients, true, "300"),
         K(scram_iterations, true, "5000"),
         K(auth_max_exchanges, true, "9"),
         K(auth_fail_limit, true, "0"),
@@ -59,6 +61,7 @@ static const struct key_case key_cases[] = {
         K(imap_max_line, true, "2048"),
         K(imap_max_literal, true, "2147483647"),
         K(imap_idle_timeout, true, "1801"),
+        K(imap_max_bad_commands, true, "5"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
 };
