@@ -6,6 +6,7 @@
 #include "imap_sync.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -299,6 +300,7 @@ void imap_sync_unload(struct client *c)
 	imap_view_clear(&c->view);
 	free(c->keywords);
 	c->keywords = NULL;
+	c->keywords_none = false;
 	free(c->searchres);
 	c->searchres = NULL;
 	c->nsearchres = 0;
@@ -339,20 +341,33 @@ const struct storage_keywords *imap_sync_keywords(struct client *c,
 		if ((keywords & ((uint64_t)1 << i)) != 0)
 			need = i + 1;
 	}
+	/* the full table is 8 KB; a session keeps only the names in use (most
+	 * mailboxes have none), in one process-wide scratch while reading */
+	static struct storage_keywords scratch;
+	static const struct storage_keywords none;
+	struct storage_keywords *kw;
+	size_t size;
+
 	if (c->keywords != NULL && c->keywords->count >= need)
 		return c->keywords;
-	if (c->keywords == NULL) {
-		c->keywords = malloc(sizeof(*c->keywords));
-		if (c->keywords == NULL)
-			return NULL;
-	}
-	if (storage_keywords_get(worker.store, c->mailbox_id, c->keywords,
-				 &error) != STORAGE_OK) {
-		free(c->keywords);
-		c->keywords = NULL;
+	if (c->keywords == NULL && need == 0 && c->keywords_none)
+		return &none;
+	if (storage_keywords_get(worker.store, c->mailbox_id, &scratch,
+				 &error) != STORAGE_OK)
 		return NULL;
-	}
-	return c->keywords;
+	free(c->keywords);
+	c->keywords = NULL;
+	c->keywords_none = scratch.count == 0;
+	if (scratch.count == 0)
+		return &none;
+	size = offsetof(struct storage_keywords, names) +
+	       scratch.count * sizeof(scratch.names[0]);
+	kw = malloc(size);
+	if (kw == NULL)
+		return NULL;
+	memcpy(kw, &scratch, size);
+	c->keywords = kw;
+	return kw;
 }
 
 static const struct {
