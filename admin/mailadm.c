@@ -15,6 +15,7 @@
 #include "fdio.h"
 #include "ipc_proto.h"
 #include "password.h"
+#include "sendmail.h"
 #include "log.h"
 #include "str.h"
 #include "x509.h"
@@ -44,6 +45,19 @@ static void usage(FILE *f)
 		"  user alias add ACCOUNT ADDRESS          another address "
 		"(login name)\n"
 		"  user alias del ADDRESS                  remove an alias\n"
+		"  user quota ACCOUNT [--storage BYTES] [--messages N]\n"
+		"                    set its quota limits (BYTES may end in K, "
+		"M, G or T;\n"
+		"                    none or 0 = unlimited; a limit not given is "
+		"kept)\n"
+		"  user quota ACCOUNT none                 remove both limits\n"
+		"  user trace ACCOUNT LEVEL  protocol trace of its sessions: "
+		"none, trace,\n"
+		"                    traceauth (also secrets), tracedata (also "
+		"message data)\n"
+		"  user set ACCOUNT save-sent on|off       submission saves a copy "
+		"of each\n"
+		"                    sent message into its \\Sent mailbox\n"
 		"\n"
 		"  tlskey add ADDRESS [--name NAME] [--no-imap-preauth] < "
 		"CERT.pem\n"
@@ -59,6 +73,11 @@ static void usage(FILE *f)
 		"certificate and .p12\n"
 		"  tlskey gen STEM          make STEM.key and STEM.crt "
 		"(Ed25519) here\n"
+		"\n"
+		"  sendmail [OPTIONS] [RCPT...] < MESSAGE\n"
+		"                    submit a message (sendmail-compatible; "
+		"mailadm sendmail\n"
+		"                    --help lists the options)\n"
 		"\n"
 		"  -c CONFIG         configuration file (default %s)\n"
 		"  --password-stdin  read the password as one line from stdin;"
@@ -518,8 +537,34 @@ static int run_tlskey(struct session *s, int argc, char **argv,
 	return IPC_ADMIN_E_USAGE;
 }
 
+/* --storage / --messages of "user quota"; NULL when not given. */
+struct quota_opts {
+	const char *storage, *messages;
+};
+
+static int run_quota(struct session *s, int argc, char **argv,
+		     const struct quota_opts *q)
+{
+	const char *args[3] = {argv[2], "-", "-"};
+
+	if (argc == 4 && strcmp(argv[3], "none") == 0 && q->storage == NULL &&
+	    q->messages == NULL) {
+		args[1] = args[2] = "none";
+	} else if (argc != 3 || (q->storage == NULL && q->messages == NULL)) {
+		fail(IPC_ADMIN_E_USAGE, "user quota needs --storage, "
+					"--messages or none");
+		return IPC_ADMIN_E_USAGE;
+	} else {
+		if (q->storage != NULL)
+			args[1] = q->storage;
+		if (q->messages != NULL)
+			args[2] = q->messages;
+	}
+	return request(s, "user-quota", args, 3, NULL);
+}
+
 static int run(struct session *s, int argc, char **argv, bool pw_stdin,
-	       const struct key_opts *o)
+	       const struct key_opts *o, const struct quota_opts *q)
 {
 	char pw[PASSWORD_MAX + 2];
 	const char *args[2];
@@ -549,6 +594,17 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 	if (strcmp(argv[1], "del") == 0 && argc == 3) {
 		args[0] = argv[2];
 		return request(s, "user-del", args, 1, NULL);
+	}
+	if (strcmp(argv[1], "quota") == 0 && argc >= 3)
+		return run_quota(s, argc, argv, q);
+	if (strcmp(argv[1], "trace") == 0 && argc == 4) {
+		args[0] = argv[2];
+		args[1] = argv[3];
+		return request(s, "user-trace", args, 2, NULL);
+	}
+	if (strcmp(argv[1], "set") == 0 && argc == 5) {
+		const char *set_args[3] = {argv[2], argv[3], argv[4]};
+		return request(s, "user-set", set_args, 3, NULL);
 	}
 	if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "passwd") == 0) &&
 	    argc == 3) {
@@ -585,11 +641,14 @@ int main(int argc, char **argv)
 	int cmdc = 0;
 	bool pw_stdin = false;
 	struct key_opts kopts = {NULL, false};
+	struct quota_opts qopts = {NULL, NULL};
 	struct config cfg;
 	struct session s;
 	char *cerr;
 	int st;
 
+	if ((st = sendmail_dispatch(argc, argv, DEFAULT_CONFIG)) >= 0)
+		return st; /* its own sendmail(8) grammar: admin/sendmail.c */
 	log_init("mailadm");
 	bool options_done = false;
 	for (int i = 1; i < argc; i++) {
@@ -617,6 +676,10 @@ int main(int argc, char **argv)
 			pw_stdin = true;
 		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
 			kopts.name = argv[++i];
+		} else if (strcmp(argv[i], "--storage") == 0 && i + 1 < argc) {
+			qopts.storage = argv[++i];
+		} else if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc) {
+			qopts.messages = argv[++i];
 		} else if (strcmp(argv[i], "--no-imap-preauth") == 0) {
 			kopts.no_imap_preauth = true;
 		} else if (argv[i][0] == '-' || cmdc == (int)N_ELEMENTS(cmdv)) {
@@ -652,7 +715,7 @@ int main(int argc, char **argv)
 			    "cannot connect to auth daemon at %s: %s "
 			    "(is postern running?)",
 			    s.path, strerror(errno));
-	st = run(&s, cmdc, cmdv, pw_stdin, &kopts);
+	st = run(&s, cmdc, cmdv, pw_stdin, &kopts, &qopts);
 	close(s.fd);
 	return st;
 }

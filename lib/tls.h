@@ -151,6 +151,10 @@ void tls_facts_capture(struct tls_conn *conn, struct tls_facts *facts);
 struct tls_client_opts {
 	const char *ca_file; /* PEM bundle; NULL: TLS_SYSTEM_CA */
 	bool no_verify;	     /* tests and explicit admin choice only */
+	/* the chain must verify but the host name is not checked: for a
+	 * connection to our own listener by address, with our own
+	 * certificate as the only trust anchor */
+	bool no_name_check;
 	/* client certificate: files (key_file alone may hold both) or PEM
 	 * text in memory; none when all are NULL */
 	const char *cert_file, *key_file;
