@@ -29,9 +29,6 @@ const char client_capabilities[] =
 	"QUOTA=RES-MESSAGE SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
 	"THREAD=REFERENCES";
 
-/* Consecutive unparsable commands before we give up on a client. */
-#define CLIENT_MAX_BAD_COMMANDS 20
-
 /* Parser limits besides the configured line and literal budget. The
  * argument count bounds a MULTIAPPEND too (up to 4 a message: flags list,
  * a flag, date, literal): 64 bytes of tokens each at most. */
@@ -142,6 +139,22 @@ void client_send(struct client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* BAD answers in a row (unknown commands, bad syntax): past config
+ * imap_max_bad_commands the client is lost or probing; any other tagged
+ * answer restarts the count. */
+static void client_count_reply(struct client *c, bool bad)
+{
+	if (!bad) {
+		c->bad_commands = 0;
+		return;
+	}
+	if (++c->bad_commands < worker.cfg.imap_max_bad_commands ||
+	    c->quit_reason != NULL)
+		return;
+	client_send(c, "* BYE Too many invalid commands");
+	client_quit(c, "too many invalid commands");
+}
+
 void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 {
 	va_list ap;
@@ -155,6 +168,7 @@ void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 	va_start(ap, fmt);
 	client_vsend(c, tag, fmt, ap);
 	va_end(ap);
+	client_count_reply(c, strncmp(fmt, "BAD", 3) == 0);
 }
 
 void client_send_raw(struct client *c, const void *p, size_t n)
@@ -306,6 +320,10 @@ static void client_read(struct client *c, unsigned events)
 		}
 		return;
 	}
+	/* the line limit is what a command may grow to, not what every
+	 * connection keeps: read in chunks, the buffer grows as needed */
+	if (room > CLIENT_READ_CHUNK)
+		room = CLIENT_READ_CHUNK;
 	p = buf_reserve(dst, room);
 	if (p == NULL) {
 		client_quit(c, "out of memory");
@@ -467,17 +485,14 @@ static bool client_parse_one(struct client *c)
 			client_literal_refused(c, tag, error);
 			return true;
 		}
-		if (tag.len > 0)
+		if (tag.len > 0) {
 			client_send_tagged(c, tag, "BAD %s", error);
-		else
+		} else {
 			client_send(c, "* BAD %s", error);
-		if (++c->bad_commands >= CLIENT_MAX_BAD_COMMANDS) {
-			client_send(c, "* BYE Too many invalid commands");
-			client_quit(c, "too many invalid commands");
+			client_count_reply(c, true);
 		}
 		return true;
 	case IMAP_PARSE_COMMAND:
-		c->bad_commands = 0;
 		client_activity(c);
 		trace_command(&c->trace, &cmd);
 		clog_debug(&c->log, "command tag=%.*s name=%.*s args=%zu",
@@ -554,6 +569,22 @@ static bool client_run(struct client *c)
 	return true;
 }
 
+/* An idle session keeps no I/O buffers: thousands of them sit in IDLE.
+ * They come back (malloc) with the next bytes. */
+static void client_trim(struct client *c)
+{
+	/* not between the chunks of a streamed literal or a long FETCH:
+	 * those refill the buffers at once */
+	if (c->append != NULL || c->cmd_step != NULL)
+		return;
+	if (c->in.len == 0 && c->in.data != NULL)
+		buf_deinit(&c->in);
+	if (c->out.len == 0 && c->out.data != NULL && !c->broken)
+		buf_deinit(&c->out);
+	if (c->pending.len == 0 && c->pending.data != NULL)
+		buf_deinit(&c->pending);
+}
+
 static void client_io(void *ctx, unsigned events)
 {
 	struct client *c = ctx;
@@ -562,7 +593,8 @@ static void client_io(void *ctx, unsigned events)
 		client_flush(c);
 	if ((events & (IO_READ | IO_ERROR)) != 0 && c->quit_reason == NULL)
 		client_read(c, events);
-	(void)client_run(c);
+	if (client_run(c))
+		client_trim(c);
 }
 
 static int client_set_nonblock(int fd)

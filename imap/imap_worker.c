@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "imap_client.h"
+#include "imap_mbcache.h"
 #include "imap_sync.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
@@ -240,5 +241,6 @@ void worker_deinit(void)
 	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);
+	imap_mbcache_clear();
 	storage_close(&worker.store);
 }

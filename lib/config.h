@@ -50,6 +50,10 @@ struct config {
 	unsigned login_literal_max_count; /* literals */
 	unsigned login_literal_max_total; /* bytes of all literals */
 	unsigned login_auth_failure_delay; /* milliseconds */
+	/* implicit-TLS connections: tls-proxy processes (0 = per-connection
+	 * proxies forked by login processes) and connections per process */
+	unsigned tls_proxy_processes;
+	unsigned tls_proxy_max_clients;
 
 	/* auth */
 	unsigned scram_iterations;
@@ -73,6 +77,8 @@ struct config {
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
+	/* BAD answers in a row that close a connection (imap-login too) */
+	unsigned imap_max_bad_commands;
 
 	/* submission worker */
 	char *smarthost;	       /* host:port; "" = no relaying */
