@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 
 BUILD_PKGS="build-essential meson ninja-build pkg-config libgnutls28-dev zlib1g-dev libdb5.3-dev libcap-dev libidn-dev"
-TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps gsasl cyrus-clients swaks msmtp python3-aiosmtpd curl"
+TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps gsasl cyrus-clients swaks msmtp python3-aiosmtpd curl neomutt nodejs"
 
 need_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then echo ""; else echo "sudo"; fi
@@ -43,6 +43,9 @@ demo)
 	;;
 test)
 	install_missing $BUILD_PKGS $TEST_PKGS
+	# imapflow is installed with npm by its test; NodeSource's nodejs
+	# bundles npm, Debian's needs the package (they conflict otherwise)
+	command -v npm >/dev/null 2>&1 || install_missing npm
 	# the optimized build the demo uses must compile too (-O2 finds other
 	# -Werror warnings than the debug build)
 	build build

@@ -33,8 +33,6 @@
 #define IMAP_LOGIN_MAX_ARGS (2 * IMAP_ID_MAX_PAIRS + 4)
 /* failed authentications on one connection before it is closed */
 #define IMAP_MAX_AUTH_FAILURES 3
-/* over-long commands on one connection before it is closed */
-#define IMAP_MAX_TOO_LONG 3
 
 /* A certificate question at auth (lib/login_auth.c, auth/mech_external.c) */
 enum imap_cert {
@@ -63,12 +61,33 @@ struct imap_client {
 	 * the name (a hint for the log); the one after it the password */
 	bool login_name_next;
 	unsigned auth_failures;
-	unsigned too_long;
+	unsigned bad_commands; /* consecutive BAD answers */
 };
 
 static void imap_input(struct login_client *lc);
 
 /* ---- replies ---- */
+
+/* Counts BAD answers in a row (an unknown command, bad syntax): a client
+ * sending nothing but those is probing or lost; config
+ * imap_max_bad_commands of them close the connection. */
+static void imap_count_reply(struct login_client *lc, bool bad)
+{
+	struct imap_client *ic = lc->proto_ctx;
+	if (ic == NULL || lc->closing)
+		return;
+	if (!bad) {
+		ic->bad_commands = 0;
+		return;
+	}
+	if (++ic->bad_commands < login_service_config()->imap_max_bad_commands)
+		return;
+	clog_info(&lc->log, "too many invalid commands (imap_max_bad_commands"
+			    "=%u)",
+		  login_service_config()->imap_max_bad_commands);
+	login_client_send_str(lc, "* BYE Too many invalid commands\r\n");
+	login_client_close(lc, "too many invalid commands");
+}
 
 static void imap_tagged(struct login_client *lc, struct str tag,
 			const char *text)
@@ -77,6 +96,7 @@ static void imap_tagged(struct login_client *lc, struct str tag,
 	login_client_send_str(lc, " ");
 	login_client_send_str(lc, text);
 	login_client_send_str(lc, "\r\n");
+	imap_count_reply(lc, strncmp(text, "BAD", 3) == 0);
 }
 
 static void imap_tagged_c(struct imap_client *ic, const char *text)
@@ -197,7 +217,7 @@ static void cmd_starttls(struct imap_client *ic, const struct imap_cmd *cmd)
 	struct login_client *lc = ic->lc;
 	if (!imap_args_none(lc, cmd))
 		return;
-	if (lc->tls != NULL) {
+	if (lc->secured || lc->tls != NULL) {
 		imap_tagged(lc, cmd->tag, "BAD TLS is already active");
 		return;
 	}
@@ -375,13 +395,14 @@ static void imap_command(struct imap_client *ic, const struct imap_cmd *cmd)
 static void imap_too_long(struct imap_client *ic)
 {
 	struct login_client *lc = ic->lc;
+	/* a pre-auth client has no business sending such a line: reading
+	 * on to find its end would only feed whoever sent it */
 	clog_info(&lc->log, "command too long (login_max_line=%u)",
 		  login_service_config()->login_max_line);
-	login_client_send_str(lc, "* BAD Line too long\r\n");
-	if (++ic->too_long >= IMAP_MAX_TOO_LONG) {
-		login_client_send_str(lc, "* BYE Too many overlong lines\r\n");
-		login_client_close(lc, "too many overlong lines");
-	}
+	if (ic->wait == IMAP_WAIT_SASL)
+		login_client_auth_abort(lc);
+	login_client_send_str(lc, "* BYE Line too long\r\n");
+	login_client_close(lc, "line too long");
 }
 
 static void imap_parse_error(struct imap_client *ic, struct str tag,
@@ -404,11 +425,13 @@ static void imap_parse_error(struct imap_client *ic, struct str tag,
 		login_client_send_str(lc, "* BAD ");
 		login_client_send_str(lc, error);
 		login_client_send_str(lc, "\r\n");
+		imap_count_reply(lc, true);
 	} else {
 		login_client_send(lc, tag.p, tag.len);
 		login_client_send_str(lc, " BAD ");
 		login_client_send_str(lc, error);
 		login_client_send_str(lc, "\r\n");
+		imap_count_reply(lc, true);
 	}
 	if (close)
 		login_client_close(lc, "literal limit");
@@ -469,12 +492,9 @@ static bool sasl_line(struct imap_client *ic)
 			return false;
 		/* a response longer than login_max_line */
 		buf_clear(&lc->in);
-		ic->skip_line = true;
-		if (ic->wait == IMAP_WAIT_SASL)
-			login_client_auth_abort(lc);
-		imap_tagged_c(ic, "BAD Response line too long");
+		imap_too_long(ic);
 		imap_auth_done(ic);
-		return true;
+		return false;
 	}
 	size_t consumed = (size_t)(lf - lc->in.data) + 1;
 	size_t len = consumed - 1;
@@ -489,6 +509,8 @@ static bool sasl_line(struct imap_client *ic)
 		return true;
 	}
 	buf_consume(&lc->in, consumed);
+	/* a SASL response is a secret as a whole (it may hold a password) */
+	trace_input_line(&lc->trace, line.data, line.len, true);
 	sasl_response(ic, buf_cstr(&line), line.len);
 	buf_deinit_secret(&line);
 	return true;
@@ -528,12 +550,15 @@ static void imap_input(struct login_client *lc)
 							   &cmd, &tag, &error);
 		if (r == IMAP_PARSE_NEED_MORE)
 			break;
-		if (r == IMAP_PARSE_CONTINUE)
+		if (r == IMAP_PARSE_CONTINUE) {
 			login_client_send_str(lc, "+ OK\r\n");
-		else if (r == IMAP_PARSE_ERROR)
+		} else if (r == IMAP_PARSE_ERROR) {
+			trace_bad_command(&lc->trace, tag, error);
 			imap_parse_error(ic, tag, error);
-		else
+		} else {
+			trace_command(&lc->trace, &cmd);
 			imap_command(ic, &cmd);
+		}
 	}
 }
 
@@ -744,7 +769,12 @@ static void imap_auth_failure(struct login_client *lc, uint32_t code,
 				  "mechanism");
 		break;
 	case IPC_AUTH_FAIL_MALFORMED:
-		imap_tagged_c(ic, "BAD Invalid authentication data");
+		/* RFC 9051 keeps BAD for the command's syntax; a SASL
+		 * message the mechanism cannot use (PLAIN without an
+		 * authentication identity) fails the authentication */
+		imap_tagged_c(ic, "NO [AUTHENTICATIONFAILED] Invalid "
+				  "authentication data");
+		ic->auth_failures++;
 		break;
 	case IPC_AUTH_FAIL_ABORTED:
 		imap_tagged_c(ic, "BAD Authentication aborted");

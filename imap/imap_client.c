@@ -29,9 +29,6 @@ const char client_capabilities[] =
 	"QUOTA=RES-MESSAGE SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT "
 	"THREAD=REFERENCES";
 
-/* Consecutive unparsable commands before we give up on a client. */
-#define CLIENT_MAX_BAD_COMMANDS 20
-
 /* Parser limits besides the configured line and literal budget. The
  * argument count bounds a MULTIAPPEND too (up to 4 a message: flags list,
  * a flag, date, literal): 64 bytes of tokens each at most. */
@@ -40,16 +37,34 @@ const char client_capabilities[] =
 
 static void client_io(void *ctx, unsigned events);
 
+const char *client_capability(const struct client *c)
+{
+	static char caps[sizeof(client_capabilities) + 64];
+
+	(void)snprintf(caps, sizeof(caps), "%s%s APPENDLIMIT=%u",
+		       client_capabilities,
+		       c->compress_offered ? " COMPRESS=DEFLATE" : "",
+		       worker.cfg.imap_max_literal);
+	return caps;
+}
+
+bool client_output_pending(const struct client *c)
+{
+	return !c->broken && (c->out.len > 0 || c->wire.len > 0);
+}
+
 static void client_update_io(struct client *c)
 {
 	unsigned ev = 0;
+	bool room = c->z != NULL ? c->zin.len < c->zin.max
+				 : c->in.len < c->in.max;
 
 	if (c->io == NULL)
 		return;
 	if (c->quit_reason == NULL && c->out.len < CLIENT_OUTPUT_PAUSE &&
-	    c->in.len < c->in.max && c->pending.len == 0)
+	    room && c->pending.len == 0 && !c->broken)
 		ev |= IO_READ;
-	if (c->out.len > 0 && !c->broken)
+	if (client_output_pending(c))
 		ev |= IO_WRITE;
 	io_set_events(c->io, ev);
 }
@@ -62,7 +77,7 @@ static void client_autologout(void *ctx)
 	client_send(c, "* BYE Autologout");
 	client_quit(c, "autologout");
 	client_flush(c);
-	if (c->out.len == 0 || c->broken)
+	if (!client_output_pending(c))
 		client_destroy(c, c->quit_reason);
 }
 
@@ -124,6 +139,22 @@ void client_send(struct client *c, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* BAD answers in a row (unknown commands, bad syntax): past config
+ * imap_max_bad_commands the client is lost or probing; any other tagged
+ * answer restarts the count. */
+static void client_count_reply(struct client *c, bool bad)
+{
+	if (!bad) {
+		c->bad_commands = 0;
+		return;
+	}
+	if (++c->bad_commands < worker.cfg.imap_max_bad_commands ||
+	    c->quit_reason != NULL)
+		return;
+	client_send(c, "* BYE Too many invalid commands");
+	client_quit(c, "too many invalid commands");
+}
+
 void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 {
 	va_list ap;
@@ -137,6 +168,7 @@ void client_send_tagged(struct client *c, struct str tag, const char *fmt, ...)
 	va_start(ap, fmt);
 	client_vsend(c, tag, fmt, ap);
 	va_end(ap);
+	client_count_reply(c, strncmp(fmt, "BAD", 3) == 0);
 }
 
 void client_send_raw(struct client *c, const void *p, size_t n)
@@ -145,24 +177,118 @@ void client_send_raw(struct client *c, const void *p, size_t n)
 		client_output_overflow(c);
 }
 
-void client_flush(struct client *c)
+/* The transport or the compressor failed: from here on nothing is written
+ * and zlib is never called again for this connection. */
+static void client_fail(struct client *c, const char *reason)
 {
-	while (c->out.len > 0 && !c->broken) {
-		ssize_t r = write(c->fd, c->out.data, c->out.len);
+	c->broken = true;
+	client_quit(c, reason);
+}
+
+/* Writes from the front of b what the socket takes; plain: b is the
+ * protocol output itself and is traced as it goes. */
+static void client_write(struct client *c, struct buf *b, bool plain)
+{
+	while (b->len > 0 && !c->broken) {
+		ssize_t r = write(c->fd, b->data, b->len);
 
 		if (r > 0) {
 			c->bytes_out += (uint64_t)r;
-			buf_consume(&c->out, (size_t)r);
+			if (plain)
+				trace_output(&c->trace, b->data, (size_t)r);
+			buf_consume(b, (size_t)r);
 		} else if (r < 0 && errno == EINTR) {
 			continue;
 		} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			break;
 		} else {
-			c->broken = true;
-			client_quit(c, "write failed");
+			client_fail(c, "write failed");
 		}
 	}
+}
+
+/* Moves protocol output through trace and deflate into wire, as far as
+ * wire has room; the last piece ends with Z_SYNC_FLUSH, or Z_FINISH once
+ * the connection is closing (LOGOUT, BYE) so the stream ends cleanly. */
+static void client_deflate(struct client *c)
+{
+	const char *error;
+
+	while (c->out.len > 0 && c->wire.len < CLIENT_WIRE_HIGH &&
+	       !c->broken) {
+		size_t n = c->out.len < CLIENT_DEFLATE_IN ? c->out.len
+							  : CLIENT_DEFLATE_IN;
+		bool last = n == c->out.len;
+		bool finish = last && c->quit_reason != NULL;
+
+		if (c->z_finished) { /* after the end: nothing can follow */
+			buf_clear(&c->out);
+			return;
+		}
+		trace_output(&c->trace, c->out.data, n);
+		if (zstream_deflate(c->z, c->out.data, n, last, finish,
+				    &c->wire, &error) < 0) {
+			clog_warn(&c->log, "COMPRESS: %s", error);
+			client_fail(c, "deflate failed");
+			return;
+		}
+		buf_consume(&c->out, n);
+		c->z_finished = finish;
+	}
+}
+
+void client_flush(struct client *c)
+{
+	if (c->z == NULL) {
+		client_write(c, &c->out, true);
+	} else {
+		do {
+			client_deflate(c);
+			client_write(c, &c->wire, false);
+		} while (c->out.len > 0 && c->wire.len == 0 && !c->broken);
+	}
 	client_update_io(c);
+}
+
+void client_compress_start(struct client *c, struct zstream *z)
+{
+	/* the OK of COMPRESS and anything before it: plaintext */
+	trace_output(&c->trace, c->out.data, c->out.len);
+	if (c->out.len > 0 && buf_append(&c->wire, c->out.data,
+					 c->out.len) < 0) {
+		zstream_free(&z);
+		client_fail(c, "output buffer full");
+		return;
+	}
+	buf_clear(&c->out);
+	/* bytes read behind the command were compressed by the client */
+	if (buf_append(&c->zin, c->in.data, c->in.len) < 0 ||
+	    buf_append(&c->zin, c->pending.data, c->pending.len) < 0) {
+		zstream_free(&z);
+		client_send(c, "* BYE Too much input");
+		client_fail(c, "compressed input too long");
+		return;
+	}
+	buf_clear(&c->in);
+	buf_clear(&c->pending);
+	imap_parser_reset(c->parser);
+	c->z = z;
+	clog_debug(&c->log, "COMPRESS=DEFLATE active pipelined=%zu",
+		   c->zin.len);
+}
+
+/* Decodes compressed input into in, as far as in has room. */
+static void client_inflate(struct client *c)
+{
+	const char *error;
+
+	if (c->z == NULL || c->broken ||
+	    (c->zin.len == 0 && !zstream_inflate_more(c->z)))
+		return;
+	if (zstream_inflate(c->z, &c->zin, &c->in, &error) < 0) {
+		clog_info(&c->log, "COMPRESS: %s", error);
+		client_fail(c, "inflate failed");
+	}
 }
 
 /* Moves bytes the login process relayed into the input buffer. */
@@ -181,7 +307,8 @@ static bool client_take_pending(struct client *c)
 
 static void client_read(struct client *c, unsigned events)
 {
-	size_t room = c->in.max - c->in.len;
+	struct buf *dst = c->z != NULL ? &c->zin : &c->in;
+	size_t room = dst->max - dst->len;
 	unsigned char *p;
 	ssize_t r;
 
@@ -193,7 +320,11 @@ static void client_read(struct client *c, unsigned events)
 		}
 		return;
 	}
-	p = buf_reserve(&c->in, room);
+	/* the line limit is what a command may grow to, not what every
+	 * connection keeps: read in chunks, the buffer grows as needed */
+	if (room > CLIENT_READ_CHUNK)
+		room = CLIENT_READ_CHUNK;
+	p = buf_reserve(dst, room);
 	if (p == NULL) {
 		client_quit(c, "out of memory");
 		return;
@@ -202,8 +333,11 @@ static void client_read(struct client *c, unsigned events)
 		r = read(c->fd, p, room);
 	} while (r < 0 && errno == EINTR);
 	if (r > 0) {
-		buf_commit(&c->in, (size_t)r);
+		buf_commit(dst, (size_t)r);
 		c->bytes_in += (uint64_t)r;
+		/* decoded at once: a client that flushed (even partially)
+		 * waits for our answer */
+		client_inflate(c);
 	} else if (r == 0) {
 		c->broken = true;
 		client_quit(c, "connection closed");
@@ -228,7 +362,7 @@ static void client_idle_keepalive(void *ctx)
 				 client_idle_keepalive, c);
 	client_send(c, "* OK Still here");
 	client_flush(c);
-	if (c->quit_reason != NULL && (c->out.len == 0 || c->broken))
+	if (c->quit_reason != NULL && !client_output_pending(c))
 		client_destroy(c, c->quit_reason);
 }
 
@@ -263,6 +397,7 @@ static bool client_idle_line(struct client *c)
 	line.len = (size_t)(nl - c->in.data);
 	if (line.len > 0 && line.p[line.len - 1] == '\r')
 		line.len--;
+	trace_input_line(&c->trace, line.p, line.len, false);
 	tag = str_from_cstr(c->idle_tag);
 	imap_sync(c, 0);
 	if (str_eq_ci(line, "DONE"))
@@ -305,6 +440,10 @@ static void client_literal_offer(struct client *c, const struct imap_cmd *cmd)
 
 	/* (a literal mailbox name, args[0], is stored like any string) */
 	if (str_eq_ci(cmd->name, "APPEND") && cmd->nargs > 0) {
+		struct imap_literal_info info;
+
+		imap_parser_literal_info(c->parser, &info);
+		trace_literal_streamed(&c->trace, cmd->tag, info.size);
 		cmd_append_literal(c, cmd);
 		return;
 	}
@@ -339,24 +478,23 @@ static bool client_parse_one(struct client *c)
 	case IMAP_PARSE_ERROR:
 		/* the end of an APPEND whose literal we streamed was bad */
 		cmd_append_abort(c);
+		trace_bad_command(&c->trace, tag, error);
 		clog_debug(&c->log, "bad command tag=%.*s error=%s",
 			   (int)tag.len, tag.p, error);
 		if (imap_parser_error_literal_nonsync(c->parser)) {
 			client_literal_refused(c, tag, error);
 			return true;
 		}
-		if (tag.len > 0)
+		if (tag.len > 0) {
 			client_send_tagged(c, tag, "BAD %s", error);
-		else
+		} else {
 			client_send(c, "* BAD %s", error);
-		if (++c->bad_commands >= CLIENT_MAX_BAD_COMMANDS) {
-			client_send(c, "* BYE Too many invalid commands");
-			client_quit(c, "too many invalid commands");
+			client_count_reply(c, true);
 		}
 		return true;
 	case IMAP_PARSE_COMMAND:
-		c->bad_commands = 0;
 		client_activity(c);
+		trace_command(&c->trace, &cmd);
 		clog_debug(&c->log, "command tag=%.*s name=%.*s args=%zu",
 			   (int)cmd.tag.len, cmd.tag.p, (int)cmd.name.len,
 			   cmd.name.p, cmd.nargs);
@@ -374,6 +512,8 @@ static bool client_process(struct client *c)
 	bool paused = false;
 
 	while (c->quit_reason == NULL) {
+		/* whatever can be decoded reaches the parser (and IDLE) now */
+		client_inflate(c);
 		if (c->out.len >= CLIENT_OUTPUT_PAUSE) {
 			paused = true;
 			break;
@@ -397,7 +537,9 @@ static bool client_process(struct client *c)
 		}
 		if (c->in.len == 0 && !client_take_pending(c))
 			break;
-		if (imap_parser_literal_avail(c->parser, &c->in) > 0) {
+		size_t lit = imap_parser_literal_avail(c->parser, &c->in);
+		if (lit > 0) {
+			trace_input_data(&c->trace, c->in.data, lit);
 			cmd_append_data(c);
 			continue;
 		}
@@ -420,11 +562,27 @@ static bool client_run(struct client *c)
 		client_flush(c);
 	} while (paused && c->out.len < CLIENT_OUTPUT_PAUSE &&
 		 c->quit_reason == NULL);
-	if (c->quit_reason != NULL && (c->out.len == 0 || c->broken)) {
+	if (c->quit_reason != NULL && !client_output_pending(c)) {
 		client_destroy(c, c->quit_reason);
 		return false;
 	}
 	return true;
+}
+
+/* An idle session keeps no I/O buffers: thousands of them sit in IDLE.
+ * They come back (malloc) with the next bytes. */
+static void client_trim(struct client *c)
+{
+	/* not between the chunks of a streamed literal or a long FETCH:
+	 * those refill the buffers at once */
+	if (c->append != NULL || c->cmd_step != NULL)
+		return;
+	if (c->in.len == 0 && c->in.data != NULL)
+		buf_deinit(&c->in);
+	if (c->out.len == 0 && c->out.data != NULL && !c->broken)
+		buf_deinit(&c->out);
+	if (c->pending.len == 0 && c->pending.data != NULL)
+		buf_deinit(&c->pending);
 }
 
 static void client_io(void *ctx, unsigned events)
@@ -435,7 +593,8 @@ static void client_io(void *ctx, unsigned events)
 		client_flush(c);
 	if ((events & (IO_READ | IO_ERROR)) != 0 && c->quit_reason == NULL)
 		client_read(c, events);
-	(void)client_run(c);
+	if (client_run(c))
+		client_trim(c);
 }
 
 static int client_set_nonblock(int fd)
@@ -457,6 +616,27 @@ static void client_log_init(struct client *c, const struct worker_client *p)
 	if ((p->flags & IPC_HANDOFF_F_TLS) == 0 ||
 	    str_cpy(c->tls_info, p->tls_info, sizeof(c->tls_info)) < 0)
 		c->tls_info[0] = '\0';
+}
+
+/* The higher of the configured level and the account's own. */
+static enum trace_level client_trace_level(void)
+{
+	enum trace_level level = TRACE_OFF;
+	uint32_t account = worker_settings()->trace;
+
+	(void)trace_level_parse(worker.cfg.trace_level, &level);
+	if (account > (uint32_t)level && account <= TRACE_DATA)
+		level = (enum trace_level)account;
+	return level;
+}
+
+void client_trace_refresh(struct client *c)
+{
+	enum trace_level level = client_trace_level();
+
+	if (level != c->trace.level)
+		clog_info(&c->log, "trace level=%s", trace_level_name(level));
+	trace_set_level(&c->trace, level);
 }
 
 int client_create(int fd, const struct worker_client *p)
@@ -481,6 +661,12 @@ int client_create(int fd, const struct worker_client *p)
 	}
 	c->fd = fd;
 	client_log_init(c, p);
+	trace_init(&c->trace, &c->log, client_trace_level());
+	c->compress_offered =
+		p->listener != NULL &&
+		config_list_has(worker.cfg.imap_compress, p->listener);
+	buf_init(&c->zin, CLIENT_ZIN_MAX);
+	buf_init(&c->wire, CLIENT_OUTPUT_MAX);
 	buf_init(&c->in, worker.cfg.imap_max_line);
 	buf_init(&c->pending, p->pending_len);
 	buf_init(&c->out, CLIENT_OUTPUT_MAX);
@@ -490,6 +676,7 @@ int client_create(int fd, const struct worker_client *p)
 		clog_error(&c->log, "cannot set up connection: out of memory");
 		imap_parser_free(&c->parser);
 		buf_deinit(&c->pending);
+		trace_deinit(&c->trace);
 		free(c);
 		close(fd);
 		return -1;
@@ -505,25 +692,33 @@ int client_create(int fd, const struct worker_client *p)
 	client_activity(c);
 	if (p->resume[0] != '\0')
 		client_send_tagged(c, str_from_cstr(p->resume),
-				   "OK [CAPABILITY %s APPENDLIMIT=%u] Logged in",
-				   client_capabilities,
-				   worker.cfg.imap_max_literal);
+				   "OK [CAPABILITY %s] Logged in",
+				   client_capability(c));
 	else if ((p->flags & IPC_HANDOFF_F_PREAUTH) != 0)
 		/* certificate login: this is the connection's greeting */
-		client_send(c,
-			    "* PREAUTH [CAPABILITY %s APPENDLIMIT=%u] "
-			    "Logged in as %s",
-			    client_capabilities, worker.cfg.imap_max_literal,
-			    p->user);
+		client_send(c, "* PREAUTH [CAPABILITY %s] Logged in as %s",
+			    client_capability(c), p->user);
 	(void)client_run(c);
 	return 0;
 }
 
 void client_destroy(struct client *c, const char *reason)
 {
-	clog_info(&c->log,
-		  "disconnected reason=\"%s\" in=%" PRIu64 " out=%" PRIu64,
-		  reason, c->bytes_in, c->bytes_out);
+	if (c->z != NULL) {
+		unsigned long long ip, iw, op, ow;
+
+		zstream_counts(c->z, &ip, &iw, &op, &ow);
+		clog_info(&c->log,
+			  "disconnected reason=\"%s\" in=%" PRIu64
+			  " out=%" PRIu64 " deflate_in=%llu/%llu"
+			  " deflate_out=%llu/%llu",
+			  reason, c->bytes_in, c->bytes_out, iw, ip, ow, op);
+	} else {
+		clog_info(&c->log,
+			  "disconnected reason=\"%s\" in=%" PRIu64
+			  " out=%" PRIu64,
+			  reason, c->bytes_in, c->bytes_out);
+	}
 	io_remove(&c->io);
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);
@@ -534,6 +729,11 @@ void client_destroy(struct client *c, const char *reason)
 	buf_deinit(&c->in);
 	buf_deinit(&c->pending);
 	buf_deinit(&c->out);
+	buf_deinit(&c->zin);
+	buf_deinit(&c->wire);
+	/* frees without another deflate()/inflate() call, broken or not */
+	zstream_free(&c->z);
+	trace_deinit(&c->trace);
 	imap_parser_free(&c->parser);
 	free(c->idle_tag);
 	cmd_append_abort(c);

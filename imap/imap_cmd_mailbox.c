@@ -30,6 +30,34 @@ static int arg_mailbox(struct client *c, const struct imap_cmd *cmd, size_t i,
 	return 0;
 }
 
+/* A name a new mailbox may take: no "." or ".." hierarchy level, which
+ * clients and tools that map names to paths would walk up or in place
+ * with. (Empty levels and a leading delimiter never pass
+ * storage_mailbox_name_check.) Existing mailboxes keep their names, so
+ * only CREATE and the target of RENAME check this. Answers and returns
+ * -1 when refused. */
+static int name_creatable(struct client *c, const struct imap_cmd *cmd,
+			  const char *name)
+{
+	const char *p = name;
+
+	for (;;) {
+		const char *end = strchr(p, IMAP_MAILBOX_DELIM);
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+
+		if ((len == 1 && p[0] == '.') ||
+		    (len == 2 && p[0] == '.' && p[1] == '.')) {
+			client_send_tagged(c, cmd->tag,
+					   "NO [CANNOT] A mailbox name may "
+					   "not have a \".\" or \"..\" level");
+			return -1;
+		}
+		if (end == NULL)
+			return 0;
+		p = end + 1;
+	}
+}
+
 /* The one mailbox-name argument of DELETE, (UN)SUBSCRIBE. */
 static int arg_only_mailbox(struct client *c, const struct imap_cmd *cmd,
 			    char *out)
@@ -132,7 +160,7 @@ void cmd_create(struct client *c, const struct imap_cmd *cmd)
 			return;
 		}
 	}
-	if (arg_mailbox(c, cmd, 0, name) < 0)
+	if (arg_mailbox(c, cmd, 0, name) < 0 || name_creatable(c, cmd, name) < 0)
 		return;
 	r = storage_mailbox_create(worker.store, name, use, NULL, &error);
 	storage_answer(c, cmd, r, error, "CREATE");
@@ -169,7 +197,8 @@ void cmd_rename(struct client *c, const struct imap_cmd *cmd)
 		cmd_bad_args(c, cmd);
 		return;
 	}
-	if (arg_mailbox(c, cmd, 0, from) < 0 || arg_mailbox(c, cmd, 1, to) < 0)
+	if (arg_mailbox(c, cmd, 0, from) < 0 ||
+	    arg_mailbox(c, cmd, 1, to) < 0 || name_creatable(c, cmd, to) < 0)
 		return;
 	r = storage_mailbox_rename(worker.store, from, to, &error);
 	storage_answer(c, cmd, r, error, "RENAME");

@@ -35,6 +35,7 @@ static const struct imap_command commands[] = {
 	{"ENABLE", cmd_enable, 0},
 	{"NAMESPACE", cmd_namespace, CMD_F_NO_ARGS},
 	{"IDLE", cmd_idle, CMD_F_NO_ARGS},
+	{"COMPRESS", cmd_compress, 0},
 	{"LOGIN", cmd_already_authenticated, 0},
 	{"AUTHENTICATE", cmd_already_authenticated, 0},
 	{"STARTTLS", cmd_already_authenticated, 0},
@@ -150,8 +151,7 @@ bool imap_mailbox_is_inbox(struct str name)
 
 void cmd_capability(struct client *c, const struct imap_cmd *cmd)
 {
-	client_send(c, "* CAPABILITY %s APPENDLIMIT=%u", client_capabilities,
-		    worker.cfg.imap_max_literal);
+	client_send(c, "* CAPABILITY %s", client_capability(c));
 	client_send_tagged(c, cmd->tag, "OK Capability completed");
 }
 

@@ -15,6 +15,8 @@ void imap_command_run(struct client *c, const struct imap_cmd *cmd);
 /* imap_commands.c: the any-state and authenticated-state basics */
 imap_cmd_func_t cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable,
 	cmd_namespace, cmd_idle, cmd_already_authenticated, cmd_uid;
+/* imap_cmd_compress.c: COMPRESS (RFC 4978) */
+imap_cmd_func_t cmd_compress;
 /* imap_cmd_list.c */
 imap_cmd_func_t cmd_list, cmd_lsub;
 /* imap_cmd_select.c */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "imap_client.h"
+#include "imap_mbcache.h"
 #include "imap_sync.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
@@ -47,6 +48,8 @@ static void worker_settings_set(const struct user_settings *s)
 			 user_trace_name(s->trace));
 	worker.settings = *s;
 	storage_set_quota(worker.store, s->quota_messages, s->quota_storage);
+	for (struct client *c = worker.clients; c != NULL; c = c->next)
+		client_trace_refresh(c);
 }
 
 static void master_settings(struct ipc_msg *m)
@@ -238,5 +241,6 @@ void worker_deinit(void)
 	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);
+	imap_mbcache_clear();
 	storage_close(&worker.store);
 }

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "compat.h"
 #include "strnum.h"
+#include "trace.h"
 
 enum config_type {
 	CONFIG_STRING,
@@ -17,6 +18,7 @@ enum config_type {
 	CONFIG_LISTEN, /* space-separated host:port list, may be empty */
 	CONFIG_UINT,
 	CONFIG_LEVEL,
+	CONFIG_TRACE, /* trace_level_parse names */
 };
 
 struct config_key {
@@ -87,6 +89,12 @@ static const struct config_key config_table[] = {
 	 "size of the imap-login pool"},
 	{"login_max_clients", CONFIG_UINT, S(login_max_clients), "256", 1,
 	 100000, "pre-auth connections per login process"},
+	{"tls_proxy_processes", CONFIG_UINT, S(tls_proxy_processes), "2", 0,
+	 256,
+	 "tls-proxy processes carrying the implicit-TLS connections; 0 = "
+	 "login processes do TLS and fork a proxy per logged-in connection"},
+	{"tls_proxy_max_clients", CONFIG_UINT, S(tls_proxy_max_clients),
+	 "20000", 1, 500000, "connections one tls-proxy process carries"},
 	{"login_idle_timeout", CONFIG_UINT, S(login_idle_timeout), "60", 1,
 	 3600, "seconds a pre-auth connection may stay silent"},
 	{"login_max_line", CONFIG_UINT, S(login_max_line), "8192", 512, 1048576,
@@ -129,6 +137,10 @@ static const struct config_key config_table[] = {
 	{"imap_literal_max_total", CONFIG_UINT, S(imap_literal_max_total),
 	 "1048576", 1024, 2147483647,
 	 "bytes of all literals of one command, APPEND messages excluded"},
+	{"imap_max_bad_commands", CONFIG_UINT, S(imap_max_bad_commands), "20",
+	 1, 10000,
+	 "BAD answers in a row (unknown commands, bad syntax) before the "
+	 "connection is closed, before and after login"},
 	{"imap_idle_timeout", CONFIG_UINT, S(imap_idle_timeout), "1800", 60,
 	 86400,
 	 "seconds without a command before autologout (RFC 9051: at least 30 "
@@ -153,6 +165,14 @@ static const struct config_key config_table[] = {
 	 "bytes of one submitted message (the EHLO SIZE)"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
+	{"imap_compress", CONFIG_STRING, S(imap_compress), "imap imaps", 0, 0,
+	 "listeners (imap, imaps) whose sessions are offered COMPRESS=DEFLATE; "
+	 "empty withdraws it"},
+	{"imap_compress_level", CONFIG_UINT, S(imap_compress_level), "6", 1,
+	 9, "zlib level of COMPRESS=DEFLATE output: 1 fastest, 9 smallest"},
+	{"trace_level", CONFIG_TRACE, S(trace_level), "none", 0, 0,
+	 "protocol trace of every IMAP connection: none, trace, traceauth or "
+	 "tracedata"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
 	 "log file of the daemonized master; empty = state_dir/postern.log"},
 };
@@ -221,6 +241,14 @@ static const char *config_check(const struct config_key *k, const char *v,
 				return NULL;
 		}
 		return "must be one of debug, info, warn, error";
+	}
+	case CONFIG_TRACE: {
+		enum trace_level level;
+
+		return trace_level_parse(v, &level) == 0
+			       ? NULL
+			       : "must be one of none, trace, traceauth, "
+				 "tracedata";
 	}
 	case CONFIG_LISTEN:
 		for (const char *p = v; *p != '\0';) {
@@ -392,7 +420,7 @@ const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
 	static const char *const type_names[] = {"string", "path", "listen",
-						 "uint", "level"};
+						 "uint", "level", "trace"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];
@@ -401,4 +429,19 @@ const struct config_key_info *config_keys(size_t *count_r)
 	}
 	*count_r = N_ELEMENTS(config_table);
 	return info;
+}
+
+bool config_list_has(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (*list != '\0') {
+		size_t w = strcspn(list, " ,\t");
+
+		if (w == n && w > 0 && memcmp(list, name, n) == 0)
+			return true;
+		list += w;
+		list += strspn(list, " ,\t");
+	}
+	return false;
 }

@@ -50,6 +50,10 @@ struct config {
 	unsigned login_literal_max_count; /* literals */
 	unsigned login_literal_max_total; /* bytes of all literals */
 	unsigned login_auth_failure_delay; /* milliseconds */
+	/* implicit-TLS connections: tls-proxy processes (0 = per-connection
+	 * proxies forked by login processes) and connections per process */
+	unsigned tls_proxy_processes;
+	unsigned tls_proxy_max_clients;
 
 	/* auth */
 	unsigned scram_iterations;
@@ -73,6 +77,8 @@ struct config {
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
+	/* BAD answers in a row that close a connection (imap-login too) */
+	unsigned imap_max_bad_commands;
 
 	/* submission worker */
 	char *smarthost;	       /* host:port; "" = no relaying */
@@ -82,8 +88,12 @@ struct config {
 	char *smarthost_password_file; /* its password, first line */
 	unsigned submission_max_recipients;
 	unsigned submission_max_message_size; /* bytes */
+	/* listener names ("imap", "imaps") offering COMPRESS=DEFLATE */
+	char *imap_compress;
+	unsigned imap_compress_level; /* zlib 1..9 */
 
 	/* logging */
+	char *trace_level; /* none, trace, traceauth, tracedata */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */
 };
@@ -98,10 +108,15 @@ void config_defaults(struct config *cfg);
 /* Iterates the documented keys (for --help and the doc test). */
 struct config_key_info {
 	const char *name;
-	const char *type; /* "string", "uint", "path", "listen", "level" */
+	const char *type; /* "string", "uint", "path", "listen", "level",
+			  * "trace" */
 	const char *def;  /* default as text */
 	const char *help;
 };
 const struct config_key_info *config_keys(size_t *count_r);
+
+/* Whether a space- or comma-separated list of names (a config value such
+ * as tls_request_client_cert) holds name. */
+bool config_list_has(const char *list, const char *name);
 
 #endif

@@ -10,7 +10,8 @@
  *         the master is gone and the process (and its forked helpers) exits. */
 #define IPC_FD_MASTER	3
 #define IPC_FD_LIFELINE 4
-/* imap-login: listeners from fd 5 on, described by --listen FD:NAME:MODE. */
+/* login processes and tls-proxy: listeners from fd 5 on, described by
+ * --listen FD:NAME:MODE. */
 #define IPC_FD_FIRST_LISTENER 5
 
 enum ipc_type {
@@ -72,10 +73,12 @@ enum ipc_type {
 	 * data ticket, str service, u64 session, str remote_ip, u32
 	 * remote_port, str local_ip, u32 local_port, u32 flags
 	 * (IPC_HANDOFF_F_*), str tls_info (e.g. "TLSv1.3
-	 * TLS_AES_256_GCM_SHA384", "" without TLS), str resume (the login
-	 * protocol's state for the worker, login_client_set_resume: the IMAP
-	 * tag of the authenticating command, "" for PREAUTH; submission:
-	 * "auth EHLO-NAME" or "cert EHLO-NAME"), data bytes the client sent
+	 * TLS_AES_256_GCM_SHA384", "" without TLS), str listener (the
+	 * listener's name: "imap", "imaps", "submission", "submissions"), str
+	 * resume (the login protocol's state for the worker,
+	 * login_client_set_resume: the IMAP tag of the authenticating command,
+	 * "" for PREAUTH; submission: "auth EHLO-NAME" or "cert EHLO-NAME"),
+	 * data bytes the client sent
 	 * after the authenticating command */
 	IPC_T_HANDOFF = 300,
 	/* ---- master -> login process ---- */
@@ -87,9 +90,9 @@ enum ipc_type {
 	/* ---- master -> worker (fd 3) ---- */
 	/* fd (plaintext client stream); str user, str home, u64 session,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
-	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str resume, data pending,
-	 * then the account's settings from the redemption: u64 quota_storage,
-	 * u64 quota_messages, u32 trace (user_settings.h) */
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str listener, str resume,
+	 * data pending, then the account's settings from the redemption: u64
+	 * quota_storage, u64 quota_messages, u32 trace (user_settings.h) */
 	IPC_T_CLIENT = 400,
 	/* the worker may exit once its connections are done. empty */
 	IPC_T_WORKER_QUIT,
@@ -114,6 +117,20 @@ enum ipc_type {
 	/* u32 status (0 ok, else an IPC_ADMIN_E_* code), str text (one line for
 	 * errors; for listings, one item per line) */
 	IPC_T_ADMIN_REPLY,
+
+	/* ---- tls-proxy -> master (fd 3) ---- */
+	/* fd (plaintext end of a socketpair; the proxy relays the other end
+	 * to the client's TLS session for the connection's whole life);
+	 * u64 session, str listener, str remote_ip, u32 remote_port,
+	 * str local_ip, u32 local_port, str tls_info, u32 resumed (0/1),
+	 * str cb_type, data cb_data, data client_spki (SHA-256, 32 bytes,
+	 * or empty), data client_cert (DER, at most TLS_CERT_DER_MAX, or
+	 * empty): lib/proxy_client.h */
+	IPC_T_PROXY_CLIENT = 600,
+	/* ---- master -> login process (fd 3) ---- */
+	/* the same fd and fields: a new pre-auth connection, already under
+	 * TLS, on the listener's service */
+	IPC_T_LOGIN_CLIENT,
 };
 
 /* IPC_T_AUTH_BEGIN flags */

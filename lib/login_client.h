@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "compat.h"
 #include "log.h"
+#include "trace.h"
 
 struct config;
 struct login_client;
@@ -92,6 +93,9 @@ struct login_client {
 
 	/* ---- the protocol's ---- */
 	struct buf in; /* unread client bytes; max config login_max_line */
+	/* protocol trace at the configured trace_level: login_client_send
+	 * traces all output, the protocol traces what its parser consumed */
+	struct trace trace;
 	void *proto_ctx;
 
 	/* ---- library internals (login_private.h) ---- */
@@ -191,6 +195,12 @@ void login_client_handoff(struct login_client *client);
  * privileges, connects to auth, tells the master it is ready and serves until
  * retired or orphaned. Returns the exit status for main. */
 int login_service_main(const struct login_proto *proto, int argc, char *argv[]);
+/* Runs a tls-proxy (config tls_proxy_processes): accepts on the
+ * implicit-TLS listeners it is given, does the handshake, hands the
+ * plaintext side to a login process through the master and relays TLS <->
+ * plaintext for the rest of each connection, many connections per process
+ * (tls_proxy_max_clients). Returns the exit status for main. */
+int login_tlsproxy_main(int argc, char *argv[]);
 /* The loaded configuration (valid inside login_service_main). */
 const struct config *login_service_config(void);
 

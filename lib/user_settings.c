@@ -3,24 +3,30 @@
 #include <string.h>
 
 #include "ipc.h"
+#include "trace.h"
 
-static const char *const trace_names[] = {"none", "trace", "traceauth",
-					  "tracedata"};
+/* the level names are lib/trace's: one spelling for config and mailadm */
+_Static_assert(USER_TRACE_NONE == (int)TRACE_OFF &&
+		       USER_TRACE_TRACE == (int)TRACE_PROTO &&
+		       USER_TRACE_TRACEAUTH == (int)TRACE_AUTH &&
+		       USER_TRACE_TRACEDATA == (int)TRACE_DATA,
+	       "user_trace and trace_level differ");
 
 const char *user_trace_name(uint32_t trace)
 {
-	return trace <= USER_TRACE_MAX ? trace_names[trace] : "?";
+	return trace <= USER_TRACE_MAX
+		       ? trace_level_name((enum trace_level)trace)
+		       : "?";
 }
 
 int user_trace_parse(const char *s, uint32_t *trace_r)
 {
-	for (uint32_t i = 0; i <= USER_TRACE_MAX; i++) {
-		if (strcmp(s, trace_names[i]) == 0) {
-			*trace_r = i;
-			return 0;
-		}
-	}
-	return -1;
+	enum trace_level level;
+
+	if (trace_level_parse(s, &level) < 0)
+		return -1;
+	*trace_r = (uint32_t)level;
+	return 0;
 }
 
 void user_settings_add(struct ipc_msg *m, const struct user_settings *s)

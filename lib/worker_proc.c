@@ -162,6 +162,7 @@ int worker_proc_client_get(struct ipc_msg *m, const char *user,
 	(void)ipc_get_u32(m, &c_r->local_port);
 	(void)ipc_get_u32(m, &c_r->flags);
 	(void)ipc_get_str(m, &c_r->tls_info);
+	(void)ipc_get_str(m, &c_r->listener);
 	(void)ipc_get_str(m, &c_r->resume);
 	(void)ipc_get_data(m, &c_r->pending, &c_r->pending_len);
 	(void)user_settings_get(m, &c_r->settings);

@@ -44,6 +44,7 @@ struct worker_client {
 	uint32_t local_port;
 	uint32_t flags; /* IPC_HANDOFF_F_* */
 	const char *tls_info;
+	const char *listener; /* its name: "imap", "imaps", "submission", ... */
 	const char *resume; /* the login protocol's state */
 	const void *pending;
 	size_t pending_len;

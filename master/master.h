@@ -14,6 +14,7 @@ enum child_kind {
 	CHILD_AUTH,
 	CHILD_LOGIN,
 	CHILD_WORKER,
+	CHILD_PROXY, /* tls-proxy: implicit-TLS connections of every service */
 };
 
 /* A protocol served by a login pool and per-user workers. The login process
@@ -48,7 +49,7 @@ struct child {
 struct listener {
 	int fd;
 	char name[16]; /* "imap", "imaps", "submission", "submissions" */
-	bool tls;      /* implicit TLS */
+	bool tls;      /* implicit TLS: accepted by tls-proxy when pooled */
 	enum master_service service; /* whose login pool accepts on it */
 };
 
@@ -92,6 +93,9 @@ void routing_auth_down(void);
 void routing_login_gone(struct child *login);
 struct ipc_msg;
 void routing_handoff(struct child *login, struct ipc_msg *msg);
+/* A tls-proxy's new connection: to a login process of the listener's
+ * service (IPC_T_LOGIN_CLIENT), or closed if none can take it. */
+void routing_proxy_client(struct child *proxy, struct ipc_msg *msg);
 
 /* master/init_dev.c */
 int init_dev(const char *dir, unsigned port_base);

@@ -9,6 +9,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "master.h"
+#include "proxy_client.h"
 #include "str.h"
 #include "user_settings.h"
 
@@ -26,7 +27,7 @@ struct handoff {
 	int fd;
 	char ticket[IPC_TICKET_SIZE];
 	enum master_service service;
-	char *remote_ip, *local_ip, *tls_info, *resume;
+	char *remote_ip, *local_ip, *tls_info, *listener, *resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	void *pending;
@@ -53,6 +54,7 @@ static void handoff_free(struct handoff *h)
 	free(h->remote_ip);
 	free(h->local_ip);
 	free(h->tls_info);
+	free(h->listener);
 	free(h->resume);
 	free(h->pending);
 	free(h);
@@ -122,6 +124,7 @@ static void deliver(struct handoff *h, const char *user, const char *home,
 	ipc_add_u32(&m, h->local_port);
 	ipc_add_u32(&m, h->flags);
 	ipc_add_str(&m, h->tls_info);
+	ipc_add_str(&m, h->listener);
 	ipc_add_str(&m, h->resume);
 	ipc_add_data(&m, h->pending, h->pending_len);
 	user_settings_add(&m, settings);
@@ -256,7 +259,8 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 {
 	const void *ticket, *pending;
 	size_t ticket_len, pending_len;
-	const char *service, *remote_ip, *local_ip, *tls_info, *resume;
+	const char *service, *remote_ip, *local_ip, *tls_info, *listener,
+		*resume;
 	uint64_t session;
 	uint32_t remote_port, local_port, flags;
 	if (ipc_get_data(msg, &ticket, &ticket_len) < 0 ||
@@ -265,7 +269,8 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	    ipc_get_u32(msg, &remote_port) < 0 ||
 	    ipc_get_str(msg, &local_ip) < 0 ||
 	    ipc_get_u32(msg, &local_port) < 0 || ipc_get_u32(msg, &flags) < 0 ||
-	    ipc_get_str(msg, &tls_info) < 0 || ipc_get_str(msg, &resume) < 0 ||
+	    ipc_get_str(msg, &tls_info) < 0 ||
+	    ipc_get_str(msg, &listener) < 0 || ipc_get_str(msg, &resume) < 0 ||
 	    ipc_get_data(msg, &pending, &pending_len) < 0 || ipc_end(msg) < 0 ||
 	    ticket_len != IPC_TICKET_SIZE) {
 		child_kill(login, "malformed hand-off");
@@ -295,6 +300,7 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	h->remote_ip = dup_or_die(remote_ip);
 	h->local_ip = dup_or_die(local_ip);
 	h->tls_info = dup_or_die(tls_info);
+	h->listener = dup_or_die(listener);
 	h->resume = dup_or_die(resume);
 	h->session = session;
 	h->remote_port = remote_port;
@@ -315,4 +321,69 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	ipc_add_data(&r, h->ticket, IPC_TICKET_SIZE);
 	ipc_add_str(&r, services[h->service].name);
 	ipc_chan_send(auth_chan, &r);
+}
+
+/* ---- connections from the tls-proxy pool ---- */
+
+/* The login process of service that gets the next proxied connection:
+ * round robin over those not retiring. One still starting up counts: the
+ * message waits in its channel (after SIGHUP the new pool is all there
+ * is for a moment). */
+static struct child *login_pick(enum master_service service)
+{
+	static unsigned turn;
+	unsigned n = 0, k;
+	struct child *c;
+
+	for (c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LOGIN && c->service == service &&
+		    !c->retiring && c->chan != NULL)
+			n++;
+	}
+	if (n == 0)
+		return NULL;
+	k = turn++ % n;
+	for (c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LOGIN && c->service == service &&
+		    !c->retiring && c->chan != NULL && k-- == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void routing_proxy_client(struct child *proxy, struct ipc_msg *msg)
+{
+	struct proxy_client pc;
+	const char *error;
+	const struct listener *l = NULL;
+	int fd = ipc_msg_take_fd(msg);
+
+	if (proxy_client_get(msg, &pc, &error) < 0) {
+		close(fd);
+		child_kill(proxy, error);
+		return;
+	}
+	for (size_t i = 0; i < master.nlisteners; i++) {
+		if (master.listeners[i].tls &&
+		    strcmp(master.listeners[i].name, pc.listener) == 0)
+			l = &master.listeners[i];
+	}
+	if (l == NULL) {
+		close(fd);
+		child_kill(proxy, "proxied client on an unknown listener");
+		return;
+	}
+	struct child *login = login_pick(l->service);
+	if (login == NULL) {
+		/* the proxy sees the close and drops the client */
+		log_warn("no %s process for a proxied connection; dropped",
+			 services[l->service].login_bin);
+		close(fd);
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_LOGIN_CLIENT, 0);
+	ipc_msg_set_fd(&m, fd);
+	proxy_client_add(&m, &pc);
+	ipc_chan_send(login->chan, &m);
 }

@@ -23,6 +23,7 @@ static const struct {
 	{"submission-login", "submission"},
 	{"submission", "submission"},
 	{"postern-auth", "auth"},
+	{"tls-proxy", "tlsproxy"},
 };
 
 const char *spawn_binary_path(const char *name)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -445,6 +446,7 @@ enum storage_result st_txn_run(struct storage *s, st_txn_fn_t *fn, void *ctx,
 			if ((flags & ST_TXN_WRITE) != 0) {
 				(void)s->e->env->txn_checkpoint(
 					s->e->env, ST_CHECKPOINT_KB, 0, 0);
+				s->e->commits++;
 				touch_changes(s);
 			}
 			if (s->ndead > 0)
@@ -610,9 +612,23 @@ int storage_notify_fd(struct storage *s)
 void storage_notify_drain(struct storage *s)
 {
 	char buf[4096] __attribute__((aligned(8)));
+	bool any = false;
 
 	while (read(s->notify_fd, buf, sizeof(buf)) > 0)
-		;
+		any = true;
+	/* consumed here, it must still move storage_change_seq */
+	if (any)
+		s->notify_seen++;
+}
+
+uint64_t storage_change_seq(struct storage *s)
+{
+	struct pollfd p = {s->notify_fd, POLLIN, 0};
+
+	/* the timer fallback says nothing about commits: assume one */
+	if (!s->notify_is_inotify || poll(&p, 1, 0) != 0)
+		s->notify_seen++;
+	return s->e->commits + s->notify_seen;
 }
 
 /* ---- open / close ---- */

@@ -180,6 +180,15 @@ int storage_notify_fd(struct storage *s);
  * before re-reading state, so a commit racing with the re-read wakes the fd
  * again. */
 void storage_notify_drain(struct storage *s);
+/* A number that moves whenever the store may have changed: after every
+ * commit through any handle of this process on this home, and whenever a
+ * notification from another process's commit is pending on the notify fd
+ * (checked with a zero-timeout poll, not consumed). Two equal values mean
+ * nothing was committed in between by this process, nor by another
+ * process whose committing call had returned before the second call. With
+ * the polling fallback (no inotify) every call returns a new value. Costs
+ * one poll(2); never touches the database. */
+uint64_t storage_change_seq(struct storage *s);
 
 /* ---- mailboxes ---- */
 

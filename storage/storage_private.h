@@ -58,6 +58,7 @@ struct st_env {
 	unsigned refs;
 	int home_fd, tmp_fd, msg_fd;
 	int change_fd; /* HOME/changes, touched after each commit */
+	uint64_t commits; /* writing commits by this process's handles */
 	DB_ENV *env;
 	DB *db[ST_DB_COUNT];
 };
@@ -66,6 +67,7 @@ struct storage {
 	struct st_env *e;
 	int notify_fd;
 	bool notify_is_inotify;
+	uint64_t notify_seen; /* pending notifications observed */
 	uint64_t quota_max_messages, quota_max_bytes;
 	enum storage_result result;
 	char err[1200];

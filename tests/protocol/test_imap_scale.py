@@ -47,6 +47,12 @@ def test_100k_mailbox(instance):
     assert tagged.startswith(b"s OK [READ-WRITE]")
     rss, hwm = rss_kb(pid)
     report.append("RSS after SELECT: %d kB (peak %d kB)" % (rss, hwm))
+    # later SELECTs of the same worker start from its cached list
+    for i in range(3):
+        c2 = instance.login(U, P)
+        dt, n, _, tagged = timed(c2, "s2", "SELECT big")
+        report.append("SELECT on a new connection: %.4fs" % dt)
+        c2.close()
 
     dt, n, last, _ = timed(c, "f", "FETCH 1:* (UID FLAGS)")
     assert n == N and last.startswith(b"* %d FETCH (UID " % N), (n, last)
@@ -112,6 +118,16 @@ def test_100k_mailbox(instance):
     lines, _ = ok(c, "n", "NOOP")
     lines, _ = ok(c, "f4", "FETCH * UID")
     assert lines[-1] == b"* %d FETCH (UID %d)" % (N // 2, N), lines[-1]
+    # a new session after 100k flag changes and 50k expunges by another
+    # process: the cached list takes the changes, the view is the store's
+    c2 = instance.login(U, P)
+    dt, n, _, tagged = timed(c2, "s3", "SELECT big")
+    report.append("SELECT after 150k changes: %.4fs" % dt)
+    lines, _ = ok(c2, "f5", "FETCH 1,* (UID FLAGS)")
+    assert lines[0].startswith(b"* 1 FETCH (UID %d FLAGS (\\Seen" %
+                               (N // 2 + 1)), lines
+    assert lines[-1].startswith(b"* %d FETCH (UID %d " % (N // 2, N)), lines
+    c2.close()
     rss, hwm = rss_kb(pid)
     report.append("RSS at the end: %d kB (peak %d kB)" % (rss, hwm))
     print("\n" + "\n".join(report))

@@ -769,10 +769,17 @@ static void test_two_handles(const char *home)
 	struct storage_mailbox mb;
 	struct storage_uid_range one;
 
+	uint64_t seq_b;
+
 	storage_notify_drain(a);
 	storage_notify_drain(b);
 	CHECK(!wait_readable(storage_notify_fd(b), 0));
+	seq_b = storage_change_seq(b);
+	CHECK(storage_change_seq(b) == seq_b); /* nothing committed */
 	CHECK(st_test_append1(a, inbox, "from a\r\n", &uid) == STORAGE_OK);
+	/* a commit by another handle of this process: at once, before
+	 * any notification was read */
+	CHECK(storage_change_seq(b) != seq_b);
 	CHECK(wait_readable(storage_notify_fd(b), 1000));
 	CHECK(wait_readable(storage_notify_fd(a), 1000));
 	storage_notify_drain(b);
@@ -799,12 +806,15 @@ static void test_two_processes(const char *home)
 	struct storage_mailbox before, after;
 	int go[2], status;
 	struct timespec t0, t1;
+	uint64_t seq;
 	pid_t pid;
 	char c = 0;
 
 	CHECK(storage_mailbox_get_by_id(s, inbox, &before, &error) ==
 	      STORAGE_OK);
 	storage_notify_drain(s);
+	seq = storage_change_seq(s);
+	CHECK(storage_change_seq(s) == seq);
 	CHECK(pipe(go) == 0);
 	pid = fork();
 	if (pid == 0) {
@@ -831,6 +841,14 @@ static void test_two_processes(const char *home)
 		       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	      WEXITSTATUS(status) == 0);
+	/* another process's commit: seen while pending, and still counted
+	 * when the notification was consumed before anyone asked */
+	CHECK(storage_change_seq(s) != seq);
+	seq = storage_change_seq(s);
+	storage_notify_drain(s);
+	CHECK(storage_change_seq(s) != seq);
+	seq = storage_change_seq(s);
+	CHECK(storage_change_seq(s) == seq);
 	close(go[1]);
 	CHECK(storage_mailbox_get_by_id(s, inbox, &after, &error) ==
 	      STORAGE_OK);

@@ -55,6 +55,8 @@ static const struct key_case key_cases[] = {
         K(login_literal_max_count, true, "2"),
         K(login_literal_max_total, true, "4096"),
         K(login_auth_failure_delay, true, "0"),
+        K(tls_proxy_processes, true, "0"),
+        K(tls_proxy_max_clients, true, "300"),
         K(scram_iterations, true, "5000"),
         K(auth_max_exchanges, true, "9"),
         K(auth_fail_limit, true, "0"),
@@ -68,6 +70,7 @@ static const struct key_case key_cases[] = {
         K(imap_literal_max_count, true, "77"),
         K(imap_literal_max_total, true, "300000"),
         K(imap_idle_timeout, true, "1801"),
+        K(imap_max_bad_commands, true, "5"),
         K(smarthost, false, "relay.example.net:587"),
         K(smarthost_tls, false, "tls"),
         K(smarthost_ca_file, false, "/etc/ssl/relay-ca.pem"),
@@ -75,6 +78,9 @@ static const struct key_case key_cases[] = {
         K(smarthost_password_file, false, "/etc/postern/relay-pw"),
         K(submission_max_recipients, true, "50"),
         K(submission_max_message_size, true, "1048576"),
+        K(imap_compress, false, "imaps"),
+        K(imap_compress_level, true, "1"),
+        K(trace_level, false, "traceauth"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
 };
@@ -458,6 +464,11 @@ static void test_errors(void)
 	CHECK(refuses("log_level =\n", 1, "log_level", NULL));
 	CHECK(loads("log_level = warn\n"));
 	CHECK(loads("log_level = error\n"));
+	CHECK(refuses("trace_level = on\n", 1, "trace_level", NULL));
+	CHECK(refuses("trace_level =\n", 1, "trace_level", NULL));
+	CHECK(loads("trace_level = tracedata\n"));
+	CHECK(loads("trace_level = none\n"));
+	CHECK(refuses("trace_level = off\n", 1, "trace_level", NULL));
 
 	/* the error names the first bad line, later lines do not matter */
 	CHECK(refuses("run_dir = rel\nbogus = 1\n", 1, "run_dir", NULL));

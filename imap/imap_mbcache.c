@@ -1,0 +1,302 @@
+/* Cached message lists: per mailbox the UIDs, their current modseqs and a
+ * \Seen bit, at a known HIGHESTMODSEQ. A load reads the changes since then
+ * (new messages, flag changes, expunges; one transaction, cost in
+ * proportion to the changes) and applies them before copying the list into
+ * the session's view, which is a memcpy. A miss lists the whole mailbox
+ * once (storage_msg_scan) and keeps it if it is big. */
+#include "imap_mbcache.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap_sync.h"
+#include "imap_vec.h"
+
+struct mbcache_entry {
+	uint32_t mailbox_id; /* 0: free slot */
+	uint64_t highestmodseq;
+	uint64_t last_use;
+	uint32_t *uids; /* ascending */
+	uint64_t *modseqs;
+	unsigned char *seen;
+	size_t count, cap;
+};
+
+static struct mbcache_entry cache[IMAP_MBCACHE_ENTRIES];
+static uint64_t use_clock;
+
+static void entry_free(struct mbcache_entry *e)
+{
+	free(e->uids);
+	free(e->modseqs);
+	free(e->seen);
+	memset(e, 0, sizeof(*e));
+}
+
+void imap_mbcache_clear(void)
+{
+	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++)
+		entry_free(&cache[i]);
+}
+
+static struct mbcache_entry *entry_find(uint32_t id)
+{
+	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++) {
+		if (cache[i].mailbox_id == id)
+			return &cache[i];
+	}
+	return NULL;
+}
+
+/* A free slot, or the least recently used one emptied. */
+static struct mbcache_entry *entry_slot(void)
+{
+	struct mbcache_entry *lru = &cache[0];
+
+	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++) {
+		if (cache[i].mailbox_id == 0)
+			return &cache[i];
+		if (cache[i].last_use < lru->last_use)
+			lru = &cache[i];
+	}
+	entry_free(lru);
+	return lru;
+}
+
+static int entry_reserve(struct mbcache_entry *e, size_t n)
+{
+	size_t ncap = e->cap == 0 ? 1024 : e->cap;
+	void *p;
+
+	if (n <= e->cap)
+		return 0;
+	while (ncap < n) {
+		if (ncap > SIZE_MAX / 2 / sizeof(uint64_t))
+			return -1;
+		ncap *= 2;
+	}
+	if ((p = realloc(e->uids, ncap * sizeof(*e->uids))) == NULL)
+		return -1;
+	e->uids = p;
+	if ((p = realloc(e->modseqs, ncap * sizeof(*e->modseqs))) == NULL)
+		return -1;
+	e->modseqs = p;
+	if ((p = realloc(e->seen, ncap)) == NULL)
+		return -1;
+	e->seen = p;
+	e->cap = ncap;
+	return 0;
+}
+
+static int entry_push(struct mbcache_entry *e, const struct storage_msg *m)
+{
+	if (entry_reserve(e, e->count + 1) < 0)
+		return -1;
+	e->uids[e->count] = m->uid;
+	e->modseqs[e->count] = m->modseq;
+	e->seen[e->count] = (m->flags & STORAGE_FLAG_SEEN) != 0;
+	e->count++;
+	return 0;
+}
+
+struct fill_ctx {
+	struct mbcache_entry *e;
+	bool nomem;
+};
+
+static int fill_cb(void *ctx, const struct storage_msg *m)
+{
+	struct fill_ctx *fc = ctx;
+
+	if (entry_push(fc->e, m) < 0) {
+		fc->nomem = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Changes since the entry's modseq, sorted out while the snapshot's
+ * callbacks run: expunged and new UIDs are applied afterwards in one
+ * pass each, flag changes at once. */
+struct refresh_ctx {
+	struct mbcache_entry *e;
+	uint32_t *expunged;
+	size_t nexpunged, expunged_cap;
+	struct storage_msg *added;
+	size_t nadded, added_cap;
+	bool nomem;
+};
+
+static int refresh_cb(void *ctx, const struct storage_msg *m, bool expunged)
+{
+	struct refresh_ctx *rc = ctx;
+	struct mbcache_entry *e = rc->e;
+	size_t i = imap_u32_lower_bound(e->uids, e->count, m->uid);
+	bool known = i < e->count && e->uids[i] == m->uid;
+
+	if (expunged) {
+		if (known && imap_u32_push(&rc->expunged, &rc->nexpunged,
+					   &rc->expunged_cap, m->uid) < 0)
+			rc->nomem = true;
+	} else if (known) {
+		e->modseqs[i] = m->modseq;
+		e->seen[i] = (m->flags & STORAGE_FLAG_SEEN) != 0;
+	} else {
+		struct storage_msg *na = imap_grow(rc->added, &rc->added_cap,
+						   rc->nadded, sizeof(*na));
+
+		if (na == NULL)
+			rc->nomem = true;
+		else
+			(rc->added = na)[rc->nadded++] = *m;
+	}
+	return rc->nomem ? 1 : 0;
+}
+
+static int refresh_apply(struct refresh_ctx *rc)
+{
+	struct mbcache_entry *e = rc->e;
+	size_t w = 0, g = 0;
+
+	if (rc->nexpunged > 0) {
+		qsort(rc->expunged, rc->nexpunged, sizeof(*rc->expunged),
+		      imap_u32_cmp);
+		for (size_t r = 0; r < e->count; r++) {
+			while (g < rc->nexpunged && rc->expunged[g] < e->uids[r])
+				g++;
+			if (g < rc->nexpunged && rc->expunged[g] == e->uids[r])
+				continue;
+			e->uids[w] = e->uids[r];
+			e->modseqs[w] = e->modseqs[r];
+			e->seen[w] = e->seen[r];
+			w++;
+		}
+		e->count = w;
+	}
+	/* new UIDs are above every cached one (UIDs only ascend), but the
+	 * modseq order of the changes is not their UID order */
+	if (rc->nadded > 1)
+		qsort(rc->added, rc->nadded, sizeof(*rc->added),
+		      imap_msg_uid_cmp);
+	for (size_t i = 0; i < rc->nadded; i++) {
+		if (e->count > 0 && rc->added[i].uid <= e->uids[e->count - 1])
+			return -1; /* contradicts the store's rules: relist */
+		if (entry_push(e, &rc->added[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Brings e up to the store's state. STORAGE_OK, or the error; e is then
+ * unusable (the caller frees it). */
+static enum storage_result entry_refresh(struct storage *s,
+					 struct mbcache_entry *e,
+					 struct storage_mailbox *mbox_r,
+					 const char **error_r)
+{
+	struct refresh_ctx rc;
+	enum storage_result r;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.e = e;
+	r = storage_changes(s, e->mailbox_id, e->highestmodseq, refresh_cb,
+			    &rc, mbox_r, error_r);
+	if (r == STORAGE_OK && (rc.nomem || refresh_apply(&rc) < 0)) {
+		r = STORAGE_ERR_SERVERBUG;
+		*error_r = "Out of memory";
+	}
+	if (r == STORAGE_OK && e->count != mbox_r->messages) {
+		r = STORAGE_ERR_CORRUPTION;
+		*error_r = "cached message list disagrees with the store";
+	}
+	free(rc.expunged);
+	free(rc.added);
+	if (r == STORAGE_OK)
+		e->highestmodseq = mbox_r->highestmodseq;
+	return r;
+}
+
+static enum storage_result entry_fill(struct storage *s,
+				      struct mbcache_entry *e, uint32_t id,
+				      struct storage_mailbox *mbox_r,
+				      const char **error_r)
+{
+	struct fill_ctx fc = {e, false};
+	enum storage_result r;
+
+	e->mailbox_id = id;
+	r = storage_msg_scan(s, id, 1, UINT32_MAX, fill_cb, &fc, mbox_r,
+			     error_r);
+	if (r == STORAGE_OK && fc.nomem) {
+		r = STORAGE_ERR_SERVERBUG;
+		*error_r = "Out of memory";
+	}
+	if (r == STORAGE_OK)
+		e->highestmodseq = mbox_r->highestmodseq;
+	return r;
+}
+
+static int view_copy(struct imap_view *v, const struct mbcache_entry *e)
+{
+	size_t n = e->count == 0 ? 1 : e->count;
+
+	v->uids = malloc(n * sizeof(*v->uids));
+	v->modseqs = malloc(n * sizeof(*v->modseqs));
+	if (v->uids == NULL || v->modseqs == NULL) {
+		imap_view_clear(v);
+		return -1;
+	}
+	if (e->count > 0) {
+		memcpy(v->uids, e->uids, e->count * sizeof(*v->uids));
+		memcpy(v->modseqs, e->modseqs, e->count * sizeof(*v->modseqs));
+	}
+	v->count = e->count;
+	v->cap = n;
+	return 0;
+}
+
+enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
+				      struct imap_view *v,
+				      struct storage_mailbox *mbox_r,
+				      uint32_t *first_unseen_r,
+				      const char **error_r)
+{
+	struct mbcache_entry *e = entry_find(mailbox_id);
+	enum storage_result r;
+
+	if (e != NULL) {
+		r = entry_refresh(s, e, mbox_r, error_r);
+		if (r != STORAGE_OK) {
+			entry_free(e);
+			if (r != STORAGE_ERR_CORRUPTION)
+				return r;
+			e = NULL; /* listed afresh below */
+		}
+	}
+	if (e == NULL) {
+		e = entry_slot();
+		r = entry_fill(s, e, mailbox_id, mbox_r, error_r);
+		if (r != STORAGE_OK) {
+			entry_free(e);
+			return r;
+		}
+	}
+	e->last_use = ++use_clock;
+	*first_unseen_r = 0;
+	for (size_t i = 0; i < e->count; i++) {
+		if (!e->seen[i]) {
+			*first_unseen_r = (uint32_t)(i + 1);
+			break;
+		}
+	}
+	if (view_copy(v, e) < 0) {
+		entry_free(e);
+		*error_r = "Out of memory";
+		return STORAGE_ERR_SERVERBUG;
+	}
+	/* small mailboxes are cheap to list: keep no copy */
+	if (e->count < IMAP_MBCACHE_MIN_MESSAGES)
+		entry_free(e);
+	return STORAGE_OK;
+}

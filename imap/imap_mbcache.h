@@ -1,0 +1,34 @@
+#ifndef POSTERN_IMAP_MBCACHE_H
+#define POSTERN_IMAP_MBCACHE_H
+/* The worker's cache of big mailboxes' message lists, so that SELECT and
+ * EXAMINE of a mailbox this process listed before read only what changed
+ * since (storage_changes), not every message record. The store stays the
+ * only truth: every load brings the cached list up to the store's current
+ * state in one snapshot, so other processes' commits are always seen, and
+ * a mailbox gone from the store is dropped. Private to imap/. */
+#include <stdint.h>
+
+#include "imap_view.h"
+#include "storage.h"
+
+/* Mailboxes with fewer messages are listed in full each time (cheap). */
+#define IMAP_MBCACHE_MIN_MESSAGES 1000
+/* Mailboxes kept, least recently loaded dropped first: 13 bytes a
+ * message, so at most about 13 MB for four 250,000-message mailboxes. */
+#define IMAP_MBCACHE_ENTRIES 4
+
+/* Fills the empty view v with every message of mailbox_id as of one
+ * snapshot, *mbox_r with the state that goes with it and *first_unseen_r
+ * with the sequence number of the first message without \Seen (0: none).
+ * STORAGE_OK, or the storage error (with *error_r) or SERVERBUG "Out of
+ * memory"; v is empty then. */
+enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
+				      struct imap_view *v,
+				      struct storage_mailbox *mbox_r,
+				      uint32_t *first_unseen_r,
+				      const char **error_r);
+
+/* Frees every entry (worker exit). */
+void imap_mbcache_clear(void);
+
+#endif
