@@ -75,6 +75,8 @@ static void usage(FILE *f)
 		"anyway)\n"
 		"  -v                trace the SMTP dialogue (as --trace "
 		"trace)\n"
+		"  -C CONFIG         Postern config for the default server "
+		"(as mailadm -c)\n"
 		"  --server H:P      submission server (default: this host's "
 		"submissions_listen)\n"
 		"  --tls, --starttls implicit TLS (default for port 465) or "
@@ -183,6 +185,10 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 			if ((v = optval(argc, argv, &i, 2)) != NULL)
 				o->body_8bit = str_eq_ci(str_from_cstr(v),
 							 "8BITMIME");
+		} else if (a[1] == 'C') {
+			needs = true; /* sendmail's -C: our config file */
+			if ((v = optval(argc, argv, &i, 2)) != NULL)
+				o->config = v;
 		} else if (a[1] == 'N') {
 			needs = true; /* DSN: ignored */
 			v = optval(argc, argv, &i, 2);
