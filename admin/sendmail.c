@@ -351,8 +351,8 @@ static int default_server(const struct opts *o, struct smtpc_settings *s,
 		}
 		/* our own certificate is the one anchor; it names the host,
 		 * not the loopback address we connect to */
-		s->ca_file = o->ca_file != NULL ? o->ca_file : *ca_r;
-		s->tls_no_name_check = o->ca_file == NULL;
+		s->tls_opts.ca_file = o->ca_file != NULL ? o->ca_file : *ca_r;
+		s->tls_opts.no_name_check = o->ca_file == NULL;
 		s->tls = o->tls_set ? o->tls : SMTPC_TLS_IMPLICIT;
 		if (*host_r == NULL)
 			st = fail(EX_OSERR, "out of memory");
@@ -372,8 +372,8 @@ static int load_key(const struct opts *o, struct smtpc_settings *s,
 	int st;
 
 	if (o->cert != NULL) {
-		s->key_file = o->key;
-		s->cert_file = o->cert;
+		s->tls_opts.key_file = o->key;
+		s->tls_opts.cert_file = o->cert;
 		return 0;
 	}
 	if ((st = read_small(o->key, key, false, &missing)) != 0)
@@ -382,16 +382,16 @@ static int load_key(const struct opts *o, struct smtpc_settings *s,
 		return fail(EX_CONFIG, "%s: no private key in it", o->key);
 	if (memmem(key->data, key->len, "-----BEGIN CERTIFICATE-----", 27) !=
 	    NULL) {
-		s->key_file = o->key;
+		s->tls_opts.key_file = o->key;
 		return 0;
 	}
 	if (x509_cert_for_key(key->data, key->len, "mailadm sendmail", cert,
 			      &error) < 0)
 		return fail(EX_CONFIG, "%s: %s", o->key, error);
-	s->key_pem = key->data;
-	s->key_pem_len = key->len;
-	s->cert_pem = cert->data;
-	s->cert_pem_len = cert->len;
+	s->tls_opts.key_pem = key->data;
+	s->tls_opts.key_pem_len = key->len;
+	s->tls_opts.cert_pem = cert->data;
+	s->tls_opts.cert_pem_len = cert->len;
 	return 0;
 }
 
@@ -599,7 +599,7 @@ static int run(struct opts *o)
 		s.tls = o->tls_set	     ? o->tls
 			: is(port, "465") ? SMTPC_TLS_IMPLICIT
 					  : SMTPC_TLS_STARTTLS;
-		s.ca_file = o->ca_file;
+		s.tls_opts.ca_file = o->ca_file;
 	} else if ((st = default_server(o, &s, &host, &port, &ca)) != 0) {
 		goto out;
 	}

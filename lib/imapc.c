@@ -426,20 +426,9 @@ static int capability(struct imapc *c)
 
 static int tls_up(struct imapc *c, const struct imapc_settings *s)
 {
-	struct tls_client_opts o = {
-		.ca_file = s->ca_file,
-		.no_verify = s->tls_no_verify,
-		.no_name_check = s->tls_no_name_check,
-		.cert_file = s->cert_file,
-		.key_file = s->key_file,
-		.cert_pem = s->cert_pem,
-		.key_pem = s->key_pem,
-		.cert_pem_len = s->cert_pem_len,
-		.key_pem_len = s->key_pem_len,
-	};
 	const char *error = NULL;
 
-	if (tls_client_new(&o, &c->tls, &error) < 0)
+	if (tls_client_new(&s->tls_opts, &c->tls, &error) < 0)
 		return fail(c, "TLS client setup: %s", error);
 	return cliconn_starttls(c->conn, c->tls, s->host);
 }
@@ -447,8 +436,7 @@ static int tls_up(struct imapc *c, const struct imapc_settings *s)
 static int auth(struct imapc *c, const struct imapc_settings *s)
 {
 	bool have_pw = s->user != NULL && s->password != NULL;
-	bool have_cert = s->cert_file != NULL || s->key_file != NULL ||
-			 s->key_pem != NULL;
+	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
 	const char *mechs = have_pw ? (s->mechs != NULL ? s->mechs
 						      : SASLC_DEFAULT_MECHS)
 				    : "EXTERNAL";

@@ -214,21 +214,10 @@ static int ehlo(struct smtpc *c, const char *name, struct smtpc_reply *r)
 static int tls_setup(struct smtpc *c, const struct smtpc_settings *s,
 		     struct smtpc_reply *r)
 {
-	struct tls_client_opts o = {
-		.ca_file = s->ca_file,
-		.no_verify = s->tls_no_verify,
-		.no_name_check = s->tls_no_name_check,
-		.cert_file = s->cert_file,
-		.key_file = s->key_file,
-		.cert_pem = s->cert_pem,
-		.key_pem = s->key_pem,
-		.cert_pem_len = s->cert_pem_len,
-		.key_pem_len = s->key_pem_len,
-	};
 	const char *error = NULL;
 	char msg[256];
 
-	if (c->tls == NULL && tls_client_new(&o, &c->tls, &error) < 0) {
+	if (c->tls == NULL && tls_client_new(&s->tls_opts, &c->tls, &error) < 0) {
 		snprintf(msg, sizeof(msg), "TLS client setup: %s", error);
 		smtpc_reply_local(r, 454, "4.3.5", SMTPC_E_CONFIG, msg);
 		return -1;
@@ -350,8 +339,7 @@ static int auth(struct smtpc *c, const struct smtpc_settings *s,
 		struct smtpc_reply *r)
 {
 	const char *offered = smtpc_ext_param(c, "AUTH");
-	bool have_cert = s->cert_file != NULL || s->key_file != NULL ||
-			 s->key_pem != NULL;
+	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
 	bool have_pw = s->user != NULL && s->password != NULL;
 	unsigned char cb[TLS_CB_MAX];
 	const char *cbt;

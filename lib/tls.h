@@ -143,6 +143,9 @@ struct tls_client_opts {
 	const char *priority; /* NULL: TLS_CLIENT_PRIORITY */
 };
 
+/* Whether opts name a client certificate. */
+bool tls_client_opts_have_cert(const struct tls_client_opts *opts);
+
 struct tls_client;
 /* Loads the trust anchors and the client certificate. 0, or -1 with a
  * static or GnuTLS reason in *error_r. */

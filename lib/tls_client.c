@@ -18,6 +18,11 @@ struct tls_client {
 	bool no_name_check;
 };
 
+bool tls_client_opts_have_cert(const struct tls_client_opts *o)
+{
+	return o->key_file != NULL || o->key_pem != NULL;
+}
+
 static int client_cert_load(struct tls_client *cli,
 			    const struct tls_client_opts *o)
 {

@@ -82,18 +82,18 @@ int main(int argc, char **argv)
 	     i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "--no-name-check") == 0) {
-			s.tls_no_name_check = true;
+			s.tls_opts.no_name_check = true;
 			continue;
 		}
 		const char *v = argv[++i];
 		if (strcmp(o, "--ca-file") == 0)
-			s.ca_file = v;
+			s.tls_opts.ca_file = v;
 		else if (strcmp(o, "--user") == 0)
 			s.user = v;
 		else if (strcmp(o, "--key") == 0)
-			s.key_file = v;
+			s.tls_opts.key_file = v;
 		else if (strcmp(o, "--cert") == 0)
-			s.cert_file = v;
+			s.tls_opts.cert_file = v;
 		else if (strcmp(o, "--mechs") == 0)
 			s.mechs = v;
 		else if (strcmp(o, "--append") == 0)
