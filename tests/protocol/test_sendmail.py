@@ -45,9 +45,12 @@ def received(inst, marker):
 def test_password_default_server(inst):
     data = (b"To: send-b@example.org\nBcc: send-b@example.org\n"
             b"Subject: pw\n\nMARK-PW\n")
-    r = sendmail(inst, ["-t", "--user", A, "--password-file", inst.pwfile],
-                 data)
+    r = sendmail(inst, ["-t", "--user", A, "--password-file", inst.pwfile,
+                        "-v"], data)
     assert r.returncode == 0, (r.stderr, inst.log_tail())
+    # the best mechanism both sides have, bound to the TLS session
+    assert b"C: AUTH SCRAM-SHA-256-PLUS ***" in r.stderr
+    assert PA.encode() not in r.stderr
     [m] = received(inst, b"MARK-PW")
     assert b"\r\nFrom: send-a@example.org\r\n" in m  # added
     assert b"Bcc" not in m

@@ -295,3 +295,122 @@ def test_called_as_sendmail_reads_sendmail_conf(tmp_path, pwfile):
     m = s.messages[0]
     assert m["rcpts"] == ["bob@example.org"]
     assert m["data"].startswith(b"From: CronDaemon <alice@example.org>\r\n")
+
+
+class Scripted:
+    """A one-connection raw server: answers each line the client sends with
+    the next scripted reply (bytes, sent as one write; None: hang up),
+    after the greeting. For what no real server does on purpose."""
+
+    def __init__(self, greeting, replies, hold=False, tls=None):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.greeting, self.replies, self.hold = greeting, replies, hold
+        self.tls = tls
+        self.got = []
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        c, _ = self.sock.accept()
+        c.settimeout(20)
+        if self.tls is not None:
+            c = self.tls.wrap_socket(c, server_side=True)
+        f = c.makefile("rb")
+        try:
+            if self.greeting is None:
+                f.readline()  # never greet: wait for the client to give up
+                return
+            c.sendall(self.greeting)
+            for rep in self.replies:
+                line = f.readline()
+                if not line:
+                    return
+                self.got.append(line)
+                if rep is None:
+                    return
+                c.sendall(rep)
+            if self.hold:
+                while f.readline():
+                    pass
+        except OSError:
+            pass
+        finally:
+            c.close()
+            self.sock.close()
+
+
+EHLO = (b"250-test\r\n250-STARTTLS\r\n250-AUTH PLAIN\r\n"
+        b"250 ENHANCEDSTATUSCODES\r\n")
+
+
+def scripted_args(srv, pwfile, *extra):
+    return ["--server", "127.0.0.1:%d" % srv.port, "--starttls",
+            "--user", USER, "--password-file", pwfile, "--timeout", "2",
+            "bob@example.org"] + list(extra)
+
+
+def test_silent_server_times_out(pwfile):
+    srv = Scripted(None, [])
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b"no answer from the server" in r.stderr
+
+
+def test_starttls_response_injection_refused(pwfile):
+    # the 220 to STARTTLS arrives with a forged reply behind it in the
+    # same packet: that reply must never be read as if TLS protected it
+    srv = Scripted(b"220 test\r\n",
+                   [EHLO, b"220 go ahead\r\n250 2.0.0 injected\r\n"],
+                   hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr  # EX_PROTOCOL
+    assert b"before the TLS handshake" in r.stderr
+    assert not any(b"AUTH" in l for l in srv.got)
+
+
+def test_overlong_reply_line(pwfile):
+    srv = Scripted(b"220 " + b"x" * 5000 + b"\r\n", [], hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr
+    assert b"longer than" in r.stderr
+
+
+def test_malformed_reply(pwfile):
+    srv = Scripted(b"220 test\r\n", [b"250-test\r\n251 mixed codes\r\n"],
+                   hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr
+    assert b"reply code changes" in r.stderr
+
+
+def test_greeting_refused(pwfile):
+    srv = Scripted(b"554 5.3.2 go away\r\n", [b"221 bye\r\n"])
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 69, r.stderr  # EX_UNAVAILABLE
+    assert b"554 5.3.2 go away" in r.stderr
+
+
+def test_connection_lost_in_data(tmp_path, pwfile):
+    # implicit TLS; the server hangs up after the first line of the
+    # message: the recipient gets a temporary failure, never a success
+    import ssl
+    ca, cert, key = smtpsink.make_ca_and_cert(str(tmp_path))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    srv = Scripted(b"220 test\r\n",
+                   [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
+                    b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n",
+                    b"250 2.1.5 ok\r\n", b"354 go\r\n", None],
+                   tls=ctx)
+    r = sendmail(["--server", "127.0.0.1:%d" % srv.port, "--tls",
+                  "--ca-file", ca, "--user", USER, "--password-file",
+                  pwfile, "--timeout", "5", "bob@example.org"])
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b"bob@example.org: 421 4.4.2" in r.stderr
+    assert [l[:4] for l in srv.got] == [b"EHLO", b"AUTH", b"MAIL", b"RCPT",
+                                        b"DATA", b"From"]
