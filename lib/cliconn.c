@@ -336,11 +336,10 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 		if (st == TLS_STEP_DONE)
 			break;
 		if (st == TLS_STEP_ERROR) {
-			bool verify = strncmp(error, "server certificate", 18) ==
-				      0;
 			return cliconn_fail(c,
-					    verify ? CLICONN_E_TLS_VERIFY
-						   : CLICONN_E_TLS,
+					    tls_conn_verify_failed(c->tls)
+						    ? CLICONN_E_TLS_VERIFY
+						    : CLICONN_E_TLS,
 					    "TLS handshake with %s: %s",
 					    server_name, error);
 		}

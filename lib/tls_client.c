@@ -157,6 +157,11 @@ struct tls_conn *tls_client_conn_new(struct tls_client *cli, int fd,
 	return conn;
 }
 
+bool tls_conn_verify_failed(const struct tls_conn *conn)
+{
+	return conn->verify_failed;
+}
+
 const char *tls_client_verify_error(struct tls_conn *conn)
 {
 	gnutls_datum_t out = {NULL, 0};
