@@ -43,7 +43,7 @@ struct opts {
 		*password_file;
 	enum smtpc_tls tls;
 	bool tls_set, body_8bit;
-	enum cliconn_trace trace;
+	uint32_t trace; /* enum user_trace */
 	unsigned timeout_ms;
 	const char **rcpts;
 	size_t nrcpt;
@@ -92,7 +92,7 @@ static void usage(FILE *f)
 		"  --cert FILE       the certificate, when not in --key\n"
 		"  --user ADDRESS    log in with a password read from "
 		"--password-file\n"
-		"  --trace LEVEL     off, trace, traceauth (with secrets), "
+		"  --trace LEVEL     none, trace, traceauth (with secrets), "
 		"tracedata (with data)\n"
 		"\n"
 		"Bcc: lines are removed. -o*, -bm, -odi, -N are accepted and "
@@ -162,7 +162,7 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 		} else if (is(a, "-i") || is(a, "-oi")) {
 			o->dot_ends = false;
 		} else if (is(a, "-v")) {
-			o->trace = CLICONN_TRACE;
+			o->trace = USER_TRACE_TRACE;
 		} else if (is(a, "--tls")) {
 			o->tls = SMTPC_TLS_IMPLICIT;
 			o->tls_set = true;
@@ -216,7 +216,7 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 			} else if (is(a, "--user")) {
 				o->key = o->cert = NULL;
 			} else if (is(a, "--trace") &&
-				   cliconn_trace_parse(v, &o->trace) < 0) {
+				   user_trace_parse(v, &o->trace) < 0) {
 				return fail(EX_USAGE, "bad --trace level: %s",
 					    v);
 			} else if (is(a, "--timeout")) {
@@ -564,7 +564,7 @@ static int submit(const struct opts *o, struct smtpc_settings *s,
 
 static int run(struct opts *o)
 {
-	struct smtpc_settings s = {.trace = o->trace,
+	struct smtpc_settings s = {.trace = (enum user_trace)o->trace,
 				   .timeout_ms = o->timeout_ms};
 	struct sendmail_msg m;
 	struct buf key, cert;

@@ -30,27 +30,13 @@ struct cliconn {
 	enum cliconn_errclass err;
 	char error[256];
 
-	enum cliconn_trace trace;
+	enum user_trace trace;
 	char name[16];
 	struct log_ctx log_ctx;
 	bool have_log_ctx;
 	struct buf tline;     /* client trace line being composed */
 	size_t tdata_out;     /* message bytes written, not yet traced */
 };
-
-int cliconn_trace_parse(const char *s, enum cliconn_trace *r)
-{
-	static const char *const names[] = {"off", "trace", "traceauth",
-					    "tracedata"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*r = (enum cliconn_trace)i;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 static void trace_emit(struct cliconn *c, char dir, const char *p, size_t n)
 {
@@ -97,14 +83,14 @@ static void tline_add(struct cliconn *c, const char *p, size_t n)
 static void trace_out(struct cliconn *c, const void *p, size_t n,
 		      enum cliconn_part part)
 {
-	if (c->trace == CLICONN_TRACE_OFF)
+	if (c->trace == USER_TRACE_NONE)
 		return;
-	if (part == CLICONN_DATA && c->trace < CLICONN_TRACEDATA) {
+	if (part == CLICONN_DATA && c->trace < USER_TRACE_TRACEDATA) {
 		c->tdata_out += n;
 		return;
 	}
 	trace_data_flush(c);
-	if (part == CLICONN_SECRET && c->trace < CLICONN_TRACEAUTH) {
+	if (part == CLICONN_SECRET && c->trace < USER_TRACE_TRACEAUTH) {
 		tline_add(c, "***", 3);
 		return;
 	}
@@ -116,10 +102,10 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 {
 	char msg[64];
 
-	if (c->trace == CLICONN_TRACE_OFF)
+	if (c->trace == USER_TRACE_NONE)
 		return;
 	trace_data_flush(c);
-	if (part == CLICONN_CHALLENGE && c->trace < CLICONN_TRACEAUTH) {
+	if (part == CLICONN_CHALLENGE && c->trace < USER_TRACE_TRACEAUTH) {
 		const char *s = p;
 		size_t pre = n >= 4 && memcmp(s, "334 ", 4) == 0   ? 4
 			     : n >= 2 && memcmp(s, "+ ", 2) == 0 ? 2
@@ -131,10 +117,10 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 		}
 		part = CLICONN_PROTO;
 	}
-	if (part == CLICONN_DATA && c->trace < CLICONN_TRACEDATA) {
+	if (part == CLICONN_DATA && c->trace < USER_TRACE_TRACEDATA) {
 		snprintf(msg, sizeof(msg), "... (%zu bytes)", n);
 		trace_emit(c, 'S', msg, strlen(msg));
-	} else if (part == CLICONN_SECRET && c->trace < CLICONN_TRACEAUTH) {
+	} else if (part == CLICONN_SECRET && c->trace < USER_TRACE_TRACEAUTH) {
 		trace_emit(c, 'S', "***", 3);
 	} else {
 		trace_emit(c, 'S', p, n);
@@ -152,7 +138,7 @@ int cliconn_fail(struct cliconn *c, enum cliconn_errclass class,
 	va_start(ap, fmt);
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
-	if (c->trace != CLICONN_TRACE_OFF)
+	if (c->trace != USER_TRACE_NONE)
 		log_msg(LOG_LEVEL_INFO, c->have_log_ctx ? &c->log_ctx : NULL,
 			"%s: failed: %s", c->name, c->error);
 	return -1;
@@ -168,7 +154,7 @@ const char *cliconn_error(const struct cliconn *c)
 	return c->error;
 }
 
-enum cliconn_trace cliconn_trace_level(const struct cliconn *c)
+enum user_trace cliconn_trace_level(const struct cliconn *c)
 {
 	return c->trace;
 }
@@ -347,7 +333,7 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 		    0)
 			return -1;
 	}
-	if (c->trace != CLICONN_TRACE_OFF)
+	if (c->trace != USER_TRACE_NONE)
 		log_msg(LOG_LEVEL_INFO, c->have_log_ctx ? &c->log_ctx : NULL,
 			"%s: TLS: %s", c->name, tls_describe(c->tls));
 	return 0;

@@ -21,19 +21,13 @@
 #include "buf.h"
 #include "log.h"
 #include "tls.h"
+#include "user_settings.h"
 
-/* Trace levels, as for IMAP sessions: TRACE shows the protocol with
- * secrets as *** and message data as "... (N bytes)"; TRACEAUTH adds the
- * secrets; TRACEDATA adds the data. Lines go to lib/log at info level, as
- * "<name>: C: ..." (client) and "<name>: S: ..." (server). */
-enum cliconn_trace {
-	CLICONN_TRACE_OFF = 0,
-	CLICONN_TRACE = 1,
-	CLICONN_TRACEAUTH = 2,
-	CLICONN_TRACEDATA = 3,
-};
-/* "off", "trace", "traceauth", "tracedata": 0, or -1. */
-int cliconn_trace_parse(const char *s, enum cliconn_trace *r);
+/* Trace levels are the accounts' (enum user_trace): USER_TRACE_TRACE
+ * shows the protocol with secrets as *** and message data as "... (N
+ * bytes)"; _TRACEAUTH adds the secrets; _TRACEDATA adds the data. Lines go
+ * to lib/log at info level, as "<name>: C: ..." (client) and "<name>: S:
+ * ..." (server). */
 
 /* What a piece of traffic is, for the trace. */
 enum cliconn_part {
@@ -63,7 +57,7 @@ struct cliconn_opts {
 	unsigned timeout_ms;	/* 0: CLICONN_DEFAULT_TIMEOUT_MS */
 	size_t max_line;	/* longest line cliconn_read_line returns;
 				   0: CLICONN_DEFAULT_MAX_LINE */
-	enum cliconn_trace trace;
+	enum user_trace trace;
 	const char *name;	    /* trace prefix: "smtpc", "imapc" */
 	const struct log_ctx *log_ctx; /* copied; NULL: none */
 };
@@ -123,7 +117,7 @@ int cliconn_read_exact(struct cliconn *c, size_t n, struct buf *out,
  * should have been the last one). Does not wait. */
 bool cliconn_has_input(struct cliconn *c);
 
-enum cliconn_trace cliconn_trace_level(const struct cliconn *c);
+enum user_trace cliconn_trace_level(const struct cliconn *c);
 
 /* Marks the connection failed with class and a message (printf-style),
  * for protocol errors the client finds; returns -1. */

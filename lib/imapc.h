@@ -46,7 +46,7 @@ struct imapc_settings {
 	const char *user, *password, *mechs;
 	size_t max_response; /* 0: IMAPC_DEFAULT_MAX_RESPONSE */
 	unsigned timeout_ms;
-	enum cliconn_trace trace;
+	enum user_trace trace; /* USER_TRACE_NONE: off */
 	const struct log_ctx *log_ctx;
 };
 

@@ -99,7 +99,7 @@ struct smtpc_settings {
 	const char *mechs;
 	const char *helo; /* EHLO name; NULL: gethostname() */
 	unsigned timeout_ms; /* per wait; 0: CLICONN_DEFAULT_TIMEOUT_MS */
-	enum cliconn_trace trace;
+	enum user_trace trace; /* USER_TRACE_NONE: off */
 	const struct log_ctx *log_ctx; /* copied; NULL: none */
 };
 

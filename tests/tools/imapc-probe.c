@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 	struct imapc_resp r;
 	struct imapc *c;
 	unsigned last;
+	uint32_t trace = 0;
 	int st = 0;
 
 	log_init("imapc-probe");
@@ -98,8 +99,9 @@ int main(int argc, char **argv)
 			s.mechs = v;
 		else if (strcmp(o, "--append") == 0)
 			append = v;
-		else if (strcmp(o, "--trace") == 0)
-			cliconn_trace_parse(v, &s.trace);
+		else if (strcmp(o, "--trace") == 0 &&
+			 user_trace_parse(v, &trace) == 0)
+			s.trace = (enum user_trace)trace;
 		else if (strcmp(o, "--password-file") == 0) {
 			int fd = open(v, O_RDONLY);
 			if (fd < 0 || password_read_line(fd, pw, sizeof(pw),
