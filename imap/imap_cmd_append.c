@@ -35,8 +35,9 @@
 #include "strnum.h"
 
 /* Messages in one MULTIAPPEND: each holds an open, locked file until the
- * commit (the lock tells the orphan collector the saver lives). */
-#define APPEND_BATCH_MAX 5000
+ * commit (the lock tells the orphan collector the saver lives), counted in
+ * worker.saves. */
+#define APPEND_BATCH_MAX (WORKER_SAVES_MAX / 2)
 
 struct append_msg {
 	uint32_t flags;
@@ -62,6 +63,8 @@ struct imap_append {
 
 static void msg_deinit(struct append_msg *m)
 {
+	if (m->save != NULL)
+		worker.saves--;
 	storage_save_abort(&m->save);
 	for (size_t i = 0; i < m->nkeywords; i++)
 		free(m->keywords[i]);
@@ -234,6 +237,17 @@ static void append_fail_later(struct imap_append *a, enum storage_result r,
 	a->failed_text = text;
 }
 
+/* The store refused (over quota: the client's doing; else logged). */
+static void append_store_failed(struct client *c, struct imap_append *a,
+				enum storage_result r, const char *error)
+{
+	if (r != STORAGE_ERR_OVERQUOTA)
+		clog_error(&c->log, "APPEND: %s", error);
+	append_fail_later(a, r,
+			  r == STORAGE_ERR_OVERQUOTA ? "Over quota"
+						     : "Cannot save the message");
+}
+
 /* Refuses the offered literal and with it the command, answering now. */
 static void append_refuse(struct client *c, const struct imap_cmd *cmd,
 			  const char *fmt, const char *code, const char *text)
@@ -364,16 +378,19 @@ void cmd_append_literal(struct client *c, const struct imap_cmd *cmd)
 	if (r == STORAGE_OK)
 		r = storage_quota_check(worker.store, a->n + 1,
 					a->bytes + li.size, &error);
-	if (r == STORAGE_OK)
-		r = storage_save_begin(worker.store, &m->save, &error);
+	if (r == STORAGE_OK && worker.saves >= WORKER_SAVES_MAX) {
+		msg_deinit(m);
+		append_refuse(c, cmd, "NO [%s] %s", "LIMIT",
+			      "Too many messages being saved at once");
+		return;
+	}
+	if (r == STORAGE_OK &&
+	    (r = storage_save_begin(worker.store, &m->save, &error)) ==
+		    STORAGE_OK)
+		worker.saves++;
 	if (r != STORAGE_OK) {
 		msg_deinit(m);
-		if (r != STORAGE_ERR_OVERQUOTA)
-			clog_error(&c->log, "APPEND: %s", error);
-		append_fail_later(a, r,
-				  r == STORAGE_ERR_OVERQUOTA
-					  ? "Over quota"
-					  : "Cannot save the message");
+		append_store_failed(c, a, r, error);
 		append_discard(c, cmd, &li);
 		return;
 	}
@@ -395,14 +412,8 @@ void cmd_append_data(struct client *c)
 		enum storage_result r = storage_save_write(
 			a->msgs[a->n - 1].save, c->in.data, n, &error);
 
-		if (r != STORAGE_OK) {
-			if (r != STORAGE_ERR_OVERQUOTA)
-				clog_error(&c->log, "APPEND write: %s", error);
-			append_fail_later(a, r,
-					  r == STORAGE_ERR_OVERQUOTA
-						  ? "Over quota"
-						  : "Cannot save the message");
-		}
+		if (r != STORAGE_OK)
+			append_store_failed(c, a, r, error);
 	}
 	imap_parser_literal_consume(c->parser, &c->in, n);
 }
@@ -451,6 +462,7 @@ static void append_commit(struct client *c, const struct imap_cmd *cmd,
 			msgs[i].internal_tz = m->tz;
 			/* the commit consumes the saves whatever it returns */
 			m->save = NULL;
+			worker.saves--;
 		}
 		r = storage_append_commit(worker.store, a->mailbox_id, msgs,
 					  a->n, &uidvalidity, uids, &error);

@@ -61,10 +61,11 @@ int main(int argc, char **argv)
 	worker.home = args.home;
 	if (config_load(args.config_path, &worker.cfg, &cerror) < 0)
 		log_fatal("%s", cerror);
-	/* per connection: its socket; the rest for the mail store */
+	/* per connection: its socket; the rest for the mail store and the
+	 * message files APPENDs hold open until their commit */
 	worker_proc_start(&worker.cfg, worker.user,
 			  (unsigned long)worker.cfg.worker_max_clients * 2 +
-				  256);
+				  256 + WORKER_SAVES_MAX);
 	if (mkdir_home(worker.home) < 0)
 		log_fatal("creating home %s: %m", worker.home);
 	if (chdir(worker.home) < 0)

@@ -263,9 +263,12 @@ def test_kill9_during_multiappend(instance):
 
 
 def test_many_messages_one_transaction(instance):
+    """1000 messages in one command (each holds an open file until the
+    commit: more than the worker's descriptor limit would allow without
+    room for them)."""
     c = instance.login(U, P)
     ok(c, "cr", "CREATE bulk")
-    n = 300
+    n = 1000
     msgs = [message(i, subject=b"bulk %d" % i) for i in range(n)]
     c.send(b"m APPEND bulk " + b" ".join(lit(x) + x for x in msgs) + b"\r\n")
     t = c.read_until_tagged("m")[-1]
