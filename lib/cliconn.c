@@ -21,6 +21,7 @@
 
 struct cliconn {
 	int fd;
+	struct tls_client *tlscli;
 	struct tls_conn *tls;
 	unsigned timeout_ms;
 	size_t max_line;
@@ -294,6 +295,7 @@ void cliconn_close(struct cliconn **cp)
 			tls_bye(c->tls);
 		tls_conn_free(&c->tls);
 	}
+	tls_client_free(&c->tlscli);
 	close(c->fd);
 	buf_deinit(&c->in);
 	buf_deinit_secret(&c->out);
@@ -301,7 +303,7 @@ void cliconn_close(struct cliconn **cp)
 	free(c);
 }
 
-int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
+int cliconn_starttls(struct cliconn *c, const struct tls_client_opts *opts,
 		     const char *server_name)
 {
 	const char *error = NULL;
@@ -314,7 +316,12 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 				    "handshake (injection attempt?)");
 	if (cliconn_flush(c) < 0)
 		return -1;
-	c->tls = tls_client_conn_new(cli, c->fd, server_name, &error);
+	if (c->tls != NULL)
+		return cliconn_fail(c, CLICONN_E_PROTOCOL, "TLS is up already");
+	if (tls_client_new(opts, &c->tlscli, &error) < 0)
+		return cliconn_fail(c, CLICONN_E_CONFIG, "TLS client setup: %s",
+				    error);
+	c->tls = tls_client_conn_new(c->tlscli, c->fd, server_name, &error);
 	if (c->tls == NULL)
 		return cliconn_fail(c, CLICONN_E_TLS, "TLS: %s", error);
 	for (;;) {

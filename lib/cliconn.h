@@ -48,6 +48,7 @@ enum cliconn_errclass {
 	CLICONN_E_TLS,	      /* handshake or record layer failed */
 	CLICONN_E_TLS_VERIFY, /* the server's certificate was refused */
 	CLICONN_E_PROTOCOL,   /* the peer broke the protocol or a limit */
+	CLICONN_E_CONFIG,     /* our TLS settings: unreadable CA/key file */
 };
 
 #define CLICONN_DEFAULT_TIMEOUT_MS 300000u /* RFC 5321 4.5.3.2: 5 min */
@@ -76,12 +77,14 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 void cliconn_close(struct cliconn **c);
 
 /* TLS handshake on the connection (implicit TLS right after connect, or
- * after the server accepted STARTTLS). server_name is checked against the
- * certificate (see tls_client_conn_new). Bytes the server sent before the
- * handshake and not yet consumed are an injection attempt (the
- * CVE-2011-0411 class on the client side): they fail the call with
- * CLICONN_E_PROTOCOL instead of being read as if protected. */
-int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
+ * after the server accepted STARTTLS) with the trust anchors and client
+ * certificate of opts (loaded here; CLICONN_E_CONFIG if they cannot be).
+ * server_name is checked against the certificate (see
+ * tls_client_conn_new). Bytes the server sent before the handshake and not
+ * yet consumed are an injection attempt (the CVE-2011-0411 class on the
+ * client side): they fail the call with CLICONN_E_PROTOCOL instead of
+ * being read as if protected. */
+int cliconn_starttls(struct cliconn *c, const struct tls_client_opts *opts,
 		     const char *server_name);
 bool cliconn_is_tls(const struct cliconn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" without TLS. */

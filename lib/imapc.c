@@ -17,7 +17,6 @@
 
 struct imapc {
 	struct cliconn *conn;
-	struct tls_client *tls;
 	unsigned next_tag;
 	size_t max_response;
 	char caps[IMAPC_CAPS_MAX]; /* " CAP1 CAP2 ... " upper case */
@@ -426,11 +425,7 @@ static int capability(struct imapc *c)
 
 static int tls_up(struct imapc *c, const struct imapc_settings *s)
 {
-	const char *error = NULL;
-
-	if (tls_client_new(&s->tls_opts, &c->tls, &error) < 0)
-		return fail(c, "TLS client setup: %s", error);
-	return cliconn_starttls(c->conn, c->tls, s->host);
+	return cliconn_starttls(c->conn, &s->tls_opts, s->host);
 }
 
 static int auth(struct imapc *c, const struct imapc_settings *s)
@@ -543,7 +538,6 @@ struct imapc *imapc_open(const struct imapc_settings *s, char *err,
 	if (setup(c, s) < 0) {
 		snprintf(err, errsz, "%s", imapc_error(c));
 		cliconn_close(&c->conn);
-		tls_client_free(&c->tls);
 		free(c);
 		return NULL;
 	}
@@ -564,6 +558,5 @@ void imapc_close(struct imapc **cp)
 		imapc_resp_deinit(&r);
 	}
 	cliconn_close(&c->conn);
-	tls_client_free(&c->tls);
 	free(c);
 }

@@ -74,6 +74,9 @@ static void reply_from_conn(struct smtpc_reply *r, enum cliconn_errclass cl,
 	case CLICONN_E_PROTOCOL:
 		smtpc_reply_local(r, 451, "4.5.0", SMTPC_E_PROTOCOL, msg);
 		break;
+	case CLICONN_E_CONFIG:
+		smtpc_reply_local(r, 454, "4.3.5", SMTPC_E_CONFIG, msg);
+		break;
 	case CLICONN_E_IO:
 	case CLICONN_OK:
 	default:
@@ -214,15 +217,7 @@ static int ehlo(struct smtpc *c, const char *name, struct smtpc_reply *r)
 static int tls_setup(struct smtpc *c, const struct smtpc_settings *s,
 		     struct smtpc_reply *r)
 {
-	const char *error = NULL;
-	char msg[256];
-
-	if (c->tls == NULL && tls_client_new(&s->tls_opts, &c->tls, &error) < 0) {
-		snprintf(msg, sizeof(msg), "TLS client setup: %s", error);
-		smtpc_reply_local(r, 454, "4.3.5", SMTPC_E_CONFIG, msg);
-		return -1;
-	}
-	if (cliconn_starttls(c->conn, c->tls, s->host) < 0)
+	if (cliconn_starttls(c->conn, &s->tls_opts, s->host) < 0)
 		return smtpc_conn_failed(c, r);
 	return 0;
 }
@@ -466,7 +461,6 @@ void smtpc_close(struct smtpc **cp)
 	if (c->conn != NULL && cliconn_err(c->conn) == CLICONN_OK)
 		(void)smtpc_command(c, "QUIT", NULL, &r);
 	cliconn_close(&c->conn);
-	tls_client_free(&c->tls);
 	ext_clear(c);
 	smtpc_parser_deinit(&c->parser);
 	free(c);

@@ -414,3 +414,14 @@ def test_connection_lost_in_data(tmp_path, pwfile):
     assert b"bob@example.org: 421 4.4.2" in r.stderr
     assert [l[:4] for l in srv.got] == [b"EHLO", b"AUTH", b"MAIL", b"RCPT",
                                         b"DATA", b"From"]
+
+
+def test_unreadable_ca_file(tmp_path, pwfile):
+    with smtpsink.Sink(str(tmp_path), "starttls", {USER: PASSWORD}) as s:
+        r = sendmail(["--server", "127.0.0.1:%d" % s.port, "--starttls",
+                      "--ca-file", str(tmp_path / "missing.pem"),
+                      "--user", USER, "--password-file", pwfile,
+                      "bob@example.org"])
+    assert r.returncode == EX_CONFIG, r.stderr
+    assert b"CA file" in r.stderr
+    assert s.messages == []
