@@ -2,7 +2,7 @@
  *
  *   imapc-probe HOST PORT tls|starttls|none [--ca-file F] [--user U
  *       --password-file F] [--key K [--cert C]] [--mechs M] [--trace L]
- *       [--no-name-check] [--append FILE]
+ *       [--no-name-check] [--append FILE] [--max-response BYTES]
  *
  * Authenticates, prints "auth=MECH tls=DESC", APPENDs FILE (a literal) to
  * INBOX if given, SELECTs INBOX, then pipelines NOOP, FETCH 1:* of every
@@ -99,6 +99,8 @@ int main(int argc, char **argv)
 			s.mechs = v;
 		else if (strcmp(o, "--append") == 0)
 			append = v;
+		else if (strcmp(o, "--max-response") == 0)
+			s.max_response = (size_t)strtoul(v, NULL, 10);
 		else if (strcmp(o, "--trace") == 0 &&
 			 user_trace_parse(v, &trace) == 0)
 			s.trace = (enum user_trace)trace;
