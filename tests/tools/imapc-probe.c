@@ -58,6 +58,51 @@ static void print_fetch(const struct imapc_resp *r)
 	printf("\n");
 }
 
+/* APPEND, SELECT, the pipelined FETCH: 0 all OK, 1 otherwise. */
+static int session(struct imapc *c, const char *append, struct imapc_resp *r)
+{
+	unsigned last;
+	int st = 0;
+
+	if (append != NULL) {
+		struct buf msg;
+		unsigned tag;
+		int ret;
+		buf_init(&msg, SIZE_MAX);
+		ret = read_file(append, &msg) < 0
+			      ? -1
+			      : imapc_send_literal(c, "APPEND INBOX ", msg.data,
+						   msg.len, "", &tag);
+		buf_deinit(&msg);
+		if (ret < 0)
+			return die("append", c);
+		do {
+			if (imapc_read(c, r) < 0)
+				return die("append reply", c);
+		} while (!(r->kind == IMAPC_TAGGED && r->tag == tag));
+		if (strcmp(r->status, "OK") != 0)
+			return die(buf_cstr(&r->raw), c);
+	}
+	if (imapc_run(c, "SELECT INBOX", NULL, r) < 0 ||
+	    strcmp(r->status, "OK") != 0)
+		return die("select", c);
+	/* three commands in one write, then their responses */
+	if (imapc_send(c, "NOOP", NULL) < 0 ||
+	    imapc_send(c, "FETCH 1:* (BODY.PEEK[])", NULL) < 0 ||
+	    imapc_send(c, "NOOP", &last) < 0 || imapc_flush(c) < 0)
+		return die("pipeline", c);
+	for (;;) {
+		if (imapc_read(c, r) < 0)
+			return die("pipeline reply", c);
+		if (r->kind == IMAPC_UNTAGGED)
+			print_fetch(r);
+		if (r->kind == IMAPC_TAGGED && strcmp(r->status, "OK") != 0)
+			st = 1;
+		if (r->kind == IMAPC_TAGGED && r->tag == last)
+			return st;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct imapc_settings s = {0};
@@ -65,9 +110,8 @@ int main(int argc, char **argv)
 	const char *append = NULL, *error = NULL;
 	struct imapc_resp r;
 	struct imapc *c;
-	unsigned last;
 	uint32_t trace = 0;
-	int st = 0;
+	int st;
 
 	log_init("imapc-probe");
 	if (argc < 4)
@@ -124,42 +168,7 @@ int main(int argc, char **argv)
 	}
 	printf("auth=%s tls=%s\n", imapc_auth_mech(c), imapc_tls_describe(c));
 	imapc_resp_init(&r);
-	if (append != NULL) {
-		struct buf msg;
-		unsigned tag;
-		buf_init(&msg, SIZE_MAX);
-		if (read_file(append, &msg) < 0 ||
-		    imapc_send_literal(c, "APPEND INBOX ", msg.data, msg.len, "",
-				       &tag) < 0) {
-			buf_deinit(&msg);
-			return die("append", c);
-		}
-		buf_deinit(&msg);
-		do {
-			if (imapc_read(c, &r) < 0)
-				return die("append reply", c);
-		} while (!(r.kind == IMAPC_TAGGED && r.tag == tag));
-		if (strcmp(r.status, "OK") != 0)
-			return die(buf_cstr(&r.raw), c);
-	}
-	if (imapc_run(c, "SELECT INBOX", NULL, &r) < 0 ||
-	    strcmp(r.status, "OK") != 0)
-		return die("select", c);
-	/* three commands in one write, then their responses */
-	if (imapc_send(c, "NOOP", NULL) < 0 ||
-	    imapc_send(c, "FETCH 1:* (BODY.PEEK[])", NULL) < 0 ||
-	    imapc_send(c, "NOOP", &last) < 0 || imapc_flush(c) < 0)
-		return die("pipeline", c);
-	for (;;) {
-		if (imapc_read(c, &r) < 0)
-			return die("pipeline reply", c);
-		if (r.kind == IMAPC_UNTAGGED)
-			print_fetch(&r);
-		if (r.kind == IMAPC_TAGGED && strcmp(r.status, "OK") != 0)
-			st = 1;
-		if (r.kind == IMAPC_TAGGED && r.tag == last)
-			break;
-	}
+	st = session(c, append, &r);
 	imapc_resp_deinit(&r);
 	imapc_close(&c);
 	return st;
