@@ -155,9 +155,10 @@ const char *cliconn_error(const struct cliconn *c)
 	return c->error;
 }
 
-enum user_trace cliconn_trace_level(const struct cliconn *c)
+void cliconn_limit_timeout(struct cliconn *c, unsigned ms)
 {
-	return c->trace;
+	if (ms < c->timeout_ms)
+		c->timeout_ms = ms;
 }
 
 /* Waits until fd is ready for events: 1 ready, -1 timeout or error (the

@@ -120,7 +120,10 @@ int cliconn_read_exact(struct cliconn *c, size_t n, struct buf *out,
  * should have been the last one). Does not wait. */
 bool cliconn_has_input(struct cliconn *c);
 
-enum user_trace cliconn_trace_level(const struct cliconn *c);
+/* Lowers the timeout to at most ms from now on (for the polite goodbye:
+ * QUIT or LOGOUT must not hold a finished transaction for minutes). */
+#define CLICONN_BYE_TIMEOUT_MS 5000u
+void cliconn_limit_timeout(struct cliconn *c, unsigned ms);
 
 /* Marks the connection failed with class and a message (printf-style),
  * for protocol errors the client finds; returns -1. */

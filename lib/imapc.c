@@ -553,6 +553,7 @@ void imapc_close(struct imapc **cp)
 		return;
 	*cp = NULL;
 	if (cliconn_err(c->conn) == CLICONN_OK) {
+		cliconn_limit_timeout(c->conn, CLICONN_BYE_TIMEOUT_MS);
 		imapc_resp_init(&r);
 		(void)imapc_run(c, "LOGOUT", NULL, &r);
 		imapc_resp_deinit(&r);

@@ -458,8 +458,10 @@ void smtpc_close(struct smtpc **cp)
 	if (c == NULL)
 		return;
 	*cp = NULL;
-	if (c->conn != NULL && cliconn_err(c->conn) == CLICONN_OK)
+	if (c->conn != NULL && cliconn_err(c->conn) == CLICONN_OK) {
+		cliconn_limit_timeout(c->conn, CLICONN_BYE_TIMEOUT_MS);
 		(void)smtpc_command(c, "QUIT", NULL, &r);
+	}
 	cliconn_close(&c->conn);
 	ext_clear(c);
 	smtpc_parser_deinit(&c->parser);
