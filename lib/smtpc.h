@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "cliconn.h"
 #include "log.h"
+#include "password.h"
 #include "tls.h"
 
 #define SMTPC_MAX_LINE	2048 /* RFC 5321 says 512; be lenient */
@@ -187,7 +188,7 @@ int smtpc_hostport_split(const char *s, const char *default_port,
 struct smtpc_relay {
 	struct smtpc_settings settings;
 	char *host, *port, *ca_file, *user;
-	char password[1026]; /* PASSWORD_MAX + 2 */
+	char password[PASSWORD_MAX + 2];
 };
 int smtpc_relay_init(struct smtpc_relay *r, const char *smarthost,
 		     const char *smarthost_tls, const char *ca_file,
