@@ -463,3 +463,23 @@ def test_memory_does_not_grow_with_the_message(tmp_path, pwfile):
     assert len(s.messages) == 2
     assert len(s.messages[1]["data"]) > 8000000
     assert big - small < 2048, (small, big)
+
+
+def test_connection_lost_between_rcpt_replies(tmp_path, pwfile):
+    # MAIL answered, then the server hangs up before the RCPT replies:
+    # nothing may be reported as accepted
+    import ssl
+    ca, cert, key = smtpsink.make_ca_and_cert(str(tmp_path))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    srv = Scripted(b"220 test\r\n",
+                   [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
+                    b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n", None],
+                   tls=ctx)
+    r = sendmail(["--server", "127.0.0.1:%d" % srv.port, "--tls",
+                  "--ca-file", ca, "--user", USER, "--password-file",
+                  pwfile, "--timeout", "5", "bob@example.org",
+                  "carol@example.org"])
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b": 421 4.4.2" in r.stderr
+    assert b" 250 " not in r.stderr
