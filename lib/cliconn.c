@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -241,18 +242,25 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 	struct addrinfo *res = NULL;
 	unsigned timeout = o->timeout_ms != 0 ? o->timeout_ms
 					      : CLICONN_DEFAULT_TIMEOUT_MS;
+	/* a host that does not answer SYN is not worth minutes per address */
+	unsigned conn_timeout = timeout < CLICONN_CONNECT_TIMEOUT_MS
+					? timeout
+					: CLICONN_CONNECT_TIMEOUT_MS;
 	int fd = -1, last_errno = ECONNREFUSED;
 	int ret = getaddrinfo(host, port, &hints, &res);
 
 	if (ret != 0) {
-		*class_r = CLICONN_E_RESOLVE;
+		/* a resolver that could not answer now is no verdict on the
+		 * name: that is worth another try later */
+		*class_r = ret == EAI_AGAIN ? CLICONN_E_CONNECT
+					    : CLICONN_E_RESOLVE;
 		snprintf(err, errsz, "cannot resolve %s port %s: %s", host,
 			 port, gai_strerror(ret));
 		return NULL;
 	}
 	for (const struct addrinfo *ai = res; ai != NULL && fd < 0;
 	     ai = ai->ai_next)
-		fd = connect_one(ai, timeout, &last_errno);
+		fd = connect_one(ai, conn_timeout, &last_errno);
 	freeaddrinfo(res);
 	if (fd < 0) {
 		*class_r = last_errno == ETIMEDOUT ? CLICONN_E_TIMEOUT
@@ -269,7 +277,7 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 		return NULL;
 	}
 	c->fd = fd;
-	c->timeout_ms = timeout;
+	c->timeout_ms = timeout > INT_MAX ? INT_MAX : timeout;
 	c->max_line =
 		o->max_line != 0 ? o->max_line : CLICONN_DEFAULT_MAX_LINE;
 	/* room for one whole line plus a read chunk behind it */

@@ -52,6 +52,8 @@ enum cliconn_errclass {
 };
 
 #define CLICONN_DEFAULT_TIMEOUT_MS 300000u /* RFC 5321 4.5.3.2: 5 min */
+/* Each connection attempt waits at most this long (or the timeout). */
+#define CLICONN_CONNECT_TIMEOUT_MS 30000u
 #define CLICONN_DEFAULT_MAX_LINE   8192u
 
 struct cliconn_opts {
@@ -66,7 +68,9 @@ struct cliconn_opts {
 struct cliconn;
 
 /* Resolves host (name or IP literal) and connects to the first address of
- * port that answers, each attempt bounded by the timeout. Returns a
+ * port that answers, each attempt bounded by CLICONN_CONNECT_TIMEOUT_MS
+ * (or the timeout if shorter). A resolver failure that may pass
+ * (EAI_AGAIN) is CLICONN_E_CONNECT, not CLICONN_E_RESOLVE. Returns a
  * connection, or NULL with *class_r and a message in err (errsz bytes). */
 struct cliconn *cliconn_connect(const char *host, const char *port,
 				const struct cliconn_opts *opts,
