@@ -125,7 +125,17 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 	} else if (part == CLICONN_SECRET && c->trace < USER_TRACE_TRACEAUTH) {
 		trace_emit(c, 'S', "***", 3);
 	} else {
-		trace_emit(c, 'S', p, n);
+		/* data (a literal) line by line, as the client side does */
+		const char *s = p, *end = s + n;
+		do {
+			const char *lf = memchr(s, '\n', (size_t)(end - s));
+			const char *e = lf != NULL ? lf : end;
+			size_t len = (size_t)(e - s);
+			if (len > 0 && s[len - 1] == '\r')
+				len--;
+			trace_emit(c, 'S', s, len);
+			s = lf != NULL ? lf + 1 : end;
+		} while (s < end);
 	}
 }
 
