@@ -135,6 +135,33 @@ static bool is(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* A recipient argument; like sendmail, "a@x, b@y" is two. The pieces are
+ * cut in place (argv strings are ours to modify). 0, or an exit status. */
+static int add_rcpts(struct opts *o, char *arg)
+{
+	char *p = arg;
+
+	while (*p != '\0') {
+		char *end = strchr(p, ',');
+		if (end != NULL)
+			*end = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strlen(p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			p[--n] = '\0';
+		if (n > 0) {
+			if (o->nrcpt == SENDMAIL_ARGV_RCPTS)
+				return fail(EX_USAGE, "too many recipients");
+			o->rcpts[o->nrcpt++] = p;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
 /* Parses options; positional arguments are recipients. 0, or an exit
  * status. */
 static int parse(struct opts *o, int argc, char **argv, bool from_conf)
@@ -150,9 +177,9 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 				return fail(EX_CONFIG,
 					    "%s: not an option: %s",
 					    SENDMAIL_CONF, a);
-			if (o->nrcpt == SENDMAIL_ARGV_RCPTS)
-				return fail(EX_USAGE, "too many recipients");
-			o->rcpts[o->nrcpt++] = a;
+			int st = add_rcpts(o, argv[i]);
+			if (st != 0)
+				return st;
 			continue;
 		}
 		if (is(a, "--")) {

@@ -197,7 +197,9 @@ def test_t_reads_recipients_and_strips_bcc(tmp_path, pwfile):
             b"Bcc: dave@example.org,\n erin@example.org\n"
             b"Subject: t\n\nbody\n")
     with smtpsink.Sink(str(tmp_path), "starttls", {USER: PASSWORD}) as s:
-        r = sendmail(auth_args(s, pwfile) + ["-t", "frank@example.org"],
+        # an argument with a comma is two recipients, as for sendmail
+        r = sendmail(auth_args(s, pwfile) +
+                     ["-t", "frank@example.org, bob@example.org"],
                      data=data)
     assert r.returncode == 0, r.stderr
     m = s.messages[0]
