@@ -79,6 +79,30 @@ static void log_attempt(const struct mech_request *req, const char *mech,
 		  ok ? "ok" : "fail", reason, req->attempted);
 }
 
+/* cert= of a client key looked up at the handshake (IPC_AUTH_F_PREAUTH)
+ * that did not log in: the client sent nothing, so this is no failed
+ * login, and the line carries none of the words fail2ban filters for
+ * failed logins match (doc/admin.md). */
+static const char *cert_class(uint32_t code)
+{
+	switch (code) {
+	case IPC_AUTH_FAIL_MECH:
+		return "unknown";
+	case IPC_AUTH_FAIL_NO_PREAUTH:
+		return "no-preauth";
+	default:
+		return "error";
+	}
+}
+
+static void log_cert_lookup(const struct mech_request *req)
+{
+	clog_info(&req->log, "tls client key lookup: service=%s cert=%s "
+			     "reason=%s",
+		  req->service[0] != '\0' ? req->service : "-",
+		  cert_class(req->fail_code), req->fail_reason);
+}
+
 /* text: what the mechanism wants the client to see, or NULL */
 static void send_failure_text(struct login_conn *c, uint32_t id,
 			      uint32_t code, const char *text)
@@ -169,7 +193,11 @@ static void exchange_step(struct login_conn *c, struct exchange **p,
 		finish_success(c, e);
 		break;
 	case MECH_FAILURE:
-		log_attempt(req, req->mech->name, false, req->fail_reason);
+		if ((req->flags & IPC_AUTH_F_PREAUTH) != 0)
+			log_cert_lookup(req);
+		else
+			log_attempt(req, req->mech->name, false,
+				    req->fail_reason);
 		/* guesses count; a certificate offered at the handshake is
 		 * no guess (the client sent nothing), nor is a broken auth */
 		if ((req->fail_code == IPC_AUTH_FAIL_CREDENTIALS ||
@@ -301,7 +329,8 @@ static int handle_begin(struct login_conn *c, struct ipc_msg *msg)
 		c->exchanges = e;
 		c->nexchanges++;
 		exchanges_total++;
-		if ((flags & IPC_AUTH_F_HAS_IR) != 0) {
+		if ((flags & IPC_AUTH_F_HAS_IR) != 0 ||
+		    (mech->flags & MECH_F_SERVER_FIRST) != 0) {
 			exchange_step(c, &c->exchanges, ir, irlen);
 		} else {
 			struct ipc_msg m;

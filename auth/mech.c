@@ -5,6 +5,7 @@
 
 static const struct mech *const mechs[] = {
 	&mech_plain,
+	&mech_login,
 	&mech_scram_sha256_plus,
 	&mech_scram_sha256,
 	&mech_scram_sha1_plus,

@@ -21,6 +21,9 @@
 
 /* The mechanism sends the password itself: only allowed under TLS. */
 #define MECH_F_PLAINTEXT 0x1u
+/* Without an initial response the mechanism speaks first: its step runs
+ * with empty input and its challenge replaces the usual empty one. */
+#define MECH_F_SERVER_FIRST 0x4u
 /* Needs TLS channel-binding data from the login process (-PLUS). */
 #define MECH_F_CHANNEL_BINDING 0x2u
 
@@ -101,7 +104,18 @@ enum mech_status mech_fail(struct mech_request *req, uint32_t code,
 void mech_set_attempted(struct mech_request *req, const unsigned char *name,
 			size_t len);
 
+/* The password check of PLAIN and LOGIN: pw (pwlen > 0, no NUL) for the
+ * account authcid names, SASLprep'ed, with the same work and answer for
+ * an unknown account as for a wrong password. MECH_SUCCESS (req->user
+ * set) or a failure set in req. */
+enum mech_status mech_password_check(struct mech_request *req,
+				     const unsigned char *authcid, size_t clen,
+				     const unsigned char *pw, size_t pwlen);
+
 extern const struct mech mech_plain;
+/* LOGIN (draft-murchison-sasl-login): user name, then password, each in
+ * reply to a challenge; for older clients and Outlook, TLS only. */
+extern const struct mech mech_login;
 extern const struct mech mech_scram_sha256_plus;
 extern const struct mech mech_scram_sha256;
 extern const struct mech mech_scram_sha1_plus;

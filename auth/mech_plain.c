@@ -12,12 +12,6 @@ static enum mech_status plain_step(struct mech_request *req,
 {
 	const unsigned char *authzid, *authcid, *pw, *nul1, *nul2;
 	size_t zlen, clen, pwlen;
-	struct account acct;
-	char prepped[ACCOUNT_PASSWORD_MAX + 1];
-	size_t plen;
-	const char *error;
-	bool ok, prep_ok;
-	int ret;
 
 	nul1 = len == 0 ? NULL : memchr(in, '\0', len);
 	nul2 = nul1 == NULL ? NULL
@@ -43,6 +37,20 @@ static enum mech_status plain_step(struct mech_request *req,
 	if (zlen != 0 && (zlen != clen || memcmp(authzid, authcid, clen) != 0))
 		return mech_fail(req, IPC_AUTH_FAIL_CREDENTIALS,
 				 "authzid-differs");
+
+	return mech_password_check(req, authcid, clen, pw, pwlen);
+}
+
+enum mech_status mech_password_check(struct mech_request *req,
+				     const unsigned char *authcid, size_t clen,
+				     const unsigned char *pw, size_t pwlen)
+{
+	char prepped[ACCOUNT_PASSWORD_MAX + 1];
+	struct account acct;
+	const char *error;
+	size_t plen;
+	bool ok, prep_ok;
+	int ret;
 
 	/* the secret was derived from the SASLprep'ed password; a password
 	 * SASLprep refuses cannot be right (same work, same answer) */

@@ -59,6 +59,9 @@ struct imap_client {
 	const char *mech; /* its SASL mechanism (static) */
 	enum imap_cert cert;
 	bool external; /* the client's key is registered: offer EXTERNAL */
+	/* LOGIN without the name as initial response: the next response is
+	 * the name (a hint for the log); the one after it the password */
+	bool login_name_next;
 	unsigned auth_failures;
 	unsigned too_long;
 };
@@ -90,7 +93,8 @@ static void imap_send_caps(struct login_client *lc)
 		login_client_send_str(lc, " AUTH=SCRAM-SHA-256-PLUS "
 					  "AUTH=SCRAM-SHA-256 "
 					  "AUTH=SCRAM-SHA-1-PLUS "
-					  "AUTH=SCRAM-SHA-1 AUTH=PLAIN");
+					  "AUTH=SCRAM-SHA-1 AUTH=PLAIN "
+					  "AUTH=LOGIN");
 	else if (login_client_can_starttls(lc))
 		login_client_send_str(lc, " STARTTLS LOGINDISABLED");
 	else
@@ -264,6 +268,7 @@ static void cmd_login(struct imap_client *ic, const struct imap_cmd *cmd)
 /* SASL mechanisms AUTHENTICATE accepts (as advertised), canonical case. */
 static const char *const imap_sasl_mechs[] = {
 	"PLAIN",
+	"LOGIN",
 	"SCRAM-SHA-256-PLUS",
 	"SCRAM-SHA-256",
 	"SCRAM-SHA-1-PLUS",
@@ -316,6 +321,7 @@ static void cmd_authenticate(struct imap_client *ic, const struct imap_cmd *cmd)
 	}
 	char hint[256];
 	login_sasl_user_hint(mech_name, ir.data, ir.len, hint, sizeof(hint));
+	ic->login_name_next = strcmp(mech_name, "LOGIN") == 0 && ir.len == 0;
 	imap_auth_begin(ic, cmd->tag, mech_name, ir.data, ir.len, has_ir,
 			hint[0] != '\0' ? hint : NULL);
 	buf_deinit_secret(&ir);
@@ -438,9 +444,12 @@ static void sasl_response(struct imap_client *ic, const char *line, size_t len)
 		imap_auth_done(ic);
 		return;
 	}
-	char hint[256];
-	login_sasl_user_hint(ic->mech != NULL ? ic->mech : "PLAIN", resp.data,
-		       resp.len, hint, sizeof(hint));
+	char hint[256] = "";
+	bool login_mech = ic->mech != NULL && strcmp(ic->mech, "LOGIN") == 0;
+	if (!login_mech || ic->login_name_next)
+		login_sasl_user_hint(ic->mech != NULL ? ic->mech : "PLAIN",
+				     resp.data, resp.len, hint, sizeof(hint));
+	ic->login_name_next = false;
 	if (hint[0] != '\0')
 		login_client_set_user_hint(lc, hint);
 	ic->wait = IMAP_WAIT_NONE;

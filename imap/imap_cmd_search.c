@@ -18,25 +18,25 @@
 /* Bytes of one SEARCH response (the numbers of 1M messages fit). */
 #define SEARCH_OUT_MAX (16 * 1024 * 1024)
 
-#define RET_MIN	  0x01u
-#define RET_MAX	  0x02u
-#define RET_ALL	  0x04u
-#define RET_COUNT 0x08u
-#define RET_SAVE  0x10u
 
 struct search_run {
+	uint32_t *seqs; /* matches, ascending */
+	size_t n, cap;
+	uint64_t maxmodseq;
+};
+
+struct search_scan {
 	struct client *c;
 	const struct search_query *q;
 	uint32_t first, end; /* view sequence numbers first..end-1 */
-	uint32_t *seqs;	     /* matches, ascending */
-	size_t n, cap;
-	uint64_t maxmodseq;
-	bool nomem;
+	search_match_cb *cb;
+	void *ctx;
+	int failed;
 };
 
-static int search_cb(void *ctx, const struct storage_msg *m)
+static int scan_cb(void *ctx, const struct storage_msg *m)
 {
-	struct search_run *r = ctx;
+	struct search_scan *r = ctx;
 	struct client *c = r->c;
 	struct search_msg sm = {.m = m, .fd = -1};
 	int match;
@@ -49,47 +49,67 @@ static int search_cb(void *ctx, const struct storage_msg *m)
 		return 0; /* not in this session's view yet */
 	sm.seq = r->first++;
 	match = search_eval(c, r->q, &sm);
+	if (match)
+		r->failed = r->cb(r->ctx, &sm);
 	search_msg_done(&sm);
-	if (!match)
-		return 0;
-	if (imap_u32_push(&r->seqs, &r->n, &r->cap, sm.seq) < 0) {
-		r->nomem = true;
-		return 1;
+	return r->failed != 0;
+}
+
+int search_run(struct client *c, const struct search_query *q,
+	       search_match_cb *cb, void *ctx, const char **error_r)
+{
+	uint32_t count = (uint32_t)c->view.count;
+	struct search_scan r = {.c = c, .q = q, .cb = cb, .ctx = ctx};
+
+	for (uint32_t s = 1; s <= count; s += SEARCH_BATCH) {
+		uint32_t e = count - s + 1 < SEARCH_BATCH ? count + 1
+							  : s + SEARCH_BATCH;
+
+		r.first = s;
+		r.end = e;
+		if (storage_msg_scan(worker.store, c->mailbox_id,
+				     imap_view_uid(&c->view, s),
+				     imap_view_uid(&c->view, e - 1), scan_cb,
+				     &r, NULL, error_r) != STORAGE_OK)
+			return -1;
+		if (r.failed != 0) {
+			*error_r = "out of memory";
+			return r.failed;
+		}
 	}
-	if (m->modseq > r->maxmodseq)
-		r->maxmodseq = m->modseq;
+	return 0;
+}
+
+static int collect_cb(void *ctx, struct search_msg *sm)
+{
+	struct search_run *r = ctx;
+
+	if (imap_u32_push(&r->seqs, &r->n, &r->cap, sm->seq) < 0)
+		return -1;
+	if (sm->m->modseq > r->maxmodseq)
+		r->maxmodseq = sm->m->modseq;
 	return 0;
 }
 
 static int search_all(struct client *c, const struct search_query *q,
 		      struct search_run *r, const char **error_r)
 {
-	uint32_t count = (uint32_t)c->view.count;
-
 	memset(r, 0, sizeof(*r));
-	r->c = c;
-	r->q = q;
-	for (uint32_t s = 1; s <= count; s += SEARCH_BATCH) {
-		uint32_t e = count - s + 1 < SEARCH_BATCH ? count + 1
-							  : s + SEARCH_BATCH;
-
-		r->first = s;
-		r->end = e;
-		if (storage_msg_scan(worker.store, c->mailbox_id,
-				     imap_view_uid(&c->view, s),
-				     imap_view_uid(&c->view, e - 1), search_cb,
-				     r, NULL, error_r) != STORAGE_OK)
-			return -1;
-		if (r->nomem) {
-			*error_r = "out of memory";
-			return -1;
-		}
-	}
-	return 0;
+	return search_run(c, q, collect_cb, r, error_r) < 0 ? -1 : 0;
 }
 
-/* RETURN (...) options; an empty list means ALL. */
-static int parse_return(const struct imap_arg *a, unsigned *ret_r)
+void search_parse_failed(struct client *c, struct str tag, bool badcharset,
+			 const char *error)
+{
+	if (badcharset)
+		client_send_tagged(c, tag,
+				   "NO [BADCHARSET (UTF-8 US-ASCII)] "
+				   "Unsupported charset");
+	else
+		client_send_tagged(c, tag, "BAD %s", error);
+}
+
+int search_parse_return(const struct imap_arg *a, unsigned *ret_r)
 {
 	static const struct {
 		const char *name;
@@ -155,38 +175,33 @@ static void search_save(struct client *c, const struct search_run *r,
 	c->nsearchres = n;
 }
 
-static int write_esearch(struct client *c, const struct imap_cmd *cmd,
-			 const struct search_run *r, unsigned ret, bool modseq,
-			 struct buf *out)
+int search_write_esearch(struct client *c, struct str tag, uint32_t *seqs,
+			 size_t n, unsigned ret, bool modseq,
+			 uint64_t maxmodseq, struct buf *out)
 {
-	if (buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", (int)cmd->tag.len,
-		       cmd->tag.p, c->cmd_uid ? " UID" : "") < 0)
+	if (buf_printf(out, "* ESEARCH (TAG \"%.*s\")%s", (int)tag.len, tag.p,
+		       c->cmd_uid ? " UID" : "") < 0)
 		return -1;
-	if (r->n > 0 && (ret & RET_MIN) != 0 &&
-	    buf_printf(out, " MIN %" PRIu32, result_value(c, r->seqs[0])) < 0)
+	if (n > 0 && (ret & RET_MIN) != 0 &&
+	    buf_printf(out, " MIN %" PRIu32, result_value(c, seqs[0])) < 0)
 		return -1;
-	if (r->n > 0 && (ret & RET_MAX) != 0 &&
-	    buf_printf(out, " MAX %" PRIu32,
-		       result_value(c, r->seqs[r->n - 1])) < 0)
+	if (n > 0 && (ret & RET_MAX) != 0 &&
+	    buf_printf(out, " MAX %" PRIu32, result_value(c, seqs[n - 1])) <
+		    0)
 		return -1;
-	if ((ret & RET_COUNT) != 0 && buf_printf(out, " COUNT %zu", r->n) < 0)
+	if ((ret & RET_COUNT) != 0 && buf_printf(out, " COUNT %zu", n) < 0)
 		return -1;
-	if (r->n > 0 && (ret & RET_ALL) != 0) {
+	if (n > 0 && (ret & RET_ALL) != 0) {
 		if (buf_append_cstr(out, " ALL ") < 0)
 			return -1;
-		if (c->cmd_uid) {
-			/* UIDs ascend with sequence numbers */
-			for (size_t i = 0; i < r->n; i++)
-				r->seqs[i] =
-					imap_view_uid(&c->view, r->seqs[i]);
-			if (imap_write_set(out, r->seqs, r->n) < 0)
-				return -1;
-		} else if (imap_write_set(out, r->seqs, r->n) < 0) {
+		/* UIDs ascend with sequence numbers; a SORT's order stays */
+		for (size_t i = 0; c->cmd_uid && i < n; i++)
+			seqs[i] = imap_view_uid(&c->view, seqs[i]);
+		if (imap_write_set(out, seqs, n) < 0)
 			return -1;
-		}
 	}
-	if (modseq && r->n > 0 &&
-	    buf_printf(out, " MODSEQ %" PRIu64, r->maxmodseq) < 0)
+	if (modseq && n > 0 &&
+	    buf_printf(out, " MODSEQ %" PRIu64, maxmodseq) < 0)
 		return -1;
 	return buf_append(out, "\r\n", 2);
 }
@@ -222,7 +237,7 @@ void cmd_search(struct client *c, const struct imap_cmd *cmd)
 
 	if (i + 1 < n && imap_arg_get_atom(&args[i], &s) &&
 	    str_eq_ci(s, "RETURN")) {
-		if (parse_return(&args[i + 1], &ret) < 0) {
+		if (search_parse_return(&args[i + 1], &ret) < 0) {
 			client_send_tagged(c, cmd->tag,
 					   "BAD Invalid RETURN options");
 			return;
@@ -252,12 +267,7 @@ void cmd_search(struct client *c, const struct imap_cmd *cmd)
 			c->searchres = NULL;
 			c->nsearchres = 0;
 		}
-		if (badcharset)
-			client_send_tagged(c, cmd->tag,
-					   "NO [BADCHARSET (UTF-8 US-ASCII)] "
-					   "Unsupported charset");
-		else
-			client_send_tagged(c, cmd->tag, "BAD %s", error);
+		search_parse_failed(c, cmd->tag, badcharset, error);
 		return;
 	}
 	if (q.modseq)
@@ -280,7 +290,8 @@ void cmd_search(struct client *c, const struct imap_cmd *cmd)
 	buf_init(&out, SEARCH_OUT_MAX);
 	/* SAVE alone answers nothing but the tagged OK (RFC 5182 2.1) */
 	if (esearch && ret != RET_SAVE)
-		w = write_esearch(c, cmd, &r, ret, q.modseq, &out);
+		w = search_write_esearch(c, cmd->tag, r.seqs, r.n, ret, q.modseq,
+					 r.maxmodseq, &out);
 	else if (!esearch)
 		w = write_search(c, &r, q.modseq, &out);
 	if (w < 0) {

@@ -62,6 +62,8 @@ static const struct imap_command commands[] = {
 	{"FETCH", cmd_fetch, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"STORE", cmd_store, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"SEARCH", cmd_search, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"SORT", cmd_sort, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
+	{"THREAD", cmd_thread, CMD_F_SELECTED | CMD_F_NO_EXPUNGE | CMD_F_UID},
 	{"UID", cmd_uid, CMD_F_SELECTED},
 };
 
@@ -161,6 +163,9 @@ void cmd_noop(struct client *c, const struct imap_cmd *cmd)
 
 void cmd_logout(struct client *c, const struct imap_cmd *cmd)
 {
+	/* no mailbox updates at LOGOUT (as Dovecot): after "* BYE" they
+	 * confuse clients, before it nobody reads them */
+	c->cmd_running = false;
 	client_send(c, "* BYE Logging out");
 	client_send_tagged(c, cmd->tag, "OK Logout completed");
 	client_quit(c, "logout");

@@ -43,6 +43,8 @@ int imap_status_deleted_storage(const struct storage_mailbox *mb,
 imap_cmd_func_t cmd_copy, cmd_move;
 /* imapb: imap_cmd_fetch.c, imap_cmd_store.c, imap_cmd_search.c */
 imap_cmd_func_t cmd_fetch, cmd_store, cmd_search;
+/* imap_cmd_sort.c */
+imap_cmd_func_t cmd_sort, cmd_thread;
 
 /* STATUS items (imap_cmd_select.c), shared with LIST RETURN (STATUS). */
 #define IMAP_STATUS_MESSAGES	  0x001u

@@ -79,6 +79,9 @@ int search_parse(struct client *c, const struct imap_arg *args, size_t n,
 		 struct str charset, struct search_query *q, bool *badcharset_r,
 		 const char **error_r);
 void search_query_free(struct search_query *q);
+/* Answers tag for a failed search_parse: NO [BADCHARSET] or BAD. */
+void search_parse_failed(struct client *c, struct str tag, bool badcharset,
+			 const char *error);
 
 /* The message being evaluated; its file and tree are opened on demand. */
 struct search_msg {
@@ -88,6 +91,32 @@ struct search_msg {
 	struct mime_message *tree;
 	bool failed; /* the file or tree could not be read */
 };
+
+/* Calls cb for each message of c's view matching q, in sequence order,
+ * while sm is open (its tree may be loaded already: search_msg_tree).
+ * cb returns 0 to go on, nonzero to stop; that value is returned, with
+ * *error_r "out of memory". -1 with *error_r on storage errors. */
+typedef int search_match_cb(void *ctx, struct search_msg *sm);
+int search_run(struct client *c, const struct search_query *q,
+	       search_match_cb *cb, void *ctx, const char **error_r);
+/* sm's part tree from the cache (parsed and cached when absent); NULL if
+ * the message cannot be read. Owned by sm. */
+const struct mime_message *search_msg_tree(struct search_msg *sm);
+
+/* RETURN options (RFC 4731 ESEARCH, RFC 5267 ESORT) */
+#define RET_MIN	  0x01u
+#define RET_MAX	  0x02u
+#define RET_ALL	  0x04u
+#define RET_COUNT 0x08u
+#define RET_SAVE  0x10u
+/* RETURN (...) list into RET_* bits; an empty list means ALL. 0 / -1. */
+int search_parse_return(const struct imap_arg *a, unsigned *ret_r);
+/* "* ESEARCH (TAG ...) [UID] MIN MAX COUNT ALL [MODSEQ]" for the matches
+ * seqs[0..n) in answer order (MIN/MAX are the first and last; seqs are
+ * turned into UIDs in place for UID commands). 0, or -1 on overflow. */
+int search_write_esearch(struct client *c, struct str tag, uint32_t *seqs,
+			 size_t n, unsigned ret, bool modseq,
+			 uint64_t maxmodseq, struct buf *out);
 
 /* 1 if m matches q, 0 if not. Releases nothing: call search_msg_done. */
 int search_eval(struct client *c, const struct search_query *q,
@@ -100,6 +129,10 @@ int search_parse_date(struct str s, int64_t *day_r);
 /* Day number of the date part of an RFC 5322 date-time, in the zone it
  * was written in; -1 if it does not parse. */
 int search_parse_rfc5322_day(struct str s, int64_t *day_r);
+/* The instant of an RFC 5322 date-time in seconds since the epoch, UTC
+ * (RFC 5256 sent date): a missing time is midnight, a missing or unknown
+ * zone +0000. -1 if the date does not parse. */
+int search_parse_rfc5322_time(struct str s, int64_t *t_r);
 /* Day number from civil y/m/d (proleptic Gregorian). */
 int64_t search_days_from_civil(int64_t y, unsigned m, unsigned d);
 

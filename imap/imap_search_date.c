@@ -115,3 +115,88 @@ int search_parse_rfc5322_day(struct str s, int64_t *day_r)
 	*day_r = search_days_from_civil(year, (unsigned)m + 1, day);
 	return 0;
 }
+
+/* RFC 5322 4.3 obsolete zone names; military letters count as +0000 as
+ * the RFC says their meaning is unknowable. */
+static int zone_minutes(const char *p, const char *end, int32_t *tz_r)
+{
+	static const struct {
+		const char *name;
+		int32_t min;
+	} zones[] = {
+		{"ut", 0},	  {"gmt", 0},	    {"utc", 0},
+		{"z", 0},	  {"est", -5 * 60}, {"edt", -4 * 60},
+		{"cst", -6 * 60}, {"cdt", -5 * 60}, {"mst", -7 * 60},
+		{"mdt", -6 * 60}, {"pst", -8 * 60}, {"pdt", -7 * 60},
+	};
+	uint32_t hhmm;
+	const char *q;
+
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	*tz_r = 0;
+	if (p == end)
+		return 0;
+	if (*p == '+' || *p == '-') {
+		if (end - p < 5 || strnum_u32(p + 1, 4, &hhmm) < 0 ||
+		    hhmm % 100 > 59)
+			return -1;
+		*tz_r = (int32_t)(hhmm / 100 * 60 + hhmm % 100);
+		if (*p == '-')
+			*tz_r = -*tz_r;
+		return 0;
+	}
+	for (q = p; q < end && isalpha((unsigned char)*q); q++)
+		;
+	for (size_t i = 0; i < N_ELEMENTS(zones); i++) {
+		if (str_eq_ci((struct str){p, (size_t)(q - p)},
+			      zones[i].name)) {
+			*tz_r = zones[i].min;
+			return 0;
+		}
+	}
+	return 0; /* other letters: military or unknown, taken as UTC */
+}
+
+int search_parse_rfc5322_time(struct str s, int64_t *t_r)
+{
+	const char *p = s.p, *end = s.p + s.len;
+	struct str t;
+	uint32_t v[3] = {0, 0, 0};
+	int64_t day;
+	int32_t tz;
+	size_t n = 0;
+
+	if (search_parse_rfc5322_day(s, &day) < 0)
+		return -1;
+	/* skip the date tokens again: [dow] day month year */
+	t = next_token(&p, end);
+	if (t.len > 0 && isalpha((unsigned char)t.p[0]))
+		(void)next_token(&p, end);
+	(void)next_token(&p, end);
+	(void)next_token(&p, end);
+	/* hh:mm[:ss]; a date without a time is midnight */
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	while (n < 3 && p < end && isdigit((unsigned char)*p)) {
+		const char *q = p;
+
+		while (q < end && isdigit((unsigned char)*q) && q - p < 3)
+			q++;
+		if (strnum_u32(p, (size_t)(q - p), &v[n]) < 0)
+			return -1;
+		n++;
+		p = q;
+		if (p < end && *p == ':')
+			p++;
+		else
+			break;
+	}
+	if (n == 1 || v[0] > 23 || v[1] > 59 || v[2] > 60)
+		return -1;
+	if (zone_minutes(p, end, &tz) < 0)
+		return -1;
+	*t_r = day * 86400 + (int64_t)v[0] * 3600 + (int64_t)v[1] * 60 +
+	       (int64_t)v[2] - (int64_t)tz * 60;
+	return 0;
+}

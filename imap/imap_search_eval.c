@@ -48,7 +48,7 @@ static int msg_fd(struct search_msg *sm)
 	return 0;
 }
 
-static const struct mime_message *msg_tree(struct search_msg *sm)
+const struct mime_message *search_msg_tree(struct search_msg *sm)
 {
 	const char *error;
 
@@ -222,7 +222,7 @@ static int64_t internal_day(const struct storage_msg *m)
 
 static int64_t sent_day(struct search_msg *sm)
 {
-	const struct mime_message *t = msg_tree(sm);
+	const struct mime_message *t = search_msg_tree(sm);
 	int64_t day;
 
 	if (t != NULL && t->parts[0].env != NULL &&
@@ -259,7 +259,7 @@ static int eval_key(const struct search_key *k, struct search_msg *sm);
 
 static int eval_envelope(const struct search_key *k, struct search_msg *sm)
 {
-	const struct mime_message *t = msg_tree(sm);
+	const struct mime_message *t = search_msg_tree(sm);
 	struct str raw;
 
 	if (t == NULL)
@@ -284,7 +284,7 @@ static int eval_stream(const struct search_key *k, struct search_msg *sm)
 	const struct mime_message *t;
 	struct hdr_ctx h = {.k = k};
 
-	if (msg_fd(sm) < 0 || (t = msg_tree(sm)) == NULL)
+	if (msg_fd(sm) < 0 || (t = search_msg_tree(sm)) == NULL)
 		return 0;
 	if (k->type == SK_HEADER)
 		return header_scan(sm, t, 0, &h) < 0 ? 0 : h.matched;

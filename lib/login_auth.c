@@ -61,14 +61,22 @@ static void auth_failure(struct login_client *c, uint32_t code, const char *msg)
 	p->fail_code = code;
 	if (str_cpy(p->fail_msg, msg, sizeof(p->fail_msg)) < 0)
 		p->fail_msg[0] = '\0';
-	clog_info(&c->log, "auth failed user=%s mech=%s code=%u reason=\"%s\"",
-		  auth_user_for_log(c), p->mech, code, msg);
+	/* a certificate tried at the handshake is no guess at all: the
+	 * client has not even sent a command, so it is logged as a lookup
+	 * in words no failed-login filter matches (doc/admin.md) */
+	bool preauth = (p->auth_flags & IPC_AUTH_F_PREAUTH) != 0;
+	if (preauth)
+		clog_info(&c->log, "tls client key lookup cert=%s",
+			  code == IPC_AUTH_FAIL_MECH	       ? "unknown"
+			  : code == IPC_AUTH_FAIL_NO_PREAUTH ? "no-preauth"
+							     : "error");
+	else
+		clog_info(&c->log,
+			  "auth failed user=%s mech=%s code=%u reason=\"%s\"",
+			  auth_user_for_log(c), p->mech, code, msg);
 	/* Credential guessing is slowed down per attempt; the other
 	 * failures carry no information worth guessing at. */
 	unsigned delay = login_svc.cfg.login_auth_failure_delay;
-	/* a certificate tried at the handshake is no guess at all: the
-	 * client has not even sent a command */
-	bool preauth = (p->auth_flags & IPC_AUTH_F_PREAUTH) != 0;
 	if (code == IPC_AUTH_FAIL_CREDENTIALS && delay > 0 && !preauth)
 		p->fail_timer = timer_add(delay, auth_fail_delay_done, c);
 	else
@@ -345,7 +353,12 @@ void login_sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
 {
 	if (strcmp(mech, "PLAIN") == 0)
 		plain_user_hint(p, n, out, outsz);
-	else
+	else if (strcmp(mech, "LOGIN") == 0) {
+		/* the user name as sent; never called with the password */
+		if (n == 0 ||
+		    str_copy((struct str){(const char *)p, n}, out, outsz) < 0)
+			out[0] = '\0';
+	} else
 		scram_user_hint(p, n, out, outsz);
 }
 

@@ -168,7 +168,8 @@ void login_client_log_cert(struct login_client *client, const char *what);
  * response after the command). Copied; truncated names are dropped. */
 void login_client_set_user_hint(struct login_client *client, const char *user);
 /* The login name a SASL message claims (PLAIN authcid, SCRAM n=), for the
- * log only (escapes left as sent); "" if none. */
+ * log only (escapes left as sent); LOGIN: the user-name message, never the
+ * password one; "" if none. */
 void login_sasl_user_hint(const char *mech, const unsigned char *p, size_t n,
 			  char *out, size_t outsz);
 /* Whether an auth failure message is a SCRAM server-error ("e=" and

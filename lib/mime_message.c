@@ -13,7 +13,8 @@
 #include "mime_private.h"
 
 #define MIME_BLOB_MAGIC	    "PMIM"
-#define MIME_BLOB_VERSION   1
+/* 2: envelopes carry References (older blobs are parsed again) */
+#define MIME_BLOB_VERSION   2
 /* Bound on tree depth accepted from a blob: the writers recurse. */
 #define MIME_BLOB_MAX_DEPTH 1024
 
@@ -294,18 +295,6 @@ int mime_parse(const void *data, size_t len, const struct mime_limits *limits,
 
 /* --- blob --- */
 
-uint64_t mime_blob_hash(const void *data, size_t n)
-{
-	const unsigned char *p = data;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 static int put_u(struct buf *out, uint64_t v)
 {
 	unsigned char tmp[10];
@@ -396,7 +385,7 @@ int mime_message_serialize(const struct mime_message *m, struct buf *out)
 			out->data[start] = '\0';
 		return -1;
 	}
-	h = mime_blob_hash(out->data + start, out->len - start);
+	h = str_hash_bytes(out->data + start, out->len - start);
 	for (int i = 0; i < 8; i++)
 		le[i] = (unsigned char)(h >> (8 * i));
 	if (buf_append(out, le, 8) < 0) {
@@ -577,7 +566,7 @@ int mime_message_deserialize(const void *data, size_t len,
 	h = 0;
 	for (int i = 7; i >= 0; i--)
 		h = h << 8 | tail[i];
-	if (h != mime_blob_hash(data, len - 8)) {
+	if (h != str_hash_bytes(data, len - 8)) {
 		*error_r = "MIME cache blob checksum mismatch";
 		return -1;
 	}

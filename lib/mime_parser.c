@@ -51,6 +51,7 @@ static const struct {
 	{"bcc", MIME_ENV_BCC},
 	{"in-reply-to", MIME_ENV_IN_REPLY_TO},
 	{"message-id", MIME_ENV_MESSAGE_ID},
+	{"references", MIME_ENV_REFERENCES},
 	{"content-type", F_CTYPE},
 	{"content-transfer-encoding", F_CTE},
 	{"content-id", F_CID},

@@ -83,8 +83,7 @@ static inline struct str mime_sref_str(const struct mime_store *s,
 /* Helpers shared by the mime_*.c files (defined in mime_message.c). */
 /* Value of a hex digit (either case), or -1. */
 int mime_hexval(unsigned char c);
-/* The 64-bit FNV-1a hash that seals a cache blob (its last 8 bytes). */
-uint64_t mime_blob_hash(const void *p, size_t n);
+/* A cache blob is sealed by str_hash_bytes (its last 8 bytes). */
 
 /* Content-Type / Content-Disposition value parsing (mime_params.c):
  * "type/subtype; params" or "value; params" into the store. For

@@ -69,3 +69,31 @@ int str_cpy(char *dst, const char *src, size_t dstsz)
 {
 	return str_copy(str_from_cstr(src), dst, dstsz);
 }
+
+uint64_t str_hash_bytes(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t i = 0;
+
+	/* FNV-1a over 64-bit little-endian words (8 times fewer multiplies
+	 * than per byte: the parse-cache seal is checked on every blob read),
+	 * then a final mix so the low bits hash tables use depend on every
+	 * byte */
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = 0;
+
+		for (unsigned j = 0; j < 8; j++)
+			w |= (uint64_t)p[i + j] << (8 * j);
+		h ^= w;
+		h *= 0x100000001b3ULL;
+	}
+	for (; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}

@@ -4,6 +4,7 @@
  * C string from one (str_dup) rejects embedded NUL bytes. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct str {
 	const char *p;
@@ -25,6 +26,9 @@ char *str_dup(struct str s);
 /* Copies into out (size outsz, NUL-terminated). -1 if it does not fit or
  * s holds a NUL. */
 int str_copy(struct str s, char *out, size_t outsz);
+/* A 64-bit FNV-1a-based hash of n bytes (stable across runs and hosts):
+ * hash tables and checksums, not cryptography. */
+uint64_t str_hash_bytes(const void *p, size_t n);
 /* Bounded strlcpy-like copy of a C string: -1 if truncated. */
 int str_cpy(char *dst, const char *src, size_t dstsz);
 

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,6 +78,57 @@ void tls_server_free(struct tls_server **srvp)
 	free(srv);
 }
 
+/* A TLS 1.3 client that rejects our certificate may send its alert in
+ * the clear (OpenSSL does, before it has switched to its handshake keys);
+ * GnuTLS then only says "Decryption has failed". So during the handshake
+ * the transport remembers the last bytes it read: a handshake that broke
+ * on a plaintext fatal alert record (15 03 0x 00 02 02 desc) ended on the
+ * alert. Remove once GnuTLS reports such alerts itself. */
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	struct tls_conn *conn = ptr;
+	ssize_t r = recv(conn->fd, data, len, 0);
+
+	if (r > 0 && conn->handshaking) {
+		size_t n = (size_t)r, keep = sizeof(conn->tail);
+
+		if (n >= keep) {
+			memcpy(conn->tail, (unsigned char *)data + n - keep,
+			       keep);
+			conn->tail_len = keep;
+		} else {
+			size_t old = conn->tail_len + n > keep ? keep - n
+							       : conn->tail_len;
+
+			memmove(conn->tail, conn->tail + conn->tail_len - old,
+				old);
+			memcpy(conn->tail + old, data, n);
+			conn->tail_len = old + n;
+		}
+	}
+	return r;
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov,
+			int iovcnt)
+{
+	struct tls_conn *conn = ptr;
+	struct msghdr mh;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov; /* same layout */
+	mh.msg_iovlen = (size_t)iovcnt;
+	return sendmsg(conn->fd, &mh, MSG_NOSIGNAL);
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned int ms)
+{
+	struct tls_conn *conn = ptr;
+	struct pollfd pfd = {.fd = conn->fd, .events = POLLIN};
+
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
 struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
 			      const char **error_r)
 {
@@ -130,10 +184,16 @@ void tls_conn_free(struct tls_conn **connp)
 	free(conn);
 }
 
+/* Server and client sessions (tls_client.c) alike run on our transport
+ * (see tls_pull), on the fd given here. */
 void tls_conn_set_fd(struct tls_conn *conn, int fd)
 {
 	conn->fd = fd;
-	gnutls_transport_set_int(conn->session, fd);
+	gnutls_transport_set_ptr(conn->session, conn);
+	gnutls_transport_set_pull_function(conn->session, tls_pull);
+	gnutls_transport_set_pull_timeout_function(conn->session,
+						   tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(conn->session, tls_push);
 }
 
 bool tls_is_broken(const struct tls_conn *conn)
@@ -148,6 +208,48 @@ static void tls_break(struct tls_conn *conn, int ret, const char **error_r)
 	errno = EPIPE;
 }
 
+static int plaintext_alert(const struct tls_conn *conn)
+{
+	const unsigned char *t = conn->tail;
+
+	if (conn->tail_len == 7 && t[0] == 0x15 && t[1] == 3 && t[3] == 0 &&
+	    t[4] == 2 && t[5] == 2)
+		return t[6];
+	return -1;
+}
+
+/* "alert=\"unknown ca\"" for the alert the peer sent; NULL if none. */
+static const char *alert_text(struct tls_conn *conn, int ret)
+{
+	const char *name;
+	int alert = -1;
+	size_t o = 0;
+
+	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		alert = (int)gnutls_alert_get(conn->session);
+	else
+		alert = plaintext_alert(conn);
+	name = alert < 0 ? NULL
+			 : gnutls_alert_get_strname(
+				   (gnutls_alert_description_t)alert);
+	if (name == NULL)
+		return NULL;
+	if (strncmp(name, "GNUTLS_A_", 9) == 0)
+		name += 9;
+	o = (size_t)snprintf(conn->error, sizeof(conn->error), "alert=\"");
+	for (; *name != '\0' && o + 2 < sizeof(conn->error); name++) {
+		char ch = *name;
+
+		conn->error[o++] = ch == '_' ? ' '
+				   : ch >= 'A' && ch <= 'Z'
+					   ? (char)(ch - 'A' + 'a')
+					   : ch;
+	}
+	conn->error[o++] = '"';
+	conn->error[o] = '\0';
+	return conn->error;
+}
+
 enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 {
 	if (conn->broken) {
@@ -155,7 +257,9 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 		return TLS_STEP_ERROR;
 	}
 	for (;;) {
+		conn->handshaking = true;
 		int ret = gnutls_handshake(conn->session);
+		conn->handshaking = false;
 		if (ret == GNUTLS_E_SUCCESS)
 			return TLS_STEP_DONE;
 		if (ret == GNUTLS_E_INTERRUPTED)
@@ -170,6 +274,8 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 		if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
 			conn->verify_failed = true;
 			*error_r = tls_client_verify_error(conn);
+		} else if (alert_text(conn, ret) != NULL) {
+			*error_r = conn->error;
 		}
 		return TLS_STEP_ERROR;
 	}

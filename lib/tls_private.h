@@ -19,6 +19,10 @@ struct tls_conn {
 	bool verify_failed;
 	/* why the server's certificate was refused (client sessions) */
 	char verify_error[256];
+	bool handshaking;
+	unsigned char tail[7]; /* the last bytes read while handshaking */
+	size_t tail_len;
+	char error[96];
 };
 
 /* The reason a client handshake failed certificate verification, formatted

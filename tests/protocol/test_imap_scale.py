@@ -1,6 +1,6 @@
 """Scale: a 100,000-message mailbox (built with store-poke: 500 distinct
 messages, then COPY doubling, so files are shared) is SELECTed, FETCHed by
-range and SEARCHed; another process changes all of it and an idling session
+range, SEARCHed, SORTed and THREADed; another process changes all of it and an idling session
 gets every update without its output buffer overflowing. The worker's RSS
 (from /proc) is printed and must stay bounded."""
 
@@ -70,6 +70,18 @@ def test_100k_mailbox(instance):
     assert len(last.split()) > 2
     rss, hwm = rss_kb(pid)
     report.append("RSS after SEARCH: %d kB (peak %d kB)" % (rss, hwm))
+
+    # SORT and THREAD of all of it: keys from the parse cache, one compact
+    # record a message (the bound at the end covers them)
+    dt, n, last, _ = timed(c, "so", "SORT (REVERSE DATE SUBJECT) UTF-8 ALL")
+    assert last.startswith(b"* SORT ") and len(last.split()) == N + 2
+    report.append("SORT (REVERSE DATE SUBJECT): %.2fs" % dt)
+    dt, n, last, _ = timed(c, "th", "UID THREAD REFERENCES UTF-8 ALL")
+    assert last.startswith(b"* THREAD (")
+    assert len(re.findall(rb"\d+", last)) == N
+    report.append("UID THREAD REFERENCES: %.2fs" % dt)
+    rss, hwm = rss_kb(pid)
+    report.append("RSS after SORT, THREAD: %d kB (peak %d kB)" % (rss, hwm))
 
     # another process marks all 100k \Seen, then expunges half: an idling
     # session receives every update, in pieces the output budget allows

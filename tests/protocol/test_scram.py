@@ -136,7 +136,8 @@ def ok(line):
 
 def test_capabilities(users):
     want = {"AUTH=SCRAM-SHA-256-PLUS", "AUTH=SCRAM-SHA-256",
-            "AUTH=SCRAM-SHA-1-PLUS", "AUTH=SCRAM-SHA-1", "AUTH=PLAIN"}
+            "AUTH=SCRAM-SHA-1-PLUS", "AUTH=SCRAM-SHA-1", "AUTH=PLAIN",
+            "AUTH=LOGIN"}
     with users.imaps() as c:
         auth = {x for x in caps_of([c.greeting]) if x.startswith("AUTH=")}
         assert want <= auth and auth - want <= {"AUTH=EXTERNAL"}, auth
