@@ -397,13 +397,19 @@ def test_greeting_refused(pwfile):
     assert b"554 5.3.2 go away" in r.stderr
 
 
-def test_connection_lost_in_data(tmp_path, pwfile):
-    # implicit TLS; the server hangs up after the first line of the
-    # message: the recipient gets a temporary failure, never a success
+def server_tls(tmp_path):
+    """(CA file, server context) for a Scripted server with implicit TLS."""
     import ssl
     ca, cert, key = smtpsink.make_ca_and_cert(str(tmp_path))
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
+    return ca, ctx
+
+
+def test_connection_lost_in_data(tmp_path, pwfile):
+    # implicit TLS; the server hangs up after the first line of the
+    # message: the recipient gets a temporary failure, never a success
+    ca, ctx = server_tls(tmp_path)
     srv = Scripted(b"220 test\r\n",
                    [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
                     b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n",
@@ -470,10 +476,7 @@ def test_memory_does_not_grow_with_the_message(tmp_path, pwfile):
 def test_connection_lost_between_rcpt_replies(tmp_path, pwfile):
     # MAIL answered, then the server hangs up before the RCPT replies:
     # nothing may be reported as accepted
-    import ssl
-    ca, cert, key = smtpsink.make_ca_and_cert(str(tmp_path))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
+    ca, ctx = server_tls(tmp_path)
     srv = Scripted(b"220 test\r\n",
                    [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
                     b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n", None],

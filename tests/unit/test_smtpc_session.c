@@ -278,61 +278,61 @@ static void test_pipelined(void)
 	CHECK(child_status(pid) == 0);
 }
 
-static void test_one_by_one_bdat(void)
+/* Runs script in a server and one smtpc_deliver of msg from a@example.org
+ * to the n recipients r against it. Returns smtpc_deliver's result; the
+ * server script must have ended well. */
+static ssize_t deliver(script_fn *script, struct smtpc_rcpt *r, size_t n,
+		       const char *msg, struct smtpc_reply *mail, bool kill_first)
 {
 	struct smtpc_settings set;
-	struct smtpc_reply mail;
 	char port[8];
-	pid_t pid = serve(script_one_by_one, port);
+	pid_t pid = serve(script, port);
 
+	if (kill_first) {
+		/* a port that was just free: nothing listens any more */
+		kill(pid, SIGKILL);
+		child_status(pid);
+	}
 	settings(&set, port);
+	struct smtpc_envelope e = {.from = "a@example.org", .rcpts = r,
+				   .nrcpt = n};
+	struct mem src = {msg, 0, strlen(msg)};
+	ssize_t ret = smtpc_deliver(&set, &e, mem_read, &src, mail);
+	if (!kill_first)
+		CHECK(child_status(pid) == 0);
+	return ret;
+}
+
+static void test_one_by_one_bdat(void)
+{
+	struct smtpc_reply mail;
 	struct smtpc_rcpt r[] = {{.addr = "r0@example.org"},
 				 {.addr = "r1@example.org"},
 				 {.addr = "r2@example.org"}};
-	struct smtpc_envelope e = {.from = "a@example.org", .rcpts = r,
-				   .nrcpt = 3};
-	const char *m = "Subject: y\r\n\r\n.dot\n";
-	struct mem src = {m, 0, strlen(m)};
-	CHECK(smtpc_deliver(&set, &e, mem_read, &src, &mail) == 2);
+
+	CHECK(deliver(script_one_by_one, r, 3, "Subject: y\r\n\r\n.dot\n",
+		      &mail, false) == 2);
 	CHECK(r[0].reply.code == 250 && strcmp(r[0].reply.text, "done") == 0);
 	CHECK(r[1].reply.code == 550);
 	CHECK(r[2].reply.code == 250);
-	CHECK(child_status(pid) == 0);
 }
 
 static void test_helo_fallback_and_refused_sender(void)
 {
-	struct smtpc_settings set;
 	struct smtpc_reply mail;
-	char port[8];
-	pid_t pid = serve(script_ehlo_refused, port);
-
-	settings(&set, port);
 	struct smtpc_rcpt r[] = {{.addr = "b@example.org"}};
-	struct smtpc_envelope e = {.from = "a@example.org", .rcpts = r,
-				   .nrcpt = 1};
-	struct mem src = {"x", 0, 1};
-	CHECK(smtpc_deliver(&set, &e, mem_read, &src, &mail) == 0);
+
+	CHECK(deliver(script_ehlo_refused, r, 1, "x", &mail, false) == 0);
 	CHECK(mail.code == 553 && strcmp(mail.enh, "5.7.1") == 0);
 	CHECK(r[0].reply.code == 553 && !r[0].rcpt_accepted);
-	CHECK(child_status(pid) == 0);
 }
 
 static void test_nothing_listening(void)
 {
-	struct smtpc_settings set;
 	struct smtpc_reply mail;
-	char port[8];
-	/* a port that was just free */
-	pid_t pid = serve(script_ehlo_refused, port);
-	kill(pid, SIGKILL);
-	child_status(pid);
-	settings(&set, port);
 	struct smtpc_rcpt r[] = {{.addr = "b@example.org"}};
-	struct smtpc_envelope e = {.from = "a@example.org", .rcpts = r,
-				   .nrcpt = 1};
-	struct mem src = {"x", 0, 1};
-	CHECK(smtpc_deliver(&set, &e, mem_read, &src, &mail) == -1);
+
+	CHECK(deliver(script_ehlo_refused, r, 1, "x", &mail, true) == -1);
 	CHECK(mail.local && mail.code == 421 && mail.err == SMTPC_E_CONNECT);
 	CHECK(r[0].reply.code == 421 && r[0].reply.local);
 }
