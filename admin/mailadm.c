@@ -44,6 +44,16 @@ static void usage(FILE *f)
 		"  user alias add ACCOUNT ADDRESS          another address "
 		"(login name)\n"
 		"  user alias del ADDRESS                  remove an alias\n"
+		"  user quota ACCOUNT [--storage BYTES] [--messages N]\n"
+		"                    set its quota limits (BYTES may end in K, "
+		"M, G or T;\n"
+		"                    none or 0 = unlimited; a limit not given is "
+		"kept)\n"
+		"  user quota ACCOUNT none                 remove both limits\n"
+		"  user trace ACCOUNT LEVEL  protocol trace of its sessions: "
+		"none, trace,\n"
+		"                    traceauth (also secrets), tracedata (also "
+		"message data)\n"
 		"\n"
 		"  tlskey add ADDRESS [--name NAME] [--no-imap-preauth] < "
 		"CERT.pem\n"
@@ -518,8 +528,34 @@ static int run_tlskey(struct session *s, int argc, char **argv,
 	return IPC_ADMIN_E_USAGE;
 }
 
+/* --storage / --messages of "user quota"; NULL when not given. */
+struct quota_opts {
+	const char *storage, *messages;
+};
+
+static int run_quota(struct session *s, int argc, char **argv,
+		     const struct quota_opts *q)
+{
+	const char *args[3] = {argv[2], "-", "-"};
+
+	if (argc == 4 && strcmp(argv[3], "none") == 0 && q->storage == NULL &&
+	    q->messages == NULL) {
+		args[1] = args[2] = "none";
+	} else if (argc != 3 || (q->storage == NULL && q->messages == NULL)) {
+		fail(IPC_ADMIN_E_USAGE, "user quota needs --storage, "
+					"--messages or none");
+		return IPC_ADMIN_E_USAGE;
+	} else {
+		if (q->storage != NULL)
+			args[1] = q->storage;
+		if (q->messages != NULL)
+			args[2] = q->messages;
+	}
+	return request(s, "user-quota", args, 3, NULL);
+}
+
 static int run(struct session *s, int argc, char **argv, bool pw_stdin,
-	       const struct key_opts *o)
+	       const struct key_opts *o, const struct quota_opts *q)
 {
 	char pw[PASSWORD_MAX + 2];
 	const char *args[2];
@@ -549,6 +585,13 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 	if (strcmp(argv[1], "del") == 0 && argc == 3) {
 		args[0] = argv[2];
 		return request(s, "user-del", args, 1, NULL);
+	}
+	if (strcmp(argv[1], "quota") == 0 && argc >= 3)
+		return run_quota(s, argc, argv, q);
+	if (strcmp(argv[1], "trace") == 0 && argc == 4) {
+		args[0] = argv[2];
+		args[1] = argv[3];
+		return request(s, "user-trace", args, 2, NULL);
 	}
 	if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "passwd") == 0) &&
 	    argc == 3) {
@@ -585,6 +628,7 @@ int main(int argc, char **argv)
 	int cmdc = 0;
 	bool pw_stdin = false;
 	struct key_opts kopts = {NULL, false};
+	struct quota_opts qopts = {NULL, NULL};
 	struct config cfg;
 	struct session s;
 	char *cerr;
@@ -617,6 +661,10 @@ int main(int argc, char **argv)
 			pw_stdin = true;
 		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
 			kopts.name = argv[++i];
+		} else if (strcmp(argv[i], "--storage") == 0 && i + 1 < argc) {
+			qopts.storage = argv[++i];
+		} else if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc) {
+			qopts.messages = argv[++i];
 		} else if (strcmp(argv[i], "--no-imap-preauth") == 0) {
 			kopts.no_imap_preauth = true;
 		} else if (argv[i][0] == '-' || cmdc == (int)N_ELEMENTS(cmdv)) {
@@ -652,7 +700,7 @@ int main(int argc, char **argv)
 			    "cannot connect to auth daemon at %s: %s "
 			    "(is postern running?)",
 			    s.path, strerror(errno));
-	st = run(&s, cmdc, cmdv, pw_stdin, &kopts);
+	st = run(&s, cmdc, cmdv, pw_stdin, &kopts, &qopts);
 	close(s.fd);
 	return st;
 }

@@ -5,8 +5,8 @@
 #include "record.h"
 #include "saslprep.h"
 
-/* Record layout, version 1, integers big-endian:
- *   u8  version = 1
+/* Record layout, version 2, integers big-endian:
+ *   u8  version = 2
  *   u64 created
  *   u8  count of secrets (1..2)
  *   per secret:
@@ -14,8 +14,14 @@
  *     u32 iterations
  *     u8  salt length, salt
  *     u8  key length (= hash length of alg), StoredKey, ServerKey
+ *   u64 quota storage bytes (0 = unlimited)
+ *   u64 quota messages (0 = unlimited)
+ *   u8  trace level (enum user_trace)
+ * Version 1 is the same without the last three fields (accounts made
+ * before quotas); it is still read, and rewritten as 2 on the next update.
  * A reader refuses versions it does not know rather than guessing. */
-#define RECORD_VERSION 1
+#define RECORD_VERSION	  2
+#define RECORD_VERSION_V1 1
 
 /* RFC 5322 atext minus '/', which would leave the home directory, plus
  * UTF-8 (RFC 6531; valid and SASLprep'ed by the time this runs). */
@@ -218,6 +224,9 @@ int account_encode(const struct account *a, struct buf *out)
 	put_secret(out, &a->sha256);
 	if (a->have_sha1)
 		put_secret(out, &a->sha1);
+	record_put_be(out, a->settings.quota_storage, 8);
+	record_put_be(out, a->settings.quota_messages, 8);
+	record_put_be(out, a->settings.trace, 1);
 	return out->overflow ? -1 : 0;
 }
 
@@ -263,12 +272,13 @@ int account_decode(const void *p, size_t len, struct account *a_r,
 	struct record_reader r;
 	struct scram_secret s;
 	bool have256 = false;
-	uint64_t count;
+	uint64_t count, version;
 
 	memset(&s, 0, sizeof(s));
 	memset(a_r, 0, sizeof(*a_r));
 	record_reader_init(&r, p, len);
-	if (record_get_be(&r, 1) != RECORD_VERSION || r.bad) {
+	version = record_get_be(&r, 1);
+	if (r.bad || (version != RECORD_VERSION && version != RECORD_VERSION_V1)) {
 		*error_r = "unknown record version";
 		return -1;
 	}
@@ -295,6 +305,15 @@ int account_decode(const void *p, size_t len, struct account *a_r,
 	if (!have256) {
 		*error_r = "no SCRAM-SHA-256 secret";
 		goto fail;
+	}
+	if (version == RECORD_VERSION) {
+		a_r->settings.quota_storage = record_get_be(&r, 8);
+		a_r->settings.quota_messages = record_get_be(&r, 8);
+		a_r->settings.trace = (uint32_t)record_get_be(&r, 1);
+		if (r.bad || a_r->settings.trace > USER_TRACE_MAX) {
+			*error_r = "bad settings";
+			goto fail;
+		}
 	}
 	if (r.left != 0) {
 		*error_r = "trailing bytes";

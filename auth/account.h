@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "scram.h"
+#include "user_settings.h"
 
 /* RFC 5321 path limit; the address is also a path component (the home). */
 #define ACCOUNT_ADDR_MAX 254
@@ -25,6 +26,9 @@ struct account {
 	struct scram_secret sha256;
 	bool have_sha1;
 	struct scram_secret sha1;
+	/* quota limits and trace level (record version 2; a version 1
+	 * record reads as all zero: unlimited, no trace) */
+	struct user_settings settings;
 };
 
 /* Canonical form of a login or account name into out (size
@@ -44,10 +48,12 @@ int account_set_password(struct account *a, const void *password,
 			 const char **error_r);
 
 /* Versioned, explicitly serialised record (the address is the db key and is
- * not repeated). 0, or -1 if out overflowed. */
+ * not repeated); always written in the newest version. 0, or -1 if out
+ * overflowed. */
 int account_encode(const struct account *a, struct buf *out);
-/* Strict parse of a stored record into a_r (address left empty). 0, or -1
- * with a static reason (unknown version, bad lengths, trailing bytes). */
+/* Strict parse of a stored record of any known version (1 or 2) into a_r
+ * (address left empty). 0, or -1 with a static reason (unknown version, bad
+ * lengths, an out-of-range trace level, trailing bytes). */
 int account_decode(const void *p, size_t len, struct account *a_r,
 		   const char **error_r);
 

@@ -16,6 +16,7 @@
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "settings.h"
 #include "tlskey.h"
 
 /* Arguments per request; the longest command has two. */
@@ -244,6 +245,19 @@ uint32_t admin_run(const char *cmd, const char *const *args, size_t argc,
 			return admin_reply(out, IPC_ADMIN_E_USAGE,
 					   "usage: user-show ACCOUNT");
 		return alias_admin_show(args[0], out);
+	}
+	if (strcmp(cmd, "user-quota") == 0) {
+		if (argc != 3)
+			return admin_reply(
+				out, IPC_ADMIN_E_USAGE,
+				"usage: user-quota ACCOUNT STORAGE MESSAGES");
+		return settings_admin_quota(args[0], args[1], args[2], out);
+	}
+	if (strcmp(cmd, "user-trace") == 0) {
+		if (argc != 2)
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-trace ACCOUNT LEVEL");
+		return settings_admin_trace(args[0], args[1], out);
 	}
 	if (strcmp(cmd, "tlskey-add") == 0) {
 		if (argc != 4)

@@ -10,6 +10,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "record.h"
+#include "settings.h"
 #include "str.h"
 #include "tlskey.h"
 
@@ -172,6 +173,7 @@ uint32_t alias_admin_show(const char *account_in, struct buf *out)
 		str_cpy(created, "-", sizeof(created));
 	code = admin_reply(out, IPC_ADMIN_OK, "account: %s\ncreated: %s\n",
 			   a.address, created);
+	settings_show(&a.settings, out);
 	k = malloc(sizeof(*k));
 	buf_init(&links, ADMIN_REPLY_MAX);
 	if (k == NULL ||

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "scram.h"
+#include "user_settings.h"
 
 struct auth_daemon {
 	struct config cfg;
@@ -38,6 +39,9 @@ void admin_conn_accept(int fd, const struct ucred *peer);
 void login_conn_deinit_all(void);
 void master_conn_deinit_all(void);
 void admin_conn_deinit_all(void);
+/* Tells the master (IPC_T_USER_SETTINGS) that the settings of account user
+ * changed, so that it passes them to the account's running workers. */
+void master_conn_push_settings(const char *user, const struct user_settings *s);
 /* Open connections of that kind. */
 size_t login_conn_count(void);
 size_t master_conn_count(void);

@@ -5,6 +5,7 @@
  * error, and the connection dropped all the same. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "account.h"
 #include "auth.h"
@@ -90,8 +91,36 @@ static void user_lookup(struct master_conn *c, struct ipc_msg *msg)
 	ipc_msg_init(&m, IPC_T_USER_INFO, msg->peer_id);
 	ipc_add_str(&m, a.address);
 	ipc_add_str(&m, home);
+	user_settings_add(&m, &a.settings);
 	account_wipe(&a);
 	ipc_chan_send(c->chan, &m);
+}
+
+/* The account's settings as they are now (not as they were when the ticket
+ * was issued: an admin may have changed them in between). An account
+ * deleted since the login cannot be redeemed. On failure the ticket user
+ * is released. */
+static int redeem_settings(struct ticket_user *u, struct user_settings *s_r,
+			   const char **reason_r)
+{
+	struct account a;
+	const char *error;
+
+	switch (authdb_get(auth.db, u->user, &a, &error)) {
+	case AUTHDB_OK:
+		*s_r = a.settings;
+		account_wipe(&a);
+		return 0;
+	case AUTHDB_NOTFOUND:
+		*reason_r = "account deleted";
+		break;
+	default:
+		log_error("auth-master: reading %s: %s", u->user, error);
+		*reason_r = "temporary failure";
+		break;
+	}
+	ticket_user_deinit(u);
+	return -1;
 }
 
 static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
@@ -99,6 +128,7 @@ static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 {
 	struct master_conn *c = ctx;
 	struct ticket_user u;
+	struct user_settings settings;
 	struct log_ctx lctx;
 	const char *service, *reason;
 	const void *ticket;
@@ -116,7 +146,8 @@ static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 		master_conn_free(c);
 		return;
 	}
-	if (ticket_redeem(ticket, len, service, &u, &reason) < 0) {
+	if (ticket_redeem(ticket, len, service, &u, &reason) < 0 ||
+	    redeem_settings(&u, &settings, &reason) < 0) {
 		log_warn("auth-master: ticket refused: reason=%s service=%s "
 			 "pid=%ld",
 			 reason, service, (long)c->pid);
@@ -133,6 +164,7 @@ static void master_handler(struct ipc_chan *chan, struct ipc_msg *msg,
 	ipc_msg_init(&m, IPC_T_TICKET_USER, msg->peer_id);
 	ipc_add_str(&m, u.user);
 	ipc_add_str(&m, u.home);
+	user_settings_add(&m, &settings);
 	ipc_chan_send(chan, &m);
 	ticket_user_deinit(&u);
 }
@@ -163,6 +195,22 @@ void master_conn_accept(int fd, const struct ucred *peer)
 		master_conns->prev = c;
 	master_conns = c;
 	master_nconns++;
+}
+
+void master_conn_push_settings(const char *user, const struct user_settings *s)
+{
+	struct ipc_msg m;
+
+	/* only the master routes to workers; other peers of this socket
+	 * (delivering processes) asked nothing and get nothing */
+	for (struct master_conn *c = master_conns; c != NULL; c = c->next) {
+		if (c->pid != getppid())
+			continue;
+		ipc_msg_init(&m, IPC_T_USER_SETTINGS, 0);
+		ipc_add_str(&m, user);
+		user_settings_add(&m, s);
+		ipc_chan_send(c->chan, &m);
+	}
 }
 
 void master_conn_deinit_all(void)

@@ -26,6 +26,7 @@ T_AUTH_BEGIN, T_AUTH_CONTINUE, T_AUTH_CHALLENGE, T_AUTH_SUCCESS, \
     T_AUTH_FAILURE = 100, 101, 102, 103, 104
 T_TICKET_REDEEM, T_TICKET_USER, T_TICKET_INVALID = 200, 201, 202
 T_USER_LOOKUP, T_USER_INFO, T_USER_UNKNOWN = 203, 204, 205
+T_USER_SETTINGS = 206
 F_HAS_IR, F_SECURED, F_ABORT = 1, 2, 4
 FAIL_CREDENTIALS, FAIL_MECH, FAIL_MALFORMED, FAIL_ABORTED, FAIL_TEMP = \
     1, 2, 3, 4, 5
@@ -297,7 +298,7 @@ ticket = m[2][1]
 r = redeem(ticket)
 check(r[0] == T_TICKET_USER and r[1] == 77 and
       r[2] == ["alice@example.com",
-               os.path.join(dirs["mail"], "alice@example.com")],
+               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0],
       "redeem: %r" % (r,))
 r = redeem(ticket)
 check(r[0] == T_TICKET_INVALID, "ticket redeemed twice")
@@ -312,8 +313,58 @@ M.send(frame(T_USER_LOOKUP, 78, sstr("alice@EXAMPLE.com")))
 r = recv(M)
 check(r[0] == T_USER_INFO and r[1] == 78 and
       r[2] == ["alice@example.com",
-               os.path.join(dirs["mail"], "alice@example.com")],
+               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0],
       "lookup: %r" % (r,))
+
+# ---- account settings: quota and trace, pushed to the master ----
+rc, out, err = mailadm("user", "quota", "alice@EXAMPLE.com", "--storage",
+                       "10M", "--messages", "100")
+check(rc == 0, "user quota: %d %r" % (rc, err))
+r = recv(M)
+check(r is not None and r[0] == T_USER_SETTINGS and r[1] == 0 and
+      r[2] == ["alice@example.com", 10 << 20, 100, 0],
+      "quota pushed to the master: %r" % (r,))
+rc, out, err = mailadm("user", "quota", "alice@example.com", "--messages",
+                       "none")
+check(rc == 0, "user quota --messages none")
+r = recv(M)
+check(r[2] == ["alice@example.com", 10 << 20, 0, 0],
+      "a limit not given is kept: %r" % (r,))
+rc, out, err = mailadm("user", "trace", "alice@example.com", "traceauth")
+check(rc == 0, "user trace")
+r = recv(M)
+check(r[2] == ["alice@example.com", 10 << 20, 0, 2], "trace pushed: %r" % (r,))
+rc, out, err = mailadm("user", "show", "alice@example.com")
+check(rc == 0 and "quota-storage: 10485760\n" in out and
+      "quota-messages: none\n" in out and "trace: traceauth\n" in out,
+      "user show has the settings: %r" % out)
+M.send(frame(T_USER_LOOKUP, 81, sstr("alice@example.com")))
+r = recv(M)
+check(r[0] == T_USER_INFO and r[2][2:] == [10 << 20, 0, 2],
+      "lookup carries the settings: %r" % (r,))
+for bad, code in ((("--storage", "12Q"), 5), (("--storage", "-1"), 5),
+                  (("--messages", "1K"), 5), (("--storage", "99999999T"), 5),
+                  ((), 2)):
+    rc, out, err = mailadm("user", "quota", "alice@example.com", *bad)
+    check(rc == code, "user quota %r: %d %r" % (bad, rc, err))
+rc, out, err = mailadm("user", "trace", "alice@example.com", "verbose")
+check(rc == 5 and "invalid trace level" in err, "bad trace level: %r" % err)
+rc, out, err = mailadm("user", "trace", "nobody@example.com", "trace")
+check(rc == 4, "trace of an unknown account")
+rc, out, err = mailadm("user", "quota", "alice@example.com", "none")
+check(rc == 0, "user quota none")
+r = recv(M)
+check(r[2] == ["alice@example.com", 0, 0, 2], "none clears both: %r" % (r,))
+rc, out, err = mailadm("user", "trace", "alice@example.com", "none")
+r = recv(M)
+check(rc == 0 and r[2] == ["alice@example.com", 0, 0, 0], "trace none")
+# a password change keeps the settings (the record is rewritten whole)
+rc, out, err = mailadm("user", "quota", "bob@example.com", "--storage", "1G")
+r = recv(M)
+rc, out, err = mailadm("user", "passwd", "bob@example.com",
+                       "--password-stdin", stdin="bob-pw2\n")
+rc, out, err = mailadm("user", "show", "bob@example.com")
+check("quota-storage: 1073741824\n" in out, "passwd keeps quota: %r" % out)
 M.send(frame(T_USER_LOOKUP, 79, sstr("nobody@example.com")))
 r = recv(M)
 check(r[0] == T_USER_UNKNOWN and r[2] == ["no such user"], "lookup unknown")

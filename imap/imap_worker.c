@@ -25,7 +25,43 @@ static struct io *lifeline_io;
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
 	{IPC_T_WORKER_QUIT, 0, false, false},
+	{IPC_T_USER_SETTINGS, 1024, false, false},
 };
+
+const struct user_settings *worker_settings(void)
+{
+	return &worker.settings;
+}
+
+/* Makes s the account's settings: the store enforces the new limits from
+ * the next save on (a transaction already past its check keeps the old
+ * ones); sessions read the trace level through worker_settings(). */
+static void worker_settings_set(const struct user_settings *s)
+{
+	if (s->quota_storage != worker.settings.quota_storage ||
+	    s->quota_messages != worker.settings.quota_messages ||
+	    s->trace != worker.settings.trace)
+		log_info("settings: quota_storage=%llu quota_messages=%llu "
+			 "trace=%s",
+			 (unsigned long long)s->quota_storage,
+			 (unsigned long long)s->quota_messages,
+			 user_trace_name(s->trace));
+	worker.settings = *s;
+	storage_set_quota(worker.store, s->quota_messages, s->quota_storage);
+}
+
+static void master_settings(struct ipc_msg *m)
+{
+	struct user_settings s;
+	const char *user;
+
+	if (ipc_get_str(m, &user) < 0 || user_settings_get(m, &s) < 0 ||
+	    ipc_end(m) < 0 || strcmp(user, worker.user) != 0) {
+		log_error("malformed IPC_T_USER_SETTINGS from master: ignored");
+		return;
+	}
+	worker_settings_set(&s);
+}
 
 static void worker_idle_fire(void *ctx)
 {
@@ -124,6 +160,7 @@ static bool tag_valid(const char *tag)
 
 static void master_client(struct ipc_msg *m)
 {
+	struct user_settings settings;
 	struct client_params p;
 	const char *home = "";
 	int fd = ipc_msg_take_fd(m);
@@ -140,6 +177,7 @@ static void master_client(struct ipc_msg *m)
 	(void)ipc_get_str(m, &p.tls_info);
 	(void)ipc_get_str(m, &p.tag);
 	(void)ipc_get_data(m, &p.pending, &p.pending_len);
+	(void)user_settings_get(m, &settings);
 	if (ipc_end(m) < 0) {
 		log_error("malformed IPC_T_CLIENT from master: connection "
 			  "dropped");
@@ -167,6 +205,7 @@ static void master_client(struct ipc_msg *m)
 		close(fd);
 		return;
 	}
+	worker_settings_set(&settings);
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
 		log_warn("worker_max_clients=%u reached: connection refused "
 			 "remote=%s",
@@ -184,6 +223,9 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	switch (m->type) {
 	case IPC_T_CLIENT:
 		master_client(m);
+		break;
+	case IPC_T_USER_SETTINGS:
+		master_settings(m);
 		break;
 	case IPC_T_WORKER_QUIT:
 		if (ipc_end(m) < 0)

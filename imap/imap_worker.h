@@ -8,6 +8,7 @@
 #include "config.h"
 #include "ipc.h"
 #include "storage.h"
+#include "user_settings.h"
 
 struct client;
 
@@ -22,11 +23,21 @@ struct imap_worker {
 	struct client *clients; /* doubly linked */
 	unsigned nclients;
 	struct timer *idle_timer; /* runs while nclients == 0 */
+	/* the account's settings: from each IPC_T_CLIENT (as of its ticket
+	 * redemption) and every IPC_T_USER_SETTINGS push; read them through
+	 * worker_settings() */
+	struct user_settings settings;
 	bool quit_requested;	  /* IPC_T_WORKER_QUIT received */
 	bool stopping;
 };
 
 extern struct imap_worker worker;
+
+/* The account's current settings (quota limits, trace level). Valid for
+ * the process's life; the values change when the master passes a change
+ * (the store's quota limits follow at once). All zero (unlimited, no
+ * trace) until the first connection arrived. */
+const struct user_settings *worker_settings(void);
 
 /* Bookkeeping called by imap_client.c when a connection starts / ends.
  * The last one ending starts the idle timer, or ends the process after

@@ -45,7 +45,9 @@ enum ipc_type {
 	/* data ticket, str service */
 	IPC_T_TICKET_REDEEM = 200,
 	/* ---- auth -> master ---- */
-	/* str user (canonical address), str home (absolute path) */
+	/* str user (canonical address), str home (absolute path), then the
+	 * account's settings as they are at redemption: u64 quota_storage,
+	 * u64 quota_messages, u32 trace (user_settings.h) */
 	IPC_T_TICKET_USER,
 	/* str reason */
 	IPC_T_TICKET_INVALID,
@@ -53,10 +55,17 @@ enum ipc_type {
 	/* str address (login name or alias, any spelling) */
 	IPC_T_USER_LOOKUP,
 	/* ---- auth -> master/worker ---- */
-	/* str user (the account's canonical address), str home */
+	/* str user (the account's canonical address), str home, u64
+	 * quota_storage, u64 quota_messages, u32 trace (user_settings.h) */
 	IPC_T_USER_INFO,
 	/* str reason ("no such user", "invalid address: ...") */
 	IPC_T_USER_UNKNOWN,
+	/* ---- auth -> master (peer_id 0, unsolicited), master -> worker ---- */
+	/* an admin changed an account's settings: str user (canonical
+	 * address), u64 quota_storage, u64 quota_messages, u32 trace
+	 * (user_settings.h); the master forwards it unchanged to every worker
+	 * of that user */
+	IPC_T_USER_SETTINGS,
 
 	/* ---- login process -> master (fd 3) ---- */
 	/* fd (client socket or plaintext end of the proxy socketpair);
@@ -78,7 +87,9 @@ enum ipc_type {
 	/* ---- master -> worker (fd 3) ---- */
 	/* fd (plaintext client stream); str user, str home, u64 session,
 	 * str remote_ip, u32 remote_port, str local_ip, u32 local_port,
-	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str resume, data pending */
+	 * u32 flags (IPC_HANDOFF_F_*), str tls_info, str resume, data pending,
+	 * then the account's settings from the redemption: u64 quota_storage,
+	 * u64 quota_messages, u32 trace (user_settings.h) */
 	IPC_T_CLIENT = 400,
 	/* the worker may exit once its connections are done. empty */
 	IPC_T_WORKER_QUIT,
@@ -89,6 +100,9 @@ enum ipc_type {
 	/* ---- mailadm -> auth (socket run/auth-admin) ---- */
 	/* str command ("user-add", "user-del", "user-passwd", "user-list",
 	 * "user-show ACCOUNT", "user-alias-add ACCOUNT ADDRESS",
+	 * "user-quota ACCOUNT STORAGE MESSAGES" (each "none", a number, a
+	 * number with K/M/G/T (binary) for STORAGE, or "-" = unchanged),
+	 * "user-trace ACCOUNT LEVEL",
 	 * "user-alias-del ADDRESS", "tlskey-add ADDRESS NAME FLAGS PEM" (NAME
 	 * "" = the certificate's subject, FLAGS "" or "no-imap-preauth"),
 	 * "tlskey-list [ACCOUNT [AFTER]]" (paged like user-list by

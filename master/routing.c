@@ -10,6 +10,7 @@
 #include "log.h"
 #include "master.h"
 #include "str.h"
+#include "user_settings.h"
 
 /* Bound on hand-offs waiting for ticket redemption; past it new ones are
  * refused (the login process answers NO [UNAVAILABLE]). */
@@ -41,6 +42,7 @@ static uint32_t next_handoff_id = 1;
 static const struct ipc_rule auth_master_rules[] = {
 	{IPC_T_TICKET_USER, 4096, false, false},
 	{IPC_T_TICKET_INVALID, 1024, false, false},
+	{IPC_T_USER_SETTINGS, 1024, false, false},
 };
 
 static void handoff_free(struct handoff *h)
@@ -95,7 +97,8 @@ static struct handoff *handoff_find(uint32_t id)
 	return NULL;
 }
 
-static void deliver(struct handoff *h, const char *user, const char *home)
+static void deliver(struct handoff *h, const char *user, const char *home,
+		    const struct user_settings *settings)
 {
 	struct child *w = worker_find(h->service, user);
 	if (w == NULL)
@@ -121,6 +124,7 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	ipc_add_str(&m, h->tls_info);
 	ipc_add_str(&m, h->resume);
 	ipc_add_data(&m, h->pending, h->pending_len);
+	user_settings_add(&m, settings);
 	ipc_chan_send(w->chan, &m);
 	log_info("session=%016llx user=%s: handed to %s pid=%ld",
 		 (unsigned long long)h->session, user,
@@ -130,11 +134,45 @@ static void deliver(struct handoff *h, const char *user, const char *home)
 	handoff_free(h);
 }
 
+/* An admin changed an account's settings: every worker of the account
+ * (also one finishing its last connections) gets them, so they apply to
+ * live sessions. A user without a worker picks them up at the next login,
+ * from the redemption. */
+static void settings_push(struct ipc_msg *msg)
+{
+	struct user_settings s;
+	const char *user;
+	unsigned n = 0;
+
+	if (ipc_get_str(msg, &user) < 0 || user_settings_get(msg, &s) < 0 ||
+	    ipc_end(msg) < 0) {
+		log_error("malformed settings push from auth");
+		return;
+	}
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind != CHILD_WORKER || c->chan == NULL ||
+		    strcmp(c->user, user) != 0)
+			continue;
+		struct ipc_msg m;
+		ipc_msg_init(&m, IPC_T_USER_SETTINGS, 0);
+		ipc_add_str(&m, user);
+		user_settings_add(&m, &s);
+		ipc_chan_send(c->chan, &m);
+		n++;
+	}
+	log_info("user=%s: settings changed, passed to %u worker%s", user, n,
+		 n == 1 ? "" : "s");
+}
+
 static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 			     void *ctx)
 {
 	(void)chan;
 	(void)ctx;
+	if (msg->type == IPC_T_USER_SETTINGS) {
+		settings_push(msg);
+		return;
+	}
 	struct handoff *h = handoff_find(msg->peer_id);
 	if (h == NULL) {
 		log_warn("auth answered unknown hand-off id=%u", msg->peer_id);
@@ -142,14 +180,16 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 	}
 	if (msg->type == IPC_T_TICKET_USER) {
 		const char *user, *home;
+		struct user_settings settings;
 		if (ipc_get_str(msg, &user) < 0 ||
-		    ipc_get_str(msg, &home) < 0 || ipc_end(msg) < 0 ||
+		    ipc_get_str(msg, &home) < 0 ||
+		    user_settings_get(msg, &settings) < 0 || ipc_end(msg) < 0 ||
 		    user[0] == '\0' || home[0] != '/') {
 			log_error("malformed ticket reply from auth");
 			handoff_fail(h, "internal error");
 			return;
 		}
-		deliver(h, user, home);
+		deliver(h, user, home, &settings);
 	} else {
 		const char *reason;
 		if (ipc_get_str(msg, &reason) < 0 || ipc_end(msg) < 0)

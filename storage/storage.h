@@ -442,18 +442,46 @@ enum storage_result storage_copy(struct storage *s, uint32_t src_id,
 				 struct storage_uids *dst_uids_r,
 				 const char **error_r);
 
-/* ---- quota (sum over all mailboxes: messages, and bytes of RFC822.SIZE;
- * a copy counts like any message even though it shares its file) ---- */
+/* ---- quota ----
+ *
+ * Usage is the sum over all mailboxes of messages and of bytes of
+ * RFC822.SIZE; a copy counts like any message even though it shares its
+ * file. The two counters live in one record that every transaction adding
+ * or removing messages (append, copy, move, expunge, mailbox delete, RENAME
+ * INBOX) updates in the same transaction, so they are exact across
+ * crashes (an aborted or killed transaction changes neither messages nor
+ * counters) and concurrent writers (they serialise on that record).
+ *
+ * The contract for every path that adds messages (IMAP APPEND, MULTIAPPEND,
+ * COPY; local delivery by the submission worker; LMTP):
+ *  1. Set the account's limits on the handle once it is open, and again
+ *     whenever they change: storage_set_quota(s, settings.quota_messages,
+ *     settings.quota_storage) with the user_settings the auth daemon sent
+ *     (IPC_T_CLIENT / IPC_T_USER_SETTINGS for a worker, IPC_T_USER_INFO for
+ *     a delivering process). 0 means unlimited.
+ *  2. Before reading any message data, when the sizes are announced (IMAP
+ *     literal sizes, SMTP SIZE=, BDAT lengths): storage_quota_check(s, K,
+ *     N) answers whether K more messages of N bytes in total would fit now;
+ *     OVERQUOTA means refuse at once ("NO [OVERQUOTA]", SMTP 552 5.2.2)
+ *     without reading the data. This check is advisory (another session
+ *     may add mail before the commit).
+ *  3. storage_append_commit / storage_copy decide: they check the limits
+ *     inside the transaction that adds the messages, against the counters
+ *     it updates, and return STORAGE_ERR_OVERQUOTA with nothing added (the
+ *     saves deleted) when the batch does not fit. Only this answer is
+ *     final; a batch that fits exactly (usage == limit afterwards) is
+ *     accepted. MOVE never grows usage and is never refused for quota.
+ *     Expunging and deleting always work, also over quota. */
 
 /* Limits enforced by this handle's later APPEND and COPY calls (0 = no
  * limit). The counters are kept whatever the limits. */
 void storage_set_quota(struct storage *s, uint64_t max_messages,
 		       uint64_t max_bytes);
+/* Current usage (messages, bytes) from one snapshot. */
 enum storage_result storage_quota_get(struct storage *s, uint64_t *messages_r,
 				      uint64_t *bytes_r, const char **error_r);
 /* STORAGE_OK if add_messages more messages of add_bytes in total would fit
- * the limits now (MULTIAPPEND refuses before reading the literals), else
- * OVERQUOTA. Advisory: the commit checks again. */
+ * the handle's limits now, else OVERQUOTA (step 2 above). */
 enum storage_result storage_quota_check(struct storage *s,
 					uint64_t add_messages,
 					uint64_t add_bytes,
