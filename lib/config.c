@@ -17,6 +17,7 @@ enum config_type {
 	CONFIG_LISTEN, /* space-separated host:port list, may be empty */
 	CONFIG_UINT,
 	CONFIG_LEVEL,
+	CONFIG_PATH_OPT, /* absolute path or empty */
 };
 
 struct config_key {
@@ -139,6 +140,21 @@ static const struct config_key config_table[] = {
 	{"submission_max_message_size", CONFIG_UINT,
 	 S(submission_max_message_size), "52428800", 1024, 2147483647,
 	 "bytes of one submitted message (the EHLO SIZE)"},
+	{"lmtp_socket", CONFIG_PATH_OPT, S(lmtp_socket), "/run/postern/lmtp", 0,
+	 0, "Unix socket (mode 0666) the MX delivers to over LMTP; empty "
+	    "disables"},
+	{"lmtp_listen", CONFIG_LISTEN, S(lmtp_listen), "", 0, 0,
+	 "LMTP over TCP: host:port list (keep it on loopback), empty "
+	 "disables"},
+	{"lmtp_max_connections", CONFIG_UINT, S(lmtp_max_connections), "100",
+	 1, 10000, "LMTP connections served at once; more wait in the backlog"},
+	{"lmtp_max_recipients", CONFIG_UINT, S(lmtp_max_recipients), "1000", 1,
+	 100000, "recipients of one LMTP transaction (452 past it)"},
+	{"lmtp_max_message_size", CONFIG_UINT, S(lmtp_max_message_size),
+	 "52428800", 1024, 2147483647,
+	 "bytes of one message delivered over LMTP (the LHLO SIZE)"},
+	{"lmtp_timeout", CONFIG_UINT, S(lmtp_timeout), "300", 10, 3600,
+	 "seconds an LMTP client may stay silent (RFC 5321 4.5.3.2)"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
@@ -201,6 +217,10 @@ static const char *config_check(const struct config_key *k, const char *v,
 		return NULL;
 	case CONFIG_PATH:
 		return v[0] == '/' ? NULL : "must be an absolute path";
+	case CONFIG_PATH_OPT:
+		return v[0] == '/' || v[0] == '\0'
+			       ? NULL
+			       : "must be an absolute path or empty";
 	case CONFIG_LEVEL: {
 		static const char *const levels[] = {"debug", "info", "warn",
 						     "error"};
@@ -380,7 +400,7 @@ const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
 	static const char *const type_names[] = {"string", "path", "listen",
-						 "uint", "level"};
+						 "uint", "level", "path"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];

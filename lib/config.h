@@ -77,6 +77,14 @@ struct config {
 	unsigned submission_max_recipients;
 	unsigned submission_max_message_size; /* bytes */
 
+	/* LMTP delivery (lmtp/) */
+	char *lmtp_socket; /* Unix socket path; "" = none */
+	char *lmtp_listen; /* host:port list; "" = none */
+	unsigned lmtp_max_connections;
+	unsigned lmtp_max_recipients;
+	unsigned lmtp_max_message_size; /* bytes */
+	unsigned lmtp_timeout;		/* seconds without input */
+
 	/* logging */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */

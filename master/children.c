@@ -29,7 +29,7 @@ struct restart_slot {
 	struct timer *timer;
 };
 
-static struct restart_slot auth_slot, login_slot[SERVICE_COUNT];
+static struct restart_slot auth_slot, lmtp_slot, login_slot[SERVICE_COUNT];
 static struct timer *shutdown_timer;
 
 static const struct ipc_rule auth_child_rules[] = {
@@ -69,6 +69,8 @@ static const char *child_name(enum child_kind kind,
 		return services[service].login_bin;
 	case CHILD_WORKER:
 		return services[service].worker_bin;
+	case CHILD_LMTP:
+		return "lmtp";
 	}
 	return "?";
 }
@@ -181,6 +183,7 @@ static struct child *child_start(enum child_kind kind,
 		{auth_child_rules, N_ELEMENTS(auth_child_rules)},
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
+		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* lmtp */
 	};
 	c->chan = ipc_chan_new(chan_fd, name, rules[kind].rules, rules[kind].n,
 			       child_handle, child_chan_closed, c);
@@ -196,6 +199,40 @@ static void auth_spawn(void)
 			NULL};
 	if (child_start(CHILD_AUTH, SERVICE_IMAP, argv, NULL, 0) == NULL)
 		log_fatal("cannot start postern-auth");
+}
+
+/* The LMTP service gets every lmtp listener; it runs while any is
+ * configured and is restarted like the auth daemon. */
+static void lmtp_spawn(void)
+{
+	char *argv[4 + 2 * 16 + 1];
+	char specs[16][48];
+	int fds[16];
+	size_t argc = 0, n = 0;
+	if (master.nlmtp_listeners == 0 || master.shutting_down)
+		return;
+	argv[argc++] = (char *)"lmtp";
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = master.cfg.path;
+	for (size_t i = 0; i < master.nlmtp_listeners && n < 16; i++) {
+		fds[n] = master.lmtp_listeners[i].fd;
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s",
+			 IPC_FD_FIRST_LISTENER + (int)n,
+			 master.lmtp_listeners[i].name);
+		argv[argc++] = (char *)"--listen";
+		argv[argc++] = specs[n];
+		n++;
+	}
+	argv[argc] = NULL;
+	if (child_start(CHILD_LMTP, SERVICE_COUNT, argv, fds, n) == NULL)
+		log_error("cannot start lmtp");
+}
+
+static void lmtp_restart_timeout(void *ctx)
+{
+	(void)ctx;
+	lmtp_slot.timer = NULL;
+	lmtp_spawn();
 }
 
 /* Whether any listener belongs to the service (else it has no pool). */
@@ -359,6 +396,20 @@ static void child_exited(struct child *c, int status)
 	case CHILD_WORKER:
 		/* its sessions ended with it; nothing of it is queued here */
 		break;
+	case CHILD_LMTP:
+		/* its sessions go on; the sockets stay bound here, so
+		 * connections wait in the backlog until the next one runs */
+		if (!master.shutting_down && !c->retiring) {
+			unsigned d = backoff_delay(&lmtp_slot, failed);
+			if (d == 0) {
+				lmtp_spawn();
+			} else if (lmtp_slot.timer == NULL) {
+				log_info("restarting lmtp in %u ms", d);
+				lmtp_slot.timer = timer_add(
+					d, lmtp_restart_timeout, NULL);
+			}
+		}
+		break;
 	}
 	free(c);
 }
@@ -389,6 +440,7 @@ void children_start(void)
 {
 	signal_add(SIGCHLD, children_reap, NULL);
 	auth_spawn();
+	lmtp_spawn();
 }
 
 void children_reload(void)
@@ -398,6 +450,17 @@ void children_reload(void)
 		if (c->kind == CHILD_AUTH)
 			kill(c->pid, SIGHUP);
 	}
+	/* lmtp: a new process with the new settings takes over the sockets;
+	 * the old one exits and its sessions finish on their own */
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LMTP && !c->retiring) {
+			c->retiring = true;
+			kill(c->pid, SIGTERM);
+		}
+	}
+	timer_remove(&lmtp_slot.timer);
+	lmtp_slot.failures = 0;
+	lmtp_spawn();
 	/* New login processes load the new certificate and settings; old ones
 	 * finish their pre-auth connections. Established sessions live in proxy
 	 * processes and workers and are not touched. */
@@ -473,6 +536,7 @@ void children_shutdown(void)
 	for (int s = 0; s < SERVICE_COUNT; s++)
 		timer_remove(&login_slot[s].timer);
 	timer_remove(&auth_slot.timer);
+	timer_remove(&lmtp_slot.timer);
 	for (struct child *c = master.children; c != NULL; c = c->next)
 		kill(c->pid, SIGTERM);
 	/* every descendant watches the lifeline; this reaches forked proxies

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -129,4 +131,58 @@ int listeners_open(const struct config *cfg, struct listener **list_r,
 		return -1;
 	}
 	return 0;
+}
+
+/* The MX (Postfix's lmtp client runs as its own user) must be able to
+ * connect: anyone local may hand us mail, as anyone may over port 25. */
+static int lmtp_socket_bind(const char *path, const char **error_r)
+{
+	static char err[512];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (str_cpy(sa.sun_path, path, sizeof(sa.sun_path)) < 0) {
+		snprintf(err, sizeof(err), "lmtp_socket %s: path too long",
+			 path);
+		*error_r = err;
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*error_r = strerror(errno);
+		return -1;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		(void)unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    chmod(path, 0666) < 0 || listen(fd, 511) < 0) {
+		snprintf(err, sizeof(err), "cannot listen on %s (lmtp): %s",
+			 path, strerror(errno));
+		*error_r = err;
+		close(fd);
+		return -1;
+	}
+	log_info("listening on %s (lmtp)", path);
+	return fd;
+}
+
+int lmtp_listeners_open(const struct config *cfg, struct listener **list_r,
+			size_t *count_r, const char **error_r)
+{
+	*list_r = NULL;
+	*count_r = 0;
+	if (cfg->lmtp_socket[0] != '\0') {
+		int fd = lmtp_socket_bind(cfg->lmtp_socket, error_r);
+		if (fd < 0)
+			return -1;
+		*list_r = calloc(1, sizeof(**list_r));
+		if (*list_r == NULL)
+			log_fatal("out of memory");
+		(*list_r)[0].fd = fd;
+		(*list_r)[0].service = SERVICE_COUNT;
+		(void)str_cpy((*list_r)[0].name, "lmtp-unix",
+			      sizeof((*list_r)[0].name));
+		*count_r = 1;
+	}
+	return listeners_add(cfg->lmtp_listen, "lmtp", false, SERVICE_COUNT,
+			     list_r, count_r, error_r);
 }

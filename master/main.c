@@ -83,7 +83,9 @@ static void on_reload(void *ctx, unsigned events)
 	    strcmp(cfg.imaps_listen, master.cfg.imaps_listen) != 0 ||
 	    strcmp(cfg.submission_listen, master.cfg.submission_listen) != 0 ||
 	    strcmp(cfg.submissions_listen, master.cfg.submissions_listen) !=
-		    0)
+		    0 ||
+	    strcmp(cfg.lmtp_socket, master.cfg.lmtp_socket) != 0 ||
+	    strcmp(cfg.lmtp_listen, master.cfg.lmtp_listen) != 0)
 		log_warn("listener changes take effect only after a restart");
 	enum log_level lvl;
 	if (log_level_parse(cfg.log_level, &lvl) == 0)
@@ -169,7 +171,9 @@ static int run(const char *conf_path, bool foreground)
 	if (unlink(ticket_key) < 0 && errno != ENOENT)
 		log_warn("cannot remove the old %s: %m", ticket_key);
 	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners,
-			   &why) < 0)
+			   &why) < 0 ||
+	    lmtp_listeners_open(&master.cfg, &master.lmtp_listeners,
+				&master.nlmtp_listeners, &why) < 0)
 		log_fatal("%s", why);
 	if (!foreground)
 		daemonize();

@@ -14,6 +14,7 @@ enum child_kind {
 	CHILD_AUTH,
 	CHILD_LOGIN,
 	CHILD_WORKER,
+	CHILD_LMTP, /* the LMTP delivery service (one process) */
 };
 
 /* A protocol served by a login pool and per-user workers. The login process
@@ -63,6 +64,9 @@ struct master {
 	size_t nlisteners;
 	struct child *children;
 	bool auth_ready;
+	/* lmtp_socket and lmtp_listen, served by the lmtp process */
+	struct listener *lmtp_listeners;
+	size_t nlmtp_listeners;
 };
 
 extern struct master master;
@@ -71,6 +75,11 @@ extern struct master master;
  * submission_listen and submissions_listen. */
 int listeners_open(const struct config *cfg, struct listener **list_r,
 		   size_t *count_r, const char **error_r);
+
+/* master/listeners.c: binds lmtp_socket (a stream socket, mode 0666) and
+ * every address of lmtp_listen; none configured is fine. */
+int lmtp_listeners_open(const struct config *cfg, struct listener **list_r,
+			size_t *count_r, const char **error_r);
 
 /* master/dirs.c: creates the instance directories with the owners and modes
  * the privilege model needs (idempotent). */

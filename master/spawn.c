@@ -23,6 +23,7 @@ static const struct {
 	{"submission-login", "submission"},
 	{"submission", "submission"},
 	{"postern-auth", "auth"},
+	{"lmtp", "lmtp"},
 };
 
 const char *spawn_binary_path(const char *name)
