@@ -130,6 +130,10 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 		log_debug("%s pid=%ld ready", child_name(c->kind, c->service),
 			  (long)c->pid);
 		if (c->kind == CHILD_AUTH) {
+			static bool notified;
+			if (!notified)
+				notify_state("READY=1");
+			notified = true;
 			master.auth_ready = true;
 			auth_slot.failures = 0;
 			routing_auth_up();
@@ -532,6 +536,7 @@ void children_shutdown(void)
 	if (master.shutting_down)
 		return;
 	master.shutting_down = true;
+	notify_state("STOPPING=1");
 	log_info("shutting down");
 	for (int s = 0; s < SERVICE_COUNT; s++)
 		timer_remove(&login_slot[s].timer);

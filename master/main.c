@@ -41,6 +41,11 @@ static void usage(FILE *out)
 		"                                   create a demo account, "
 		"print its password\n"
 		"                                   and run in the foreground\n"
+		"       postern -c FILE --check-config\n"
+		"                                   check FILE (syntax, values, "
+		"users, TLS files)\n"
+		"                                   and exit: 0 if usable, 1 "
+		"naming FILE:LINE\n"
 		"       postern --config-keys       list every config key with "
 		"its default\n"
 		"       postern --version | --help\n"
@@ -74,9 +79,11 @@ static void on_reload(void *ctx, unsigned events)
 		return;
 	struct config cfg;
 	char *err;
+	notify_reloading();
 	if (config_load(master.cfg.path, &cfg, &err) < 0) {
 		log_error("reload failed, keeping the running config: %s", err);
 		free(err);
+		notify_state("READY=1");
 		return;
 	}
 	if (strcmp(cfg.imap_listen, master.cfg.imap_listen) != 0 ||
@@ -94,6 +101,7 @@ static void on_reload(void *ctx, unsigned events)
 	master.cfg = cfg;
 	log_info("configuration reloaded from %s", master.cfg.path);
 	children_reload();
+	notify_state("READY=1");
 }
 
 static void check_users(void)
@@ -110,6 +118,54 @@ static void check_users(void)
 		if (u.uid == 0)
 			log_fatal("user %s must not be root", names[i]);
 	}
+}
+
+/* --check-config: what the start would refuse, without starting. The
+ * config parser names FILE:LINE: key; the checks after it name the key. */
+static int check_config(const char *conf_path)
+{
+	struct config cfg;
+	char *err;
+	int rc = 0;
+	if (config_load(conf_path, &cfg, &err) < 0) {
+		fprintf(stderr, "postern: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (privdrop_is_root()) {
+		const char *keys[] = {"login_user", "auth_user", "mail_user"};
+		const char *names[] = {cfg.login_user, cfg.auth_user,
+				       cfg.mail_user};
+		for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+			struct privdrop_user u;
+			const char *why;
+			if (privdrop_lookup(names[i], &u, &why) < 0) {
+				fprintf(stderr, "postern: %s: %s: %s: %s\n",
+					cfg.path, keys[i], names[i], why);
+				rc = 1;
+			} else if (u.uid == 0) {
+				fprintf(stderr,
+					"postern: %s: %s: %s must not be "
+					"root\n",
+					cfg.path, keys[i], names[i]);
+				rc = 1;
+			}
+		}
+	}
+	struct tls_server *srv = NULL;
+	const char *why;
+	if (tls_server_new(cfg.tls_cert, cfg.tls_key, cfg.tls_priority, &srv,
+			   &why) < 0) {
+		fprintf(stderr, "postern: %s: tls_cert/tls_key/tls_priority: "
+				"%s (%s, %s)\n",
+			cfg.path, why, cfg.tls_cert, cfg.tls_key);
+		rc = 1;
+	}
+	tls_server_free(&srv);
+	if (rc == 0)
+		printf("%s: configuration OK\n", cfg.path);
+	config_free(&cfg);
+	return rc;
 }
 
 static void daemonize(void)
@@ -208,6 +264,7 @@ int main(int argc, char **argv)
 		OPT_PORT_BASE,
 		OPT_DEMO,
 		OPT_KEYS,
+		OPT_CHECK,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -218,11 +275,12 @@ int main(int argc, char **argv)
 		{"port-base", required_argument, NULL, OPT_PORT_BASE},
 		{"demo", no_argument, NULL, OPT_DEMO},
 		{"config-keys", no_argument, NULL, OPT_KEYS},
+		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *init_dir = NULL;
-	bool foreground = false, demo = false;
+	bool foreground = false, demo = false, check = false;
 	uint32_t port_base = 1000;
 	int c;
 	log_init("postern");
@@ -254,6 +312,9 @@ int main(int argc, char **argv)
 		case OPT_KEYS:
 			print_config_keys();
 			return 0;
+		case OPT_CHECK:
+			check = true;
+			break;
 		case OPT_VERSION:
 			printf("postern %s\n", POSTERN_VERSION);
 			return 0;
@@ -287,5 +348,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check)
+		return check_config(conf);
 	return run(conf, foreground);
 }

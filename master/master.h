@@ -102,6 +102,12 @@ void routing_login_gone(struct child *login);
 struct ipc_msg;
 void routing_handoff(struct child *login, struct ipc_msg *msg);
 
+/* master/notify.c: systemd's readiness protocol (Type=notify): "READY=1"
+ * once the auth daemon is up, "RELOADING=1" then "READY=1" around a
+ * SIGHUP reload, "STOPPING=1" at shutdown. No-op without NOTIFY_SOCKET. */
+void notify_state(const char *state);
+void notify_reloading(void);
+
 /* master/init_dev.c */
 int init_dev(const char *dir, unsigned port_base);
 int demo_prepare(const char *dir, char **conf_path_r);
