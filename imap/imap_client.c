@@ -1,6 +1,7 @@
 /* One IMAP connection: reading, the command loop, IDLE, output and
  * teardown. Everything a client sends is untrusted; every buffer here is
  * bounded and a client that breaks a bound loses only its own connection. */
+#include "metrics.h"
 #include "imap_client.h"
 
 #include <errno.h>
@@ -164,6 +165,7 @@ void client_flush(struct client *c)
 
 		if (r > 0) {
 			c->bytes_out += (uint64_t)r;
+			metrics_count(METRICS_IMAP_BYTES_OUT, (uint64_t)r);
 			buf_consume(&c->out, (size_t)r);
 		} else if (r < 0 && errno == EINTR) {
 			continue;
@@ -476,6 +478,7 @@ int client_create(int fd, const struct client_params *p)
 	}
 	c->io = io_add(fd, IO_READ, client_io, c);
 	worker_client_added(c);
+	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, 1);
 	clog_info(&c->log,
 		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
 		  " tls=\"%s\" pending=%zu",
@@ -504,6 +507,7 @@ void client_destroy(struct client *c, const char *reason)
 	clog_info(&c->log,
 		  "disconnected reason=\"%s\" in=%" PRIu64 " out=%" PRIu64,
 		  reason, c->bytes_in, c->bytes_out);
+	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, -1);
 	io_remove(&c->io);
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);

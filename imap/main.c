@@ -17,6 +17,7 @@
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "str.h"
 
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 	int ch;
 
 	log_init("imap");
+	/* before privileges go: the descriptor is all it needs */
+	(void)metrics_init();
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -18,6 +18,7 @@ enum config_type {
 	CONFIG_UINT,
 	CONFIG_LEVEL,
 	CONFIG_PATH_OPT, /* absolute path or empty */
+	CONFIG_ENDPOINT, /* one host:port, an absolute path, or empty */
 };
 
 struct config_key {
@@ -155,6 +156,9 @@ static const struct config_key config_table[] = {
 	 "bytes of one message delivered over LMTP (the LHLO SIZE)"},
 	{"lmtp_timeout", CONFIG_UINT, S(lmtp_timeout), "300", 10, 3600,
 	 "seconds an LMTP client may stay silent (RFC 5321 4.5.3.2)"},
+	{"metrics_listen", CONFIG_ENDPOINT, S(metrics_listen), "", 0, 0,
+	 "OpenMetrics endpoint (GET /metrics): host:port (keep it on "
+	 "loopback) or a Unix socket path; empty disables"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"log_file", CONFIG_STRING, S(log_file), "", 0, 0,
@@ -217,6 +221,13 @@ static const char *config_check(const struct config_key *k, const char *v,
 		return NULL;
 	case CONFIG_PATH:
 		return v[0] == '/' ? NULL : "must be an absolute path";
+	case CONFIG_ENDPOINT:
+		if (v[0] == '\0' || v[0] == '/')
+			return NULL;
+		if (strcspn(v, " ,") != strlen(v) ||
+		    config_check_listen_item(v, strlen(v)) < 0)
+			return "must be one host:port or an absolute path";
+		return NULL;
 	case CONFIG_PATH_OPT:
 		return v[0] == '/' || v[0] == '\0'
 			       ? NULL
@@ -400,7 +411,8 @@ const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
 	static const char *const type_names[] = {"string", "path", "listen",
-						 "uint", "level", "path"};
+						 "uint", "level", "path",
+						 "endpoint"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];

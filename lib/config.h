@@ -85,6 +85,9 @@ struct config {
 	unsigned lmtp_max_message_size; /* bytes */
 	unsigned lmtp_timeout;		/* seconds without input */
 
+	/* metrics: host:port or Unix socket path of the OpenMetrics endpoint */
+	char *metrics_listen;
+
 	/* logging */
 	char *log_level; /* debug, info, warn, error */
 	char *log_file;	 /* "" = stderr; used by the daemonized master */

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "str.h"
 #include "strnum.h"
 
@@ -109,6 +110,10 @@ static void log_put_escaped(char *line, size_t *pos, size_t max,
 void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt,
 	      va_list ap)
 {
+	if (level >= LOG_LEVEL_WARN)
+		metrics_count(level == LOG_LEVEL_WARN ? METRICS_LOG_WARN
+						      : METRICS_LOG_ERROR,
+			      1);
 	if (level < log_min)
 		return;
 	int saved_errno = errno;

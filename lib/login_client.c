@@ -3,6 +3,7 @@
  * Entry points are only loop callbacks (fd events, timers, IPC handlers).
  * Protocol callbacks may call login_client_close(); the client is then freed
  * from a zero-length timer, never under the caller's feet. */
+#include "metrics.h"
 #include "login_private.h"
 
 #include <arpa/inet.h>
@@ -222,6 +223,11 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 		p->next->priv->prev = c;
 	login_svc.clients = c;
 	login_svc.nclients++;
+	metrics_count(strncmp(l->name, "submission", 10) == 0
+			      ? METRICS_CONN_SUBMISSION
+			      : METRICS_CONN_IMAP,
+		      1);
+	metrics_gauge_add(METRICS_G_PREAUTH, 1);
 
 	p->io = io_add(fd, 0, client_io, c);
 	client_reset_idle(c);
@@ -280,6 +286,7 @@ void login_client_destroy(struct login_client *c)
 	if (p->next != NULL)
 		p->next->priv->prev = p->prev;
 	login_svc.nclients--;
+	metrics_gauge_add(METRICS_G_PREAUTH, -1);
 
 	buf_deinit_secret(&c->in);
 	buf_deinit(&p->out);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "metrics.h"
 #include "ipc.h"
 #include "privdrop.h"
 #include "str.h"
@@ -327,6 +328,8 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 	char *cerror;
 
 	log_init(proto->process);
+	/* before privileges go: the descriptor is all it needs */
+	(void)metrics_init();
 	login_svc.proto = proto;
 	if (parse_args(argc, argv, &config_path) < 0)
 		return 2;

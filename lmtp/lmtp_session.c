@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "fdio.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtp_ehlo.h"
 #include "smtp_parser.h"
 #include "str.h"
@@ -230,13 +231,17 @@ static void deliver_one(struct lmtp_session *s, const struct lmtp_rcpt *r)
 			  s->from, r->addr, r->acct.user,
 			  (unsigned long long)total);
 		reply(s, "250 2.0.0 <%s> Delivered", r->addr);
+		metrics_count(METRICS_DELIVERED, 1);
+		metrics_count(METRICS_DELIVERED_BYTES, total);
 		return;
 	case STORAGE_ERR_OVERQUOTA:
 		clog_info(&s->log, "refused to=<%s> user=%s: over quota",
 			  r->addr, r->acct.user);
 		reply_overquota(s, r, total);
+		metrics_count(METRICS_DELIVER_REFUSED, 1);
 		return;
 	default:
+		metrics_count(METRICS_DELIVER_FAILED, 1);
 		clog_error(&s->log, "delivery to=<%s> user=%s failed: %s",
 			   r->addr, r->acct.user, error);
 		reply(s, "451 4.3.0 <%s> Temporary failure saving the message",
@@ -250,6 +255,10 @@ static void message_end(struct lmtp_session *s)
 {
 	for (size_t i = 0; i < s->nrcpts; i++) {
 		const struct lmtp_rcpt *r = &s->rcpts[i];
+		if (s->bare_cr || s->bare_lf || s->too_big)
+			metrics_count(METRICS_DELIVER_REFUSED, 1);
+		else if (s->spool_failed)
+			metrics_count(METRICS_DELIVER_FAILED, 1);
 		if (s->bare_cr || s->bare_lf)
 			reply(s, "550 5.5.2 <%s> Message refused: lines must "
 				 "end with CRLF (bare CR or LF seen)",
@@ -394,6 +403,7 @@ static void cmd_rcpt(struct lmtp_session *s, struct str args)
 		break;
 	case LMTP_LOOKUP_UNKNOWN:
 		clog_info(&s->log, "unknown recipient <%s>", r.addr);
+		metrics_count(METRICS_DELIVER_REFUSED, 1);
 		reply(s, "550 5.1.1 <%s> User unknown", r.addr);
 		free(r.addr);
 		return;
@@ -409,6 +419,7 @@ static void cmd_rcpt(struct lmtp_session *s, struct str args)
 		clog_info(&s->log, "refused to=<%s> user=%s at RCPT: over quota",
 			  r.addr, r.acct.user);
 		reply_overquota(s, &r, s->declared_size);
+		metrics_count(METRICS_DELIVER_REFUSED, 1);
 		free(r.addr);
 		return;
 	default:

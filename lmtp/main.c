@@ -36,6 +36,7 @@
 #include "ipc_proto.h"
 #include "lmtp.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "rand.h"
 #include "smtp_ehlo.h"
@@ -130,10 +131,12 @@ static void on_accept(void *ctx, unsigned events)
 	if (stopping)
 		return;
 	if (nsessions >= lmtp.cfg.lmtp_max_connections) {
-		if (!at_limit)
+		if (!at_limit) {
 			log_warn("limit lmtp_max_connections=%u hit: new "
 				 "connections wait in the backlog",
 				 lmtp.cfg.lmtp_max_connections);
+			metrics_count(METRICS_LIMIT_LMTP, 1);
+		}
 		at_limit = true;
 		listeners_pause(true);
 		return;
@@ -155,6 +158,8 @@ static void on_accept(void *ctx, unsigned events)
 		session_child(fd);
 	close(fd);
 	nsessions++;
+	metrics_count(METRICS_CONN_LMTP, 1);
+	metrics_gauge_set(METRICS_G_LMTP_SESSIONS, nsessions);
 }
 
 static void on_child(void *ctx, unsigned events)
@@ -171,6 +176,7 @@ static void on_child(void *ctx, unsigned events)
 				  "%d)",
 				  (long)pid, status);
 	}
+	metrics_gauge_set(METRICS_G_LMTP_SESSIONS, nsessions);
 	if (at_limit && nsessions < lmtp.cfg.lmtp_max_connections) {
 		at_limit = false;
 		listeners_pause(false);
@@ -248,6 +254,8 @@ int main(int argc, char **argv)
 	int ch;
 
 	log_init("lmtp");
+	/* before privileges go: the descriptor is all it needs */
+	(void)metrics_init();
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':

@@ -13,6 +13,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "str.h"
 #include "strnum.h"
 
@@ -29,7 +30,7 @@ struct restart_slot {
 	struct timer *timer;
 };
 
-static struct restart_slot auth_slot, lmtp_slot, login_slot[SERVICE_COUNT];
+static struct restart_slot auth_slot, login_slot[SERVICE_COUNT];
 static struct timer *shutdown_timer;
 
 static const struct ipc_rule auth_child_rules[] = {
@@ -71,11 +72,14 @@ static const char *child_name(enum child_kind kind,
 		return services[service].worker_bin;
 	case CHILD_LMTP:
 		return "lmtp";
+	case CHILD_METRICS:
+		return "postern-metrics";
 	}
 	return "?";
 }
 
 static void login_pool_fill(void);
+static unsigned backoff_delay(struct restart_slot *slot, bool failed);
 static void auth_spawn(void);
 
 struct child *child_find_pid(pid_t pid)
@@ -170,9 +174,12 @@ static struct child *child_start(enum child_kind kind,
 	const char *name = child_name(kind, service);
 	const char *bin = spawn_binary_path(name);
 	int chan_fd;
-	pid_t pid = spawn_child(bin, argv, fds, nfds, &chan_fd);
-	if (pid < 0)
+	int slot = metrics_slot_claim(1);
+	pid_t pid = spawn_child(bin, argv, fds, nfds, slot, &chan_fd);
+	if (pid < 0) {
+		metrics_slot_release(slot);
 		return NULL;
+	}
 	struct child *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		log_fatal("out of memory");
@@ -180,6 +187,13 @@ static struct child *child_start(enum child_kind kind,
 	c->kind = kind;
 	c->service = service;
 	c->started_ms = ioloop_now_ms();
+	c->metrics_slot = slot;
+	if (kind == CHILD_WORKER) {
+		metrics_gauge_add(METRICS_G_WORKERS, 1);
+		metrics_count(METRICS_WORKERS_STARTED, 1);
+	} else if (kind == CHILD_LOGIN) {
+		metrics_gauge_add(METRICS_G_LOGIN_PROCESSES, 1);
+	}
 	static const struct {
 		const struct ipc_rule *rules;
 		size_t n;
@@ -188,6 +202,7 @@ static struct child *child_start(enum child_kind kind,
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
 		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* lmtp */
+		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* metrics */
 	};
 	c->chan = ipc_chan_new(chan_fd, name, rules[kind].rules, rules[kind].n,
 			       child_handle, child_chan_closed, c);
@@ -205,38 +220,80 @@ static void auth_spawn(void)
 		log_fatal("cannot start postern-auth");
 }
 
-/* The LMTP service gets every lmtp listener; it runs while any is
- * configured and is restarted like the auth daemon. */
-static void lmtp_spawn(void)
+/* Services of one process each, given their listeners by the master and
+ * restarted with the auth daemon's back-off: lmtp (lmtp_socket,
+ * lmtp_listen) and postern-metrics (metrics_listen). Each runs while it
+ * has a listener. */
+struct standalone {
+	enum child_kind kind;
+	const char *bin;
+	struct listener **listeners;
+	size_t *nlisteners;
+	struct restart_slot slot;
+};
+static struct standalone standalones[] = {
+	{CHILD_LMTP, "lmtp", &master.lmtp_listeners, &master.nlmtp_listeners,
+	 {0, NULL}},
+	{CHILD_METRICS, "postern-metrics", &master.metrics_listeners,
+	 &master.nmetrics_listeners, {0, NULL}},
+};
+
+static struct standalone *standalone_of(enum child_kind kind)
+{
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++) {
+		if (standalones[i].kind == kind)
+			return &standalones[i];
+	}
+	return NULL;
+}
+
+static void standalone_spawn(struct standalone *sa)
 {
 	char *argv[4 + 2 * 16 + 1];
 	char specs[16][48];
 	int fds[16];
 	size_t argc = 0, n = 0;
-	if (master.nlmtp_listeners == 0 || master.shutting_down)
+	if (*sa->nlisteners == 0 || master.shutting_down)
 		return;
-	argv[argc++] = (char *)"lmtp";
+	argv[argc++] = (char *)sa->bin;
 	argv[argc++] = (char *)"-c";
 	argv[argc++] = master.cfg.path;
-	for (size_t i = 0; i < master.nlmtp_listeners && n < 16; i++) {
-		fds[n] = master.lmtp_listeners[i].fd;
+	for (size_t i = 0; i < *sa->nlisteners && n < 16; i++) {
+		fds[n] = (*sa->listeners)[i].fd;
 		snprintf(specs[n], sizeof(specs[n]), "%d:%s",
 			 IPC_FD_FIRST_LISTENER + (int)n,
-			 master.lmtp_listeners[i].name);
+			 (*sa->listeners)[i].name);
 		argv[argc++] = (char *)"--listen";
 		argv[argc++] = specs[n];
 		n++;
 	}
 	argv[argc] = NULL;
-	if (child_start(CHILD_LMTP, SERVICE_COUNT, argv, fds, n) == NULL)
-		log_error("cannot start lmtp");
+	if (child_start(sa->kind, SERVICE_COUNT, argv, fds, n) == NULL)
+		log_error("cannot start %s", sa->bin);
 }
 
-static void lmtp_restart_timeout(void *ctx)
+static void standalone_restart_timeout(void *ctx)
 {
-	(void)ctx;
-	lmtp_slot.timer = NULL;
-	lmtp_spawn();
+	struct standalone *sa = ctx;
+	sa->slot.timer = NULL;
+	standalone_spawn(sa);
+}
+
+/* Its sessions go on; the sockets stay bound here, so connections wait in
+ * the backlog until the next process runs. */
+static void standalone_exited(struct child *c, bool failed)
+{
+	struct standalone *sa = standalone_of(c->kind);
+	if (sa == NULL || master.shutting_down || c->retiring)
+		return;
+	unsigned d = backoff_delay(&sa->slot, failed);
+	if (d == 0) {
+		standalone_spawn(sa);
+	} else if (sa->slot.timer == NULL) {
+		log_info("restarting %s in %u ms", sa->bin, d);
+		sa->slot.timer =
+			timer_add(d, standalone_restart_timeout, sa);
+	}
 }
 
 /* Whether any listener belongs to the service (else it has no pool). */
@@ -371,6 +428,11 @@ static void child_exited(struct child *c, int status)
 		}
 	}
 	ipc_chan_free(&c->chan);
+	metrics_slot_release(c->metrics_slot);
+	if (c->kind == CHILD_WORKER)
+		metrics_gauge_add(METRICS_G_WORKERS, -1);
+	else if (c->kind == CHILD_LOGIN)
+		metrics_gauge_add(METRICS_G_LOGIN_PROCESSES, -1);
 	switch (c->kind) {
 	case CHILD_AUTH:
 		master.auth_ready = false;
@@ -401,18 +463,8 @@ static void child_exited(struct child *c, int status)
 		/* its sessions ended with it; nothing of it is queued here */
 		break;
 	case CHILD_LMTP:
-		/* its sessions go on; the sockets stay bound here, so
-		 * connections wait in the backlog until the next one runs */
-		if (!master.shutting_down && !c->retiring) {
-			unsigned d = backoff_delay(&lmtp_slot, failed);
-			if (d == 0) {
-				lmtp_spawn();
-			} else if (lmtp_slot.timer == NULL) {
-				log_info("restarting lmtp in %u ms", d);
-				lmtp_slot.timer = timer_add(
-					d, lmtp_restart_timeout, NULL);
-			}
-		}
+	case CHILD_METRICS:
+		standalone_exited(c, failed);
 		break;
 	}
 	free(c);
@@ -444,7 +496,8 @@ void children_start(void)
 {
 	signal_add(SIGCHLD, children_reap, NULL);
 	auth_spawn();
-	lmtp_spawn();
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++)
+		standalone_spawn(&standalones[i]);
 }
 
 void children_reload(void)
@@ -454,17 +507,20 @@ void children_reload(void)
 		if (c->kind == CHILD_AUTH)
 			kill(c->pid, SIGHUP);
 	}
-	/* lmtp: a new process with the new settings takes over the sockets;
-	 * the old one exits and its sessions finish on their own */
+	/* lmtp and postern-metrics: a new process with the new settings takes
+	 * over the sockets; the old one exits, its sessions finish on their
+	 * own */
 	for (struct child *c = master.children; c != NULL; c = c->next) {
-		if (c->kind == CHILD_LMTP && !c->retiring) {
+		if (standalone_of(c->kind) != NULL && !c->retiring) {
 			c->retiring = true;
 			kill(c->pid, SIGTERM);
 		}
 	}
-	timer_remove(&lmtp_slot.timer);
-	lmtp_slot.failures = 0;
-	lmtp_spawn();
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++) {
+		timer_remove(&standalones[i].slot.timer);
+		standalones[i].slot.failures = 0;
+		standalone_spawn(&standalones[i]);
+	}
 	/* New login processes load the new certificate and settings; old ones
 	 * finish their pre-auth connections. Established sessions live in proxy
 	 * processes and workers and are not touched. */
@@ -541,7 +597,8 @@ void children_shutdown(void)
 	for (int s = 0; s < SERVICE_COUNT; s++)
 		timer_remove(&login_slot[s].timer);
 	timer_remove(&auth_slot.timer);
-	timer_remove(&lmtp_slot.timer);
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++)
+		timer_remove(&standalones[i].slot.timer);
 	for (struct child *c = master.children; c != NULL; c = c->next)
 		kill(c->pid, SIGTERM);
 	/* every descendant watches the lifeline; this reaches forked proxies

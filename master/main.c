@@ -18,12 +18,13 @@
 #include "ioloop.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "postern_build.h"
 #include "privdrop.h"
 #include "strnum.h"
 #include "tls.h"
 
-struct master master = {.lifeline_w = -1, .lifeline_r = -1};
+struct master master = {.lifeline_w = -1, .lifeline_r = -1, .metrics_fd = -1};
 
 static void usage(FILE *out)
 {
@@ -92,7 +93,8 @@ static void on_reload(void *ctx, unsigned events)
 	    strcmp(cfg.submissions_listen, master.cfg.submissions_listen) !=
 		    0 ||
 	    strcmp(cfg.lmtp_socket, master.cfg.lmtp_socket) != 0 ||
-	    strcmp(cfg.lmtp_listen, master.cfg.lmtp_listen) != 0)
+	    strcmp(cfg.lmtp_listen, master.cfg.lmtp_listen) != 0 ||
+	    strcmp(cfg.metrics_listen, master.cfg.metrics_listen) != 0)
 		log_warn("listener changes take effect only after a restart");
 	enum log_level lvl;
 	if (log_level_parse(cfg.log_level, &lvl) == 0)
@@ -168,6 +170,30 @@ static int check_config(const char *conf_path)
 	return rc;
 }
 
+/* run_dir/metrics: readable by the admin group (mailadm stats), written by
+ * the processes of the tree through the descriptor they inherit. */
+static void metrics_setup(void)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", master.cfg.run_dir,
+		 METRICS_FILE);
+	if (metrics_create(path, &master.metrics_fd) < 0) {
+		log_error("cannot create %s: %m; no metrics", path);
+		master.metrics_fd = -1;
+		return;
+	}
+	if (master.root) {
+		gid_t gid;
+		const char *why;
+		if (privdrop_lookup_group(master.cfg.admin_group, &gid, &why) <
+		    0)
+			log_warn("metrics file %s: group %s: %s", path,
+				 master.cfg.admin_group, why);
+		else if (fchown(master.metrics_fd, 0, gid) < 0)
+			log_warn("metrics file %s: chown: %m", path);
+	}
+}
+
 static void daemonize(void)
 {
 	char path[PATH_MAX];
@@ -226,10 +252,14 @@ static int run(const char *conf_path, bool foreground)
 		 TLS_TICKET_KEY_FILE);
 	if (unlink(ticket_key) < 0 && errno != ENOENT)
 		log_warn("cannot remove the old %s: %m", ticket_key);
+	metrics_setup();
 	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners,
 			   &why) < 0 ||
 	    lmtp_listeners_open(&master.cfg, &master.lmtp_listeners,
-				&master.nlmtp_listeners, &why) < 0)
+				&master.nlmtp_listeners, &why) < 0 ||
+	    metrics_listeners_open(&master.cfg, master.root,
+				   &master.metrics_listeners,
+				   &master.nmetrics_listeners, &why) < 0)
 		log_fatal("%s", why);
 	if (!foreground)
 		daemonize();

@@ -14,7 +14,8 @@ enum child_kind {
 	CHILD_AUTH,
 	CHILD_LOGIN,
 	CHILD_WORKER,
-	CHILD_LMTP, /* the LMTP delivery service (one process) */
+	CHILD_LMTP,    /* the LMTP delivery service (one process) */
+	CHILD_METRICS, /* the OpenMetrics endpoint (one process) */
 };
 
 /* A protocol served by a login pool and per-user workers. The login process
@@ -42,6 +43,7 @@ struct child {
 	bool ready;	       /* sent IPC_T_CHILD_READY */
 	bool retiring;	       /* told to stop (login) or quit (worker) */
 	unsigned long long started_ms;
+	int metrics_slot; /* lib/metrics.h gauge slot, -1 for none */
 	char user[256];	      /* worker: the user it serves */
 	struct child *next;
 };
@@ -67,6 +69,10 @@ struct master {
 	/* lmtp_socket and lmtp_listen, served by the lmtp process */
 	struct listener *lmtp_listeners;
 	size_t nlmtp_listeners;
+	/* metrics_listen, served by postern-metrics */
+	struct listener *metrics_listeners;
+	size_t nmetrics_listeners;
+	int metrics_fd; /* run_dir/metrics, handed to every child; -1 none */
 };
 
 extern struct master master;
@@ -80,6 +86,11 @@ int listeners_open(const struct config *cfg, struct listener **list_r,
  * every address of lmtp_listen; none configured is fine. */
 int lmtp_listeners_open(const struct config *cfg, struct listener **list_r,
 			size_t *count_r, const char **error_r);
+/* metrics_listen: a host:port, or a Unix socket path (mode 0660, group
+ * admin_group); empty is fine. */
+int metrics_listeners_open(const struct config *cfg, bool root,
+			   struct listener **list_r, size_t *count_r,
+			   const char **error_r);
 
 /* master/dirs.c: creates the instance directories with the owners and modes
  * the privilege model needs (idempotent). */
@@ -115,8 +126,10 @@ int demo_prepare(const char *dir, char **conf_path_r);
 /* master/spawn.c: fork + exec of a role binary with the fixed fd layout. */
 /* extra_fds go to IPC_FD_FIRST_LISTENER.. in order. Returns the pid, fills
  * *chan_fd_r with the master's end of the channel. */
+/* slot: the child's gauge slot in the metrics file (lib/metrics.h), -1
+ * for none. */
 pid_t spawn_child(const char *binary, char *const argv[], const int *extra_fds,
-		  size_t nextra, int *chan_fd_r);
+		  size_t nextra, int slot, int *chan_fd_r);
 /* Full path of a role binary ("imap-login", "imap", "submission-login",
  * "submission", "postern-auth"). */
 const char *spawn_binary_path(const char *name);
