@@ -213,6 +213,19 @@ void master_conn_push_settings(const char *user, const struct user_settings *s)
 	}
 }
 
+void master_conn_push_kick(const char *user)
+{
+	struct ipc_msg m;
+
+	for (struct master_conn *c = master_conns; c != NULL; c = c->next) {
+		if (c->pid != getppid())
+			continue;
+		ipc_msg_init(&m, IPC_T_USER_KICK, 0);
+		ipc_add_str(&m, user);
+		ipc_chan_send(c->chan, &m);
+	}
+}
+
 void master_conn_deinit_all(void)
 {
 	while (master_conns != NULL)

@@ -1,7 +1,6 @@
 /* One IMAP connection: reading, the command loop, IDLE, output and
  * teardown. Everything a client sends is untrusted; every buffer here is
  * bounded and a client that breaks a bound loses only its own connection. */
-#include "metrics.h"
 #include "imap_client.h"
 
 #include <errno.h>
@@ -14,6 +13,7 @@
 
 #include "imap_commands.h"
 #include "imap_sync.h"
+#include "metrics.h"
 #include "imap_worker.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
@@ -479,6 +479,9 @@ int client_create(int fd, const struct client_params *p)
 	c->io = io_add(fd, IO_READ, client_io, c);
 	worker_client_added(c);
 	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, 1);
+	c->metrics_idx = metrics_session_add("imap", p->user, p->remote_ip,
+					     c->log.session);
+	worker_note_login(p->remote_ip);
 	clog_info(&c->log,
 		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
 		  " tls=\"%s\" pending=%zu",
@@ -508,6 +511,7 @@ void client_destroy(struct client *c, const char *reason)
 		  "disconnected reason=\"%s\" in=%" PRIu64 " out=%" PRIu64,
 		  reason, c->bytes_in, c->bytes_out);
 	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, -1);
+	metrics_session_del(c->metrics_idx);
 	io_remove(&c->io);
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);

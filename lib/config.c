@@ -96,6 +96,10 @@ static const struct config_key config_table[] = {
 	{"login_auth_failure_delay", CONFIG_UINT, S(login_auth_failure_delay),
 	 "2000", 0, 60000,
 	 "milliseconds before a failed authentication is answered"},
+	{"login_max_per_ip", CONFIG_UINT, S(login_max_per_ip), "32", 0,
+	 100000,
+	 "pre-auth connections from one address that one login process "
+	 "serves at once; 0 = no limit"},
 	{"scram_iterations", CONFIG_UINT, S(scram_iterations), "4096", 4096,
 	 10000000, "PBKDF2 iterations for newly set passwords"},
 	{"auth_max_exchanges", CONFIG_UINT, S(auth_max_exchanges), "1024", 1,
@@ -111,6 +115,10 @@ static const struct config_key config_table[] = {
 	 86400, "seconds a worker lingers after its last connection"},
 	{"worker_max_clients", CONFIG_UINT, S(worker_max_clients), "100", 1,
 	 10000, "connections one user's worker serves"},
+	{"max_userip_connections", CONFIG_UINT, S(max_userip_connections),
+	 "50", 0, 100000,
+	 "connections of one user from one address (per service); 0 = no "
+	 "limit"},
 	{"imap_max_line", CONFIG_UINT, S(imap_max_line), "65536", 1024,
 	 16777216, "bytes of one IMAP command line, literals excluded"},
 	{"imap_max_literal", CONFIG_UINT, S(imap_max_literal), "52428800", 1024,

@@ -46,6 +46,8 @@ struct config {
 	unsigned login_idle_timeout; /* seconds */
 	unsigned login_max_line;     /* bytes, pre-auth command line */
 	unsigned login_auth_failure_delay; /* milliseconds */
+	unsigned login_max_per_ip; /* pre-auth connections of one address per
+				      login process; 0 = no limit */
 
 	/* auth */
 	unsigned scram_iterations;
@@ -65,6 +67,8 @@ struct config {
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
+	/* connections of one user from one address (per service) */
+	unsigned max_userip_connections;
 	/* BAD answers in a row that close a connection (imap-login too) */
 	unsigned imap_max_bad_commands;
 

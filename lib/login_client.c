@@ -3,7 +3,6 @@
  * Entry points are only loop callbacks (fd events, timers, IPC handlers).
  * Protocol callbacks may call login_client_close(); the client is then freed
  * from a zero-length timer, never under the caller's feet. */
-#include "metrics.h"
 #include "login_private.h"
 
 #include <arpa/inet.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "metrics.h"
 #include "rand.h"
 #include "str.h"
 #include "tls.h"
@@ -233,6 +233,8 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 	client_reset_idle(c);
 	clog_info(&c->log, "connect listener=%s local=%s:%u remote_port=%u",
 		  c->listener, c->local_ip, c->local_port, c->remote_port);
+	if (login_limit_preauth(c))
+		return c;
 
 	if (c->implicit_tls) {
 		const char *error;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -21,11 +22,22 @@ struct metrics_slot {
 	_Atomic int64_t gauge[METRICS_GAUGE_COUNT];
 };
 
+struct metrics_sess {
+	_Atomic int64_t pid; /* 0 = free; set last, cleared first */
+	uint64_t session;
+	int64_t started;
+	char service[16];
+	char user[256];
+	char remote[64];
+};
+
 struct metrics_file {
 	uint64_t magic;
 	_Atomic uint64_t counter[METRICS_COUNTER_COUNT];
 	_Atomic uint64_t login[METRICS_MECH_COUNT][METRICS_RESULT_COUNT];
 	struct metrics_slot slot[METRICS_SLOTS];
+	/* a sparse tail: pages exist only where sessions were */
+	struct metrics_sess sess[METRICS_SESSIONS];
 };
 
 static struct metrics_file *mf;
@@ -172,6 +184,77 @@ void metrics_slot_release(int slot)
 void metrics_use_slot(int slot)
 {
 	my_slot = slot;
+}
+
+/* ---- sessions ---- */
+
+int metrics_session_add(const char *service, const char *user,
+			const char *remote, uint64_t session)
+{
+	if (mf == NULL)
+		return -1;
+	/* start where the session id points: fewer collisions than 0 */
+	size_t start = (size_t)(session % METRICS_SESSIONS);
+	for (size_t k = 0; k < METRICS_SESSIONS; k++) {
+		size_t i = (start + k) % METRICS_SESSIONS;
+		struct metrics_sess *e = &mf->sess[i];
+		int64_t zero = 0;
+		/* -1 reserves the entry while it is filled in */
+		if (!atomic_compare_exchange_strong(&e->pid, &zero, -1))
+			continue;
+		e->session = session;
+		e->started = (int64_t)time(NULL);
+		(void)str_cpy(e->service, service, sizeof(e->service));
+		if (str_cpy(e->user, user, sizeof(e->user)) < 0)
+			e->user[0] = '\0';
+		if (str_cpy(e->remote, remote, sizeof(e->remote)) < 0)
+			e->remote[0] = '\0';
+		atomic_store(&e->pid, (int64_t)getpid());
+		return (int)i;
+	}
+	return -1;
+}
+
+void metrics_session_del(int idx)
+{
+	if (mf != NULL && idx >= 0 && idx < METRICS_SESSIONS)
+		atomic_store(&mf->sess[idx].pid, 0);
+}
+
+void metrics_sessions_release_pid(long pid)
+{
+	if (mf == NULL || pid <= 0)
+		return;
+	for (size_t i = 0; i < METRICS_SESSIONS; i++) {
+		int64_t p = (int64_t)pid;
+		(void)atomic_compare_exchange_strong(&mf->sess[i].pid, &p, 0);
+	}
+}
+
+void metrics_sessions_each(metrics_session_cb_t *cb, void *ctx)
+{
+	if (mf == NULL)
+		return;
+	for (size_t i = 0; i < METRICS_SESSIONS; i++) {
+		const struct metrics_sess *e = &mf->sess[i];
+		int64_t pid = atomic_load(&e->pid);
+		if (pid <= 0)
+			continue;
+		struct metrics_session_info info = {
+			.pid = (long)pid,
+			.session = e->session,
+			.started = e->started,
+		};
+		memcpy(info.service, e->service, sizeof(info.service));
+		memcpy(info.user, e->user, sizeof(info.user));
+		memcpy(info.remote, e->remote, sizeof(info.remote));
+		info.service[sizeof(info.service) - 1] = '\0';
+		info.user[sizeof(info.user) - 1] = '\0';
+		info.remote[sizeof(info.remote) - 1] = '\0';
+		/* changed while we copied: skip rather than show a mix */
+		if (atomic_load(&e->pid) == pid)
+			cb(ctx, &info);
+	}
 }
 
 /* ---- rendering ---- */

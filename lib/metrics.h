@@ -93,6 +93,28 @@ void metrics_slot_release(int slot);
 /* The master's own slot (0). */
 void metrics_use_slot(int slot);
 
+/* Live sessions (mailadm who): a table in the same file. A worker adds
+ * each authenticated session and removes it when it ends; the master
+ * frees the entries of a child that exited. */
+#define METRICS_SESSIONS 16384
+struct metrics_session_info {
+	long pid;
+	uint64_t session;
+	int64_t started; /* unix time */
+	char service[16];
+	char user[256];
+	char remote[64];
+};
+/* An entry index, or -1 (table full or no file). */
+int metrics_session_add(const char *service, const char *user,
+			const char *remote, uint64_t session);
+void metrics_session_del(int idx);
+void metrics_sessions_release_pid(long pid);
+/* Calls cb for every live entry. */
+typedef void metrics_session_cb_t(void *ctx,
+				  const struct metrics_session_info *s);
+void metrics_sessions_each(metrics_session_cb_t *cb, void *ctx);
+
 /* OpenMetrics text exposition (ends with "# EOF\n"). */
 void metrics_render(struct buf *out);
 /* The same numbers as a JSON object. */

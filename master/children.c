@@ -429,6 +429,7 @@ static void child_exited(struct child *c, int status)
 	}
 	ipc_chan_free(&c->chan);
 	metrics_slot_release(c->metrics_slot);
+	metrics_sessions_release_pid((long)c->pid);
 	if (c->kind == CHILD_WORKER)
 		metrics_gauge_add(METRICS_G_WORKERS, -1);
 	else if (c->kind == CHILD_LOGIN)

@@ -43,6 +43,7 @@ static const struct ipc_rule auth_master_rules[] = {
 	{IPC_T_TICKET_USER, 4096, false, false},
 	{IPC_T_TICKET_INVALID, 1024, false, false},
 	{IPC_T_USER_SETTINGS, 1024, false, false},
+	{IPC_T_USER_KICK, 1024, false, false},
 };
 
 static void handoff_free(struct handoff *h)
@@ -164,6 +165,31 @@ static void settings_push(struct ipc_msg *msg)
 		 n == 1 ? "" : "s");
 }
 
+/* mailadm kick: every worker of the user, of every service, closes its
+ * sessions. */
+static void kick_push(struct ipc_msg *msg)
+{
+	const char *user;
+	unsigned n = 0;
+
+	if (ipc_get_str(msg, &user) < 0 || ipc_end(msg) < 0) {
+		log_error("malformed kick from auth");
+		return;
+	}
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind != CHILD_WORKER || c->chan == NULL ||
+		    strcmp(c->user, user) != 0)
+			continue;
+		struct ipc_msg m;
+		ipc_msg_init(&m, IPC_T_USER_KICK, 0);
+		ipc_add_str(&m, user);
+		ipc_chan_send(c->chan, &m);
+		n++;
+	}
+	log_info("user=%s: kicked by an administrator, %u worker%s told", user,
+		 n, n == 1 ? "" : "s");
+}
+
 static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 			     void *ctx)
 {
@@ -171,6 +197,10 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 	(void)ctx;
 	if (msg->type == IPC_T_USER_SETTINGS) {
 		settings_push(msg);
+		return;
+	}
+	if (msg->type == IPC_T_USER_KICK) {
+		kick_push(msg);
 		return;
 	}
 	struct handoff *h = handoff_find(msg->peer_id);

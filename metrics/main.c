@@ -121,6 +121,15 @@ static void serve(int fd)
 	}
 	buf_deinit(&in);
 	buf_deinit(&body);
+	/* a lingering close: what the client still sends is read and dropped
+	 * for a moment, so the response is not lost to a reset */
+	(void)shutdown(fd, SHUT_WR);
+	char drain[4096];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (int i = 0; i < 16 && poll(&p, 1, 200) > 0; i++) {
+		if (recv(fd, drain, sizeof(drain), 0) <= 0)
+			break;
+	}
 	close(fd);
 }
 
