@@ -78,6 +78,9 @@ static const struct config_key config_table[] = {
 	 "PEM certificate chain"},
 	{"tls_key", CONFIG_PATH, S(tls_key), "/etc/postern/key.pem", 0, 0,
 	 "PEM private key (read as root before privileges are dropped)"},
+	{"tls_sni_certs", CONFIG_STRING, S(tls_sni_certs), "", 0, 0,
+	 "more CERT:KEY pairs (comma- or space-separated), each served to "
+	 "clients whose SNI names one of its names"},
 	{"tls_priority", CONFIG_STRING, S(tls_priority),
 	 "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE", 0,
 	 0, "GnuTLS priority string"},

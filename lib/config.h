@@ -36,6 +36,7 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	char *tls_priority;
+	char *tls_sni_certs; /* CERT:KEY pairs chosen by SNI */
 	/* listener names ("imap", "imaps") that ask TLS clients for a
 	 * certificate; the others never do */
 	char *tls_request_client_cert;

@@ -347,6 +347,9 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 			   &error) < 0)
 		log_fatal("TLS certificate %s / key %s: %s",
 			  login_svc.cfg.tls_cert, login_svc.cfg.tls_key, error);
+	if (tls_server_add_sni_certs(login_svc.tls, login_svc.cfg.tls_sni_certs,
+				     &error) < 0)
+		log_fatal("%s", error);
 	service_load_ticket_key();
 
 	signal(SIGPIPE, SIG_IGN);

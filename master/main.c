@@ -162,6 +162,10 @@ static int check_config(const char *conf_path)
 				"%s (%s, %s)\n",
 			cfg.path, why, cfg.tls_cert, cfg.tls_key);
 		rc = 1;
+	} else if (tls_server_add_sni_certs(srv, cfg.tls_sni_certs, &why) <
+		   0) {
+		fprintf(stderr, "postern: %s: %s\n", cfg.path, why);
+		rc = 1;
 	}
 	tls_server_free(&srv);
 	if (rc == 0)
