@@ -6,39 +6,79 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "rand.h"
 
 #define LMTP_COPY_CHUNK 65536
 
-/* The last recipient's store: consecutive messages for one user (the
- * common case of a mail exchanger's queue run) reuse the environment. */
-static struct storage *cur_store;
-static char cur_home[LMTP_HOME_MAX];
+/* Open stores of this session, most recently used first: a mail
+ * exchanger's connection carries mail for a handful of users again and
+ * again, and the first open of a store in a process is the expensive part
+ * (environment, orphan collection). */
+#define LMTP_STORES_MAX 8
+/* Another process creating or recovering the same environment can make
+ * an open fail for a moment. */
+#define LMTP_OPEN_TRIES 5
+
+struct lmtp_store {
+	struct storage *s;
+	char home[LMTP_HOME_MAX];
+};
+static struct lmtp_store stores[LMTP_STORES_MAX];
+static size_t nstores;
 
 void lmtp_deliver_close(void)
 {
-	storage_close(&cur_store);
-	cur_home[0] = '\0';
+	for (size_t i = 0; i < nstores; i++)
+		storage_close(&stores[i].s);
+	nstores = 0;
+}
+
+static enum storage_result store_open(const char *home, struct storage **s_r,
+				      const char **error_r)
+{
+	enum storage_result r = STORAGE_ERR_TEMP;
+	for (unsigned i = 0; i < LMTP_OPEN_TRIES; i++) {
+		r = storage_open(home, s_r, error_r);
+		if (r == STORAGE_OK)
+			return r;
+		struct timespec ts = {0, (long)(10 + rand_u64() % 40) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return r;
 }
 
 static enum storage_result store_for(const struct lmtp_account *a,
 				     struct storage **s_r,
 				     const char **error_r)
 {
-	if (cur_store == NULL || strcmp(cur_home, a->home) != 0) {
-		lmtp_deliver_close();
-		enum storage_result r =
-			storage_open(a->home, &cur_store, error_r);
+	size_t i;
+	for (i = 0; i < nstores; i++) {
+		if (strcmp(stores[i].home, a->home) == 0)
+			break;
+	}
+	struct lmtp_store found;
+	if (i < nstores) {
+		found = stores[i];
+		memmove(&stores[1], &stores[0], i * sizeof(stores[0]));
+	} else {
+		if (nstores == LMTP_STORES_MAX)
+			storage_close(&stores[--nstores].s);
+		enum storage_result r = store_open(a->home, &found.s, error_r);
 		if (r != STORAGE_OK)
 			return r;
-		memcpy(cur_home, a->home, strlen(a->home) + 1);
+		memcpy(found.home, a->home, strlen(a->home) + 1);
+		memmove(&stores[1], &stores[0], nstores * sizeof(stores[0]));
+		nstores++;
 	}
+	stores[0] = found;
 	/* every time: an admin may have changed them since the last one */
-	storage_set_quota(cur_store, a->settings.quota_messages,
+	storage_set_quota(found.s, a->settings.quota_messages,
 			  a->settings.quota_storage);
-	*s_r = cur_store;
+	*s_r = found.s;
 	return STORAGE_OK;
 }
 
