@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential meson ninja-build pkg-config libgnutls28-dev zlib1g-
 # postfix: the test suite runs its own instance from a temp dir as the MX
 # in front of LMTP (never the system service); systemd: systemd-analyze
 # verify of the unit file
-TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps gsasl cyrus-clients swaks postfix systemd"
+TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps gsasl cyrus-clients swaks msmtp python3-aiosmtpd postfix systemd"
 
 need_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then echo ""; else echo "sudo"; fi

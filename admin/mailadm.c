@@ -15,6 +15,7 @@
 #include "fdio.h"
 #include "ipc_proto.h"
 #include "password.h"
+#include "sendmail.h"
 #include "log.h"
 #include "mailadm_ops.h"
 #include "str.h"
@@ -58,6 +59,9 @@ static void usage(FILE *f)
 		"none, trace,\n"
 		"                    traceauth (also secrets), tracedata (also "
 		"message data)\n"
+		"  user set ACCOUNT save-sent on|off       submission saves a copy "
+		"of each\n"
+		"                    sent message into its \\Sent mailbox\n"
 		"  user kick ACCOUNT   close every session of the account now\n"
 		"  kick ACCOUNT        the same\n"
 		"  who                 live sessions: user, service, remote, "
@@ -80,6 +84,11 @@ static void usage(FILE *f)
 		"certificate and .p12\n"
 		"  tlskey gen STEM          make STEM.key and STEM.crt "
 		"(Ed25519) here\n"
+		"\n"
+		"  sendmail [OPTIONS] [RCPT...] < MESSAGE\n"
+		"                    submit a message (sendmail-compatible; "
+		"mailadm sendmail\n"
+		"                    --help lists the options)\n"
 		"\n"
 		"  -c CONFIG         configuration file (default %s)\n"
 		"  --json            listings (user list, user show, tlskey list, "
@@ -632,6 +641,10 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 		args[1] = argv[3];
 		return request(s, "user-trace", args, 2, NULL);
 	}
+	if (strcmp(argv[1], "set") == 0 && argc == 5) {
+		const char *set_args[3] = {argv[2], argv[3], argv[4]};
+		return request(s, "user-set", set_args, 3, NULL);
+	}
 	if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "passwd") == 0) &&
 	    argc == 3) {
 		st = get_password(pw_stdin, pw, sizeof(pw));
@@ -673,6 +686,8 @@ int main(int argc, char **argv)
 	char *cerr;
 	int st;
 
+	if ((st = sendmail_dispatch(argc, argv, DEFAULT_CONFIG)) >= 0)
+		return st; /* its own sendmail(8) grammar: admin/sendmail.c */
 	log_init("mailadm");
 	bool options_done = false;
 	for (int i = 1; i < argc; i++) {

@@ -5,8 +5,8 @@
 #include "record.h"
 #include "saslprep.h"
 
-/* Record layout, version 2, integers big-endian:
- *   u8  version = 2
+/* Record layout, version 3, integers big-endian:
+ *   u8  version = 3
  *   u64 created
  *   u8  count of secrets (1..2)
  *   per secret:
@@ -17,10 +17,13 @@
  *   u64 quota storage bytes (0 = unlimited)
  *   u64 quota messages (0 = unlimited)
  *   u8  trace level (enum user_trace)
- * Version 1 is the same without the last three fields (accounts made
- * before quotas); it is still read, and rewritten as 2 on the next update.
+ *   u8  flags (USER_F_*)
+ * Version 2 is the same without flags, version 1 also without the three
+ * fields before (accounts made before quotas); both are still read, and
+ * rewritten as 3 on the next update.
  * A reader refuses versions it does not know rather than guessing. */
-#define RECORD_VERSION	  2
+#define RECORD_VERSION	  3
+#define RECORD_VERSION_V2 2
 #define RECORD_VERSION_V1 1
 
 /* RFC 5322 atext minus '/', which would leave the home directory, plus
@@ -227,6 +230,7 @@ int account_encode(const struct account *a, struct buf *out)
 	record_put_be(out, a->settings.quota_storage, 8);
 	record_put_be(out, a->settings.quota_messages, 8);
 	record_put_be(out, a->settings.trace, 1);
+	record_put_be(out, a->settings.flags, 1);
 	return out->overflow ? -1 : 0;
 }
 
@@ -278,7 +282,8 @@ int account_decode(const void *p, size_t len, struct account *a_r,
 	memset(a_r, 0, sizeof(*a_r));
 	record_reader_init(&r, p, len);
 	version = record_get_be(&r, 1);
-	if (r.bad || (version != RECORD_VERSION && version != RECORD_VERSION_V1)) {
+	if (r.bad || (version != RECORD_VERSION && version != RECORD_VERSION_V2 &&
+		      version != RECORD_VERSION_V1)) {
 		*error_r = "unknown record version";
 		return -1;
 	}
@@ -306,11 +311,14 @@ int account_decode(const void *p, size_t len, struct account *a_r,
 		*error_r = "no SCRAM-SHA-256 secret";
 		goto fail;
 	}
-	if (version == RECORD_VERSION) {
+	if (version >= RECORD_VERSION_V2) {
 		a_r->settings.quota_storage = record_get_be(&r, 8);
 		a_r->settings.quota_messages = record_get_be(&r, 8);
 		a_r->settings.trace = (uint32_t)record_get_be(&r, 1);
-		if (r.bad || a_r->settings.trace > USER_TRACE_MAX) {
+		if (version >= RECORD_VERSION)
+			a_r->settings.flags = (uint32_t)record_get_be(&r, 1);
+		if (r.bad || a_r->settings.trace > USER_TRACE_MAX ||
+		    (a_r->settings.flags & ~USER_F_ALL) != 0) {
 			*error_r = "bad settings";
 			goto fail;
 		}

@@ -51,7 +51,7 @@ int account_set_password(struct account *a, const void *password,
  * not repeated); always written in the newest version. 0, or -1 if out
  * overflowed. */
 int account_encode(const struct account *a, struct buf *out);
-/* Strict parse of a stored record of any known version (1 or 2) into a_r
+/* Strict parse of a stored record of any known version (1, 2 or 3) into a_r
  * (address left empty). 0, or -1 with a static reason (unknown version, bad
  * lengths, an out-of-range trace level, trailing bytes). */
 int account_decode(const void *p, size_t len, struct account *a_r,

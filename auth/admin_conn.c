@@ -265,6 +265,12 @@ uint32_t admin_run(const char *cmd, const char *const *args, size_t argc,
 					   "usage: user-trace ACCOUNT LEVEL");
 		return settings_admin_trace(args[0], args[1], out);
 	}
+	if (strcmp(cmd, "user-set") == 0) {
+		if (argc != 3)
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-set ACCOUNT NAME VALUE");
+		return settings_admin_set(args[0], args[1], args[2], out);
+	}
 	if (strcmp(cmd, "tlskey-add") == 0) {
 		if (argc != 4)
 			return admin_reply(

@@ -111,6 +111,30 @@ uint32_t settings_admin_trace(const char *account, const char *level,
 	return settings_save(&a, out);
 }
 
+uint32_t settings_admin_set(const char *account, const char *name,
+			    const char *value, struct buf *out)
+{
+	char addr[ACCOUNT_ADDR_MAX + 1];
+	struct account a;
+	uint32_t code = IPC_ADMIN_OK;
+	bool on = strcmp(value, "on") == 0;
+
+	if (strcmp(name, "save-sent") != 0)
+		return admin_reply(out, IPC_ADMIN_E_INVALID,
+				   "unknown setting: %s (save-sent)", name);
+	if (!on && strcmp(value, "off") != 0)
+		return admin_reply(out, IPC_ADMIN_E_INVALID,
+				   "invalid value: %s (on or off)", value);
+	if (admin_address(account, addr, out, &code) < 0 ||
+	    admin_account_get(addr, &a, out, &code) < 0)
+		return code;
+	if (on)
+		a.settings.flags |= USER_F_SAVE_SENT;
+	else
+		a.settings.flags &= ~USER_F_SAVE_SENT;
+	return settings_save(&a, out);
+}
+
 static void show_limit(struct buf *out, const char *name, uint64_t v)
 {
 	if (v == 0)
@@ -124,4 +148,6 @@ void settings_show(const struct user_settings *s, struct buf *out)
 	show_limit(out, "quota-storage", s->quota_storage);
 	show_limit(out, "quota-messages", s->quota_messages);
 	(void)buf_printf(out, "trace: %s\n", user_trace_name(s->trace));
+	(void)buf_printf(out, "save-sent: %s\n",
+			 (s->flags & USER_F_SAVE_SENT) != 0 ? "on" : "off");
 }

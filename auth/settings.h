@@ -17,6 +17,9 @@ uint32_t settings_admin_quota(const char *account, const char *storage,
 /* "user-trace ACCOUNT LEVEL" (none, trace, traceauth, tracedata). */
 uint32_t settings_admin_trace(const char *account, const char *level,
 			      struct buf *out);
+/* "user-set ACCOUNT NAME VALUE": NAME save-sent, VALUE on or off. */
+uint32_t settings_admin_set(const char *account, const char *name,
+			    const char *value, struct buf *out);
 /* The "user-show" lines for s, appended to out. */
 void settings_show(const struct user_settings *s, struct buf *out);
 

@@ -298,7 +298,7 @@ ticket = m[2][1]
 r = redeem(ticket)
 check(r[0] == T_TICKET_USER and r[1] == 77 and
       r[2] == ["alice@example.com",
-               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0],
+               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0, 0],
       "redeem: %r" % (r,))
 r = redeem(ticket)
 check(r[0] == T_TICKET_INVALID, "ticket redeemed twice")
@@ -313,7 +313,7 @@ M.send(frame(T_USER_LOOKUP, 78, sstr("alice@EXAMPLE.com")))
 r = recv(M)
 check(r[0] == T_USER_INFO and r[1] == 78 and
       r[2] == ["alice@example.com",
-               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0],
+               os.path.join(dirs["mail"], "alice@example.com"), 0, 0, 0, 0],
       "lookup: %r" % (r,))
 
 # ---- account settings: quota and trace, pushed to the master ----
@@ -322,25 +322,25 @@ rc, out, err = mailadm("user", "quota", "alice@EXAMPLE.com", "--storage",
 check(rc == 0, "user quota: %d %r" % (rc, err))
 r = recv(M)
 check(r is not None and r[0] == T_USER_SETTINGS and r[1] == 0 and
-      r[2] == ["alice@example.com", 10 << 20, 100, 0],
+      r[2] == ["alice@example.com", 10 << 20, 100, 0, 0],
       "quota pushed to the master: %r" % (r,))
 rc, out, err = mailadm("user", "quota", "alice@example.com", "--messages",
                        "none")
 check(rc == 0, "user quota --messages none")
 r = recv(M)
-check(r[2] == ["alice@example.com", 10 << 20, 0, 0],
+check(r[2] == ["alice@example.com", 10 << 20, 0, 0, 0],
       "a limit not given is kept: %r" % (r,))
 rc, out, err = mailadm("user", "trace", "alice@example.com", "traceauth")
 check(rc == 0, "user trace")
 r = recv(M)
-check(r[2] == ["alice@example.com", 10 << 20, 0, 2], "trace pushed: %r" % (r,))
+check(r[2] == ["alice@example.com", 10 << 20, 0, 2, 0], "trace pushed: %r" % (r,))
 rc, out, err = mailadm("user", "show", "alice@example.com")
 check(rc == 0 and "quota-storage: 10485760\n" in out and
       "quota-messages: none\n" in out and "trace: traceauth\n" in out,
       "user show has the settings: %r" % out)
 M.send(frame(T_USER_LOOKUP, 81, sstr("alice@example.com")))
 r = recv(M)
-check(r[0] == T_USER_INFO and r[2][2:] == [10 << 20, 0, 2],
+check(r[0] == T_USER_INFO and r[2][2:] == [10 << 20, 0, 2, 0],
       "lookup carries the settings: %r" % (r,))
 for bad, code in ((("--storage", "12Q"), 5), (("--storage", "-1"), 5),
                   (("--messages", "1K"), 5), (("--storage", "99999999T"), 5),
@@ -354,10 +354,24 @@ check(rc == 4, "trace of an unknown account")
 rc, out, err = mailadm("user", "quota", "alice@example.com", "none")
 check(rc == 0, "user quota none")
 r = recv(M)
-check(r[2] == ["alice@example.com", 0, 0, 2], "none clears both: %r" % (r,))
+check(r[2] == ["alice@example.com", 0, 0, 2, 0], "none clears both: %r" % (r,))
 rc, out, err = mailadm("user", "trace", "alice@example.com", "none")
 r = recv(M)
-check(rc == 0 and r[2] == ["alice@example.com", 0, 0, 0], "trace none")
+check(rc == 0 and r[2] == ["alice@example.com", 0, 0, 0, 0], "trace none")
+rc, out, err = mailadm("user", "set", "alice@example.com", "save-sent", "on")
+r = recv(M)
+check(rc == 0 and r[2] == ["alice@example.com", 0, 0, 0, 1],
+      "save-sent pushed: %r" % (r,))
+rc, out, err = mailadm("user", "show", "alice@example.com")
+check("save-sent: on\n" in out, "user show save-sent: %r" % out)
+rc, out, err = mailadm("user", "set", "alice@example.com", "save-sent", "no")
+check(rc == 5, "bad save-sent value: %d" % rc)
+rc, out, err = mailadm("user", "set", "alice@example.com", "colour", "on")
+check(rc == 5, "unknown setting: %d" % rc)
+rc, out, err = mailadm("user", "set", "alice@example.com", "save-sent", "off")
+r = recv(M)
+check(rc == 0 and r[2] == ["alice@example.com", 0, 0, 0, 0],
+      "save-sent off pushed: %r" % (r,))
 # a password change keeps the settings (the record is rewritten whole)
 rc, out, err = mailadm("user", "quota", "bob@example.com", "--storage", "1G")
 r = recv(M)

@@ -6,7 +6,7 @@
  * socket (so auth sees that uid through SO_PEERCRED), chroots into the empty
  * login_chroot and drops every capability for good (no-new-privs). From
  * then on it trusts nothing a client sends: every line and literal is
- * bounded (login_max_line, 8 KiB literals, login_max_clients connections),
+ * bounded (login_max_line, login_literal_max_*, login_max_clients),
  * and it never learns whether a password is right -- only auth does, and a
  * hand-off carries auth's one-time ticket, which the master redeems at auth,
  * so a compromised login process cannot claim a user it did not

@@ -25,9 +25,6 @@
 #include "str.h"
 
 #define IMAP_CAPS_BASE "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE"
-/* literals before login carry at most a user name or a password */
-#define IMAP_LOGIN_MAX_LITERAL 8192
-#define IMAP_LOGIN_MAX_LITERALS 4
 #define IMAP_LOGIN_MAX_DEPTH 2
 /* RFC 2971: at most 30 field/value pairs */
 #define IMAP_ID_MAX_PAIRS 30
@@ -412,6 +409,12 @@ static void imap_parse_error(struct imap_client *ic, struct str tag,
 		imap_too_long(ic);
 		return;
 	}
+	/* over the login_literal_max_* budget with LITERAL+: the data is
+	 * already coming; rather than read it, drop the client (RFC 7888 4) */
+	bool close = imap_parser_error_literal_nonsync(ic->parser);
+	if (close)
+		login_client_send_str(lc, "* BYE [ALERT] Too much literal "
+					  "data in one command\r\n");
 	if (tag.len == 0) {
 		login_client_send_str(lc, "* BAD ");
 		login_client_send_str(lc, error);
@@ -424,6 +427,8 @@ static void imap_parse_error(struct imap_client *ic, struct str tag,
 		login_client_send_str(lc, "\r\n");
 		imap_count_reply(lc, true);
 	}
+	if (close)
+		login_client_close(lc, "literal limit");
 }
 
 /* ---- SASL response lines (raw, not IMAP syntax) ---- */
@@ -560,8 +565,11 @@ static int imap_client_new(struct login_client *lc)
 		return -1;
 	struct imap_parser_limits lim = {
 		.max_line = cfg->login_max_line,
-		.max_literal = IMAP_LOGIN_MAX_LITERAL,
-		.max_literals = IMAP_LOGIN_MAX_LITERALS,
+		/* literals before login carry at most a user name or a
+		 * password */
+		.max_literal = cfg->login_literal_max_size,
+		.max_literals = cfg->login_literal_max_count,
+		.max_literal_total = cfg->login_literal_max_total,
 		.max_depth = IMAP_LOGIN_MAX_DEPTH,
 		.max_args = IMAP_LOGIN_MAX_ARGS,
 	};

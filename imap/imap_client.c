@@ -14,6 +14,7 @@
 #include "imap_commands.h"
 #include "imap_sync.h"
 #include "metrics.h"
+#include "worker_proc.h"
 #include "imap_worker.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
@@ -25,14 +26,16 @@ const char client_capabilities[] =
 	"IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS MOVE "
 	"UNSELECT CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE "
 	"CREATE-SPECIAL-USE ESEARCH SEARCHRES CONDSTORE QRESYNC STATUS=SIZE "
-	"BINARY UTF8=ACCEPT";
+	"BINARY UTF8=ACCEPT MULTIAPPEND QUOTA QUOTA=RES-STORAGE "
+	"QUOTA=RES-MESSAGE";
 
 /* Consecutive unparsable commands before we give up on a client. */
 
-/* Parser limits besides the configured line and literal sizes. */
-#define CLIENT_MAX_LITERALS 16
-#define CLIENT_MAX_DEPTH    16
-#define CLIENT_MAX_ARGS	    4096
+/* Parser limits besides the configured line and literal budget. The
+ * argument count bounds a MULTIAPPEND too (up to 4 a message: flags list,
+ * a flag, date, literal): 64 bytes of tokens each at most. */
+#define CLIENT_MAX_DEPTH 16
+#define CLIENT_MAX_ARGS	 32768
 
 static void client_io(void *ctx, unsigned events);
 
@@ -289,13 +292,36 @@ static bool client_idle_line(struct client *c)
 	return true;
 }
 
-/* A large literal was announced: APPEND streams its message to the store,
- * every other command reads it like a small one (max_literal applies). */
+/* A literal over the budget (imap_literal_max_*): a synchronizing one
+ * was never sent, so "BAD [TOOBIG]" and the session goes on; the data of
+ * a non-synchronizing one is already coming, so the client is told and
+ * dropped rather than read (RFC 7888 4). */
+static void client_literal_refused(struct client *c, struct str tag,
+				   const char *error)
+{
+	bool close = imap_parser_error_literal_nonsync(c->parser);
+
+	clog_info(&c->log, "literal refused tag=%.*s %s: %s", (int)tag.len,
+		  tag.p, close ? "LITERAL+, closing" : "synchronizing", error);
+	if (close)
+		client_send(c, "* BYE [ALERT] Too much literal data in one "
+			       "command");
+	if (tag.len > 0)
+		client_send_tagged(c, tag, "BAD %s", error);
+	else
+		client_send(c, "* BAD %s", error);
+	if (close)
+		client_quit(c, "literal limit");
+}
+
+/* Every literal is offered (offer_all): APPEND streams its messages to the
+ * store, every other command has it stored within the literal budget. */
 static void client_literal_offer(struct client *c, const struct imap_cmd *cmd)
 {
 	const char *error;
 
-	if (str_eq_ci(cmd->name, "APPEND")) {
+	/* (a literal mailbox name, args[0], is stored like any string) */
+	if (str_eq_ci(cmd->name, "APPEND") && cmd->nargs > 0) {
 		cmd_append_literal(c, cmd);
 		return;
 	}
@@ -304,7 +330,7 @@ static void client_literal_offer(struct client *c, const struct imap_cmd *cmd)
 		client_send(c, "+ OK");
 		break;
 	case IMAP_PARSE_ERROR:
-		client_send_tagged(c, cmd->tag, "BAD %s", error);
+		client_literal_refused(c, cmd->tag, error);
 		break;
 	default:
 		break;
@@ -332,6 +358,10 @@ static bool client_parse_one(struct client *c)
 		cmd_append_abort(c);
 		clog_debug(&c->log, "bad command tag=%.*s error=%s",
 			   (int)tag.len, tag.p, error);
+		if (imap_parser_error_literal_nonsync(c->parser)) {
+			client_literal_refused(c, tag, error);
+			return true;
+		}
 		if (tag.len > 0) {
 			client_send_tagged(c, tag, "BAD %s", error);
 		} else {
@@ -431,7 +461,7 @@ static int client_set_nonblock(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static void client_log_init(struct client *c, const struct client_params *p)
+static void client_log_init(struct client *c, const struct worker_client *p)
 {
 	c->log.session = p->session;
 	if (str_cpy(c->log.remote, p->remote_ip, sizeof(c->log.remote)) < 0)
@@ -443,15 +473,17 @@ static void client_log_init(struct client *c, const struct client_params *p)
 		c->tls_info[0] = '\0';
 }
 
-int client_create(int fd, const struct client_params *p)
+int client_create(int fd, const struct worker_client *p)
 {
 	struct imap_parser_limits lim = {
 		.max_line = worker.cfg.imap_max_line,
-		.max_literal = worker.cfg.imap_max_literal,
-		.max_literals = CLIENT_MAX_LITERALS,
+		.max_literal = worker.cfg.imap_literal_max_size,
+		.max_literals = worker.cfg.imap_literal_max_count,
+		.max_literal_total = worker.cfg.imap_literal_max_total,
 		.max_depth = CLIENT_MAX_DEPTH,
 		.max_args = CLIENT_MAX_ARGS,
-		.stream_min = CLIENT_STREAM_MIN,
+		/* APPEND streams every message, however small, to disk */
+		.offer_all = true,
 	};
 	struct client *c = calloc(1, sizeof(*c));
 
@@ -489,8 +521,8 @@ int client_create(int fd, const struct client_params *p)
 		  c->tls_info[0] != '\0' ? c->tls_info : "none",
 		  p->pending_len);
 	client_activity(c);
-	if (p->tag[0] != '\0')
-		client_send_tagged(c, str_from_cstr(p->tag),
+	if (p->resume[0] != '\0')
+		client_send_tagged(c, str_from_cstr(p->resume),
 				   "OK [CAPABILITY %s APPENDLIMIT=%u] Logged in",
 				   client_capabilities,
 				   worker.cfg.imap_max_literal);

@@ -25,26 +25,8 @@
 #define CLIENT_IDLE_LINE_MAX 64
 /* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
 #define CLIENT_IDLE_KEEPALIVE_S 120
-/* Literals of at least this size are offered before they are read: APPEND
- * streams them to disk instead of holding them in memory. */
-#define CLIENT_STREAM_MIN (16 * 1024)
 /* Seconds to flush the final responses after LOGOUT / BYE. */
 #define CLIENT_CLOSE_FLUSH_S 5
-
-/* What the master sent with the connection (IPC_T_CLIENT). */
-struct client_params {
-	const char *user;
-	uint64_t session;
-	const char *remote_ip;
-	uint32_t remote_port;
-	const char *local_ip;
-	uint32_t local_port;
-	uint32_t flags; /* IPC_HANDOFF_F_* */
-	const char *tls_info;
-	const char *tag; /* of the relayed LOGIN/AUTHENTICATE; "" = none */
-	const void *pending;
-	size_t pending_len;
-};
 
 struct client {
 	struct client *prev, *next;
@@ -115,7 +97,10 @@ struct client {
 };
 
 /* Takes over fd (closed on failure). 0, or -1 after logging why. */
-int client_create(int fd, const struct client_params *params);
+/* p: what the master sent (IPC_T_CLIENT); p->resume is the tag of the
+ * relayed LOGIN/AUTHENTICATE, "" for PREAUTH. */
+struct worker_client;
+int client_create(int fd, const struct worker_client *p);
 /* Closes and frees c now, logging reason. Only from the top of a callback
  * (io, timer, master message): nothing may touch c afterwards. */
 void client_destroy(struct client *c, const char *reason);

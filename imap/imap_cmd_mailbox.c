@@ -96,8 +96,15 @@ static void storage_answer(struct client *c, const struct imap_cmd *cmd,
 	client_send_tagged(c, cmd->tag, "NO [%s] %s", imap_sync_code(r), text);
 }
 
-/* (USE (\Drafts ...)): the special-use bits, or -1 for a syntax error and
- * -2 for an attribute we do not know (NO [USE]). */
+/* What CREATE may assign: \All and \Flagged name virtual mailboxes (every
+ * message, the flagged ones) this store does not have. */
+#define CREATE_SPECIAL_OK                                                     \
+	(STORAGE_SPECIAL_ARCHIVE | STORAGE_SPECIAL_DRAFTS |                   \
+	 STORAGE_SPECIAL_JUNK | STORAGE_SPECIAL_SENT | STORAGE_SPECIAL_TRASH)
+
+/* (USE (\Drafts ...) [USE (...)]...) in any case: the special-use bits, or
+ * -1 for a syntax error and -2 for an attribute that is unknown or not
+ * supported (NO [USEATTR], RFC 6154 3). */
 static int parse_create_params(const struct imap_arg *a, uint32_t *use_r)
 {
 	struct str s;
@@ -120,7 +127,7 @@ static int parse_create_params(const struct imap_arg *a, uint32_t *use_r)
 			if (!imap_arg_get_atom(&v->list[k], &s))
 				return -1;
 			bit = imap_special_use_parse(s);
-			if (bit == 0)
+			if ((bit & CREATE_SPECIAL_OK) == 0)
 				return -2;
 			*use_r |= bit;
 		}
@@ -148,7 +155,7 @@ void cmd_create(struct client *c, const struct imap_cmd *cmd)
 		}
 		if (pr == -2) {
 			client_send_tagged(c, cmd->tag,
-					   "NO [USE] Unsupported special-use "
+					   "NO [USEATTR] Unsupported special-use "
 					   "attribute");
 			return;
 		}

@@ -360,6 +360,7 @@ static const struct {
 	{"RECENT", IMAP_STATUS_RECENT},
 	{"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
 	{"APPENDLIMIT", IMAP_STATUS_APPENDLIMIT},
+	{"DELETED-STORAGE", IMAP_STATUS_DELETED_STORAGE},
 };
 
 int imap_status_items(struct client *c, const struct imap_arg *list,
@@ -439,6 +440,10 @@ int imap_status_write(struct client *c, struct buf *out,
 			break;
 		case IMAP_STATUS_APPENDLIMIT:
 			v = worker.cfg.imap_max_literal;
+			break;
+		case IMAP_STATUS_DELETED_STORAGE:
+			if (imap_status_deleted_storage(mb, &v) < 0)
+				return -1;
 			break;
 		default: /* RECENT: we never mark messages \Recent */
 			break;

@@ -34,6 +34,11 @@ void cmd_append_data(struct client *c);
 /* Drops a streamed APPEND in progress (the command failed to parse, or
  * the connection ends). No-op when none. */
 void cmd_append_abort(struct client *c);
+/* imap_cmd_quota.c */
+imap_cmd_func_t cmd_getquota, cmd_getquotaroot, cmd_setquota;
+/* STATUS DELETED-STORAGE of mb into *v_r (KiB, rounded up). 0 / -1. */
+int imap_status_deleted_storage(const struct storage_mailbox *mb,
+				uint64_t *v_r);
 /* imap_cmd_copy.c */
 imap_cmd_func_t cmd_copy, cmd_move;
 /* imapb: imap_cmd_fetch.c, imap_cmd_store.c, imap_cmd_search.c */
@@ -49,6 +54,7 @@ imap_cmd_func_t cmd_fetch, cmd_store, cmd_search;
 #define IMAP_STATUS_RECENT	  0x040u
 #define IMAP_STATUS_HIGHESTMODSEQ 0x080u
 #define IMAP_STATUS_APPENDLIMIT	  0x100u
+#define IMAP_STATUS_DELETED_STORAGE 0x200u
 /* Parses a STATUS item list into *order_r (malloc'd indexes, in the order
  * asked; free()) and *n_r. 0, or -1 for an unknown item or bad syntax. */
 int imap_status_items(struct client *c, const struct imap_arg *list,

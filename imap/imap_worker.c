@@ -21,10 +21,10 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker_proc.h"
 
 struct imap_worker worker;
 
-static struct io *lifeline_io;
 
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
@@ -68,25 +68,9 @@ static void master_settings(struct ipc_msg *m)
 	worker_settings_set(&s);
 }
 
-static void worker_idle_fire(void *ctx)
-{
-	struct ipc_msg m;
-
-	(void)ctx;
-	worker.idle_timer = NULL;
-	if (worker.master == NULL)
-		return;
-	log_debug("no connections for %u s: asking to be retired",
-		  worker.cfg.worker_idle_timeout);
-	ipc_msg_init(&m, IPC_T_WORKER_IDLE, 0);
-	ipc_chan_send(worker.master, &m);
-}
-
 static void worker_idle_start(void)
 {
-	timer_remove(&worker.idle_timer);
-	worker.idle_timer = timer_add(worker.cfg.worker_idle_timeout * 1000u,
-				      worker_idle_fire, NULL);
+	worker_proc_idle_start(&worker.master, worker.cfg.worker_idle_timeout);
 }
 
 void worker_client_added(struct client *c)
@@ -97,7 +81,7 @@ void worker_client_added(struct client *c)
 		worker.clients->prev = c;
 	worker.clients = c;
 	worker.nclients++;
-	timer_remove(&worker.idle_timer);
+	worker_proc_idle_stop();
 }
 
 void worker_client_removed(struct client *c)
@@ -131,7 +115,7 @@ void worker_shutdown(const char *why)
 		client_flush(c);
 		client_destroy(c, why);
 	}
-	timer_remove(&worker.idle_timer);
+	worker_proc_idle_stop();
 	ioloop_stop();
 }
 
@@ -152,19 +136,6 @@ void worker_note_login(const char *remote_ip)
 	bool ok = fdio_write_all(fd, line, (size_t)n) == 0;
 	if (close(fd) < 0 || !ok || rename("last-login.tmp", "last-login") < 0)
 		log_warn("last-login: %m");
-}
-
-/* Refuses a connection over the per-user limit, best effort: the socket is
- * non-blocking and the line short, so a write either fits or is dropped. */
-static void worker_refuse(int fd, const char *bye)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl >= 0)
-		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	if (write(fd, bye, strlen(bye)) < 0)
-		log_debug("refusal not sent: %m");
-	close(fd);
 }
 
 /* This user's sessions from remote_ip (the worker holds all of them). */
@@ -193,42 +164,14 @@ static bool tag_valid(const char *tag)
 
 static void master_client(struct ipc_msg *m)
 {
-	struct user_settings settings;
-	struct client_params p;
-	const char *home = "";
+	struct worker_client wc;
 	int fd = ipc_msg_take_fd(m);
 
-	memset(&p, 0, sizeof(p));
-	(void)ipc_get_str(m, &p.user);
-	(void)ipc_get_str(m, &home);
-	(void)ipc_get_u64(m, &p.session);
-	(void)ipc_get_str(m, &p.remote_ip);
-	(void)ipc_get_u32(m, &p.remote_port);
-	(void)ipc_get_str(m, &p.local_ip);
-	(void)ipc_get_u32(m, &p.local_port);
-	(void)ipc_get_u32(m, &p.flags);
-	(void)ipc_get_str(m, &p.tls_info);
-	(void)ipc_get_str(m, &p.tag);
-	(void)ipc_get_data(m, &p.pending, &p.pending_len);
-	(void)user_settings_get(m, &settings);
-	if (ipc_end(m) < 0) {
-		log_error("malformed IPC_T_CLIENT from master: connection "
-			  "dropped");
+	if (worker_proc_client_get(m, worker.user, worker.home, &wc) < 0) {
 		close(fd);
 		return;
 	}
-	/* a mismatch is a master bug; it must not give one user's
-	 * connection to another user's worker */
-	if (strcmp(p.user, worker.user) != 0 ||
-	    strcmp(home, worker.home) != 0) {
-		log_error("IPC_T_CLIENT for user=%s home=%s reached the worker "
-			  "of "
-			  "user=%s home=%s: connection dropped",
-			  p.user, home, worker.user, worker.home);
-		close(fd);
-		return;
-	}
-	if (!tag_valid(p.tag)) {
+	if (!tag_valid(wc.resume)) {
 		log_error(
 			"IPC_T_CLIENT with an invalid tag: connection dropped");
 		close(fd);
@@ -238,28 +181,28 @@ static void master_client(struct ipc_msg *m)
 		close(fd);
 		return;
 	}
-	worker_settings_set(&settings);
+	worker_settings_set(&wc.settings);
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
 		log_warn("limit worker_max_clients=%u hit: connection refused "
 			 "remote=%s",
-			 worker.cfg.worker_max_clients, p.remote_ip);
+			 worker.cfg.worker_max_clients, wc.remote_ip);
 		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
-		worker_refuse(fd, "* BYE [LIMIT] Too many connections for "
-				  "this user\r\n");
+		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections for "
+				       "this user\r\n");
 		return;
 	}
 	if (worker.cfg.max_userip_connections > 0 &&
-	    worker_userip_count(p.remote_ip) >=
+	    worker_userip_count(wc.remote_ip) >=
 		    worker.cfg.max_userip_connections) {
 		log_warn("limit max_userip_connections=%u hit: connection "
 			 "refused remote=%s",
-			 worker.cfg.max_userip_connections, p.remote_ip);
+			 worker.cfg.max_userip_connections, wc.remote_ip);
 		metrics_count(METRICS_LIMIT_USER_IP, 1);
-		worker_refuse(fd, "* BYE [LIMIT] Too many connections from "
-				  "your address for this user\r\n");
+		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections from "
+				       "your address for this user\r\n");
 		return;
 	}
-	(void)client_create(fd, &p);
+	(void)client_create(fd, &wc);
 }
 
 static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
@@ -312,40 +255,16 @@ static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
 	worker_shutdown("master gone");
 }
 
-static void lifeline_read(void *ctx, unsigned events)
+static void worker_stop(const char *why)
 {
-	char b[64];
-	ssize_t r;
-
-	(void)ctx;
-	(void)events;
-	do {
-		r = read(IPC_FD_LIFELINE, b, sizeof(b));
-	} while (r < 0 && errno == EINTR);
-	if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)))
-		return; /* the master never writes; nothing to do */
-	io_remove(&lifeline_io);
-	worker_shutdown("master gone (lifeline)");
-}
-
-static void worker_signal(void *ctx, unsigned events)
-{
-	(void)ctx;
-	(void)events;
-	worker_shutdown("signal");
+	worker_shutdown(why);
 }
 
 void worker_master_init(void)
 {
 	struct ipc_msg m;
-	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
 
-	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(IPC_FD_LIFELINE, F_SETFD, FD_CLOEXEC) < 0)
-		log_fatal("lifeline fd %d: %m", IPC_FD_LIFELINE);
-	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
-	signal_add(SIGTERM, worker_signal, NULL);
-	signal_add(SIGINT, worker_signal, NULL);
+	worker_proc_watch(worker_stop);
 	worker.master = ipc_chan_new(IPC_FD_MASTER, "master", master_rules,
 				     N_ELEMENTS(master_rules), master_msg,
 				     master_closed, NULL);
@@ -380,8 +299,8 @@ void worker_deinit(void)
 	worker.stopping = true; /* no idle timer from the last removal */
 	while (worker.clients != NULL)
 		client_destroy(worker.clients, "exiting");
-	timer_remove(&worker.idle_timer);
-	io_remove(&lifeline_io);
+	worker_proc_idle_stop();
+	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);
 	imap_mbcache_clear();

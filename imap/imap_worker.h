@@ -12,6 +12,11 @@
 
 struct client;
 
+/* Message files being saved at once by all connections together (each is
+ * an open, locked file until its APPEND commits); past it an APPEND is
+ * refused NO [LIMIT]. Two MULTIAPPENDs of the largest size fit. */
+#define WORKER_SAVES_MAX 10000
+
 struct imap_worker {
 	struct config cfg;
 	const char *user; /* --user: the only user this process serves */
@@ -22,7 +27,7 @@ struct imap_worker {
 	struct ipc_chan *master;
 	struct client *clients; /* doubly linked */
 	unsigned nclients;
-	struct timer *idle_timer; /* runs while nclients == 0 */
+	unsigned saves; /* open message saves (WORKER_SAVES_MAX) */
 	/* the account's settings: from each IPC_T_CLIENT (as of its ticket
 	 * redemption) and every IPC_T_USER_SETTINGS push; read them through
 	 * worker_settings() */

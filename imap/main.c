@@ -3,29 +3,17 @@
  * Usage: imap -c CONFIG --user ADDRESS --home DIR
  * (started by the master only; fd 3 = master channel, fd 4 = lifeline) */
 #include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "imap_worker.h"
 #include "ioloop.h"
-#include "ipc_proto.h"
 #include "log.h"
 #include "metrics.h"
-#include "privdrop.h"
 #include "str.h"
-
-static void usage(void)
-{
-	fprintf(stderr, "usage: imap -c CONFIG --user ADDRESS --home DIR\n");
-	exit(2);
-}
+#include "worker_proc.h"
 
 /* mkdir -p with mode 0700 for every directory it creates. */
 static int mkdir_home(const char *path)
@@ -49,13 +37,6 @@ static int mkdir_home(const char *path)
 	return 0;
 }
 
-static void check_fd(int fd, const char *what)
-{
-	if (fcntl(fd, F_GETFD) < 0)
-		log_fatal("fd %d (%s) is not open: started outside the master?",
-			  fd, what);
-}
-
 /*
  * SECURITY: the imap worker serves exactly one user (--user), given to it by
  * the master after the auth daemon vouched for the login. It trusts the
@@ -72,65 +53,22 @@ static void check_fd(int fd, const char *what)
  */
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"user", required_argument, NULL, 'u'},
-		{"home", required_argument, NULL, 'H'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *config_path = NULL, *error;
+	struct worker_proc_args args;
 	char *cerror;
-	enum log_level level;
-	int ch;
 
 	log_init("imap");
-	/* before privileges go: the descriptor is all it needs */
+	/* the descriptor from the master is all it needs */
 	(void)metrics_init();
-	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'u':
-			worker.user = optarg;
-			break;
-		case 'H':
-			worker.home = optarg;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc || config_path == NULL || worker.user == NULL ||
-	    worker.home == NULL || worker.user[0] == '\0' ||
-	    worker.home[0] != '/')
-		usage();
-	if (config_load(config_path, &worker.cfg, &cerror) < 0)
+	worker_proc_parse_args("imap", argc, argv, &args);
+	worker.user = args.user;
+	worker.home = args.home;
+	if (config_load(args.config_path, &worker.cfg, &cerror) < 0)
 		log_fatal("%s", cerror);
-	if (privdrop_is_root()) {
-		struct privdrop_user mu;
-
-		if (privdrop_lookup(worker.cfg.mail_user, &mu, &error) < 0 ||
-		    privdrop_finish(&mu, NULL, &error) < 0)
-			log_fatal("dropping privileges to %s: %s",
-				  worker.cfg.mail_user, error);
-	}
-	/* per connection: its socket; the rest for the mail store */
-	if (privdrop_limit_files(
-		    (unsigned long)worker.cfg.worker_max_clients * 2 + 256,
-		    &error) < 0)
-		log_fatal("%s", error);
-	if (log_level_parse(worker.cfg.log_level, &level) == 0)
-		log_set_level(level);
-	{
-		struct log_ctx ctx = {0};
-
-		if (str_cpy(ctx.user, worker.user, sizeof(ctx.user)) < 0)
-			ctx.user[0] = '\0';
-		log_set_default_ctx(&ctx);
-	}
-	check_fd(IPC_FD_MASTER, "master channel");
-	check_fd(IPC_FD_LIFELINE, "lifeline");
+	/* per connection: its socket; the rest for the mail store and the
+	 * message files APPENDs hold open until their commit */
+	worker_proc_start(&worker.cfg, worker.user,
+			  (unsigned long)worker.cfg.worker_max_clients * 2 +
+				  256 + WORKER_SAVES_MAX);
 	if (mkdir_home(worker.home) < 0)
 		log_fatal("creating home %s: %m", worker.home);
 	if (chdir(worker.home) < 0)

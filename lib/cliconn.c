@@ -119,6 +119,18 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 	if (c->trace == CLICONN_TRACE_OFF)
 		return;
 	trace_data_flush(c);
+	if (part == CLICONN_CHALLENGE && c->trace < CLICONN_TRACEAUTH) {
+		const char *s = p;
+		size_t pre = n >= 4 && memcmp(s, "334 ", 4) == 0   ? 4
+			     : n >= 2 && memcmp(s, "+ ", 2) == 0 ? 2
+								 : 0;
+		if (pre > 0) {
+			snprintf(msg, sizeof(msg), "%.*s***", (int)pre, s);
+			trace_emit(c, 'S', msg, strlen(msg));
+			return;
+		}
+		part = CLICONN_PROTO;
+	}
 	if (part == CLICONN_DATA && c->trace < CLICONN_TRACEDATA) {
 		snprintf(msg, sizeof(msg), "... (%zu bytes)", n);
 		trace_emit(c, 'S', msg, strlen(msg));
@@ -478,7 +490,9 @@ int cliconn_read_line(struct cliconn *c, enum cliconn_part part,
 	}
 	for (;;) {
 		const unsigned char *lf =
-			memchr(c->in.data + scanned, '\n', c->in.len - scanned);
+			c->in.len > scanned ? memchr(c->in.data + scanned, '\n',
+						     c->in.len - scanned)
+					    : NULL;
 		if (lf != NULL) {
 			size_t n = (size_t)(lf - c->in.data);
 			c->consumed = n + 1;

@@ -40,6 +40,9 @@ enum cliconn_part {
 	CLICONN_PROTO,	/* commands and replies */
 	CLICONN_SECRET, /* passwords, SASL responses and challenges */
 	CLICONN_DATA,	/* message contents, literals */
+	/* a server line that may be a SASL challenge: after "334 " (SMTP)
+	 * or "+ " (IMAP) the text is secret, other lines are protocol */
+	CLICONN_CHALLENGE,
 };
 
 enum cliconn_errclass {

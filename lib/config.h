@@ -46,6 +46,10 @@ struct config {
 	unsigned login_max_clients;  /* pre-auth connections per process */
 	unsigned login_idle_timeout; /* seconds */
 	unsigned login_max_line;     /* bytes, pre-auth command line */
+	/* pre-auth literal budget per command (imap_parser_limits) */
+	unsigned login_literal_max_size;  /* bytes of one literal */
+	unsigned login_literal_max_count; /* literals */
+	unsigned login_literal_max_total; /* bytes of all literals */
 	unsigned login_auth_failure_delay; /* milliseconds */
 	unsigned login_max_per_ip; /* pre-auth connections of one address per
 				      login process; 0 = no limit */
@@ -64,7 +68,11 @@ struct config {
 	/* imap worker */
 	unsigned worker_idle_timeout; /* seconds after the last connection */
 	unsigned imap_max_line;	      /* bytes */
-	unsigned imap_max_literal;    /* bytes */
+	unsigned imap_max_literal;    /* bytes of one APPEND message */
+	/* literal budget per command for everything but APPEND messages */
+	unsigned imap_literal_max_size;	 /* bytes of one literal */
+	unsigned imap_literal_max_count; /* literals */
+	unsigned imap_literal_max_total; /* bytes of all literals */
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */

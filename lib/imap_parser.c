@@ -80,6 +80,7 @@ struct imap_parser {
 	struct imap_parser_limits lim;
 	enum parser_state state;
 	enum imap_parse_limit error_limit; /* of the last error returned */
+	bool error_nonsync; /* ... refused a non-synchronizing literal */
 
 	struct buf data; /* tag, name, token texts, literal bytes */
 	struct tok *toks;
@@ -93,7 +94,8 @@ struct imap_parser {
 	size_t line_len; /* command bytes outside literal data */
 	size_t depth;
 	size_t nargs; /* value tokens so far (max_args) */
-	size_t nliterals;
+	size_t nliterals;     /* stored literals of this command */
+	uint64_t literal_bytes; /* and their bytes */
 
 	uint64_t lit_size; /* literal being announced or read */
 	bool lit_overflow; /* announced size did not fit in 64 bits */
@@ -127,9 +129,13 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits)
 	if (p == NULL)
 		return NULL;
 	p->lim = *limits;
+	if (p->lim.max_literal_total == 0 ||
+	    p->lim.max_literal_total >
+		    mul_sat(limits->max_literals, limits->max_literal))
+		p->lim.max_literal_total =
+			mul_sat(limits->max_literals, limits->max_literal);
 	/* command text, every literal, and one NUL per token (+ tag, name) */
-	max = add_sat(limits->max_line,
-		      mul_sat(limits->max_literals, limits->max_literal));
+	max = add_sat(limits->max_line, p->lim.max_literal_total);
 	max = add_sat(max, add_sat(limits->max_args, 4));
 	if (max > SIZE_MAX / 2)
 		max = SIZE_MAX / 2; /* buf adds 1 for its NUL */
@@ -169,6 +175,7 @@ static void command_clear(struct imap_parser *p)
 	p->depth = 0;
 	p->nargs = 0;
 	p->nliterals = 0;
+	p->literal_bytes = 0;
 }
 
 void imap_parser_reset(struct imap_parser *p)
@@ -252,6 +259,33 @@ static enum imap_parse_result fail_limit(struct run *r, const char *reason,
 {
 	r->p->error_limit = limit;
 	return fail(r, reason);
+}
+
+/* Counts the announced literal against the limits for stored literals.
+ * IMAP_PARSE_LIMIT_NONE if it may be stored, else the limit it breaks,
+ * with its reason in *reason_r and error_nonsync set. */
+static enum imap_parse_limit literal_admit(struct imap_parser *p,
+					   const char **reason_r)
+{
+	enum imap_parse_limit l = IMAP_PARSE_LIMIT_NONE;
+
+	if (p->nliterals >= p->lim.max_literals) {
+		l = IMAP_PARSE_LIMIT_LITERALS;
+		*reason_r = "[TOOBIG] Too many literals in one command";
+	} else if (p->lit_overflow || p->lit_size > p->lim.max_literal) {
+		l = IMAP_PARSE_LIMIT_LITERAL;
+		*reason_r = "[TOOBIG] Literal too big";
+	} else if (p->lit_size > p->lim.max_literal_total - p->literal_bytes) {
+		l = IMAP_PARSE_LIMIT_LITERAL_TOTAL;
+		*reason_r = "[TOOBIG] Literals of one command too big";
+	}
+	if (l != IMAP_PARSE_LIMIT_NONE) {
+		p->error_nonsync = !p->lit_sync;
+		return l;
+	}
+	p->nliterals++;
+	p->literal_bytes += p->lit_size;
+	return l;
 }
 
 static int data_add(struct imap_parser *p, const void *d, size_t n)
@@ -600,20 +634,19 @@ static enum imap_parse_result quoted_byte(struct run *r, unsigned char c)
 static enum imap_parse_result literal_announced(struct run *r)
 {
 	struct imap_parser *p = r->p;
+	enum imap_parse_limit l;
+	const char *reason;
 
-	if (++p->nliterals > p->lim.max_literals)
-		return fail_limit(r, "Too many literals",
-				  IMAP_PARSE_LIMIT_LITERALS);
-	if (!p->lit_overflow && p->lim.stream_min > 0 &&
-	    p->lit_size >= p->lim.stream_min) {
+	if (!p->lit_overflow &&
+	    (p->lim.offer_all ||
+	     (p->lim.stream_min > 0 && p->lit_size >= p->lim.stream_min))) {
 		/* the caller decides whether and how to read it */
 		r->pos++;
 		p->state = S_LIT_OFFER;
 		return IMAP_PARSE_LITERAL;
 	}
-	if (p->lit_overflow || p->lit_size > p->lim.max_literal)
-		return fail_limit(r, "[TOOBIG] Literal too big",
-				  IMAP_PARSE_LIMIT_LITERAL);
+	if ((l = literal_admit(p, &reason)) != IMAP_PARSE_LIMIT_NONE)
+		return fail_limit(r, reason, l);
 	r->pos++;
 	tok_begin(p);
 	p->state = S_LIT_DATA;
@@ -940,6 +973,7 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 	*tag_r = (struct str){"", 0};
 	*error_r = NULL;
 	p->error_limit = IMAP_PARSE_LIMIT_NONE;
+	p->error_nonsync = false;
 	if (p->stream_error) {
 		p->stream_error = false;
 		r.error = "Out of memory";
@@ -1001,15 +1035,18 @@ static void literal_skip(struct imap_parser *p)
 enum imap_parse_result imap_parser_literal_store(struct imap_parser *p,
 						 const char **error_r)
 {
+	enum imap_parse_limit l;
+
 	*error_r = NULL;
+	p->error_limit = IMAP_PARSE_LIMIT_NONE;
+	p->error_nonsync = false;
 	if (p->state != S_LIT_OFFER) {
 		*error_r = "No literal offered";
 		return IMAP_PARSE_ERROR;
 	}
-	if (p->lit_size > p->lim.max_literal) {
+	if ((l = literal_admit(p, error_r)) != IMAP_PARSE_LIMIT_NONE) {
 		literal_skip(p);
-		p->error_limit = IMAP_PARSE_LIMIT_LITERAL;
-		*error_r = "[TOOBIG] Literal too big";
+		p->error_limit = l;
 		return IMAP_PARSE_ERROR;
 	}
 	tok_begin(p);
@@ -1067,6 +1104,11 @@ void imap_parser_literal_refuse(struct imap_parser *p)
 enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p)
 {
 	return p->error_limit;
+}
+
+bool imap_parser_error_literal_nonsync(const struct imap_parser *p)
+{
+	return p->error_nonsync;
 }
 
 bool imap_arg_get_astring(const struct imap_arg *a, struct str *r)

@@ -15,9 +15,14 @@
  * BINARY.SIZE[...]) is one atom including its spaces, parentheses and quoted
  * header names, verbatim: the FETCH handler parses the section text itself.
  * Limits: line length excluding literal data (max_line), each literal
- * (max_literal), literals per command, list depth, arguments. Exceeding one
- * is an error; the parser skips the rest of that command (never reading a
- * literal it refused) and continues with the next. */
+ * (max_literal), literals per command and their total size, list depth,
+ * arguments. Exceeding one is an error; the parser skips the rest of that
+ * command (never reading a literal it refused) and continues with the
+ * next. The literal limits (the CVE-2024-34055 class: a command that makes
+ * the server buffer many or huge literals) apply to every literal the
+ * parser stores; a literal the caller streams itself
+ * (imap_parser_literal_stream: APPEND messages, which go to disk) is the
+ * caller's to bound and counts against none of them. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -56,13 +61,18 @@ struct imap_cmd {
 
 struct imap_parser_limits {
 	size_t max_line;     /* bytes of command text, literals excluded */
-	size_t max_literal;  /* bytes per literal */
-	size_t max_literals; /* literals per command */
+	size_t max_literal;  /* bytes per stored literal */
+	size_t max_literals; /* stored literals per command */
+	/* bytes of all stored literals of one command; 0: max_literals x
+	 * max_literal */
+	size_t max_literal_total;
 	size_t max_depth;    /* list nesting */
 	size_t max_args;     /* total args incl. list members */
 	/* Literals of at least this many bytes are offered to the caller
 	 * (IMAP_PARSE_LITERAL) before they are read; 0: never. */
 	size_t stream_min;
+	/* Offer every literal, {0} included, whatever stream_min says. */
+	bool offer_all;
 };
 
 enum imap_parse_result {
@@ -107,12 +117,20 @@ enum imap_parse_result imap_parser_run(struct imap_parser *p, struct buf *in,
 enum imap_parse_limit {
 	IMAP_PARSE_LIMIT_NONE,
 	IMAP_PARSE_LIMIT_LINE,	   /* max_line */
-	IMAP_PARSE_LIMIT_LITERAL,  /* max_literal ("[TOOBIG] ..." error text) */
-	IMAP_PARSE_LIMIT_LITERALS, /* max_literals */
+	/* the literal limits; each error text starts "[TOOBIG] " */
+	IMAP_PARSE_LIMIT_LITERAL,	/* max_literal */
+	IMAP_PARSE_LIMIT_LITERALS,	/* max_literals */
+	IMAP_PARSE_LIMIT_LITERAL_TOTAL, /* max_literal_total */
 	IMAP_PARSE_LIMIT_DEPTH,	   /* max_depth */
 	IMAP_PARSE_LIMIT_ARGS,	   /* max_args */
 };
 enum imap_parse_limit imap_parser_error_limit(const struct imap_parser *p);
+/* Whether the last IMAP_PARSE_ERROR refused a non-synchronizing literal
+ * (LITERAL+, {n+}) for a literal limit. Its bytes are on their way and the
+ * parser would skip them unread; RFC 7888 section 4 lets the server close
+ * instead, which is what a caller does with a client that announces more
+ * than it may send ("* BYE [ALERT]", then the tagged BAD [TOOBIG]). */
+bool imap_parser_error_literal_nonsync(const struct imap_parser *p);
 
 /* ---- literals offered by IMAP_PARSE_LITERAL ---- */
 
@@ -125,7 +143,8 @@ struct imap_literal_info {
 };
 void imap_parser_literal_info(const struct imap_parser *p,
 			      struct imap_literal_info *info_r);
-/* Reads the literal into the command like any other (max_literal applies).
+/* Reads the literal into the command like any other (the literal limits
+ * apply).
  * Returns IMAP_PARSE_CONTINUE when "+ OK" must be sent (sync literal),
  * IMAP_PARSE_NEED_MORE when not, or IMAP_PARSE_ERROR (too big: *error_r
  * as from imap_parser_run; recovery as there, the tag is the command's). */

@@ -39,8 +39,10 @@ void smtp_line_reader_reset(struct smtp_line_reader *r);
 /* Looks for the first line in in[0..len). A line ends with LF (CRLF or a
  * bare LF; the line end is not part of *line_r). After SMTP_LINE_OK or
  * SMTP_LINE_TOO_LONG the caller must consume exactly *consumed_r bytes
- * before the next call; after NEED_MORE, *consumed_r bytes of an overlong
- * line may be dropped (0 otherwise). */
+ * before the next call. After NEED_MORE, *consumed_r bytes of an overlong
+ * line are to be dropped; when that is more than 0 the caller calls again
+ * at once (the end of the overlong line came, and complete lines may
+ * follow it). */
 enum smtp_line_result smtp_line_read(struct smtp_line_reader *r,
 				     const unsigned char *in, size_t len,
 				     struct str *line_r, size_t *consumed_r);

@@ -217,6 +217,7 @@ static int tls_setup(struct smtpc *c, const struct smtpc_settings *s,
 	struct tls_client_opts o = {
 		.ca_file = s->ca_file,
 		.no_verify = s->tls_no_verify,
+		.no_name_check = s->tls_no_name_check,
 		.cert_file = s->cert_file,
 		.key_file = s->key_file,
 		.cert_pem = s->cert_pem,
@@ -300,7 +301,7 @@ static int sasl_run(struct smtpc *c, enum saslc_mech m,
 		goto out;
 	}
 	for (;;) {
-		if (smtpc_read_reply(c, CLICONN_SECRET, r) < 0)
+		if (smtpc_read_reply(c, CLICONN_CHALLENGE, r) < 0)
 			goto out;
 		if (r->code != 334)
 			break;

@@ -86,6 +86,7 @@ struct smtpc_settings {
 	enum smtpc_tls tls;
 	const char *ca_file; /* NULL: TLS_SYSTEM_CA */
 	bool tls_no_verify;  /* tests only */
+	bool tls_no_name_check; /* see struct tls_client_opts */
 	/* client certificate, as in struct tls_client_opts: files, or PEM
 	 * text in memory (mailadm sendmail's on-the-fly certificate) */
 	const char *cert_file, *key_file;

@@ -137,6 +137,10 @@ int tls_channel_binding(struct tls_conn *conn, const char **type_r,
 struct tls_client_opts {
 	const char *ca_file; /* PEM bundle; NULL: TLS_SYSTEM_CA */
 	bool no_verify;	     /* tests and explicit admin choice only */
+	/* the chain must verify but the host name is not checked: for a
+	 * connection to our own listener by address, with our own
+	 * certificate as the only trust anchor */
+	bool no_name_check;
 	/* client certificate: files (key_file alone may hold both) or PEM
 	 * text in memory; none when all are NULL */
 	const char *cert_file, *key_file;

@@ -15,6 +15,7 @@ struct tls_client {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	bool no_verify;
+	bool no_name_check;
 };
 
 static int client_cert_load(struct tls_client *cli,
@@ -50,6 +51,7 @@ int tls_client_new(const struct tls_client_opts *o, struct tls_client **cli_r,
 		return -1;
 	}
 	cli->no_verify = o->no_verify;
+	cli->no_name_check = o->no_name_check;
 	if ((ret = gnutls_certificate_allocate_credentials(&cli->cred)) < 0) {
 		free(cli);
 		*error_r = gnutls_strerror(ret);
@@ -143,7 +145,9 @@ struct tls_conn *tls_client_conn_new(struct tls_client *cli, int fd,
 	/* GnuTLS copies the name; the handshake fails unless the chain
 	 * verifies and names server_name (DNS or IP SAN) */
 	if (!cli->no_verify)
-		gnutls_session_set_verify_cert(conn->session, server_name, 0);
+		gnutls_session_set_verify_cert(
+			conn->session, cli->no_name_check ? NULL : server_name,
+			0);
 	tls_conn_set_fd(conn, fd);
 	return conn;
 }

@@ -6,8 +6,9 @@
  * account record; they travel with ticket redemption (IPC_T_TICKET_USER ->
  * IPC_T_CLIENT), with a user lookup (IPC_T_USER_INFO), and as a live push
  * when an admin changes them (IPC_T_USER_SETTINGS: auth -> master -> the
- * account's workers). This is their one wire form: three fields appended
- * in this order, u64 quota_storage, u64 quota_messages, u32 trace. */
+ * account's workers). This is their one wire form: four fields appended
+ * in this order, u64 quota_storage, u64 quota_messages, u32 trace, u32
+ * flags. */
 #include <stdint.h>
 
 struct ipc_msg;
@@ -25,17 +26,24 @@ struct user_settings {
 	uint64_t quota_storage;	 /* bytes of RFC822.SIZE; 0 = unlimited */
 	uint64_t quota_messages; /* messages; 0 = unlimited */
 	uint32_t trace;		 /* enum user_trace */
+	uint32_t flags;		 /* USER_F_* */
 };
+
+/* The submission worker saves a copy of every message the account submits
+ * into its \Sent mailbox (for clients that do not do it themselves). */
+#define USER_F_SAVE_SENT 0x1u
+#define USER_F_ALL	 0x1u
 
 /* "none", "trace", "traceauth", "tracedata"; "?" for an invalid value. */
 const char *user_trace_name(uint32_t trace);
 /* The level named s (exact, lowercase). 0, or -1 if s names none. */
 int user_trace_parse(const char *s, uint32_t *trace_r);
 
-/* Appends the three fields to m. */
+/* Appends the four fields to m. */
 void user_settings_add(struct ipc_msg *m, const struct user_settings *s);
-/* Reads the three fields from m into s_r. 0, or -1 (m->bad set) if a field
- * is missing or the trace level is out of range; s_r is then zeroed. */
+/* Reads the four fields from m into s_r. 0, or -1 (m->bad set) if a field
+ * is missing, the trace level is out of range or a flag unknown; s_r is
+ * then zeroed. */
 int user_settings_get(struct ipc_msg *m, struct user_settings *s_r);
 
 #endif

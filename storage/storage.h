@@ -204,7 +204,9 @@ enum storage_result storage_mailbox_name_check(const char *name, char *out,
 					       const char **error_r);
 
 /* CREATE: creates name and any missing parents (each with a fresh
- * UIDVALIDITY); special_use (STORAGE_SPECIAL_*) applies to name only.
+ * UIDVALIDITY); special_use (STORAGE_SPECIAL_*) applies to name only, and
+ * each of its attributes moves there: another mailbox holding it loses it,
+ * in the same transaction (one mailbox per attribute per account).
  * ALREADYEXISTS if name exists (INBOX always does), LIMIT past
  * STORAGE_MAILBOXES_MAX. A trailing '/' is the command layer's to strip.
  * mbox_r (may be NULL) receives the new mailbox. */
@@ -350,9 +352,10 @@ enum storage_result storage_save_write(struct storage_save *save,
 				       const char **error_r);
 /* Bytes written so far. */
 uint64_t storage_save_size(const struct storage_save *save);
-/* Ends writing: fsyncs the file (storage_append_commit fsyncs tmp/ once
- * for its batch). Afterwards only storage_append_commit or
- * storage_save_abort. */
+/* Ends writing and starts the writeback; storage_append_commit makes the
+ * data durable (fdatasync of every file of its batch, then tmp/ once,
+ * before the transaction), so a batch costs one journal commit, not one a
+ * message. Afterwards only storage_append_commit or storage_save_abort. */
 enum storage_result storage_save_finish(struct storage_save *save,
 					const char **error_r);
 /* Deletes the file and frees save. Accepts NULL; NULLs *save. */

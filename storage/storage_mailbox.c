@@ -346,6 +346,8 @@ static int create_parents(struct storage *s, DB_TXN *txn, struct st_meta *meta,
 
 /* ---- CREATE ---- */
 
+static int special_use_take(struct storage *s, DB_TXN *txn, uint32_t bits);
+
 struct create_ctx {
 	const char *name;
 	uint32_t special_use;
@@ -367,7 +369,9 @@ static int create_txn(struct storage *s, DB_TXN *txn, void *ctx)
 			       "mailbox already exists");
 	if (ret != DB_NOTFOUND)
 		return ret;
-	if ((ret = create_parents(s, txn, &meta, c->name)) != 0 ||
+	if ((c->special_use != 0 &&
+	     (ret = special_use_take(s, txn, c->special_use)) != 0) ||
+	    (ret = create_parents(s, txn, &meta, c->name)) != 0 ||
 	    (ret = st_mbox_create(s, txn, &meta, c->name, c->special_use,
 				  c->m)) != 0)
 		return ret;
@@ -774,6 +778,24 @@ static int iter_add(struct storage *s, DB_TXN *txn, const DBT *key,
 		return 0;
 	if (ret == 0)
 		l->n++;
+	return ret;
+}
+
+/* Each special-use attribute belongs to one mailbox (RFC 6154 5.1 lets a
+ * server refuse or move; moving is what a client that creates "Sent Items"
+ * with \Sent means): removes bits from every mailbox holding any. */
+static int special_use_take(struct storage *s, DB_TXN *txn, uint32_t bits)
+{
+	struct mbox_list l = {NULL, 0, 0};
+	int ret = st_db_walk(s, txn, ST_DB_NAMES, iter_add, &l);
+
+	for (size_t i = 0; ret == 0 && i < l.n; i++) {
+		if ((l.m[i].special_use & bits) == 0)
+			continue;
+		l.m[i].special_use &= ~bits;
+		ret = st_mbox_put(s, txn, &l.m[i]);
+	}
+	free(l.m);
 	return ret;
 }
 

@@ -414,6 +414,8 @@ static void sub_input(struct login_client *lc)
 			&sc->reader, lc->in.data, lc->in.len, &line, &used);
 		if (r == SMTP_LINE_NEED_MORE) {
 			buf_consume(&lc->in, used);
+			if (used > 0 && lc->in.len > 0)
+				continue;
 			break;
 		}
 		if (r == SMTP_LINE_TOO_LONG) {
@@ -488,7 +490,9 @@ static int sub_client_new(struct login_client *lc)
 		return -1;
 	sc->lc = lc;
 	sc->host = smtp_hostname(cfg);
-	smtp_line_reader_init(&sc->reader, cfg->login_max_line);
+	/* login_max_line counts the CRLF too; a full input buffer must be
+	 * seen as an overlong line, or reading would stop for good */
+	smtp_line_reader_init(&sc->reader, cfg->login_max_line - 2);
 	lc->proto_ctx = sc;
 	login_client_printf(lc, "220 %s ESMTP Postern ready\r\n", sc->host);
 	if (lc->implicit_tls)

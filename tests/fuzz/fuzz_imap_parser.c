@@ -1,6 +1,8 @@
 /* Fuzz target: the IMAP command reader (lib/imap_parser.c).
  *
- * Input: byte 0 picks the limits, how offered literals are answered
+ * Input: byte 0 picks the limits (bit 0 tiny ones, bit 3 every literal
+ * offered with a total budget, as the worker runs it), how offered
+ * literals are answered
  * (store / stream / refuse, or decided per literal), and the split step;
  * the rest is client bytes. They are parsed twice, whole and fed in splits,
  * and the two transcripts must be identical: the parser promises that any
@@ -28,6 +30,17 @@ static const struct imap_parser_limits limits_tiny = {
 	.max_depth = 2,
 	.max_args = 6,
 	.stream_min = 4,
+};
+
+/* As the worker: every literal offered, stored ones within a total. */
+static const struct imap_parser_limits limits_offer_all = {
+	.max_line = 8192,
+	.max_literal = 64,
+	.max_literals = 6,
+	.max_literal_total = 100,
+	.max_depth = 8,
+	.max_args = 256,
+	.offer_all = true,
 };
 
 struct run {
@@ -230,7 +243,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > 65536)
 		return 0;
-	lim = (data[0] & 0x01) ? &limits_tiny : &limits_normal;
+	lim = (data[0] & 0x08)	 ? &limits_offer_all
+	      : (data[0] & 0x01) ? &limits_tiny
+				 : &limits_normal;
 	step = 1 + ((data[0] >> 4) & 0x0f);
 	whole.policy = split.policy = (data[0] >> 1) & 0x03;
 	buf_init(&whole.log, 1 << 24);

@@ -75,7 +75,7 @@ def test_create_special_use(instance):
     ok(c, "c", 'CREATE MySpecial (USE (\\Drafts \\Sent))')
     assert lst(c, 'LIST "" MySpecial') == [
         b'* LIST (\\HasNoChildren \\Drafts \\Sent) "/" "MySpecial"']
-    no(c, "c2", 'CREATE Other (USE (\\Bogus))', "USE")
+    no(c, "c2", 'CREATE Other (USE (\\Bogus))', "USEATTR")
     bad(c, "c3", 'CREATE Other (FOO (\\Drafts))')
     c.close()
 

@@ -59,17 +59,21 @@ def _check_limits(pid, nofile):
     assert lim["Max open files"] == (str(nofile), str(nofile)), (pid, lim)
 
 
-def test_login_processes(instance, session):
-    pool = instance.pool_pids()
-    proxies = instance.proxy_pids()
-    assert pool and proxies, (pool, proxies)
+def _check_login_processes(instance, pids):
     chroot = os.path.realpath(instance.settings["login_chroot"])
-    for pid in pool | proxies:
+    for pid in pids:
         st = _check_unprivileged(pid, instance.settings["login_user"])
         assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
         assert os.readlink("/proc/%d/root" % pid) == chroot, pid
         _check_limits(pid,
                       int(instance.settings["login_max_clients"]) * 2 + 64)
+
+
+def test_login_processes(instance, session):
+    pool = instance.pool_pids()
+    proxies = instance.proxy_pids()
+    assert pool and proxies, (pool, proxies)
+    _check_login_processes(instance, pool | proxies)
 
 
 def test_auth_process(instance, session):
@@ -84,8 +88,10 @@ def test_worker_process(instance, session):
     assert len(workers) == 1, workers
     for pid in workers:
         _check_unprivileged(pid, instance.settings["mail_user"])
+        # + WORKER_SAVES_MAX (imap/imap_worker.h): APPENDs' open files
         _check_limits(pid,
-                      int(instance.settings["worker_max_clients"]) * 2 + 256)
+                      int(instance.settings["worker_max_clients"]) * 2 + 256
+                      + 10000)
 
 
 def test_only_master_is_root(instance, session):
@@ -149,3 +155,34 @@ def test_account_database_closed(instance, session, who):
     assert len(paths) > 1, "auth_dir is empty: %s" % auth_dir
     opened = _try_as(instance.settings[who], paths)
     assert opened == [], opened
+
+
+@pytest.fixture(scope="module")
+def submission_session(instance, session):
+    """A logged-in submission session (465), so that a submission-login
+    proxy and the account's submission worker exist."""
+    from smtpa import login
+    c = login(instance, USER, PW)
+    assert c.cmd("NOOP")[0] == 250
+    yield c
+    c.close()
+
+
+def test_submission_login_processes(instance, submission_session):
+    logins = instance.pids("submission-login")
+    pool = {p for p in logins if helpers.proc_ppid(p) == instance.master.pid}
+    proxies = {p for p in logins if helpers.proc_ppid(p) in pool}
+    assert len(pool) == int(instance.settings["login_processes"]), logins
+    assert proxies, logins
+    _check_login_processes(instance, pool | proxies)
+
+
+def test_submission_worker_process(instance, submission_session):
+    workers = [p for p in instance.pids("submission")
+               if USER in (helpers.proc_cmdline(p) or [])]
+    assert len(workers) == 1, workers
+    for pid in workers:
+        st = _check_unprivileged(pid, instance.settings["mail_user"])
+        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
+        _check_limits(pid,
+                      int(instance.settings["worker_max_clients"]) * 3 + 256)

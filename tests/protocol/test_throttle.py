@@ -100,3 +100,37 @@ def test_sighup_changes_limits(fresh_instance):
         assert plain(c, "wrong-2").startswith(b"a NO [AUTHENTICATIONFAILED]")
     with imaps_from(inst, "127.0.0.4") as c:
         assert plain(c, PW) == REFUSED
+
+
+def test_shared_with_submission(instance):
+    """Guesses over SMTP submission count for the same address as IMAP
+    ones: both protocols refuse it afterwards."""
+    from smtpa import Smtp
+    source = "127.0.0.3"
+
+    def smtp_from():
+        sock = socket.create_connection(
+            (instance.host, instance.submissions_port),
+            timeout=helpers.TIMEOUT, source_address=(source, 0))
+        sock = instance.ssl_ctx.wrap_socket(sock,
+                                            server_hostname=instance.tls_name)
+        c = Smtp(sock)
+        c.greeting = c.reply()
+        c.ehlo()
+        return c
+
+    def smtp_plain(c, pw):
+        return c.cmd("AUTH PLAIN " + helpers.plain_ir(USER, pw))
+
+    with smtp_from() as c:
+        for i in range(3):
+            code, lines = smtp_plain(c, "smtp-guess-%d" % i)
+            if code == 421:
+                break
+            assert (code, lines[0][:5]) == (535, "5.7.8"), (code, lines)
+    with imaps_from(instance, source) as c:
+        assert plain(c, PW) == REFUSED
+    with smtp_from() as c:
+        code, lines = smtp_plain(c, PW)
+        assert (code, lines[0][:5]) == (454, "4.7.0"), (code, lines)
+        assert "Too many failed login attempts" in lines[0]

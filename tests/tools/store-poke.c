@@ -11,6 +11,8 @@
  *   flags MAILBOX LO HI +|-|= N  STORE of the flag bitmask N
  *   status MAILBOX               "messages uidnext uidvalidity highestmodseq"
  *   uids MAILBOX                 every UID, one a line
+ *   quota MAILBOX                the quota counters: "messages bytes"
+ *                                (MAILBOX only has to exist)
  *   check MAILBOX                the whole store is consistent (files,
  *                                records, counters): exit 0, else 1
  *
@@ -201,6 +203,12 @@ int main(int argc, char **argv)
 		if (storage_msg_scan(store, id, 1, UINT32_MAX, print_uid, NULL,
 				     NULL, &error) != STORAGE_OK)
 			die("uids", error);
+	} else if (strcmp(cmd, "quota") == 0) {
+		uint64_t qm, qb;
+
+		if (storage_quota_get(store, &qm, &qb, &error) != STORAGE_OK)
+			die("quota", error);
+		printf("%" PRIu64 " %" PRIu64 "\n", qm, qb);
 	} else if (strcmp(cmd, "check") == 0) {
 		if (!st_test_consistent(store, argv[1]))
 			die("check", "the store is inconsistent");

@@ -1,4 +1,4 @@
-/* The account record: version 2 round-trips the settings, version 1
+/* The account record: version 3 round-trips the settings, versions 2 and 1
  * records (written before quotas) still read, and anything malformed is
  * refused. */
 #include <string.h>
@@ -48,19 +48,32 @@ int main(void)
 	a.settings.quota_storage = 5ull << 30;
 	a.settings.quota_messages = 12345;
 	a.settings.trace = USER_TRACE_TRACEDATA;
+	a.settings.flags = USER_F_SAVE_SENT;
 	buf_init(&rec, ACCOUNT_RECORD_MAX);
 	CHECK(account_encode(&a, &rec) == 0);
-	CHECK(rec.data[0] == 2);
+	CHECK(rec.data[0] == 3);
 	CHECK(account_decode(rec.data, rec.len, &b, &error) == 0);
 	CHECK(b.settings.quota_storage == 5ull << 30 &&
 	      b.settings.quota_messages == 12345 &&
-	      b.settings.trace == USER_TRACE_TRACEDATA);
+	      b.settings.trace == USER_TRACE_TRACEDATA &&
+	      b.settings.flags == USER_F_SAVE_SENT);
 	CHECK(b.created == a.created && b.have_sha1 &&
 	      memcmp(b.sha256.stored_key, a.sha256.stored_key, 32) == 0);
 
-	/* a trace level past the last one, a short and a long record */
-	rec.data[rec.len - 1] = USER_TRACE_MAX + 1;
+	/* an unknown flag, a trace level past the last one, a short and a
+	 * long record */
+	rec.data[rec.len - 1] = 0x80;
 	CHECK(account_decode(rec.data, rec.len, &b, &error) < 0);
+	rec.data[rec.len - 1] = USER_F_SAVE_SENT;
+	rec.data[rec.len - 2] = USER_TRACE_MAX + 1;
+	CHECK(account_decode(rec.data, rec.len, &b, &error) < 0);
+	rec.data[rec.len - 2] = USER_TRACE_TRACEDATA;
+	/* version 2: the same without the flags */
+	rec.data[0] = 2;
+	CHECK(account_decode(rec.data, rec.len - 1, &b, &error) == 0);
+	CHECK(b.settings.trace == USER_TRACE_TRACEDATA && b.settings.flags == 0);
+	CHECK(account_decode(rec.data, rec.len, &b, &error) < 0);
+	rec.data[0] = 3;
 	rec.data[rec.len - 1] = 0;
 	CHECK(account_decode(rec.data, rec.len - 1, &b, &error) < 0);
 	CHECK(buf_append(&rec, "", 1) == 0);
@@ -79,7 +92,7 @@ int main(void)
 	record_put_be(&rec, 1, 8);
 	record_put_be(&rec, 0, 1);
 	CHECK(account_decode(rec.data, rec.len, &b, &error) < 0);
-	rec.data[0] = 3;
+	rec.data[0] = 4;
 	CHECK(account_decode(rec.data, rec.len, &b, &error) < 0 &&
 	      strcmp(error, "unknown record version") == 0);
 
@@ -99,6 +112,14 @@ int main(void)
 		ipc_add_u64(&m, 1);
 		ipc_add_u64(&m, 2);
 		ipc_add_u32(&m, 9);
+		ipc_add_u32(&m, 0);
+		CHECK(user_settings_get(&m, &s) < 0 && s.quota_storage == 0);
+		ipc_msg_deinit(&m);
+		ipc_msg_init(&m, 1, 0);
+		ipc_add_u64(&m, 1);
+		ipc_add_u64(&m, 2);
+		ipc_add_u32(&m, 0);
+		ipc_add_u32(&m, 0x80); /* an unknown flag */
 		CHECK(user_settings_get(&m, &s) < 0 && s.quota_storage == 0);
 		ipc_msg_deinit(&m);
 		CHECK(user_trace_parse("traceauth", &t) == 0 &&

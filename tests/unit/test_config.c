@@ -40,6 +40,9 @@ static const struct key_case key_cases[] = {
         K(admin_group, false, "padmin"),
         K(imap_listen, false, "127.0.0.1:1143"),
         K(imaps_listen, false, "[::1]:1993 127.0.0.1:1993"),
+        K(submission_listen, false, "127.0.0.1:1587"),
+        K(submissions_listen, false, "127.0.0.1:1465"),
+        K(hostname, false, "mail.example.org"),
         K(tls_cert, false, "/srv/p/cert.pem"),
         K(tls_key, false, "/srv/p/key.pem"),
         K(tls_priority, false, "NORMAL:%COMPAT"),
@@ -48,6 +51,9 @@ static const struct key_case key_cases[] = {
         K(login_max_clients, true, "17"),
         K(login_idle_timeout, true, "61"),
         K(login_max_line, true, "1000"),
+        K(login_literal_max_size, true, "2048"),
+        K(login_literal_max_count, true, "2"),
+        K(login_literal_max_total, true, "4096"),
         K(login_auth_failure_delay, true, "0"),
         K(scram_iterations, true, "5000"),
         K(auth_max_exchanges, true, "9"),
@@ -58,7 +64,17 @@ static const struct key_case key_cases[] = {
         K(worker_max_clients, true, "7"),
         K(imap_max_line, true, "2048"),
         K(imap_max_literal, true, "2147483647"),
+        K(imap_literal_max_size, true, "65536"),
+        K(imap_literal_max_count, true, "77"),
+        K(imap_literal_max_total, true, "300000"),
         K(imap_idle_timeout, true, "1801"),
+        K(smarthost, false, "relay.example.net:587"),
+        K(smarthost_tls, false, "tls"),
+        K(smarthost_ca_file, false, "/etc/ssl/relay-ca.pem"),
+        K(smarthost_user, false, "postern"),
+        K(smarthost_password_file, false, "/etc/postern/relay-pw"),
+        K(submission_max_recipients, true, "50"),
+        K(submission_max_message_size, true, "1048576"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
 };
@@ -386,6 +402,11 @@ static void test_errors(void)
 	CHECK(refuses("Run_dir = /x\n", 1, "Run_dir", "unknown key"));
 	CHECK(refuses("run_dirx = /x\n", 1, "run_dirx", "unknown key"));
 	CHECK(refuses("run = /x\n", 1, "run", "unknown key"));
+	/* a key with a fixed set of words */
+	CHECK(refuses("smarthost_tls = TLS\n", 1, "smarthost_tls",
+		      "must be one of: starttls tls none"));
+	CHECK(refuses("smarthost = relay.example\n", 1, "smarthost", NULL));
+	CHECK(loads("smarthost_tls = none\n"));
 
 	/* repeated keys, even with the same value */
 	CHECK(refuses("run_dir = /a\nlogin_processes = 2\nrun_dir = /a\n", 3,
@@ -416,6 +437,10 @@ static void test_errors(void)
 	CHECK(refuses("imap_idle_timeout = 59\n", 1, "imap_idle_timeout",
 	              NULL));
 	CHECK(refuses("login_max_line = 511\n", 1, "login_max_line", NULL));
+	CHECK(refuses("imap_literal_max_count = 0\n", 1,
+		      "imap_literal_max_count", NULL));
+	CHECK(refuses("login_literal_max_size = 63\n", 1,
+		      "login_literal_max_size", NULL));
 	CHECK(refuses("imap_max_literal = 2147483648\n", 1, "imap_max_literal",
 	              NULL));
 	CHECK(refuses("imap_max_literal = 4294967295\n", 1, "imap_max_literal",

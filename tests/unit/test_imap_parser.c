@@ -400,9 +400,9 @@ static void test_limits(void)
 	/* literal count */
 	lim.max_literals = 2;
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2 {1}\r\nb NOOP\r\n",
-		 "ERR a Too many literals|CMD b NOOP|");
+		 "ERR a [TOOBIG] Too many literals in one command|CMD b NOOP|");
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2 {1+}\r\n3\r\nb NOOP\r\n",
-		 "ERR a Too many literals|CMD b NOOP|");
+		 "ERR a [TOOBIG] Too many literals in one command|CMD b NOOP|");
 	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2\r\nb NOOP\r\n",
 		 "CMD a X L:1 L:2|CMD b NOOP|");
 	lim = default_limits;
@@ -729,6 +729,83 @@ static void test_stream_refuse_midway(void)
 	imap_parser_free(&p);
 }
 
+/* The budget for stored literals: count, size and total per command, each
+ * accepted at exactly the limit and refused one over; streamed literals
+ * count against none of them; a refused LITERAL+ is flagged so the caller
+ * can close. */
+static void test_literal_budget(void)
+{
+	struct imap_parser_limits lim = default_limits;
+	struct imap_parser *p;
+	struct buf in;
+	struct imap_cmd cmd;
+	struct str tag;
+	const char *error;
+
+	lim.max_literal = 10;
+	lim.max_literals = 3;
+	lim.max_literal_total = 20;
+	EXPECT_N(&lim, "a X {10+}\r\n0123456789 {10+}\r\n0123456789\r\n",
+		 "CMD a X L:0123456789 L:0123456789|");
+	EXPECT_N(&lim,
+		 "a X {10+}\r\n0123456789 {10+}\r\n0123456789 {1+}\r\nx\r\n"
+		 "b NOOP\r\n",
+		 "ERR a [TOOBIG] Literals of one command too big|CMD b NOOP|");
+	EXPECT_N(&lim, "a X {1+}\r\n1 {1+}\r\n2 {1+}\r\n3\r\n",
+		 "CMD a X L:1 L:2 L:3|");
+	EXPECT_N(&lim,
+		 "a X {1+}\r\n1 {1+}\r\n2 {1+}\r\n3 {1+}\r\n4\r\nb NOOP\r\n",
+		 "ERR a [TOOBIG] Too many literals in one command|CMD b NOOP|");
+	EXPECT_N(&lim, "a X {11+}\r\n01234567890\r\nb NOOP\r\n",
+		 "ERR a [TOOBIG] Literal too big|CMD b NOOP|");
+	/* the budget is per command: the next one starts afresh */
+	EXPECT_N(&lim,
+		 "a X {10+}\r\n0123456789 {10+}\r\n0123456789\r\n"
+		 "b X {10+}\r\n0123456789 {10+}\r\n0123456789\r\n",
+		 "CMD a X L:0123456789 L:0123456789|"
+		 "CMD b X L:0123456789 L:0123456789|");
+
+	/* offered literals: stored ones are counted the same way ... */
+	lim.offer_all = true;
+	offer_mode = OFFER_STORE;
+	EXPECT_N(&lim, "a X {0+}\r\n {10+}\r\n0123456789 {10+}\r\n0123456789\r\n",
+		 "LIT a X 0+ store|LIT a X L: 10+ store|"
+		 "LIT a X L: L:0123456789 10+ store|"
+		 "CMD a X L: L:0123456789 L:0123456789|");
+	EXPECT_N(&lim, "a X {11}\r\nb NOOP\r\n",
+		 "LIT a X 11 store|ERR [TOOBIG] Literal too big|CMD b NOOP|");
+	/* ... streamed ones not at all */
+	offer_mode = OFFER_STREAM;
+	buf_clear(&streamed);
+	EXPECT_N(&lim,
+		 "a APPEND X {30+}\r\n012345678901234567890123456789 "
+		 "{30+}\r\n012345678901234567890123456789 {30+}\r\n"
+		 "012345678901234567890123456789 {30+}\r\n"
+		 "012345678901234567890123456789\r\n",
+		 "LIT a APPEND A:X 30+ stream|LIT a APPEND A:X S: 30+ stream|"
+		 "LIT a APPEND A:X S: S: 30+ stream|"
+		 "LIT a APPEND A:X S: S: S: 30+ stream|"
+		 "CMD a APPEND A:X S: S: S: S:|");
+	lim.offer_all = false;
+
+	/* which refusals were of a LITERAL+ literal */
+	p = imap_parser_new(&lim);
+	buf_init(&in, 4096);
+	buf_append_cstr(&in, "a X {11+}\r\n");
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) == IMAP_PARSE_ERROR);
+	CHECK(imap_parser_error_literal_nonsync(p));
+	CHECK(imap_parser_error_limit(p) == IMAP_PARSE_LIMIT_LITERAL);
+	buf_append_cstr(&in, "01234567890\r\nb X {11}\r\n");
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) == IMAP_PARSE_ERROR);
+	CHECK(!imap_parser_error_literal_nonsync(p));
+	CHECK(str_eq(tag, STR_LIT("b")));
+	buf_append_cstr(&in, "c X \"x\r\n");
+	CHECK(imap_parser_run(p, &in, &cmd, &tag, &error) == IMAP_PARSE_ERROR);
+	CHECK(!imap_parser_error_literal_nonsync(p));
+	buf_deinit(&in);
+	imap_parser_free(&p);
+}
+
 int main(void)
 {
 	rng_state = 0x123456789abcdefULL;
@@ -744,6 +821,7 @@ int main(void)
 	test_fuzz();
 	test_offered_literals();
 	test_stream_refuse_midway();
+	test_literal_budget();
 	buf_deinit(&streamed);
 	return tap_done();
 }

@@ -51,7 +51,8 @@ static void lines_of(const char *text, size_t max, size_t chunk,
 				buf_append_cstr(out, "T|");
 			}
 			buf_consume(&in, used);
-			if (res == SMTP_LINE_NEED_MORE)
+			if (res == SMTP_LINE_NEED_MORE &&
+			    (used == 0 || in.len == 0))
 				break;
 		}
 		if (pos == tlen)
@@ -98,6 +99,14 @@ static void test_lines(void)
 	CHECK(used == 2);
 	CHECK(smtp_line_read(&r, (const unsigned char *)"OK\n", 3, &line,
 			     &used) == SMTP_LINE_OK);
+	/* the end of an overlong line and a whole line in one read: both
+	 * found, the second without more input */
+	buf_init(&out, 4096);
+	lines_of("abcdefgh", 4, 0, &out);
+	buf_clear(&out);
+	lines_of("abcdefghij\r\nNOOP\r\n", 4, 8, &out);
+	CHECK(strcmp(buf_cstr(&out), "T|L:NOOP|") == 0);
+	buf_deinit(&out);
 	CHECK(used == 3 && str_eq(line, STR_LIT("OK")));
 }
 
