@@ -18,12 +18,14 @@
 
 #define EXIT_LOCAL 1
 
-static int metrics_attach(const struct config *cfg)
+static int metrics_attach(const struct config *cfg, bool sessions)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", cfg->run_dir, METRICS_FILE);
+	snprintf(path, sizeof(path), "%s/%s", cfg->run_dir,
+		 sessions ? METRICS_SESSIONS_FILE : METRICS_FILE);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || metrics_open_ro(fd) < 0) {
+	if (fd < 0 || (sessions ? metrics_sessions_open_ro(fd)
+				: metrics_open_ro(fd)) < 0) {
 		fprintf(stderr,
 			"mailadm: cannot read %s: %s (is postern running? "
 			"mailadm stats needs root or admin_group)\n",
@@ -38,7 +40,7 @@ static int metrics_attach(const struct config *cfg)
 
 int ops_stats(const struct config *cfg, bool json)
 {
-	if (metrics_attach(cfg) < 0)
+	if (metrics_attach(cfg, false) < 0)
 		return EXIT_LOCAL;
 	struct buf out;
 	buf_init(&out, 1024 * 1024);
@@ -101,7 +103,7 @@ static void who_one(void *ctx, const struct metrics_session_info *s)
 
 int ops_who(const struct config *cfg, bool json)
 {
-	if (metrics_attach(cfg) < 0)
+	if (metrics_attach(cfg, true) < 0)
 		return EXIT_LOCAL;
 	struct who_ctx w = {json, 0};
 	if (json)

@@ -36,11 +36,16 @@ struct metrics_file {
 	_Atomic uint64_t counter[METRICS_COUNTER_COUNT];
 	_Atomic uint64_t login[METRICS_MECH_COUNT][METRICS_RESULT_COUNT];
 	struct metrics_slot slot[METRICS_SLOTS];
-	/* a sparse tail: pages exist only where sessions were */
+};
+
+/* a sparse file: pages exist only where sessions were */
+struct metrics_sessions_file {
+	uint64_t magic;
 	struct metrics_sess sess[METRICS_SESSIONS];
 };
 
 static struct metrics_file *mf;
+static struct metrics_sessions_file *msf;
 static int my_slot = -1;
 
 static const char *const mech_names[METRICS_MECH_COUNT] = {
@@ -49,82 +54,117 @@ static const char *const mech_names[METRICS_MECH_COUNT] = {
 	"EXTERNAL",	  "other",
 };
 
-static int metrics_map(int fd, bool writable)
+/* Maps size bytes of fd; NULL with errno. The file starts with the
+ * magic. */
+static void *metrics_map(int fd, size_t size, bool writable)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0)
-		return -1;
-	if ((size_t)st.st_size < sizeof(struct metrics_file)) {
+		return NULL;
+	if ((size_t)st.st_size < size) {
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
-	void *p = mmap(NULL, sizeof(struct metrics_file),
-		       PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
-		       0);
+	void *p = mmap(NULL, size, PROT_READ | (writable ? PROT_WRITE : 0),
+		       MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		return -1;
-	struct metrics_file *f = p;
-	if (f->magic != METRICS_MAGIC) {
-		munmap(p, sizeof(*f));
+		return NULL;
+	if (*(const uint64_t *)p != METRICS_MAGIC) {
+		munmap(p, size);
 		errno = EINVAL;
-		return -1;
+		return NULL;
 	}
-	mf = f;
-	return 0;
+	return p;
 }
 
-int metrics_init(void)
+static int metrics_map_env(const char *var, size_t size, void **p_r)
 {
-	const char *v = getenv(METRICS_FD_ENV);
-	const char *s = getenv(METRICS_SLOT_ENV);
-	uint32_t fd, slot;
+	const char *v = getenv(var);
+	uint32_t fd;
 	if (v == NULL || strnum_cstr_u32(v, &fd) < 0) {
 		errno = ENOENT;
 		return -1;
 	}
-	int r = metrics_map((int)fd, true);
+	*p_r = metrics_map((int)fd, size, true);
 	int e = errno;
 	close((int)fd);
-	unsetenv(METRICS_FD_ENV);
-	if (r == 0 && s != NULL && strnum_cstr_u32(s, &slot) == 0 &&
-	    slot < METRICS_SLOTS)
-		my_slot = (int)slot;
+	unsetenv(var);
 	errno = e;
-	return r;
+	return *p_r != NULL ? 0 : -1;
 }
 
-int metrics_create(const char *path, int *fd_r)
+int metrics_init(void)
+{
+	const char *s = getenv(METRICS_SLOT_ENV);
+	uint32_t slot;
+	void *p;
+	if (metrics_map_env(METRICS_SESSIONS_FD_ENV,
+			    sizeof(struct metrics_sessions_file), &p) == 0)
+		msf = p;
+	int r = metrics_map_env(METRICS_FD_ENV, sizeof(struct metrics_file),
+				&p);
+	if (r < 0)
+		return -1;
+	mf = p;
+	if (s != NULL && strnum_cstr_u32(s, &slot) == 0 &&
+	    slot < METRICS_SLOTS)
+		my_slot = (int)slot;
+	return 0;
+}
+
+/* A new file of size bytes, mapped, magic written. */
+static void *metrics_file_new(const char *path, size_t size, int *fd_r)
 {
 	(void)unlink(path);
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		      0640);
 	if (fd < 0)
-		return -1;
-	if (ftruncate(fd, (off_t)sizeof(struct metrics_file)) < 0) {
+		return NULL;
+	if (ftruncate(fd, (off_t)size) < 0) {
 		int e = errno;
 		close(fd);
 		errno = e;
-		return -1;
+		return NULL;
 	}
-	void *p = mmap(NULL, sizeof(struct metrics_file),
-		       PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
 		int e = errno;
 		close(fd);
 		errno = e;
-		return -1;
+		return NULL;
 	}
-	mf = p;
-	mf->magic = METRICS_MAGIC;
+	*(uint64_t *)p = METRICS_MAGIC;
+	*fd_r = fd;
+	return p;
+}
+
+int metrics_create(const char *path, int *fd_r)
+{
+	mf = metrics_file_new(path, sizeof(struct metrics_file), fd_r);
+	if (mf == NULL)
+		return -1;
 	my_slot = 0;
 	atomic_store(&mf->slot[0].pid, (int64_t)getpid());
-	*fd_r = fd;
 	return 0;
+}
+
+int metrics_sessions_create(const char *path, int *fd_r)
+{
+	msf = metrics_file_new(path, sizeof(struct metrics_sessions_file),
+			       fd_r);
+	return msf != NULL ? 0 : -1;
 }
 
 int metrics_open_ro(int fd)
 {
-	return metrics_map(fd, false);
+	mf = metrics_map(fd, sizeof(struct metrics_file), false);
+	return mf != NULL ? 0 : -1;
+}
+
+int metrics_sessions_open_ro(int fd)
+{
+	msf = metrics_map(fd, sizeof(struct metrics_sessions_file), false);
+	return msf != NULL ? 0 : -1;
 }
 
 void metrics_count(enum metrics_counter c, uint64_t n)
@@ -191,13 +231,13 @@ void metrics_use_slot(int slot)
 int metrics_session_add(const char *service, const char *user,
 			const char *remote, uint64_t session)
 {
-	if (mf == NULL)
+	if (msf == NULL)
 		return -1;
 	/* start where the session id points: fewer collisions than 0 */
 	size_t start = (size_t)(session % METRICS_SESSIONS);
 	for (size_t k = 0; k < METRICS_SESSIONS; k++) {
 		size_t i = (start + k) % METRICS_SESSIONS;
-		struct metrics_sess *e = &mf->sess[i];
+		struct metrics_sess *e = &msf->sess[i];
 		int64_t zero = 0;
 		/* -1 reserves the entry while it is filled in */
 		if (!atomic_compare_exchange_strong(&e->pid, &zero, -1))
@@ -217,26 +257,26 @@ int metrics_session_add(const char *service, const char *user,
 
 void metrics_session_del(int idx)
 {
-	if (mf != NULL && idx >= 0 && idx < METRICS_SESSIONS)
-		atomic_store(&mf->sess[idx].pid, 0);
+	if (msf != NULL && idx >= 0 && idx < METRICS_SESSIONS)
+		atomic_store(&msf->sess[idx].pid, 0);
 }
 
 void metrics_sessions_release_pid(long pid)
 {
-	if (mf == NULL || pid <= 0)
+	if (msf == NULL || pid <= 0)
 		return;
 	for (size_t i = 0; i < METRICS_SESSIONS; i++) {
 		int64_t p = (int64_t)pid;
-		(void)atomic_compare_exchange_strong(&mf->sess[i].pid, &p, 0);
+		(void)atomic_compare_exchange_strong(&msf->sess[i].pid, &p, 0);
 	}
 }
 
 void metrics_sessions_each(metrics_session_cb_t *cb, void *ctx)
 {
-	if (mf == NULL)
+	if (msf == NULL)
 		return;
 	for (size_t i = 0; i < METRICS_SESSIONS; i++) {
-		const struct metrics_sess *e = &mf->sess[i];
+		const struct metrics_sess *e = &msf->sess[i];
 		int64_t pid = atomic_load(&e->pid);
 		if (pid <= 0)
 			continue;

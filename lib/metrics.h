@@ -13,7 +13,11 @@
  *
  * A compromised child can falsify numbers here, and nothing else: no
  * process reads anything from the file but the renderer. Without the
- * variables (tests, tools) every call is a no-op. */
+ * variables (tests, tools) every call is a no-op.
+ *
+ * The live-session table (users and addresses) is a second file,
+ * run_dir/sessions, handed only to the per-user workers
+ * (POSTERN_SESSIONS_FD): a login process never sees who is logged in. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -73,6 +77,8 @@ enum metrics_gauge {
 #define METRICS_FD_ENV	 "POSTERN_METRICS_FD"
 #define METRICS_SLOT_ENV "POSTERN_METRICS_SLOT"
 #define METRICS_FILE	 "metrics"
+#define METRICS_SESSIONS_FD_ENV "POSTERN_SESSIONS_FD"
+#define METRICS_SESSIONS_FILE	"sessions"
 
 /* Maps the file named by the environment (children). 0, or -1 with errno
  * (then every call stays a no-op). Closes the descriptor. */
@@ -80,8 +86,11 @@ int metrics_init(void);
 /* The master: creates path (size and layout), maps it; *fd_r stays open
  * for handing to children. */
 int metrics_create(const char *path, int *fd_r);
+/* The same for the session table (run_dir/sessions). */
+int metrics_sessions_create(const char *path, int *fd_r);
 /* A reader (mailadm, the endpoint): maps fd read-only. */
 int metrics_open_ro(int fd);
+int metrics_sessions_open_ro(int fd);
 
 void metrics_count(enum metrics_counter c, uint64_t n);
 void metrics_login(const char *mech, bool success);

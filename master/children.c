@@ -175,7 +175,8 @@ static struct child *child_start(enum child_kind kind,
 	const char *bin = spawn_binary_path(name);
 	int chan_fd;
 	int slot = metrics_slot_claim(1);
-	pid_t pid = spawn_child(bin, argv, fds, nfds, slot, &chan_fd);
+	pid_t pid = spawn_child(bin, argv, fds, nfds, slot,
+				kind == CHILD_WORKER, &chan_fd);
 	if (pid < 0) {
 		metrics_slot_release(slot);
 		return NULL;

@@ -24,7 +24,12 @@
 #include "strnum.h"
 #include "tls.h"
 
-struct master master = {.lifeline_w = -1, .lifeline_r = -1, .metrics_fd = -1};
+struct master master = {
+	.lifeline_w = -1,
+	.lifeline_r = -1,
+	.metrics_fd = -1,
+	.sessions_fd = -1,
+};
 
 static void usage(FILE *out)
 {
@@ -186,15 +191,27 @@ static void metrics_setup(void)
 		master.metrics_fd = -1;
 		return;
 	}
+	char spath[PATH_MAX];
+	snprintf(spath, sizeof(spath), "%s/%s", master.cfg.run_dir,
+		 METRICS_SESSIONS_FILE);
+	if (metrics_sessions_create(spath, &master.sessions_fd) < 0) {
+		log_error("cannot create %s: %m; mailadm who will show nothing",
+			  spath);
+		master.sessions_fd = -1;
+	}
 	if (master.root) {
 		gid_t gid;
 		const char *why;
 		if (privdrop_lookup_group(master.cfg.admin_group, &gid, &why) <
 		    0)
-			log_warn("metrics file %s: group %s: %s", path,
-				 master.cfg.admin_group, why);
-		else if (fchown(master.metrics_fd, 0, gid) < 0)
-			log_warn("metrics file %s: chown: %m", path);
+			log_warn("metrics files in %s: group %s: %s",
+				 master.cfg.run_dir, master.cfg.admin_group,
+				 why);
+		else if (fchown(master.metrics_fd, 0, gid) < 0 ||
+			 (master.sessions_fd >= 0 &&
+			  fchown(master.sessions_fd, 0, gid) < 0))
+			log_warn("metrics files in %s: chown: %m",
+				 master.cfg.run_dir);
 	}
 }
 

@@ -72,7 +72,8 @@ struct master {
 	/* metrics_listen, served by postern-metrics */
 	struct listener *metrics_listeners;
 	size_t nmetrics_listeners;
-	int metrics_fd; /* run_dir/metrics, handed to every child; -1 none */
+	int metrics_fd;	 /* run_dir/metrics, handed to every child; -1 none */
+	int sessions_fd; /* run_dir/sessions, handed to workers; -1 none */
 };
 
 extern struct master master;
@@ -127,9 +128,9 @@ int demo_prepare(const char *dir, char **conf_path_r);
 /* extra_fds go to IPC_FD_FIRST_LISTENER.. in order. Returns the pid, fills
  * *chan_fd_r with the master's end of the channel. */
 /* slot: the child's gauge slot in the metrics file (lib/metrics.h), -1
- * for none. */
+ * for none; sessions: it also gets the live-session table (workers). */
 pid_t spawn_child(const char *binary, char *const argv[], const int *extra_fds,
-		  size_t nextra, int slot, int *chan_fd_r);
+		  size_t nextra, int slot, bool sessions, int *chan_fd_r);
 /* Full path of a role binary ("imap-login", "imap", "submission-login",
  * "submission", "postern-auth"). */
 const char *spawn_binary_path(const char *name);
