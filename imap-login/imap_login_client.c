@@ -213,7 +213,7 @@ static void cmd_starttls(struct imap_client *ic, const struct imap_cmd *cmd)
 	struct login_client *lc = ic->lc;
 	if (!imap_args_none(lc, cmd))
 		return;
-	if (lc->tls != NULL) {
+	if (lc->secured || lc->tls != NULL) {
 		imap_tagged(lc, cmd->tag, "BAD TLS is already active");
 		return;
 	}

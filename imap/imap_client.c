@@ -210,6 +210,10 @@ static void client_read(struct client *c, unsigned events)
 		}
 		return;
 	}
+	/* the line limit is what a command may grow to, not what every
+	 * connection keeps: read in chunks, the buffer grows as needed */
+	if (room > CLIENT_READ_CHUNK)
+		room = CLIENT_READ_CHUNK;
 	p = buf_reserve(&c->in, room);
 	if (p == NULL) {
 		client_quit(c, "out of memory");
@@ -441,6 +445,22 @@ static bool client_run(struct client *c)
 	return true;
 }
 
+/* An idle session keeps no I/O buffers: thousands of them sit in IDLE.
+ * They come back (malloc) with the next bytes. */
+static void client_trim(struct client *c)
+{
+	/* not between the chunks of a streamed literal or a long FETCH:
+	 * those refill the buffers at once */
+	if (c->append != NULL || c->cmd_step != NULL)
+		return;
+	if (c->in.len == 0 && c->in.data != NULL)
+		buf_deinit(&c->in);
+	if (c->out.len == 0 && c->out.data != NULL && !c->broken)
+		buf_deinit(&c->out);
+	if (c->pending.len == 0 && c->pending.data != NULL)
+		buf_deinit(&c->pending);
+}
+
 static void client_io(void *ctx, unsigned events)
 {
 	struct client *c = ctx;
@@ -449,7 +469,8 @@ static void client_io(void *ctx, unsigned events)
 		client_flush(c);
 	if ((events & (IO_READ | IO_ERROR)) != 0 && c->quit_reason == NULL)
 		client_read(c, events);
-	(void)client_run(c);
+	if (client_run(c))
+		client_trim(c);
 }
 
 static int client_set_nonblock(int fd)

@@ -21,6 +21,8 @@
 /* Above this much pending output no further command is read, so a client
  * that pipelines without reading stalls itself instead of growing us. */
 #define CLIENT_OUTPUT_PAUSE (64 * 1024)
+/* Bytes read per read(2). */
+#define CLIENT_READ_CHUNK 4096
 /* A line read while in IDLE ("DONE") longer than this ends the connection. */
 #define CLIENT_IDLE_LINE_MAX 64
 /* Seconds between "* OK Still here" during IDLE (NAT keep-alive). */
@@ -74,7 +76,8 @@ struct client {
 	struct imap_view view;	/* sequence number <-> UID */
 	/* the mailbox's keyword table, NULL until first needed; refreshed by
 	 * imap_keywords() when a bit beyond it shows up */
-	struct storage_keywords *keywords;
+	struct storage_keywords *keywords; /* names[0..count) allocated */
+	bool keywords_none; /* the table was read and is empty */
 	/* SEARCHRES (RFC 5182 "$"): ascending UIDs; reset by SELECT */
 	uint32_t *searchres;
 	size_t nsearchres;

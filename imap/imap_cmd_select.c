@@ -181,13 +181,6 @@ static int qresync_cb(void *ctx, const struct storage_msg *m, bool expunged)
 	return 0;
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int msg_cmp(const void *a, const void *b)
 {
 	const struct storage_msg *x = a, *y = b;
@@ -217,7 +210,7 @@ static void qresync_report(struct client *c, const struct qresync_params *q)
 	} else {
 		if (qc.nvanished > 1)
 			qsort(qc.vanished, qc.nvanished, sizeof(*qc.vanished),
-			      u32_cmp);
+			      imap_u32_cmp);
 		if (qc.nvanished > 0)
 			imap_sync_send_vanished(c, qc.vanished, qc.nvanished,
 						true);

@@ -7,12 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "imap_vec.h"
 
 size_t imap_u32_sort_unique(uint32_t *v, size_t n)
 {
@@ -20,7 +15,7 @@ size_t imap_u32_sort_unique(uint32_t *v, size_t n)
 
 	if (n == 0)
 		return 0;
-	qsort(v, n, sizeof(*v), u32_cmp);
+	qsort(v, n, sizeof(*v), imap_u32_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (v[i] != v[j])
 			v[++j] = v[i];

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap_sync.h"
 #include "imap_vec.h"
 
 struct mbcache_entry {
@@ -153,20 +154,6 @@ static int refresh_cb(void *ctx, const struct storage_msg *m, bool expunged)
 	return rc->nomem ? 1 : 0;
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int msg_uid_cmp(const void *a, const void *b)
-{
-	const struct storage_msg *x = a, *y = b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
 static int refresh_apply(struct refresh_ctx *rc)
 {
 	struct mbcache_entry *e = rc->e;
@@ -174,7 +161,7 @@ static int refresh_apply(struct refresh_ctx *rc)
 
 	if (rc->nexpunged > 0) {
 		qsort(rc->expunged, rc->nexpunged, sizeof(*rc->expunged),
-		      u32_cmp);
+		      imap_u32_cmp);
 		for (size_t r = 0; r < e->count; r++) {
 			while (g < rc->nexpunged && rc->expunged[g] < e->uids[r])
 				g++;
@@ -190,7 +177,8 @@ static int refresh_apply(struct refresh_ctx *rc)
 	/* new UIDs are above every cached one (UIDs only ascend), but the
 	 * modseq order of the changes is not their UID order */
 	if (rc->nadded > 1)
-		qsort(rc->added, rc->nadded, sizeof(*rc->added), msg_uid_cmp);
+		qsort(rc->added, rc->nadded, sizeof(*rc->added),
+		      imap_msg_uid_cmp);
 	for (size_t i = 0; i < rc->nadded; i++) {
 		if (e->count > 0 && rc->added[i].uid <= e->uids[e->count - 1])
 			return -1; /* contradicts the store's rules: relist */

@@ -6,6 +6,7 @@
 #include "imap_sync.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,14 +79,7 @@ static int change_cb(void *ctx, const struct storage_msg *m, bool expunged)
 	return 0;
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int msg_uid_cmp(const void *a, const void *b)
+int imap_msg_uid_cmp(const void *a, const void *b)
 {
 	const struct storage_msg *x = a, *y = b;
 
@@ -170,7 +164,7 @@ static bool sync_apply(struct client *c, struct sync_changes *sc,
 
 	if (sc->nexpunged > 0) {
 		qsort(sc->expunged, sc->nexpunged, sizeof(*sc->expunged),
-		      u32_cmp);
+		      imap_u32_cmp);
 		if (imap_view_add_gone(v, sc->expunged, sc->nexpunged) < 0) {
 			client_quit(c, "out of memory");
 			return true;
@@ -180,7 +174,8 @@ static bool sync_apply(struct client *c, struct sync_changes *sc,
 		complete = false;
 	before = v->count;
 	if (sc->nadded > 1)
-		qsort(sc->added, sc->nadded, sizeof(*sc->added), msg_uid_cmp);
+		qsort(sc->added, sc->nadded, sizeof(*sc->added),
+		      imap_msg_uid_cmp);
 	for (size_t i = 0; i < sc->nadded; i++) {
 		if (imap_view_append(v, sc->added[i].uid, sc->added[i].modseq) <
 		    0) {
@@ -192,7 +187,7 @@ static bool sync_apply(struct client *c, struct sync_changes *sc,
 		client_send(c, "* %zu EXISTS", v->count);
 	if (sc->nchanged > 1)
 		qsort(sc->changed, sc->nchanged, sizeof(*sc->changed),
-		      msg_uid_cmp);
+		      imap_msg_uid_cmp);
 	for (size_t i = 0; i < sc->nchanged; i++) {
 		uint32_t seq = imap_view_seq(v, sc->changed[i].uid);
 
@@ -202,6 +197,83 @@ static bool sync_apply(struct client *c, struct sync_changes *sc,
 			imap_sync_send_flags(c, seq, &sc->changed[i]);
 	}
 	return complete;
+}
+
+/* One read of a mailbox's changes shared by every idling session that
+ * wakes at the same commit: within one imap_sync_notify pass this process
+ * commits nothing, so sessions at the same mailbox and modseq would read
+ * the same list (one transaction instead of one per session). */
+struct change_item {
+	struct storage_msg m;
+	bool expunged;
+};
+static struct {
+	bool active, valid;
+	uint32_t mailbox_id;
+	uint64_t since;
+	enum storage_result r;
+	struct storage_mailbox mb;
+	struct change_item *v;
+	size_t n, cap;
+	bool nomem;
+} pass;
+
+static int pass_collect_cb(void *ctx, const struct storage_msg *m,
+			   bool expunged)
+{
+	struct change_item *nv = imap_grow(pass.v, &pass.cap, pass.n,
+					   sizeof(*nv));
+
+	(void)ctx;
+	if (nv == NULL) {
+		pass.nomem = true;
+		return 1;
+	}
+	pass.v = nv;
+	nv[pass.n].m = *m;
+	nv[pass.n].expunged = expunged;
+	pass.n++;
+	return 0;
+}
+
+static void pass_reset(void)
+{
+	free(pass.v);
+	memset(&pass, 0, sizeof(pass));
+}
+
+/* storage_changes for c's view, through the pass cache when one runs. */
+static enum storage_result sync_read(struct client *c, struct sync_changes *sc,
+				     struct storage_mailbox *mb,
+				     const char **error_r)
+{
+	if (!pass.active)
+		return storage_changes(worker.store, c->mailbox_id,
+				       c->highestmodseq, change_cb, sc, mb,
+				       error_r);
+	if (!pass.valid || pass.mailbox_id != c->mailbox_id ||
+	    pass.since != c->highestmodseq) {
+		pass.n = 0;
+		pass.nomem = false;
+		pass.mailbox_id = c->mailbox_id;
+		pass.since = c->highestmodseq;
+		pass.r = storage_changes(worker.store, c->mailbox_id,
+					 c->highestmodseq, pass_collect_cb,
+					 NULL, &pass.mb, error_r);
+		pass.valid = pass.r == STORAGE_OK && !pass.nomem;
+		if (pass.r == STORAGE_OK && pass.nomem) {
+			*error_r = "Out of memory";
+			return STORAGE_ERR_SERVERBUG;
+		}
+		if (pass.r != STORAGE_OK)
+			return pass.r;
+	}
+	*mb = pass.mb;
+	for (size_t i = 0; i < pass.n; i++) {
+		if (change_cb(sc, &pass.v[i].m, pass.v[i].expunged) != 0)
+			break;
+	}
+	return STORAGE_OK;
 }
 
 void imap_sync(struct client *c, unsigned flags)
@@ -223,8 +295,7 @@ void imap_sync(struct client *c, unsigned flags)
 	c->sync_seq_valid = false; /* until a complete sync below */
 	memset(&sc, 0, sizeof(sc));
 	sc.view = &c->view;
-	r = storage_changes(worker.store, c->mailbox_id, c->highestmodseq,
-			    change_cb, &sc, &mb, &error);
+	r = sync_read(c, &sc, &mb, &error);
 	if (r == STORAGE_ERR_NONEXISTENT) {
 		/* deleted (or renamed away and replaced) under us */
 		client_send(c, "* BYE Selected mailbox was deleted");
@@ -255,6 +326,7 @@ void imap_sync_notify(void)
 	struct client *c, *next;
 
 	storage_notify_drain(worker.store);
+	pass.active = true;
 	for (c = worker.clients; c != NULL; c = next) {
 		next = c->next;
 		if (c->idle_tag == NULL || !c->selected ||
@@ -265,6 +337,7 @@ void imap_sync_notify(void)
 		if (c->quit_reason != NULL && (c->out.len == 0 || c->broken))
 			client_destroy(c, c->quit_reason);
 	}
+	pass_reset();
 }
 
 int imap_sync_load(struct client *c, uint32_t mailbox_id,
@@ -299,6 +372,7 @@ void imap_sync_unload(struct client *c)
 	imap_view_clear(&c->view);
 	free(c->keywords);
 	c->keywords = NULL;
+	c->keywords_none = false;
 	free(c->searchres);
 	c->searchres = NULL;
 	c->nsearchres = 0;
@@ -339,20 +413,33 @@ const struct storage_keywords *imap_sync_keywords(struct client *c,
 		if ((keywords & ((uint64_t)1 << i)) != 0)
 			need = i + 1;
 	}
+	/* the full table is 8 KB; a session keeps only the names in use (most
+	 * mailboxes have none), in one process-wide scratch while reading */
+	static struct storage_keywords scratch;
+	static const struct storage_keywords none;
+	struct storage_keywords *kw;
+	size_t size;
+
 	if (c->keywords != NULL && c->keywords->count >= need)
 		return c->keywords;
-	if (c->keywords == NULL) {
-		c->keywords = malloc(sizeof(*c->keywords));
-		if (c->keywords == NULL)
-			return NULL;
-	}
-	if (storage_keywords_get(worker.store, c->mailbox_id, c->keywords,
-				 &error) != STORAGE_OK) {
-		free(c->keywords);
-		c->keywords = NULL;
+	if (c->keywords == NULL && need == 0 && c->keywords_none)
+		return &none;
+	if (storage_keywords_get(worker.store, c->mailbox_id, &scratch,
+				 &error) != STORAGE_OK)
 		return NULL;
-	}
-	return c->keywords;
+	free(c->keywords);
+	c->keywords = NULL;
+	c->keywords_none = scratch.count == 0;
+	if (scratch.count == 0)
+		return &none;
+	size = offsetof(struct storage_keywords, names) +
+	       scratch.count * sizeof(scratch.names[0]);
+	kw = malloc(size);
+	if (kw == NULL)
+		return NULL;
+	memcpy(kw, &scratch, size);
+	c->keywords = kw;
+	return kw;
 }
 
 static const struct {

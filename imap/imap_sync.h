@@ -82,6 +82,9 @@ void imap_sync_reported(struct client *c, const struct storage_msg *m);
  * (RFC 7162 3.1). */
 void imap_sync_enable_condstore(struct client *c);
 
+/* qsort order of struct storage_msg by UID. */
+int imap_msg_uid_cmp(const void *a, const void *b);
+
 /* The response code for a storage result ("NONEXISTENT", "TRYCREATE"...
  * see storage_result_code), for "tag NO [code] text". */
 const char *imap_sync_code(enum storage_result r);

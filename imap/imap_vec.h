@@ -56,6 +56,14 @@ static inline size_t imap_u32_lower_bound(const uint32_t *v, size_t n,
 	return lo;
 }
 
+/* qsort order of uint32_t. */
+static inline int imap_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Whether ascending v[0..n) holds x. */
 static inline bool imap_u32_has(const uint32_t *v, size_t n, uint32_t x)
 {

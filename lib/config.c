@@ -92,6 +92,12 @@ static const struct config_key config_table[] = {
 	 "size of the imap-login pool"},
 	{"login_max_clients", CONFIG_UINT, S(login_max_clients), "256", 1,
 	 100000, "pre-auth connections per login process"},
+	{"tls_proxy_processes", CONFIG_UINT, S(tls_proxy_processes), "2", 0,
+	 256,
+	 "tls-proxy processes carrying the implicit-TLS connections; 0 = "
+	 "login processes do TLS and fork a proxy per logged-in connection"},
+	{"tls_proxy_max_clients", CONFIG_UINT, S(tls_proxy_max_clients),
+	 "20000", 1, 500000, "connections one tls-proxy process carries"},
 	{"login_idle_timeout", CONFIG_UINT, S(login_idle_timeout), "60", 1,
 	 3600, "seconds a pre-auth connection may stay silent"},
 	{"login_max_line", CONFIG_UINT, S(login_max_line), "8192", 512, 1048576,

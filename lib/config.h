@@ -53,6 +53,10 @@ struct config {
 	unsigned login_auth_failure_delay; /* milliseconds */
 	unsigned login_max_per_ip; /* pre-auth connections of one address per
 				      login process; 0 = no limit */
+	/* implicit-TLS connections: tls-proxy processes (0 = per-connection
+	 * proxies forked by login processes) and connections per process */
+	unsigned tls_proxy_processes;
+	unsigned tls_proxy_max_clients;
 
 	/* auth */
 	unsigned scram_iterations;

@@ -10,7 +10,8 @@
  *         the master is gone and the process (and its forked helpers) exits. */
 #define IPC_FD_MASTER	3
 #define IPC_FD_LIFELINE 4
-/* imap-login: listeners from fd 5 on, described by --listen FD:NAME:MODE. */
+/* login processes and tls-proxy: listeners from fd 5 on, described by
+ * --listen FD:NAME:MODE. */
 #define IPC_FD_FIRST_LISTENER 5
 
 enum ipc_type {
@@ -119,6 +120,20 @@ enum ipc_type {
 	/* u32 status (0 ok, else an IPC_ADMIN_E_* code), str text (one line for
 	 * errors; for listings, one item per line) */
 	IPC_T_ADMIN_REPLY,
+
+	/* ---- tls-proxy -> master (fd 3) ---- */
+	/* fd (plaintext end of a socketpair; the proxy relays the other end
+	 * to the client's TLS session for the connection's whole life);
+	 * u64 session, str listener, str remote_ip, u32 remote_port,
+	 * str local_ip, u32 local_port, str tls_info, u32 resumed (0/1),
+	 * str cb_type, data cb_data, data client_spki (SHA-256, 32 bytes,
+	 * or empty), data client_cert (DER, at most TLS_CERT_DER_MAX, or
+	 * empty): lib/proxy_client.h */
+	IPC_T_PROXY_CLIENT = 600,
+	/* ---- master -> login process (fd 3) ---- */
+	/* the same fd and fields: a new pre-auth connection, already under
+	 * TLS, on the listener's service */
+	IPC_T_LOGIN_CLIENT,
 };
 
 /* IPC_T_AUTH_BEGIN flags */

@@ -165,16 +165,15 @@ void login_auth_connected(int fd)
 
 int login_client_key(struct login_client *c, char out[LOGIN_CLIENT_KEY_SIZE])
 {
-	unsigned char hash[TLS_SPKI_SHA256_SIZE];
+	const struct tls_facts *t = c->priv->tls;
 	struct buf b;
 	int ret = -1;
 
 	out[0] = '\0';
-	if (c->tls == NULL || !c->secured ||
-	    tls_peer_spki_sha256(c->tls, hash) < 0)
+	if (t == NULL || !c->secured || !t->has_spki)
 		return -1;
 	buf_init(&b, LOGIN_CLIENT_KEY_SIZE);
-	if (base64url_encode_nopad(&b, hash, sizeof(hash)) == 0 &&
+	if (base64url_encode_nopad(&b, t->spki, sizeof(t->spki)) == 0 &&
 	    b.len == LOGIN_CLIENT_KEY_SIZE - 1) {
 		memcpy(out, b.data, b.len);
 		out[b.len] = '\0';
@@ -188,19 +187,13 @@ int login_client_key(struct login_client *c, char out[LOGIN_CLIENT_KEY_SIZE])
  * channel binding (SCRAM-*-PLUS) and the client certificate's key. */
 static void auth_add_tls_fields(struct login_client *c, struct ipc_msg *m)
 {
-	unsigned char cb[TLS_CB_MAX];
-	const char *cb_type = "";
-	size_t cb_len = 0;
+	const struct tls_facts *t = c->secured ? c->priv->tls : NULL;
 	char key[LOGIN_CLIENT_KEY_SIZE];
 
-	if (c->tls == NULL || !c->secured ||
-	    tls_channel_binding(c->tls, &cb_type, cb, &cb_len) < 0) {
-		cb_type = "";
-		cb_len = 0;
-	}
 	(void)login_client_key(c, key);
-	ipc_add_str(m, cb_type);
-	ipc_add_data(m, cb, cb_len);
+	ipc_add_str(m, t != NULL ? t->cb_type : "");
+	ipc_add_data(m, t != NULL ? t->cb : (const unsigned char *)"",
+		     t != NULL ? t->cb_len : 0);
 	ipc_add_str(m, key);
 }
 

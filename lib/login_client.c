@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 
 #include "ioloop.h"
 #include "metrics.h"
+#include "proxy_client.h"
 #include "rand.h"
 #include "str.h"
 #include "tls.h"
@@ -27,7 +29,7 @@ static void client_flush(struct login_client *c);
 static void client_read(struct login_client *c);
 static void client_handshake(struct login_client *c);
 
-static void sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
+void login_sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
 			      size_t iplen, unsigned *port_r)
 {
 	*port_r = 0;
@@ -49,7 +51,7 @@ static void sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
  * TCP_NODELAY the greeting behind a TLS 1.3 session ticket waits for the
  * client's delayed ACK (40 ms). The option stays with the socket when it is
  * handed to a worker (plaintext) or kept by a TLS proxy. */
-static void socket_set_nodelay(int fd, const struct log_ctx *log)
+void login_socket_nodelay(int fd, const struct log_ctx *log)
 {
 	int one = 1;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 &&
@@ -174,7 +176,9 @@ static void client_io(void *ctx, unsigned events)
 		login_client_update_io(c);
 }
 
-struct login_client *login_client_create(struct login_listener *l, int fd)
+/* The part of a new client common to accepted and proxied connections:
+ * allocated, numbered, listed, watched. NULL (fd closed) on ENOMEM. */
+static struct login_client *client_alloc(const char *listener, int fd)
 {
 	struct login_client *c = calloc(1, sizeof(*c));
 	struct login_client_priv *p = calloc(1, sizeof(*p));
@@ -182,39 +186,16 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 		free(c);
 		free(p);
 		close(fd);
-		log_error("out of memory accepting on %s", l->name);
+		log_error("out of memory accepting on %s", listener);
 		return NULL;
 	}
 	c->priv = p;
 	c->fd = fd;
 	p->proxy_fd = -1;
-	do {
-		c->session = rand_u64();
-	} while (c->session == 0);
 	if (++login_svc.last_client_id == 0)
 		login_svc.last_client_id = 1;
 	p->id = login_svc.last_client_id;
-	str_cpy(c->listener, l->name, sizeof(c->listener));
-	c->implicit_tls = l->tls;
-
-	struct sockaddr_storage sa;
-	socklen_t len = sizeof(sa);
-	memset(&sa, 0, sizeof(sa));
-	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
-		sa.ss_family = AF_UNSPEC;
-	sockaddr_describe(&sa, c->remote_ip, sizeof(c->remote_ip),
-			  &c->remote_port);
-	len = sizeof(sa);
-	memset(&sa, 0, sizeof(sa));
-	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-		sa.ss_family = AF_UNSPEC;
-	sockaddr_describe(&sa, c->local_ip, sizeof(c->local_ip),
-			  &c->local_port);
-	c->log.session = c->session;
-	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
-	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
-		socket_set_nodelay(fd, &c->log);
-
+	str_cpy(c->listener, listener, sizeof(c->listener));
 	buf_init(&c->in, login_svc.cfg.login_max_line);
 	buf_init(&p->out, LOGIN_OUT_MAX);
 
@@ -223,13 +204,60 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 		p->next->priv->prev = c;
 	login_svc.clients = c;
 	login_svc.nclients++;
-	metrics_count(strncmp(l->name, "submission", 10) == 0
+	metrics_count(strncmp(listener, "submission", 10) == 0
 			      ? METRICS_CONN_SUBMISSION
 			      : METRICS_CONN_IMAP,
 		      1);
 	metrics_gauge_add(METRICS_G_PREAUTH, 1);
 
 	p->io = io_add(fd, 0, client_io, c);
+	return c;
+}
+
+struct tls_facts *login_tls_facts_dup(const struct tls_facts *f)
+{
+	struct tls_facts *d = malloc(sizeof(*d) + f->cert_len);
+	if (d == NULL)
+		return NULL;
+	*d = *f;
+	if (f->cert_len > 0) {
+		memcpy(d + 1, f->cert, f->cert_len);
+		d->cert = d + 1;
+	} else {
+		d->cert = NULL;
+	}
+	return d;
+}
+
+struct login_client *login_client_create(struct login_listener *l, int fd)
+{
+	struct login_client *c = client_alloc(l->name, fd);
+	if (c == NULL)
+		return NULL;
+	struct login_client_priv *p = c->priv;
+	do {
+		c->session = rand_u64();
+	} while (c->session == 0);
+	c->implicit_tls = l->tls;
+
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	login_sockaddr_describe(&sa, c->remote_ip, sizeof(c->remote_ip),
+			  &c->remote_port);
+	len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	login_sockaddr_describe(&sa, c->local_ip, sizeof(c->local_ip),
+			  &c->local_port);
+	c->log.session = c->session;
+	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+		login_socket_nodelay(fd, &c->log);
+
 	client_reset_idle(c);
 	clog_info(&c->log, "connect listener=%s local=%s:%u remote_port=%u",
 		  c->listener, c->local_ip, c->local_port, c->remote_port);
@@ -253,6 +281,59 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 	if (!p->destroy_pending)
 		login_client_update_io(c);
 	return c;
+}
+
+void login_client_create_proxied(struct ipc_msg *m)
+{
+	struct proxy_client pc;
+	const char *error;
+	int fd = ipc_msg_take_fd(m);
+
+	if (proxy_client_get(m, &pc, &error) < 0) {
+		log_error("LOGIN_CLIENT from master: %s", error);
+		close(fd);
+		return;
+	}
+	if (login_svc.draining || login_svc.nclients >= login_svc.max_clients) {
+		/* the proxy sees the close and drops the client */
+		log_warn("proxied connection refused: %s",
+			 login_svc.draining ? "retiring" : "login_max_clients");
+		close(fd);
+		return;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		close(fd);
+		return;
+	}
+	struct login_client *c = client_alloc(pc.listener, fd);
+	if (c == NULL)
+		return;
+	struct login_client_priv *p = c->priv;
+	c->session = pc.session;
+	c->implicit_tls = true;
+	c->secured = true;
+	str_cpy(c->remote_ip, pc.remote_ip, sizeof(c->remote_ip));
+	c->remote_port = pc.remote_port;
+	str_cpy(c->local_ip, pc.local_ip, sizeof(c->local_ip));
+	c->local_port = pc.local_port;
+	c->log.session = c->session;
+	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
+	client_reset_idle(c);
+	clog_info(&c->log,
+		  "connect listener=%s local=%s:%u remote_port=%u "
+		  "tls=\"%s\"%s via=tls-proxy",
+		  c->listener, c->local_ip, c->local_port, c->remote_port,
+		  pc.tls.describe, pc.tls.resumed ? " resumed=yes" : "");
+	if (login_limit_preauth(c))
+		return;
+	p->tls = login_tls_facts_dup(&pc.tls);
+	if (p->tls == NULL)
+		login_client_close(c, "out of memory");
+	else
+		client_start_proto(c);
+	if (!p->destroy_pending)
+		login_client_update_io(c);
 }
 
 void login_client_destroy(struct login_client *c)
@@ -293,6 +374,7 @@ void login_client_destroy(struct login_client *c)
 	buf_deinit_secret(&c->in);
 	buf_deinit(&p->out);
 	free(p->resume);
+	free(p->tls);
 	explicit_bzero(p, sizeof(*p));
 	free(p);
 	free(c);
@@ -354,6 +436,13 @@ static void client_handshake(struct login_client *c)
 	case TLS_STEP_DONE:
 		p->handshaking = false;
 		c->secured = true;
+		struct tls_facts facts;
+		tls_facts_capture(c->tls, &facts);
+		p->tls = login_tls_facts_dup(&facts);
+		if (p->tls == NULL) {
+			login_client_close(c, "out of memory");
+			break;
+		}
 		clog_info(&c->log, "tls handshake done tls=\"%s\"%s",
 			  tls_describe(c->tls),
 			  tls_is_resumed(c->tls) ? " resumed=yes" : "");
@@ -544,8 +633,10 @@ void login_client_log_cert(struct login_client *c, const char *what)
 	const void *der;
 	size_t len;
 
-	if (c->tls == NULL || tls_peer_cert_der(c->tls, &der, &len) < 0)
+	if (c->priv->tls == NULL || c->priv->tls->cert == NULL)
 		return;
+	der = c->priv->tls->cert;
+	len = c->priv->tls->cert_len;
 	if (x509_parse_der(der, len, &info, &error) < 0) {
 		clog_info(&c->log, "client certificate %s: %s", what, error);
 		return;

@@ -190,6 +190,12 @@ void login_client_handoff(struct login_client *client);
  * privileges, connects to auth, tells the master it is ready and serves until
  * retired or orphaned. Returns the exit status for main. */
 int login_service_main(const struct login_proto *proto, int argc, char *argv[]);
+/* Runs a tls-proxy (config tls_proxy_processes): accepts on the
+ * implicit-TLS listeners it is given, does the handshake, hands the
+ * plaintext side to a login process through the master and relays TLS <->
+ * plaintext for the rest of each connection, many connections per process
+ * (tls_proxy_max_clients). Returns the exit status for main. */
+int login_tlsproxy_main(int argc, char *argv[]);
 /* The loaded configuration (valid inside login_service_main). */
 const struct config *login_service_config(void);
 

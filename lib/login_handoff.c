@@ -89,11 +89,12 @@ void login_client_handoff(struct login_client *c)
 	ipc_add_u32(&m, c->local_port);
 	/* a certificate login made before any greeting: the worker greets
 	 * with PREAUTH */
-	ipc_add_u32(&m, (c->tls != NULL ? IPC_HANDOFF_F_TLS : 0) |
+	/* a proxied connection is plaintext here but TLS to the client */
+	ipc_add_u32(&m, (p->tls != NULL ? IPC_HANDOFF_F_TLS : 0) |
 				((p->auth_flags & IPC_AUTH_F_PREAUTH) != 0
 					 ? IPC_HANDOFF_F_PREAUTH
 					 : 0));
-	ipc_add_str(&m, c->tls != NULL ? tls_describe(c->tls) : "");
+	ipc_add_str(&m, p->tls != NULL ? p->tls->describe : "");
 	ipc_add_str(&m, p->resume != NULL ? p->resume : "");
 	/* bytes pipelined behind the authenticating command: sent once, and
 	 * never read by this process again */
@@ -104,7 +105,10 @@ void login_client_handoff(struct login_client *c)
 	explicit_bzero(p->ticket, sizeof(p->ticket));
 	ipc_chan_send(login_svc.master, &m);
 	clog_info(&c->log, "handoff user=%s tls=%s pending=%zu", p->user,
-		  c->tls != NULL ? "yes" : "no", pending);
+		  c->tls != NULL	? "yes"
+		  : p->tls != NULL ? "proxied"
+				   : "no",
+		  pending);
 	login_client_update_io(c);
 }
 

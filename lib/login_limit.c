@@ -29,9 +29,10 @@ bool login_limit_preauth(struct login_client *c)
 	clog_warn(&c->log, "limit login_max_per_ip=%u hit: connection refused",
 		  max);
 	metrics_count(METRICS_LIMIT_PREAUTH_IP, 1);
-	/* the protocol has not started (no greeting, no TLS): one fixed line
-	 * for a plaintext listener, nothing before a TLS handshake */
-	if (!c->implicit_tls) {
+	/* the protocol has not started (no greeting): one fixed line, in
+	 * plaintext or through a tls-proxy that already did the handshake;
+	 * nothing before a handshake of our own */
+	if (!c->implicit_tls || c->secured) {
 		const char *line =
 			strcmp(login_svc.proto->service, "imap") == 0
 				? "* BYE [UNAVAILABLE] Too many connections "

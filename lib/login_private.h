@@ -43,6 +43,8 @@ struct login_service {
 	struct login_listener listeners[LOGIN_MAX_LISTENERS];
 	size_t nlisteners;
 	bool accept_paused;
+	bool tls_proxy; /* this process is a tls-proxy, not a login process */
+	unsigned max_clients; /* login_max_clients or tls_proxy_max_clients */
 	struct login_client *clients; /* list via priv->next */
 	unsigned nclients;
 	uint32_t last_client_id;
@@ -77,15 +79,37 @@ struct login_client_priv {
 	uint32_t fail_code;
 	char fail_msg[256];
 	int proxy_fd; /* our end of the hand-off socketpair (TLS); -1 */
+	/* the TLS session: captured from c->tls after our handshake, or sent
+	 * by the tls-proxy that holds it (c->tls NULL); NULL before TLS */
+	struct tls_facts *tls;
 };
 
 /* login_client.c */
+struct sockaddr_storage;
+/* "1.2.3.4" / "::1" / "local" and the port of sa. */
+void login_sockaddr_describe(const struct sockaddr_storage *sa, char *ip,
+			     size_t iplen, unsigned *port_r);
+/* TCP_NODELAY on a client socket (see login_client.c for why). */
+void login_socket_nodelay(int fd, const struct log_ctx *log);
+/* A malloc'd copy of f that owns its certificate bytes (free()). */
+struct tls_facts *login_tls_facts_dup(const struct tls_facts *f);
 struct login_client *login_client_create(struct login_listener *l, int fd);
 /* Frees now; only from the loop (never inside a protocol callback). */
 void login_client_destroy(struct login_client *client);
 void login_client_update_io(struct login_client *client);
 struct login_client *login_client_find(uint32_t id);
 void login_client_stop_idle(struct login_client *client);
+
+/* A pre-auth connection a tls-proxy accepted (IPC_T_LOGIN_CLIENT from the
+ * master): the fd is the plaintext end of the proxy's socketpair. Closes the
+ * fd on any failure. */
+void login_client_create_proxied(struct ipc_msg *msg);
+
+/* login_tlsproxy.c: the tls-proxy side (login_tlsproxy_main). Takes the
+ * accepted socket. */
+void login_tlsproxy_accept(struct login_listener *l, int fd);
+/* Frees every connection (end of the process). */
+void login_tlsproxy_deinit(void);
 
 /* login_auth.c */
 void login_auth_connected(int fd);

@@ -39,8 +39,18 @@ struct proxy {
 	struct proxy_dir up; /* client -> worker (decrypted) */
 	struct proxy_dir down; /* worker -> client (to encrypt) */
 	bool client_eof, worker_eof;
+	/* the worker stopped reading (it closed after a last answer, e.g.
+	 * "* BYE" for a literal it refuses): client bytes are dropped, its
+	 * output is still read and delivered */
+	bool worker_deaf;
 	const char *reason;
 };
+
+/* After the last byte went out, how long the client's further bytes are
+ * read and dropped before the close, so that the close does not reset the
+ * connection (a TCP RST makes the client's kernel discard our last
+ * responses unread). */
+#define PROXY_LINGER_MS 2000
 
 static int proxy_move_fd(int fd, int target)
 {
@@ -109,19 +119,43 @@ static bool proxy_up(struct proxy *px)
 		break;
 	}
 	while (px->up.len > 0) {
-		ssize_t n = send(PROXY_FD_PLAIN, px->up.data, px->up.len,
-				 MSG_NOSIGNAL);
+		ssize_t n = px->worker_deaf ? (ssize_t)px->up.len
+					    : send(PROXY_FD_PLAIN, px->up.data,
+						   px->up.len, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (proxy_again())
 				break;
 			px->reason = "worker connection failed";
-			return false;
+			px->worker_deaf = true;
+			continue;
 		}
 		memmove(px->up.data, px->up.data + n, px->up.len - (size_t)n);
 		px->up.len -= (size_t)n;
 	}
-	/* a client that went away has nothing more to forward */
+	/* a client that went away has nothing more to forward; a deaf worker
+	 * ends the proxy once its output is out (proxy_down) */
 	return !(px->client_eof && px->up.len == 0);
+}
+
+/* Reads and drops what the client still sends, until it closes or
+ * PROXY_LINGER_MS pass (close_notify was sent, our side is shut). */
+static void proxy_linger(void)
+{
+	unsigned char scratch[4096];
+	struct pollfd pfd = {PROXY_FD_CLIENT, POLLIN, 0};
+
+	if (shutdown(PROXY_FD_CLIENT, SHUT_WR) < 0)
+		return;
+	for (int waited = 0; waited < PROXY_LINGER_MS; waited += 100) {
+		int n = poll(&pfd, 1, 100);
+
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n > 0 && recv(PROXY_FD_CLIENT, scratch, sizeof(scratch),
+				  MSG_DONTWAIT) <= 0 &&
+		    !proxy_again())
+			return;
+	}
 }
 
 /* Worker -> client. */
@@ -216,6 +250,9 @@ void login_proxy_run(struct login_client *c, int plain_fd)
 		(void)tls_write(px->tls, px->down.data, px->down.len, &error);
 	}
 	tls_bye(px->tls);
+	/* only a client whose bytes the worker refused can still be sending */
+	if (px->worker_deaf && !px->client_eof)
+		proxy_linger();
 	clog_info(
 		&c->log,
 		"proxy done reason=\"%s\" client_bytes=%llu worker_bytes=%llu",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,10 @@ static const struct ipc_rule login_master_rules[] = {
 	{IPC_T_HANDOFF_OK, 0, false, false},
 	{IPC_T_HANDOFF_FAIL, 1024, false, false},
 	{IPC_T_LOGIN_RETIRE, 0, false, false},
+	{IPC_T_LOGIN_CLIENT, IPC_MAX_PAYLOAD, true, true},
+};
+static const struct ipc_rule proxy_master_rules[] = {
+	{IPC_T_LOGIN_RETIRE, 0, false, false},
 };
 
 const struct config *login_service_config(void)
@@ -40,13 +45,15 @@ const struct config *login_service_config(void)
 
 static void service_update_accept(void)
 {
-	bool pause = login_svc.nclients >= login_svc.cfg.login_max_clients;
+	bool pause = login_svc.nclients >= login_svc.max_clients;
 	if (pause == login_svc.accept_paused)
 		return;
 	login_svc.accept_paused = pause;
 	if (pause)
-		log_warn("login_max_clients=%u reached; not accepting",
-			 login_svc.cfg.login_max_clients);
+		log_warn("%s=%u reached; not accepting",
+			 login_svc.tls_proxy ? "tls_proxy_max_clients"
+					     : "login_max_clients",
+			 login_svc.max_clients);
 	for (size_t i = 0; i < login_svc.nlisteners; i++) {
 		if (login_svc.listeners[i].io != NULL)
 			io_set_events(login_svc.listeners[i].io,
@@ -90,8 +97,7 @@ static void listener_accept(void *ctx, unsigned events POSTERN_UNUSED)
 {
 	struct login_listener *l = ctx;
 	for (int i = 0; i < LOGIN_ACCEPT_BATCH; i++) {
-		if (login_svc.nclients >= login_svc.cfg.login_max_clients ||
-		    l->fd < 0)
+		if (login_svc.nclients >= login_svc.max_clients || l->fd < 0)
 			break;
 		int fd = accept4(l->fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -105,7 +111,10 @@ static void listener_accept(void *ctx, unsigned events POSTERN_UNUSED)
 			log_error("accept on %s: %m", l->name);
 			break;
 		}
-		(void)login_client_create(l, fd);
+		if (login_svc.tls_proxy)
+			login_tlsproxy_accept(l, fd);
+		else
+			(void)login_client_create(l, fd);
 	}
 	service_update_accept();
 }
@@ -117,6 +126,9 @@ static void master_handler(struct ipc_chan *chan POSTERN_UNUSED,
 	case IPC_T_HANDOFF_OK:
 	case IPC_T_HANDOFF_FAIL:
 		login_handoff_master_msg(m);
+		break;
+	case IPC_T_LOGIN_CLIENT:
+		login_client_create_proxied(m);
 		break;
 	case IPC_T_LOGIN_RETIRE:
 		if (ipc_end(m) < 0)
@@ -255,7 +267,10 @@ static int parse_args(int argc, char *argv[], const char **config_r)
 			return -1;
 		}
 	}
-	if (*config_r == NULL || login_svc.nlisteners == 0) {
+	/* a login pool may have no listener of its own: in tls-proxy mode
+	 * its implicit-TLS clients come from the proxies */
+	if (*config_r == NULL ||
+	    (login_svc.tls_proxy && login_svc.nlisteners == 0)) {
 		usage(argv[0]);
 		return -1;
 	}
@@ -294,6 +309,42 @@ bool login_service_request_cert(const char *listener)
 	return false;
 }
 
+/* A tls-proxy: the login user in login_chroot, no auth connection. Its
+ * descriptor limit is raised while still root (two per client: the TLS
+ * socket and the plaintext socketpair end), then locked. */
+static void service_drop_proxy(void)
+{
+	const struct config *cfg = &login_svc.cfg;
+	unsigned long nofile = (unsigned long)cfg->tls_proxy_max_clients * 2 +
+			       64;
+	struct privdrop_user user;
+	const char *error;
+
+	if (privdrop_is_root()) {
+		if (privdrop_raise_files(nofile, &error) < 0)
+			log_warn("%s", error);
+		if (privdrop_lookup(cfg->login_user, &user, &error) < 0)
+			log_fatal("login_user %s: %s", cfg->login_user, error);
+		if (privdrop_finish(&user, cfg->login_chroot, &error) < 0)
+			log_fatal("dropping privileges: %s", error);
+	}
+	if (privdrop_limit_files(nofile, &error) < 0)
+		log_fatal("%s", error);
+	/* past the descriptor limit accept() would fail in a loop: take no
+	 * more clients than the limit we got allows */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < nofile) {
+		unsigned max = rl.rlim_cur > 66 ? (unsigned)((rl.rlim_cur - 64) / 2)
+						: 1;
+		log_warn("RLIMIT_NOFILE is %llu: tls_proxy_max_clients lowered "
+			 "from %u to %u (raise the master's hard limit, see "
+			 "doc/admin.md)",
+			 (unsigned long long)rl.rlim_cur, login_svc.max_clients,
+			 max);
+		login_svc.max_clients = max;
+	}
+}
+
 /* Connects to auth as the login user, then chroots and drops the rest. */
 static void service_drop_and_connect(void)
 {
@@ -322,15 +373,14 @@ static void service_drop_and_connect(void)
 	login_auth_connected(fd);
 }
 
-int login_service_main(const struct login_proto *proto, int argc, char *argv[])
+static int service_main(const char *process, int argc, char *argv[])
 {
 	const char *config_path, *error;
 	char *cerror;
 
-	log_init(proto->process);
+	log_init(process);
 	/* before privileges go: the descriptor is all it needs */
 	(void)metrics_init();
-	login_svc.proto = proto;
 	if (parse_args(argc, argv, &config_path) < 0)
 		return 2;
 	if (config_load(config_path, &login_svc.cfg, &cerror) < 0) {
@@ -354,12 +404,21 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 
 	signal(SIGPIPE, SIG_IGN);
 	ioloop_init();
-	service_drop_and_connect();
-
-	login_svc.master =
-		ipc_chan_new(IPC_FD_MASTER, "master", login_master_rules,
-			     N_ELEMENTS(login_master_rules), master_handler,
-			     master_closed, NULL);
+	if (login_svc.tls_proxy) {
+		login_svc.max_clients = login_svc.cfg.tls_proxy_max_clients;
+		service_drop_proxy();
+		login_svc.master = ipc_chan_new(
+			IPC_FD_MASTER, "master", proxy_master_rules,
+			N_ELEMENTS(proxy_master_rules), master_handler,
+			master_closed, NULL);
+	} else {
+		login_svc.max_clients = login_svc.cfg.login_max_clients;
+		service_drop_and_connect();
+		login_svc.master = ipc_chan_new(
+			IPC_FD_MASTER, "master", login_master_rules,
+			N_ELEMENTS(login_master_rules), master_handler,
+			master_closed, NULL);
+	}
 	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
 	if (fl < 0)
 		log_fatal("lifeline fd %d is not open", IPC_FD_LIFELINE);
@@ -378,10 +437,12 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 	ipc_msg_init(&ready, IPC_T_CHILD_READY, 0);
 	ipc_chan_send(login_svc.master, &ready);
 	log_info("serving %zu listener(s), max %u clients",
-		 login_svc.nlisteners, login_svc.cfg.login_max_clients);
+		 login_svc.nlisteners, login_svc.max_clients);
 
 	ioloop_run();
 
+	if (login_svc.tls_proxy)
+		login_tlsproxy_deinit();
 	while (login_svc.clients != NULL)
 		login_client_destroy(login_svc.clients);
 	service_close_listeners();
@@ -391,4 +452,16 @@ int login_service_main(const struct login_proto *proto, int argc, char *argv[])
 	ioloop_deinit();
 	config_free(&login_svc.cfg);
 	return 0;
+}
+
+int login_service_main(const struct login_proto *proto, int argc, char *argv[])
+{
+	login_svc.proto = proto;
+	return service_main(proto->process, argc, argv);
+}
+
+int login_tlsproxy_main(int argc, char *argv[])
+{
+	login_svc.tls_proxy = true;
+	return service_main("tls-proxy", argc, argv);
 }

@@ -151,3 +151,24 @@ int privdrop_limit_files(unsigned long n, const char **error_r)
 	}
 	return 0;
 }
+
+int privdrop_raise_files(unsigned long n, const char **error_r)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		*error_r = "getrlimit(RLIMIT_NOFILE) failed";
+		return -1;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max >= n &&
+	    rl.rlim_cur >= n)
+		return 0;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max < n)
+		rl.rlim_max = n;
+	rl.rlim_cur = n;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		*error_r = "cannot raise RLIMIT_NOFILE (fs.nr_open too low?)";
+		return -1;
+	}
+	return 0;
+}

@@ -36,5 +36,9 @@ int privdrop_finish(const struct privdrop_user *user, const char *chroot_dir,
  * that is lower: a process that faces clients gets only the descriptors its
  * configured connection limit needs. Works unprivileged too. */
 int privdrop_limit_files(unsigned long n, const char **error_r);
+/* Raises RLIMIT_NOFILE (soft and hard) to at least n while root (up to
+ * fs.nr_open); does nothing if it already allows n. Follow with
+ * privdrop_limit_files once unprivileged. 0, or -1 with *error_r. */
+int privdrop_raise_files(unsigned long n, const char **error_r);
 
 #endif

@@ -499,3 +499,22 @@ int tls_peer_cert_der(struct tls_conn *conn, const void **der_r,
 	*len_r = certs[0].size;
 	return 0;
 }
+
+void tls_facts_capture(struct tls_conn *conn, struct tls_facts *f)
+{
+	const char *cb_type;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(f->describe, sizeof(f->describe), "%s", tls_describe(conn));
+	f->resumed = tls_is_resumed(conn);
+	if (tls_channel_binding(conn, &cb_type, f->cb, &f->cb_len) == 0)
+		snprintf(f->cb_type, sizeof(f->cb_type), "%s", cb_type);
+	else
+		f->cb_len = 0;
+	f->has_spki = tls_peer_spki_sha256(conn, f->spki) == 0;
+	if (tls_peer_cert_der(conn, &f->cert, &f->cert_len) < 0 ||
+	    f->cert_len > TLS_CERT_DER_MAX) {
+		f->cert = NULL;
+		f->cert_len = 0;
+	}
+}

@@ -122,6 +122,26 @@ int tls_peer_cert_der(struct tls_conn *conn, const void **der_r,
 int tls_channel_binding(struct tls_conn *conn, const char **type_r,
 			unsigned char buf[TLS_CB_MAX], size_t *len_r);
 
+/* What a login process needs to know about a session another process
+ * (tls-proxy) holds: captured once the handshake is done and carried over
+ * IPC (lib/proxy_client.h). cert points into the session it was captured
+ * from (or into the message it was read from). */
+#define TLS_DESCRIBE_MAX 96
+#define TLS_CB_TYPE_MAX 16
+#define TLS_CERT_DER_MAX 16384 /* larger client certificates are not kept */
+struct tls_facts {
+	char describe[TLS_DESCRIBE_MAX]; /* tls_describe */
+	bool resumed;
+	char cb_type[TLS_CB_TYPE_MAX]; /* "" if none */
+	unsigned char cb[TLS_CB_MAX];
+	size_t cb_len;
+	bool has_spki;
+	unsigned char spki[TLS_SPKI_SHA256_SIZE];
+	const void *cert; /* DER of the client's leaf, NULL if none */
+	size_t cert_len;
+};
+void tls_facts_capture(struct tls_conn *conn, struct tls_facts *facts);
+
 /* Client side. A struct tls_client holds what every session to one kind of
  * server shares: the trust anchors, the optional client certificate and the
  * priority string. Unlike the server side, the peer's certificate IS a trust

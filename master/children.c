@@ -30,7 +30,7 @@ struct restart_slot {
 	struct timer *timer;
 };
 
-static struct restart_slot auth_slot, login_slot[SERVICE_COUNT];
+static struct restart_slot auth_slot, login_slot[SERVICE_COUNT], proxy_slot;
 static struct timer *shutdown_timer;
 
 static const struct ipc_rule auth_child_rules[] = {
@@ -39,6 +39,10 @@ static const struct ipc_rule auth_child_rules[] = {
 static const struct ipc_rule login_child_rules[] = {
 	{IPC_T_CHILD_READY, 0, false, false},
 	{IPC_T_HANDOFF, IPC_MAX_PAYLOAD, true, true},
+};
+static const struct ipc_rule proxy_child_rules[] = {
+	{IPC_T_CHILD_READY, 0, false, false},
+	{IPC_T_PROXY_CLIENT, IPC_MAX_PAYLOAD, true, true},
 };
 static const struct ipc_rule worker_child_rules[] = {
 	{IPC_T_CHILD_READY, 0, false, false},
@@ -70,6 +74,8 @@ static const char *child_name(enum child_kind kind,
 		return services[service].login_bin;
 	case CHILD_WORKER:
 		return services[service].worker_bin;
+	case CHILD_PROXY:
+		return "tls-proxy";
 	case CHILD_LMTP:
 		return "lmtp";
 	case CHILD_METRICS:
@@ -147,6 +153,9 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 	case IPC_T_HANDOFF:
 		routing_handoff(c, msg);
 		break;
+	case IPC_T_PROXY_CLIENT:
+		routing_proxy_client(c, msg);
+		break;
 	case IPC_T_WORKER_IDLE: {
 		if (ipc_end(msg) < 0)
 			return;
@@ -202,6 +211,7 @@ static struct child *child_start(enum child_kind kind,
 		{auth_child_rules, N_ELEMENTS(auth_child_rules)},
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
+		{proxy_child_rules, N_ELEMENTS(proxy_child_rules)},
 		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* lmtp */
 		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* metrics */
 	};
@@ -307,6 +317,41 @@ static bool service_listens(enum master_service service)
 	return false;
 }
 
+/* Implicit-TLS listeners go to the tls-proxy pool unless it is off
+ * (tls_proxy_processes = 0: login processes do TLS and fork a proxy per
+ * logged-in connection). */
+static bool listener_pooled(const struct listener *l)
+{
+	return l->tls && master.cfg.tls_proxy_processes > 0;
+}
+
+static void proxy_spawn(void)
+{
+	char *argv[4 + 2 * 16 + 1];
+	char specs[16][48];
+	int fds[16];
+	size_t argc = 0, n = 0;
+	argv[argc++] = (char *)"tls-proxy";
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = master.cfg.path;
+	for (size_t i = 0; i < master.nlisteners && n < 16; i++) {
+		const struct listener *l = &master.listeners[i];
+		if (!listener_pooled(l))
+			continue;
+		fds[n] = l->fd;
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s:tls",
+			 IPC_FD_FIRST_LISTENER + (int)n, l->name);
+		argv[argc++] = (char *)"--listen";
+		argv[argc++] = specs[n];
+		n++;
+	}
+	argv[argc] = NULL;
+	if (n == 0)
+		return;
+	if (child_start(CHILD_PROXY, SERVICE_IMAP, argv, fds, n) == NULL)
+		log_error("cannot start tls-proxy");
+}
+
 static void login_spawn(enum master_service service)
 {
 	char *argv[4 + 2 * 16 + 1];
@@ -318,7 +363,7 @@ static void login_spawn(enum master_service service)
 	argv[argc++] = master.cfg.path;
 	for (size_t i = 0; i < master.nlisteners && n < 16; i++) {
 		const struct listener *l = &master.listeners[i];
-		if (l->service != service)
+		if (l->service != service || listener_pooled(l))
 			continue;
 		fds[n] = l->fd;
 		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
@@ -344,11 +389,35 @@ static unsigned login_active(enum master_service service)
 	return n;
 }
 
-/* Each service with a listener has its own pool of login_processes. */
+static unsigned proxy_active(void)
+{
+	unsigned n = 0;
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_PROXY && !c->retiring)
+			n++;
+	}
+	return n;
+}
+
+static bool any_pooled_listener(void)
+{
+	for (size_t i = 0; i < master.nlisteners; i++) {
+		if (listener_pooled(&master.listeners[i]))
+			return true;
+	}
+	return false;
+}
+
+/* Each service with a listener has its own pool of login_processes; the
+ * implicit-TLS listeners of all of them share tls_proxy_processes. */
 static void login_pool_fill(void)
 {
 	if (master.shutting_down || !master.auth_ready)
 		return;
+	if (proxy_slot.timer == NULL && any_pooled_listener()) {
+		while (proxy_active() < master.cfg.tls_proxy_processes)
+			proxy_spawn();
+	}
 	for (int s = 0; s < SERVICE_COUNT; s++) {
 		if (login_slot[s].timer != NULL || !service_listens(s))
 			continue;
@@ -464,6 +533,19 @@ static void child_exited(struct child *c, int status)
 	case CHILD_WORKER:
 		/* its sessions ended with it; nothing of it is queued here */
 		break;
+	case CHILD_PROXY:
+		/* its connections ended with it, the others' go on */
+		if (!c->retiring && !master.shutting_down) {
+			unsigned d = backoff_delay(&proxy_slot, failed);
+			if (d == 0) {
+				login_pool_fill();
+			} else if (proxy_slot.timer == NULL) {
+				log_info("restarting tls-proxy in %u ms", d);
+				proxy_slot.timer = timer_add(
+					d, login_restart_timeout, &proxy_slot);
+			}
+		}
+		break;
 	case CHILD_LMTP:
 	case CHILD_METRICS:
 		standalone_exited(c, failed);
@@ -527,7 +609,8 @@ void children_reload(void)
 	 * finish their pre-auth connections. Established sessions live in proxy
 	 * processes and workers and are not touched. */
 	for (struct child *c = master.children; c != NULL; c = c->next) {
-		if (c->kind != CHILD_LOGIN || c->retiring)
+		if ((c->kind != CHILD_LOGIN && c->kind != CHILD_PROXY) ||
+		    c->retiring)
 			continue;
 		c->retiring = true;
 		if (c->chan != NULL) {
@@ -540,6 +623,8 @@ void children_reload(void)
 		timer_remove(&login_slot[s].timer);
 		login_slot[s].failures = 0;
 	}
+	timer_remove(&proxy_slot.timer);
+	proxy_slot.failures = 0;
 	login_pool_fill();
 }
 
@@ -598,6 +683,7 @@ void children_shutdown(void)
 	log_info("shutting down");
 	for (int s = 0; s < SERVICE_COUNT; s++)
 		timer_remove(&login_slot[s].timer);
+	timer_remove(&proxy_slot.timer);
 	timer_remove(&auth_slot.timer);
 	for (size_t i = 0; i < N_ELEMENTS(standalones); i++)
 		timer_remove(&standalones[i].slot.timer);

@@ -14,6 +14,7 @@ enum child_kind {
 	CHILD_AUTH,
 	CHILD_LOGIN,
 	CHILD_WORKER,
+	CHILD_PROXY, /* tls-proxy: implicit-TLS connections of every service */
 	CHILD_LMTP,    /* the LMTP delivery service (one process) */
 	CHILD_METRICS, /* the OpenMetrics endpoint (one process) */
 };
@@ -51,7 +52,7 @@ struct child {
 struct listener {
 	int fd;
 	char name[16]; /* "imap", "imaps", "submission", "submissions" */
-	bool tls;      /* implicit TLS */
+	bool tls;      /* implicit TLS: accepted by tls-proxy when pooled */
 	enum master_service service; /* whose login pool accepts on it */
 };
 
@@ -113,6 +114,9 @@ void routing_auth_down(void);
 void routing_login_gone(struct child *login);
 struct ipc_msg;
 void routing_handoff(struct child *login, struct ipc_msg *msg);
+/* A tls-proxy's new connection: to a login process of the listener's
+ * service (IPC_T_LOGIN_CLIENT), or closed if none can take it. */
+void routing_proxy_client(struct child *proxy, struct ipc_msg *msg);
 
 /* master/notify.c: systemd's readiness protocol (Type=notify): "READY=1"
  * once the auth daemon is up, "RELOADING=1" then "READY=1" around a

@@ -9,6 +9,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "master.h"
+#include "proxy_client.h"
 #include "str.h"
 #include "user_settings.h"
 
@@ -322,4 +323,69 @@ void routing_handoff(struct child *login, struct ipc_msg *msg)
 	ipc_add_data(&r, h->ticket, IPC_TICKET_SIZE);
 	ipc_add_str(&r, services[h->service].name);
 	ipc_chan_send(auth_chan, &r);
+}
+
+/* ---- connections from the tls-proxy pool ---- */
+
+/* The login process of service that gets the next proxied connection:
+ * round robin over those not retiring. One still starting up counts: the
+ * message waits in its channel (after SIGHUP the new pool is all there
+ * is for a moment). */
+static struct child *login_pick(enum master_service service)
+{
+	static unsigned turn;
+	unsigned n = 0, k;
+	struct child *c;
+
+	for (c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LOGIN && c->service == service &&
+		    !c->retiring && c->chan != NULL)
+			n++;
+	}
+	if (n == 0)
+		return NULL;
+	k = turn++ % n;
+	for (c = master.children; c != NULL; c = c->next) {
+		if (c->kind == CHILD_LOGIN && c->service == service &&
+		    !c->retiring && c->chan != NULL && k-- == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void routing_proxy_client(struct child *proxy, struct ipc_msg *msg)
+{
+	struct proxy_client pc;
+	const char *error;
+	const struct listener *l = NULL;
+	int fd = ipc_msg_take_fd(msg);
+
+	if (proxy_client_get(msg, &pc, &error) < 0) {
+		close(fd);
+		child_kill(proxy, error);
+		return;
+	}
+	for (size_t i = 0; i < master.nlisteners; i++) {
+		if (master.listeners[i].tls &&
+		    strcmp(master.listeners[i].name, pc.listener) == 0)
+			l = &master.listeners[i];
+	}
+	if (l == NULL) {
+		close(fd);
+		child_kill(proxy, "proxied client on an unknown listener");
+		return;
+	}
+	struct child *login = login_pick(l->service);
+	if (login == NULL) {
+		/* the proxy sees the close and drops the client */
+		log_warn("no %s process for a proxied connection; dropped",
+			 services[l->service].login_bin);
+		close(fd);
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_LOGIN_CLIENT, 0);
+	ipc_msg_set_fd(&m, fd);
+	proxy_client_add(&m, &pc);
+	ipc_chan_send(login->chan, &m);
 }

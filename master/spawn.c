@@ -24,6 +24,7 @@ static const struct {
 	{"submission-login", "submission"},
 	{"submission", "submission"},
 	{"postern-auth", "auth"},
+	{"tls-proxy", "tlsproxy"},
 	{"lmtp", "lmtp"},
 	{"postern-metrics", "metrics"},
 };

@@ -143,7 +143,7 @@ static void cmd_starttls(struct sub_client *sc, const struct smtp_cmd *cmd)
 		sub_error(sc, "501 5.5.4 Syntax: STARTTLS");
 		return;
 	}
-	if (lc->tls != NULL) {
+	if (lc->secured || lc->tls != NULL) {
 		sub_error(sc, "503 5.5.1 TLS already active");
 		return;
 	}

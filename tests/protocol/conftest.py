@@ -301,6 +301,11 @@ class Instance:
         """imap-login processes forked by a pool process (TLS proxies)."""
         return self._login_split()[1]
 
+    def tls_proxy_pids(self):
+        """tls-proxy processes (the pool carrying implicit-TLS
+        connections)."""
+        return self.pids("tls-proxy")
+
     def worker_pids(self, user=None):
         out = set()
         for pid in self.pids("imap"):

@@ -121,3 +121,56 @@ def test_noop_without_changes_is_quiet(instance):
     lines, _ = ok(c, "n10", "NOOP")
     assert exists(lines) == 3, lines
     c.close()
+
+
+def _idle(c, tag):
+    c.send(("%s IDLE\r\n" % tag).encode())
+    assert c.readline().startswith(b"+")
+
+
+def _until(c, pred):
+    while True:
+        line = c.readline()
+        if pred(line):
+            return line
+
+
+def test_idle_sessions_share_one_read(instance):
+    """Sessions woken by one commit read its changes once (imap_sync.c's
+    pass cache): each still gets exactly its own updates, also when they
+    stand at different points of the same mailbox."""
+    c0 = instance.login(U, P)
+    ok(c0, "c1", "CREATE shared1")
+    ok(c0, "c2", "CREATE shared2")
+    poke(instance, U, "append", "shared1", 3)
+    a, b = instance.login(U, P), instance.login(U, P)
+    ok(a, "s", "SELECT shared1")
+    poke(instance, U, "append", "shared1", 2)  # b starts 2 messages later
+    ok(b, "s", "SELECT shared1")
+    other = instance.login(U, P)
+    ok(other, "s", "SELECT shared2")
+    for c in (a, b, other):
+        _idle(c, "i")
+    # a first hears of the two it missed (at IDLE or with this wake-up)
+    poke(instance, U, "append", "shared1", 1)
+    got = [_until(a, lambda l: l.endswith(b" EXISTS"))]
+    if got[0] != b"* 6 EXISTS":
+        got.append(_until(a, lambda l: l.endswith(b" EXISTS")))
+    assert got[-1] == b"* 6 EXISTS" and got[0] in (b"* 5 EXISTS",
+                                                    b"* 6 EXISTS"), got
+    assert _until(b, lambda l: l.endswith(b" EXISTS")) == b"* 6 EXISTS"
+    poke(instance, U, "flags", "shared1", 1, 1, "+4")
+    for c in (a, b):
+        line = _until(c, lambda l: b" FETCH " in l)
+        assert line.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Flagged)"), line
+    # the other mailbox's session heard nothing of it
+    poke(instance, U, "append", "shared2", 1)
+    assert _until(other, lambda l: l.endswith(b" EXISTS")) == b"* 1 EXISTS"
+    for c in (a, b, other):
+        c.send(b"DONE\r\n")
+        lines = c.read_until_tagged("i")
+        assert lines[-1].startswith(b"i OK"), lines
+        lines, _ = ok(c, "n", "NOOP")
+        assert lines == [], lines
+        c.close()
+    c0.close()

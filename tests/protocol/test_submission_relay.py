@@ -17,7 +17,7 @@ import threading
 import pytest
 
 import conftest
-from smtpa import inbox_count, inbox_messages, login, need
+from smtpa import inbox_count, inbox_messages, login
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller") \
     if os.environ.get("CI") != "true" else \

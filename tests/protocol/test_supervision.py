@@ -14,6 +14,9 @@ import helpers
 from helpers import wait_for
 
 USER, PW = "erin@example.org", "erin-pw-1"
+# the per-connection proxies forked by login processes; the tls-proxy pool
+# has its own tests in test_tls_proxy.py
+POSTERN_CONF = {"tls_proxy_processes": "0"}
 
 
 def _noop(c, tag="n"):

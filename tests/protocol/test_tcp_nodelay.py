@@ -10,6 +10,8 @@ import socket
 
 import pytest
 
+import conftest
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="reading another process's socket "
                                 "needs root")
@@ -76,10 +78,11 @@ def test_preauth_socket_nodelay(instance, mode):
     with c:
         raw = _raw(c.sock)
         try:
-            got = _server_socket_nodelay(instance.pool_pids(), raw)
+            got = _server_socket_nodelay(
+                instance.pool_pids() | instance.tls_proxy_pids(), raw)
         finally:
             raw.close()
-    assert got is not None, "no login process holds the connection"
+    assert got is not None, "no login process or tls-proxy holds it"
     assert got != 0, "TCP_NODELAY not set on the pre-auth socket"
 
 
@@ -93,11 +96,37 @@ def test_proxied_socket_nodelay(instance):
         raw = _raw(c.sock)
         try:
             mine = instance.proxy_pids() - before
-            got = _server_socket_nodelay(mine or instance.proxy_pids(), raw)
+            got = _server_socket_nodelay(
+                (mine or instance.proxy_pids()) | instance.tls_proxy_pids(),
+                raw)
         finally:
             raw.close()
     assert got is not None, "no TLS proxy holds the connection"
     assert got != 0, "TCP_NODELAY not set on the proxied socket"
+
+
+def test_forked_proxy_socket_nodelay():
+    """The same with tls_proxy_processes = 0 (a proxy forked per logged-in
+    connection keeps the login process's socket)."""
+    inst = conftest._run_instance({"tls_proxy_processes": "0"})
+    try:
+        _forked_proxy_check(inst)
+    finally:
+        conftest._finish(inst)
+
+
+def _forked_proxy_check(inst):
+    inst.add_user(USER, PW)
+    c = inst.login(USER, PW)
+    with c:
+        _, tagged = c.command("n", "NOOP")
+        assert tagged.startswith(b"n OK"), tagged
+        raw = _raw(c.sock)
+        try:
+            got = _server_socket_nodelay(inst.proxy_pids(), raw)
+        finally:
+            raw.close()
+    assert got not in (None, 0), got
 
 
 def test_starttls_socket_nodelay(instance, ssl_ctx):

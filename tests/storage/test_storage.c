@@ -222,6 +222,74 @@ static void test_mailboxes(const char *home)
 	storage_close(&s);
 }
 
+/* Each special-use attribute has one owner: CREATE with it moves it. */
+static void test_special_use_moves(const char *home)
+{
+	struct storage *s = open_store(home);
+	struct storage_mailbox m;
+
+	CHECK(storage_mailbox_create(s, "Sent Items", STORAGE_SPECIAL_SENT,
+				     &m, &error) == STORAGE_OK &&
+	      m.special_use == STORAGE_SPECIAL_SENT);
+	CHECK(storage_mailbox_get(s, "Sent", &m, &error) == STORAGE_OK &&
+	      m.special_use == 0);
+	CHECK(storage_mailbox_create(s, "a/Bin",
+				     STORAGE_SPECIAL_SENT | STORAGE_SPECIAL_TRASH,
+				     NULL, &error) == STORAGE_OK);
+	CHECK(storage_mailbox_get(s, "Sent Items", &m, &error) == STORAGE_OK &&
+	      m.special_use == 0);
+	CHECK(storage_mailbox_get(s, "Trash", &m, &error) == STORAGE_OK &&
+	      m.special_use == 0);
+	CHECK(storage_mailbox_get(s, "a/Bin", &m, &error) == STORAGE_OK &&
+	      m.special_use == (STORAGE_SPECIAL_SENT | STORAGE_SPECIAL_TRASH));
+	/* a failed CREATE moves nothing */
+	CHECK(storage_mailbox_create(s, "Drafts", STORAGE_SPECIAL_SENT, NULL,
+				     &error) == STORAGE_ERR_ALREADYEXISTS);
+	CHECK(storage_mailbox_get(s, "a/Bin", &m, &error) == STORAGE_OK &&
+	      m.special_use == (STORAGE_SPECIAL_SENT | STORAGE_SPECIAL_TRASH));
+	CHECK(storage_mailbox_get(s, "Drafts", &m, &error) == STORAGE_OK &&
+	      m.special_use == STORAGE_SPECIAL_DRAFTS);
+	storage_close(&s);
+}
+
+/* The quota contract of storage.h: a batch that fits exactly is taken,
+ * one that does not is refused whole (no UID used, counters unchanged),
+ * by messages and by bytes. */
+static void test_quota_batch(const char *home)
+{
+	struct storage *s = open_store(home);
+	const char *texts[3] = {"0123456789", "0123456789", "0123456789"};
+	struct storage_mailbox before, after;
+	uint32_t uids[3], id = st_test_mbox(s, "INBOX");
+	uint64_t qm, qb;
+
+	CHECK(st_test_append(s, id, texts, 1, 0, uids) == STORAGE_OK);
+	CHECK(storage_quota_get(s, &qm, &qb, &error) == STORAGE_OK &&
+	      qm == 1 && qb == 10);
+	storage_set_quota(s, 3, 0);
+	CHECK(storage_quota_check(s, 2, 1000, &error) == STORAGE_OK);
+	CHECK(storage_quota_check(s, 3, 0, &error) == STORAGE_ERR_OVERQUOTA);
+	CHECK(storage_mailbox_get(s, "INBOX", &before, &error) == STORAGE_OK);
+	CHECK(st_test_append(s, id, texts, 3, 0, uids) ==
+	      STORAGE_ERR_OVERQUOTA);
+	CHECK(storage_mailbox_get(s, "INBOX", &after, &error) == STORAGE_OK &&
+	      after.uidnext == before.uidnext && after.messages == 1);
+	CHECK(st_test_append(s, id, texts, 2, 0, uids) == STORAGE_OK &&
+	      uids[1] == uids[0] + 1);
+	CHECK(storage_quota_get(s, &qm, &qb, &error) == STORAGE_OK &&
+	      qm == 3 && qb == 30);
+	/* bytes: 30 used, limit 40 takes one more message of 10, not two */
+	storage_set_quota(s, 0, 40);
+	CHECK(st_test_append(s, id, texts, 2, 0, uids) ==
+	      STORAGE_ERR_OVERQUOTA);
+	CHECK(st_test_append(s, id, texts, 1, 0, uids) == STORAGE_OK);
+	CHECK(storage_quota_check(s, 1, 1, &error) == STORAGE_ERR_OVERQUOTA);
+	CHECK(storage_quota_check(s, 1, 0, &error) == STORAGE_OK);
+	storage_set_quota(s, 0, 0);
+	CHECK(st_test_consistent(s, home));
+	storage_close(&s);
+}
+
 static void test_mailbox_limit(const char *home)
 {
 	struct storage *s = open_store(home);
@@ -912,6 +980,8 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_mailboxes);
 	RUN(test_mailbox_limit);
+	RUN(test_special_use_moves);
+	RUN(test_quota_batch);
 	RUN(test_append_flags);
 	RUN(test_copy_move);
 	RUN(test_rename_inbox);

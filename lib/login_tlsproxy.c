@@ -1,0 +1,429 @@
+/* The tls-proxy process: many client connections in one event loop. For
+ * each: accept, TLS handshake, then the plaintext side goes to a login
+ * process (IPC_T_PROXY_CLIENT through the master) over a socketpair, and
+ * this process copies TLS <-> plaintext until either side ends. It never
+ * parses a byte of IMAP or SMTP: the pre-auth grammar stays in the login
+ * processes, the logged-in one in the workers; what it learns of the
+ * session (channel binding, client key) it sends along once.
+ *
+ * Memory per idle connection is the GnuTLS session plus this struct: the
+ * copy buffers exist only while they hold bytes. */
+#include "login_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ioloop.h"
+#include "ipc.h"
+#include "proxy_client.h"
+#include "rand.h"
+#include "str.h"
+#include "tls.h"
+
+/* Per direction, allocated while in use: a slow reader stalls its writer
+ * instead of growing memory. One TLS record's worth. */
+#define PROXY_BUF_SIZE 16384
+
+struct proxy_buf {
+	unsigned char *data; /* NULL while empty */
+	size_t len;
+};
+
+struct pconn {
+	struct pconn *prev, *next;
+	int fd;	      /* client TCP socket */
+	int plain_fd; /* our end of the socketpair; -1 during the handshake */
+	struct tls_conn *tls;
+	struct io *io, *plain_io;
+	struct timer *hs_timer; /* handshake deadline */
+	struct timer *post_timer; /* deferred free, or decrypted data left */
+	struct proxy_buf up;   /* client -> login/worker (decrypted) */
+	struct proxy_buf down; /* login/worker -> client (to encrypt) */
+	unsigned long long up_total, down_total;
+	bool handshaking, hs_want_write;
+	bool client_eof, plain_eof, dead;
+	char listener[32];
+	struct log_ctx log;
+};
+
+static struct pconn *pconns;
+
+static void pconn_update(struct pconn *pc);
+
+static void pconn_free(struct pconn *pc)
+{
+	if (pc->prev != NULL)
+		pc->prev->next = pc->next;
+	else
+		pconns = pc->next;
+	if (pc->next != NULL)
+		pc->next->prev = pc->prev;
+	io_remove(&pc->io);
+	io_remove(&pc->plain_io);
+	timer_remove(&pc->hs_timer);
+	timer_remove(&pc->post_timer);
+	tls_conn_free(&pc->tls);
+	close(pc->fd);
+	if (pc->plain_fd >= 0)
+		close(pc->plain_fd);
+	free(pc->up.data);
+	free(pc->down.data);
+	free(pc);
+	login_svc.nclients--;
+	login_service_client_gone();
+}
+
+static void pconn_free_timeout(void *ctx)
+{
+	struct pconn *pc = ctx;
+	pc->post_timer = NULL;
+	pconn_free(pc);
+}
+
+/* Ends the connection; freed from the loop, never under a caller. */
+static void pconn_end(struct pconn *pc, const char *reason)
+{
+	if (pc->dead)
+		return;
+	pc->dead = true;
+	if (pc->plain_fd >= 0) {
+		/* what the worker still sent goes out before close_notify */
+		if (pc->down.len > 0) {
+			const char *error;
+			(void)tls_write(pc->tls, pc->down.data, pc->down.len,
+					&error);
+		}
+		tls_bye(pc->tls);
+		clog_info(&pc->log,
+			  "proxy done reason=\"%s\" client_bytes=%llu "
+			  "worker_bytes=%llu",
+			  reason, pc->up_total, pc->down_total);
+	} else {
+		clog_info(&pc->log, "disconnect reason=\"%s\"", reason);
+	}
+	io_set_events(pc->io, 0);
+	if (pc->plain_io != NULL)
+		io_set_events(pc->plain_io, 0);
+	timer_remove(&pc->hs_timer);
+	timer_remove(&pc->post_timer);
+	pc->post_timer = timer_add(0, pconn_free_timeout, pc);
+}
+
+static unsigned char *buf_room(struct proxy_buf *b)
+{
+	if (b->data == NULL)
+		b->data = malloc(PROXY_BUF_SIZE);
+	return b->data;
+}
+
+static void buf_drop(struct proxy_buf *b, size_t n)
+{
+	b->len -= n;
+	if (b->len == 0) {
+		free(b->data);
+		b->data = NULL;
+	} else {
+		memmove(b->data, b->data + n, b->len);
+	}
+}
+
+static bool again(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
+/* Client -> plaintext side. Returns whether anything moved. */
+static bool pconn_up(struct pconn *pc)
+{
+	bool moved = false;
+	const char *error;
+
+	while (!pc->client_eof && pc->up.len < PROXY_BUF_SIZE) {
+		unsigned char *d = buf_room(&pc->up);
+		if (d == NULL) {
+			pconn_end(pc, "out of memory");
+			return false;
+		}
+		ssize_t n = tls_read(pc->tls, d + pc->up.len,
+				     PROXY_BUF_SIZE - pc->up.len, &error);
+		if (n > 0) {
+			pc->up.len += (size_t)n;
+			pc->up_total += (unsigned long long)n;
+			moved = true;
+			continue;
+		}
+		if (pc->up.len == 0)
+			buf_drop(&pc->up, 0);
+		if (n == 0) {
+			pc->client_eof = true;
+		} else if (errno != EAGAIN) {
+			clog_info(&pc->log, "proxy: TLS read: %s", error);
+			pc->client_eof = true;
+		}
+		break;
+	}
+	while (pc->up.len > 0) {
+		ssize_t n = send(pc->plain_fd, pc->up.data, pc->up.len,
+				 MSG_NOSIGNAL);
+		if (n < 0) {
+			if (again())
+				break;
+			pconn_end(pc, "worker connection failed");
+			return false;
+		}
+		buf_drop(&pc->up, (size_t)n);
+		moved = true;
+	}
+	if (pc->client_eof && pc->up.len == 0) {
+		pconn_end(pc, "client closed");
+		return false;
+	}
+	return moved;
+}
+
+/* Plaintext side -> client. */
+static bool pconn_down(struct pconn *pc)
+{
+	bool moved = false;
+	const char *error;
+
+	while (!pc->plain_eof && pc->down.len < PROXY_BUF_SIZE) {
+		unsigned char *d = buf_room(&pc->down);
+		if (d == NULL) {
+			pconn_end(pc, "out of memory");
+			return false;
+		}
+		ssize_t n = recv(pc->plain_fd, d + pc->down.len,
+				 PROXY_BUF_SIZE - pc->down.len, 0);
+		if (n > 0) {
+			pc->down.len += (size_t)n;
+			pc->down_total += (unsigned long long)n;
+			moved = true;
+			continue;
+		}
+		if (pc->down.len == 0)
+			buf_drop(&pc->down, 0);
+		if (n == 0 || !again())
+			pc->plain_eof = true;
+		break;
+	}
+	while (pc->down.len > 0) {
+		ssize_t n =
+			tls_write(pc->tls, pc->down.data, pc->down.len, &error);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				break;
+			pconn_end(pc, "client TLS error");
+			return false;
+		}
+		buf_drop(&pc->down, (size_t)n);
+		moved = true;
+	}
+	if (pc->plain_eof && pc->down.len == 0) {
+		pconn_end(pc, "worker closed");
+		return false;
+	}
+	return moved;
+}
+
+static void pconn_pending_timeout(void *ctx)
+{
+	struct pconn *pc = ctx;
+	pc->post_timer = NULL;
+	pconn_update(pc);
+}
+
+/* Moves what can move, then asks for the events that would let more. */
+static void pconn_update(struct pconn *pc)
+{
+	bool more = true;
+	while (more && !pc->dead) {
+		more = pconn_up(pc);
+		if (!pc->dead)
+			more = pconn_down(pc) || more;
+	}
+	if (pc->dead)
+		return;
+	unsigned cev = 0, pev = 0;
+	if (!pc->client_eof && pc->up.len < PROXY_BUF_SIZE)
+		cev |= IO_READ;
+	if (pc->down.len > 0)
+		cev |= tls_want_write(pc->tls) ? IO_WRITE : IO_READ;
+	if (!pc->plain_eof && pc->down.len < PROXY_BUF_SIZE)
+		pev |= IO_READ;
+	if (pc->up.len > 0)
+		pev |= IO_WRITE;
+	io_set_events(pc->io, cev);
+	io_set_events(pc->plain_io, pev);
+	/* decrypted bytes inside GnuTLS wake no fd: come back once the
+	 * plaintext side has room */
+	if (pc->post_timer == NULL && tls_pending(pc->tls) &&
+	    pc->up.len < PROXY_BUF_SIZE)
+		pc->post_timer = timer_add(0, pconn_pending_timeout, pc);
+}
+
+static void pconn_relay_io(void *ctx, unsigned events POSTERN_UNUSED)
+{
+	pconn_update(ctx);
+}
+
+/* Handshake done: the plaintext side goes to a login process. */
+static void pconn_established(struct pconn *pc)
+{
+	struct proxy_client info;
+	struct sockaddr_storage sa;
+	socklen_t len;
+	unsigned port;
+	int sv[2];
+
+	memset(&info, 0, sizeof(info));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		clog_error(&pc->log, "socketpair: %m");
+		pconn_end(pc, "internal error");
+		return;
+	}
+	int fl = fcntl(sv[0], F_GETFL);
+	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		pconn_end(pc, "internal error");
+		return;
+	}
+	pc->plain_fd = sv[0];
+	pc->plain_io = io_add(pc->plain_fd, 0, pconn_relay_io, pc);
+
+	info.session = pc->log.session;
+	str_cpy(info.listener, pc->listener, sizeof(info.listener));
+	str_cpy(info.remote_ip, pc->log.remote, sizeof(info.remote_ip));
+	len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getpeername(pc->fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	login_sockaddr_describe(&sa, info.remote_ip, sizeof(info.remote_ip),
+				&port);
+	info.remote_port = port;
+	len = sizeof(sa);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(pc->fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	login_sockaddr_describe(&sa, info.local_ip, sizeof(info.local_ip),
+				&port);
+	info.local_port = port;
+	tls_facts_capture(pc->tls, &info.tls);
+
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_PROXY_CLIENT, 0);
+	ipc_msg_set_fd(&m, sv[1]);
+	proxy_client_add(&m, &info);
+	if (login_svc.master == NULL) {
+		ipc_msg_deinit(&m);
+		pconn_end(pc, "master unavailable");
+		return;
+	}
+	ipc_chan_send(login_svc.master, &m);
+	clog_info(&pc->log, "tls handshake done tls=\"%s\"%s", info.tls.describe,
+		  info.tls.resumed ? " resumed=yes" : "");
+	pconn_update(pc);
+}
+
+static void pconn_handshake(struct pconn *pc)
+{
+	const char *error;
+	switch (tls_handshake(pc->tls, &error)) {
+	case TLS_STEP_DONE:
+		pc->handshaking = false;
+		timer_remove(&pc->hs_timer);
+		pconn_established(pc);
+		return;
+	case TLS_STEP_WANT_READ:
+		io_set_events(pc->io, IO_READ);
+		return;
+	case TLS_STEP_WANT_WRITE:
+		io_set_events(pc->io, IO_WRITE);
+		return;
+	case TLS_STEP_ERROR:
+		clog_info(&pc->log, "tls handshake failed: %s", error);
+		pconn_end(pc, "TLS handshake failed");
+		return;
+	}
+}
+
+static void pconn_client_io(void *ctx, unsigned events POSTERN_UNUSED)
+{
+	struct pconn *pc = ctx;
+	if (pc->dead)
+		return;
+	if (pc->handshaking)
+		pconn_handshake(pc);
+	else
+		pconn_update(pc);
+}
+
+static void pconn_hs_timeout(void *ctx)
+{
+	struct pconn *pc = ctx;
+	pc->hs_timer = NULL;
+	pconn_end(pc, "TLS handshake timed out");
+}
+
+void login_tlsproxy_accept(struct login_listener *l, int fd)
+{
+	struct pconn *pc = calloc(1, sizeof(*pc));
+	const char *error;
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	unsigned port;
+
+	if (pc == NULL) {
+		close(fd);
+		log_error("out of memory accepting on %s", l->name);
+		return;
+	}
+	pc->fd = fd;
+	pc->plain_fd = -1;
+	str_cpy(pc->listener, l->name, sizeof(pc->listener));
+	do {
+		pc->log.session = rand_u64();
+	} while (pc->log.session == 0);
+	memset(&sa, 0, sizeof(sa));
+	if (getpeername(fd, (struct sockaddr *)&sa, &len) < 0)
+		sa.ss_family = AF_UNSPEC;
+	login_sockaddr_describe(&sa, pc->log.remote, sizeof(pc->log.remote),
+				&port);
+	if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6)
+		login_socket_nodelay(fd, &pc->log);
+	pc->next = pconns;
+	if (pconns != NULL)
+		pconns->prev = pc;
+	pconns = pc;
+	login_svc.nclients++;
+	pc->io = io_add(fd, 0, pconn_client_io, pc);
+	clog_info(&pc->log, "connect listener=%s remote_port=%u", l->name, port);
+	pc->tls = tls_conn_new(login_svc.tls, fd, &error);
+	if (pc->tls == NULL) {
+		clog_error(&pc->log, "TLS set-up failed: %s", error);
+		pconn_end(pc, "TLS set-up failed");
+		return;
+	}
+	if (!login_service_request_cert(l->name))
+		tls_conn_no_client_cert(pc->tls);
+	pc->handshaking = true;
+	pc->hs_timer = timer_add(login_svc.cfg.login_idle_timeout * 1000u,
+				 pconn_hs_timeout, pc);
+	pconn_handshake(pc);
+}
+
+void login_tlsproxy_deinit(void)
+{
+	while (pconns != NULL) {
+		struct pconn *pc = pconns;
+		if (!pc->dead && pc->plain_fd >= 0)
+			tls_bye(pc->tls);
+		pc->dead = true;
+		pconn_free(pc);
+	}
+}
