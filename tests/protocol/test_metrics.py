@@ -186,3 +186,30 @@ def test_mailadm_stats(instance):
     assert j["postern_deliveries"]["delivered"] == \
         v(web, "postern_deliveries_total", result="delivered")
     assert j["postern_logins"]["PLAIN/success"] >= 1
+
+
+def test_tcp_endpoint():
+    """metrics_listen as host:port; counters start at zero in a new
+    instance and the login process gauge matches the pools."""
+    from conftest import Instance, _finish, _live
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    inst = Instance({"metrics_listen": "127.0.0.1:%d" % port})
+    try:
+        inst.start()
+    except BaseException:
+        inst.stop()
+        inst.cleanup()
+        raise
+    _live.append(inst)
+    try:
+        assert inst.settings["metrics_listen"] == "127.0.0.1:%d" % port
+        m = helpers.wait_for(lambda: scrape(inst), what="metrics over TCP")
+        assert v(m, "postern_deliveries_total", result="delivered") == 0
+        pools = int(inst.settings["login_processes"]) * 2
+        helpers.wait_for(lambda: v(scrape(inst), "postern_login_processes")
+                         == pools, what="both login pools counted")
+    finally:
+        _finish(inst)
