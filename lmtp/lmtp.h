@@ -52,8 +52,8 @@ enum storage_result lmtp_quota_check(const struct lmtp_account *a,
 enum storage_result lmtp_deliver(const struct lmtp_account *a,
 				 const char *header, int spool_fd,
 				 uint64_t size, const char **error_r);
-/* Store handles stay open for the next recipients of the same homes (a
- * few, most recently used); this closes them. */
+/* Store handles stay open for the next recipients of the same homes
+ * (storage_deliver.h); this closes them. */
 void lmtp_deliver_close(void);
 
 #endif
