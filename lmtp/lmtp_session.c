@@ -296,7 +296,7 @@ static void cmd_lhlo(struct lmtp_session *s, struct str args)
 
 static void cmd_mail(struct lmtp_session *s, struct str args)
 {
-	struct str addr, params, key, value;
+	struct str addr, params;
 	const char *error;
 	char t[200];
 	if (s->helo[0] == '\0') {
@@ -312,32 +312,13 @@ static void cmd_mail(struct lmtp_session *s, struct str args)
 		reply_error(s, t);
 		return;
 	}
-	uint64_t size = 0;
-	bool utf8 = false;
-	int pr;
-	while ((pr = smtp_param_next(&params, &key, &value)) == 1) {
-		if (str_eq_ci(key, "SIZE")) {
-			if (strnum_u64(value.p, value.len, &size) < 0) {
-				reply_error(s, "501 5.5.4 Bad SIZE");
-				return;
-			}
-		} else if (str_eq_ci(key, "BODY")) {
-			if (!str_eq_ci(value, "8BITMIME") &&
-			    !str_eq_ci(value, "7BIT")) {
-				reply_error(s, "501 5.5.4 Unknown BODY type");
-				return;
-			}
-		} else if (str_eq_ci(key, "SMTPUTF8") && value.len == 0) {
-			utf8 = true;
-		} else {
-			reply_error(s, "555 5.5.4 Unsupported MAIL parameter");
-			return;
-		}
-	}
-	if (pr < 0) {
-		reply_error(s, "501 5.5.4 Bad MAIL parameters");
+	struct smtp_mail_params mp;
+	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
+		reply_error(s, error);
 		return;
 	}
+	uint64_t size = mp.size;
+	bool utf8 = mp.smtputf8;
 	if (size > lmtp.cfg.lmtp_max_message_size) {
 		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
 		      lmtp.cfg.lmtp_max_message_size);
@@ -468,24 +449,13 @@ static void bdat_done(struct lmtp_session *s);
 
 static void cmd_bdat(struct lmtp_session *s, struct str args)
 {
-	struct str a = args, key, value;
 	uint64_t n;
-	if (smtp_param_next(&a, &key, &value) != 1 || value.len != 0 ||
-	    strnum_u64(key.p, key.len, &n) < 0) {
-		reply_error(s, "501 5.5.4 Syntax: BDAT size [LAST]");
+	bool last;
+	if (smtp_bdat_parse(args, &n, &last) < 0) {
 		/* the chunk cannot be skipped without its size */
+		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]; closing");
 		s->closing = true;
 		return;
-	}
-	bool last = false;
-	if (smtp_param_next(&a, &key, &value) == 1) {
-		if (!str_eq_ci(key, "LAST") || value.len != 0 ||
-		    smtp_param_next(&a, &key, &value) != 0) {
-			reply_error(s, "501 5.5.4 Syntax: BDAT size [LAST]");
-			s->closing = true;
-			return;
-		}
-		last = true;
 	}
 	s->state = LMTP_BDAT;
 	s->bdat_left = n;
