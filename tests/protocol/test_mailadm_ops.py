@@ -3,10 +3,10 @@ use, keys, aliases and last login, who (live sessions) and kick."""
 
 import json
 import re
-import socket
 
 import helpers
 from imapa import ok, users_fixture
+from lmtpc import deliver
 
 U, P = "ops-u@example.test", "ops-pw-1"
 W, WP = "ops-w@example.test", "ops-pw-2"
@@ -18,23 +18,6 @@ def adm(instance, *args):
     r = instance.mailadm(*args)
     assert r.returncode == 0, (args, r.stderr)
     return r.stdout
-
-
-def deliver(instance, rcpt, body=b"hello\r\n"):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(helpers.TIMEOUT)
-    s.connect(instance.settings["lmtp_socket"])
-    s.sendall(b"LHLO t\r\nMAIL FROM:<x@remote.test>\r\nRCPT TO:<%s>\r\n"
-              b"DATA\r\nSubject: s\r\n\r\n%s.\r\nQUIT\r\n"
-              % (rcpt.encode(), body))
-    data = b""
-    while b"221 " not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    assert b"Delivered" in data, data
 
 
 def test_user_list_json(instance):
@@ -57,8 +40,8 @@ def test_user_show_quota_and_last_login(instance):
     assert info["last login"] == "never"
     assert info["aliases"] == ["ops-alias@example.test"]
     assert info["keys"] == []
-    deliver(instance, U)
-    deliver(instance, U, b"x" * 1000 + b"\r\n")
+    for body in (b"hello\r\n", b"x" * 1000 + b"\r\n"):
+        assert b"Delivered" in deliver(instance, U, body)
     c = instance.login(U, P)
     lines, _ = ok(c, "s", "STATUS INBOX (MESSAGES SIZE)")
     size = int(re.search(rb"SIZE (\d+)", lines[0]).group(1))

@@ -13,6 +13,7 @@ import pytest
 
 import helpers
 from imapa import users_fixture
+from lmtpc import deliver
 
 
 def fresh_socket_path():
@@ -106,27 +107,6 @@ def v(m, name, **labels):
     return m[(name, tuple(labels.items()))]
 
 
-def lmtp_deliver(instance, rcpt):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(helpers.TIMEOUT)
-    s.connect(instance.settings["lmtp_socket"])
-    s.sendall(b"LHLO t\r\nMAIL FROM:<m@remote.test>\r\nRCPT TO:<%s>\r\n"
-              b"DATA\r\n" % rcpt.encode())
-    data = b""
-    while b"\r\n354 " not in data and b"\r\n554 " not in data:
-        data += s.recv(4096)
-    if b"\r\n354 " in data:
-        s.sendall(b"Subject: m\r\n\r\nbody\r\n.\r\n")
-    s.sendall(b"QUIT\r\n")
-    while b"221 " not in data:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
-
-
 def test_counters_move(instance):
     m0 = scrape(instance)
     c = instance.login(U, P)
@@ -149,9 +129,9 @@ def test_counters_move(instance):
                                     mechanism="PLAIN", result="failure") + 1
     assert v(m2, "postern_bytes_total", direction="imap_out") > \
         v(m0, "postern_bytes_total", direction="imap_out")
-    out = lmtp_deliver(instance, U)
+    out = deliver(instance, U)
     assert b"250 2.0.0 <%s> Delivered" % U.encode() in out, out
-    lmtp_deliver(instance, "nobody@example.test")
+    deliver(instance, "nobody@example.test")
     m3 = scrape(instance)
     assert v(m3, "postern_deliveries_total", result="delivered") == \
         v(m2, "postern_deliveries_total", result="delivered") + 1
