@@ -1,6 +1,7 @@
 #include "storage_deliver.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,8 +22,10 @@ struct deliver_slot {
 	unsigned long long used; /* LRU stamp */
 };
 
-static struct deliver_slot slots[DELIVER_STORES_MAX];
+static struct deliver_slot *slots;
+static size_t nslots;
 static unsigned long long clock_now;
+static bool held;
 
 static enum storage_result open_retrying(const char *home,
 					 struct storage **st_r,
@@ -40,52 +43,69 @@ static enum storage_result open_retrying(const char *home,
 	return r;
 }
 
+/* Closes the least recently used store. */
+static void evict_one(void)
+{
+	size_t v = 0;
+	for (size_t i = 1; i < nslots; i++) {
+		if (slots[i].used < slots[v].used)
+			v = i;
+	}
+	storage_close(&slots[v].st);
+	free(slots[v].home);
+	slots[v] = slots[--nslots];
+}
+
 struct storage *deliver_store(const char *home, const struct user_settings *us,
 			      const char **error_r)
 {
-	struct deliver_slot *victim = &slots[0];
 	struct storage *st = NULL;
-	for (size_t i = 0; i < DELIVER_STORES_MAX && st == NULL; i++) {
-		struct deliver_slot *sl = &slots[i];
-		if (sl->home != NULL && strcmp(sl->home, home) == 0) {
-			sl->used = ++clock_now;
-			st = sl->st;
+	for (size_t i = 0; i < nslots; i++) {
+		if (strcmp(slots[i].home, home) == 0) {
+			slots[i].used = ++clock_now;
+			st = slots[i].st;
 			break;
 		}
-		if (sl->home == NULL || sl->used < victim->used)
-			victim = sl;
-		if (sl->home == NULL)
-			break;
 	}
 	if (st == NULL) {
-		if (victim->home != NULL) {
-			storage_close(&victim->st);
-			free(victim->home);
-			victim->home = NULL;
+		if (!held && nslots >= DELIVER_STORES_MAX)
+			evict_one();
+		struct deliver_slot *n =
+			realloc(slots, (nslots + 1) * sizeof(*slots));
+		if (n == NULL) {
+			*error_r = "out of memory";
+			return NULL;
 		}
+		slots = n;
 		if (open_retrying(home, &st, error_r) != STORAGE_OK)
 			return NULL;
-		victim->home = strdup(home);
-		if (victim->home == NULL) {
+		char *h = strdup(home);
+		if (h == NULL) {
 			storage_close(&st);
 			*error_r = "out of memory";
 			return NULL;
 		}
-		victim->st = st;
-		victim->used = ++clock_now;
+		slots[nslots++] = (struct deliver_slot){h, st, ++clock_now};
 	}
 	/* every time: an admin may have changed them since the last one */
 	storage_set_quota(st, us->quota_messages, us->quota_storage);
 	return st;
 }
 
+void deliver_stores_hold(bool hold)
+{
+	held = hold;
+	while (!held && nslots > DELIVER_STORES_MAX)
+		evict_one();
+}
+
 void deliver_stores_close(void)
 {
-	for (size_t i = 0; i < DELIVER_STORES_MAX; i++) {
-		storage_close(&slots[i].st);
-		free(slots[i].home);
-		slots[i].home = NULL;
-	}
+	while (nslots > 0)
+		evict_one();
+	free(slots);
+	slots = NULL;
+	held = false;
 }
 
 enum storage_result deliver_save_spool(struct storage *st, const void *head,

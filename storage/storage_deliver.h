@@ -6,6 +6,7 @@
  * of its own in front) into a new save. The quota contract of storage.h
  * stays the caller's: it sets the limits (deliver_store does, from the
  * account's settings), checks them early and lets the commit decide. */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,10 @@
 struct storage *deliver_store(const char *home, const struct user_settings *us,
 			      const char **error_r);
 void deliver_stores_close(void);
+/* While held, no store is closed to make room (a message whose saves in
+ * many stores wait for one commit keeps every one of them open); released,
+ * the cache shrinks back to its size. */
+void deliver_stores_hold(bool hold);
 
 /* A new finished save of st holding head (headlen bytes, may be 0) and
  * then size bytes of fd from offset 0. On failure the save is gone

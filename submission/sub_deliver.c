@@ -229,6 +229,8 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 			nremote++;
 	}
 	struct local_save *ls = calloc(nlocal + 1, sizeof(*ls));
+	/* every local save stays open until the commits below */
+	deliver_stores_hold(true);
 	if (ls == NULL)
 		log_fatal("out of memory");
 	const char *error = "";
@@ -275,6 +277,7 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 			  ls[i].rcpt->user, uid, (unsigned long long)m->size);
 	}
 	free(ls);
+	deliver_stores_hold(false);
 	if (!failed && (sworker.settings.flags & USER_F_SAVE_SENT) != 0)
 		save_sent(m);
 	if (!failed)
