@@ -22,6 +22,7 @@
 
 #include "fdio.h"
 #include "ioloop.h"
+#include "metrics.h"
 #include "ipc_proto.h"
 #include "rand.h"
 #include "smtp_ehlo.h"
@@ -57,6 +58,7 @@ struct sub_session {
 	struct io *io;
 	struct log_ctx log;
 	char remote_ip[64];
+	int metrics_idx; /* entry in the live-session table (mailadm who) */
 	char tls_info[128];
 	char helo[256];
 	bool ehlo;
@@ -778,6 +780,7 @@ static void session_free(struct sub_session *s)
 		sworker.sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	metrics_session_del(s->metrics_idx);
 	sub_worker_session_removed(s);
 	free(s);
 }
@@ -901,6 +904,8 @@ struct sub_session *sub_session_create(int fd, const struct worker_client *p)
 		s->next->prev = s;
 	sworker.sessions = s;
 	sub_worker_session_added(s);
+	s->metrics_idx = metrics_session_add("submission", sworker.user,
+					     s->remote_ip, s->log.session);
 	s->io = io_add(fd, IO_READ, session_io, s);
 	s->idle_timer = timer_add(SUB_IDLE_TIMEOUT_MS, idle_fire, s);
 	clog_info(&s->log, "session start tls=\"%s\" helo=%s%s", s->tls_info,
@@ -916,4 +921,15 @@ struct sub_session *sub_session_create(int fd, const struct worker_client *p)
 	session_input(s);
 	session_update_io(s);
 	return s;
+}
+
+unsigned sub_session_count_from(const char *remote_ip)
+{
+	unsigned n = 0;
+	for (const struct sub_session *s = sworker.sessions; s != NULL;
+	     s = s->next) {
+		if (strcmp(s->remote_ip, remote_ip) == 0)
+			n++;
+	}
+	return n;
 }

@@ -83,6 +83,17 @@ static void master_client(struct ipc_msg *m)
 				       "this user\r\n");
 		return;
 	}
+	if (sworker.cfg.max_userip_connections > 0 &&
+	    sub_session_count_from(wc.remote_ip) >=
+		    sworker.cfg.max_userip_connections) {
+		log_warn("limit max_userip_connections=%u hit: session "
+			 "refused remote=%s",
+			 sworker.cfg.max_userip_connections, wc.remote_ip);
+		metrics_count(METRICS_LIMIT_USER_IP, 1);
+		worker_proc_refuse(fd, "421 4.7.0 Too many connections from "
+				       "your address for this user\r\n");
+		return;
+	}
 	(void)sub_session_create(fd, &wc);
 }
 

@@ -103,3 +103,19 @@ def test_worker_limit(instance):
         for x in conns:
             x.close()
     assert "limit worker_max_clients=3 hit" in instance.log
+
+
+def test_user_ip_limit_submission(instance):
+    """The same limit in the user's submission worker (465)."""
+    from smtpa import Smtp, login, plain
+    held = [login(instance, U, P) for _ in range(2)]
+    c = Smtp.open(instance, instance.submissions_port, instance.ssl_ctx)
+    c.ehlo()
+    code, lines = c.cmd("AUTH PLAIN " + plain(U, P))
+    assert (code, lines) == (421, ["4.7.0 Too many connections from your "
+                                   "address for this user"]), lines
+    c.close()
+    for x in held:
+        x.close()
+    assert "limit max_userip_connections=2 hit: session refused" in \
+        instance.log

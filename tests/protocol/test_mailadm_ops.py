@@ -67,11 +67,18 @@ def test_who_and_kick(instance):
     lines = [l.split("\t") for l in adm(instance, "who").splitlines()]
     assert sorted(l[4] for l in lines if l[0] == W) == \
         sorted(s["session"] for s in mine)
+    from smtpa import login as smtp_login
+    sub = smtp_login(instance, W, WP)
+    who = json.loads(adm(instance, "--json", "who"))
+    assert [s["service"] for s in who if s["user"] == W].count(
+        "submission") == 1, who
     out = adm(instance, "kick", W)
     assert W in out
     for c in (c1, c2):
         lines = c.read_eof()
         assert b"* BYE Disconnected by an administrator" in lines, lines
+    assert sub.reply() == (421, ["4.7.0 Disconnected by an administrator"])
+    sub.close()
     # the other user's session is untouched
     ok(other, "n", "NOOP")
     helpers.wait_for(
