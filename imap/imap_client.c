@@ -688,7 +688,7 @@ int client_create(int fd, const struct worker_client *p)
 	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, 1);
 	c->metrics_idx = metrics_session_add("imap", p->user, p->remote_ip,
 					     c->log.session);
-	worker_note_login(p->remote_ip);
+	worker_proc_note_login("imap", p->remote_ip);
 	clog_info(&c->log,
 		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
 		  " tls=\"%s\" pending=%zu",

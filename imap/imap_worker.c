@@ -121,25 +121,6 @@ void worker_shutdown(const char *why)
 	ioloop_stop();
 }
 
-void worker_note_login(const char *remote_ip)
-{
-	char line[128];
-	int n = snprintf(line, sizeof(line), "%lld imap %s\n",
-			 (long long)time(NULL), remote_ip);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	/* the worker's cwd is the home */
-	int fd = open("last-login.tmp",
-		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		log_warn("last-login: %m");
-		return;
-	}
-	bool ok = fdio_write_all(fd, line, (size_t)n) == 0;
-	if (close(fd) < 0 || !ok || rename("last-login.tmp", "last-login") < 0)
-		log_warn("last-login: %m");
-}
-
 /* This user's sessions from remote_ip (the worker holds all of them). */
 static unsigned worker_userip_count(const char *remote_ip)
 {

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "ioloop.h"
 #include "ipc.h"
 #include "ipc_proto.h"
@@ -189,4 +191,23 @@ void worker_proc_refuse(int fd, const char *line)
 	if (write(fd, line, strlen(line)) < 0)
 		log_debug("refusal not sent: %m");
 	close(fd);
+}
+
+void worker_proc_note_login(const char *service, const char *remote_ip)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%lld %s %s\n",
+			 (long long)time(NULL), service, remote_ip);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	/* the worker's cwd is the home */
+	int fd = open("last-login.tmp",
+		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("last-login: %m");
+		return;
+	}
+	bool ok = fdio_write_all(fd, line, (size_t)n) == 0;
+	if (close(fd) < 0 || !ok || rename("last-login.tmp", "last-login") < 0)
+		log_warn("last-login: %m");
 }

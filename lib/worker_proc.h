@@ -60,6 +60,10 @@ int worker_proc_client_get(struct ipc_msg *m, const char *user,
  * best effort: the socket is made non-blocking and the line is short, so a
  * write either fits or is dropped. Closes fd. */
 void worker_proc_refuse(int fd, const char *line);
+/* Records a login of this worker's user in HOME/last-login ("UNIXTIME
+ * SERVICE REMOTE", replaced atomically, not synced; `mailadm user show` reads it).
+ * Needs the home as the working directory; failures are only logged. */
+void worker_proc_note_login(const char *service, const char *remote_ip);
 
 /* The retirement clock: worker_proc_idle_start (re)starts it when the last
  * connection ended; after secs seconds IPC_T_WORKER_IDLE goes to *master

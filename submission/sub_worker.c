@@ -94,7 +94,8 @@ static void master_client(struct ipc_msg *m)
 				       "your address for this user\r\n");
 		return;
 	}
-	(void)sub_session_create(fd, &wc);
+	if (sub_session_create(fd, &wc) != NULL)
+		worker_proc_note_login("submission", wc.remote_ip);
 }
 
 static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)

@@ -86,3 +86,19 @@ def test_who_and_kick(instance):
                      if s["user"] == W], what="who without the kicked user")
     other.close()
     assert instance.mailadm("kick", "nobody@example.test").returncode == 4
+
+
+def test_last_login_records_submission(instance):
+    """A submission login is a login too: `user show` names the service."""
+    import smtplib
+    s = smtplib.SMTP(instance.host, instance.submission_port, timeout=10)
+    s.starttls(context=instance.ssl_ctx)
+    s.login(W, WP)
+    s.quit()
+    helpers.wait_for(
+        lambda: "submission" in json.loads(
+            adm(instance, "--json", "user", "show", W))["last login"],
+        what="last login of the submission session")
+    info = json.loads(adm(instance, "--json", "user", "show", W))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ submission from "
+                        r"127\.0\.0\.1", info["last login"]), info
