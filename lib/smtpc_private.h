@@ -16,7 +16,18 @@ struct smtpc {
 	char *ext[SMTPC_MAX_LINES];
 	size_t next;
 	char mech[32];
-	bool need_rset;
+	/* the transaction at the server: MAIL sent (RSET before the next),
+	 * MAIL accepted, recipients accepted */
+	bool in_txn, mail_ok;
+	size_t rcpts_ok;
+	/* smtpc_pipeline_begin with PIPELINING offered: commands queued, their
+	 * replies read in order by the next pipeline flush */
+	bool pipelining;
+	struct smtpc_pending {
+		bool is_mail; /* else RCPT */
+		struct smtpc_reply *r;
+	} pending[SMTPC_PIPELINE_MAX + 1]; /* MAIL and a group of RCPTs */
+	size_t npending;
 };
 
 /* A reply the client makes up (local = true). */
