@@ -190,9 +190,9 @@ int smtpc_pipeline_end(struct smtpc *c);
 ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		   smtpc_read_fn *rd, void *rd_ctx, struct smtpc_reply *mail_r);
 
-/* smtpc_open + smtpc_send + smtpc_close: one message to one server. When the connection cannot be set up,
- * mail_r and every recipient get the failure reply. Returns as
- * smtpc_send, with -1 also for a failed open. */
+/* smtpc_open + smtpc_send + smtpc_close: one message to one server. When
+ * the connection cannot be set up, mail_r and every recipient get the
+ * failure reply. Returns as smtpc_send, with -1 also for a failed open. */
 ssize_t smtpc_deliver(const struct smtpc_settings *s,
 		      struct smtpc_envelope *env, smtpc_read_fn *rd,
 		      void *rd_ctx, struct smtpc_reply *mail_r);

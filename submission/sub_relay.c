@@ -77,7 +77,7 @@ void sub_relay_reply(const struct smtpc_reply *r, char *reply, size_t sz)
 		(void)str_cpy(enh, r->enh, sizeof(enh));
 	else
 		(void)str_cpy(enh,
-			      code / 100 == 2   ? "2.0.0"
+			      code / 100 == 2	? "2.0.0"
 			      : code / 100 == 4 ? "4.0.0"
 						: "5.0.0",
 			      sizeof(enh));
@@ -153,8 +153,9 @@ bool sub_relay_rcpt(struct smtpc **c, const struct sub_relay_txn *t,
 		if (t->nremote > 0) {
 			/* the recipients accepted so far belong to the
 			 * transaction that was lost with the connection */
-			snprintf(reply, sz, "451 4.4.2 Connection to the "
-					    "smarthost lost, try again later");
+			snprintf(reply, sz,
+				 "451 4.4.2 Connection to the "
+				 "smarthost lost, try again later");
 			return false;
 		}
 		if (!relay_begin(c, t, log, reply, sz))
@@ -182,8 +183,9 @@ int sub_relay_data(struct smtpc **c, int fd, size_t nremote,
 {
 	struct smtpc_reply r;
 	if (*c == NULL) {
-		snprintf(reply, sz, "451 4.4.2 Connection to the smarthost "
-				    "lost, try again later");
+		snprintf(reply, sz,
+			 "451 4.4.2 Connection to the smarthost "
+			 "lost, try again later");
 		return -1;
 	}
 	if (lseek(fd, 0, SEEK_SET) < 0) {
@@ -198,8 +200,8 @@ int sub_relay_data(struct smtpc **c, int fd, size_t nremote,
 			  r.text);
 		return 0;
 	}
-	clog_info(log, "smarthost refused the message: %u %s %s", r.code,
-		  r.enh, r.text);
+	clog_info(log, "smarthost refused the message: %u %s %s", r.code, r.enh,
+		  r.text);
 	if (ret < 0)
 		smtpc_close(c);
 	return -1;

@@ -4,11 +4,12 @@
  * Commands are read one at a time; a command that waits (the auth lookup
  * of MAIL FROM and RCPT TO) stops the reader until its answer, so pipelined
  * commands are answered in order. A remote RCPT is then relayed to the
- * smarthost at once (sub_relay.c, blocking) and answered with its reply. DATA and BDAT bytes go through
- * smtp_parser's readers into an anonymous spool file (O_TMPFILE: a killed
- * worker leaves nothing behind), with the Received header in front and
- * Message-ID / Date added to the header when missing; delivery
- * (sub_deliver.c) runs at the end of the data, before the reply. */
+ * smarthost at once (sub_relay.c, blocking) and answered with its reply.
+ * DATA and BDAT bytes go through smtp_parser's readers into an anonymous
+ * spool file (O_TMPFILE: a killed worker leaves nothing behind), with the
+ * Received header in front and Message-ID / Date added to the header when
+ * missing; delivery (sub_deliver.c) runs at the end of the data, before
+ * the reply. */
 #include "sub_worker.h"
 
 #include <errno.h>
@@ -486,9 +487,8 @@ static bool rcpt_duplicate(const struct sub_session *s, const char *addr,
 }
 
 /* ok_reply: the smarthost's acceptance, or NULL for ours. */
-static void rcpt_add(struct sub_session *s, const char *user,
-		     const char *home, const struct user_settings *us,
-		     const char *ok_reply)
+static void rcpt_add(struct sub_session *s, const char *user, const char *home,
+		     const struct user_settings *us, const char *ok_reply)
 {
 	char *addr = s->lookup_addr;
 	s->lookup_addr = NULL;
@@ -636,8 +636,8 @@ static void cmd_data(struct sub_session *s, struct str args)
 		return;
 	if (s->nremote > 0 && s->relay == NULL) {
 		/* no need to send the message for nothing */
-		reply(s, "451 4.4.2 Connection to the smarthost lost, try again "
-			 "later");
+		reply(s, "451 4.4.2 Connection to the smarthost lost, try "
+			 "again later");
 		return;
 	}
 	if (spool_open(s) < 0) {

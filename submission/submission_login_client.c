@@ -48,8 +48,8 @@ enum sub_cert {
 
 enum sub_wait {
 	SUB_WAIT_NONE,
-	SUB_WAIT_SASL,	     /* a base64 line answering "334 ..." */
-	SUB_WAIT_FINAL,	     /* the empty line after server-final data */
+	SUB_WAIT_SASL,	/* a base64 line answering "334 ..." */
+	SUB_WAIT_FINAL, /* the empty line after server-final data */
 };
 
 struct sub_client {

@@ -241,6 +241,24 @@ def test_smarthost_refuses_one_of_two_remote(inst, smarthost):
     assert _delivered_to(smarthost, "refuse-me@remote.example") == 0
 
 
+def test_bdat_relayed(inst, smarthost):
+    """BDAT chunks (CHUNKING) end the same way: the message goes to the
+    smarthost at BDAT LAST and its reply is the client's."""
+    n = len(smarthost["rec"].messages)
+    with login(inst, A, PA) as c:
+        assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
+        assert c.cmd("RCPT TO:<chunks@remote.example>")[0] == 250
+        half = len(MSG) // 2
+        c.send(b"BDAT %d\r\n" % half + MSG[:half])
+        assert c.reply()[0] == 250
+        c.send(b"BDAT %d LAST\r\n" % (len(MSG) - half) + MSG[half:])
+        assert c.reply() == (250, ["2.0.0 queued as R1"])
+    assert len(smarthost["rec"].messages) == n + 1
+    frm, rcpts, content, _ = _last(smarthost)
+    assert rcpts == ["chunks@remote.example"]
+    assert content.endswith(b"\r\n\r\nto the world\r\n"), content
+
+
 def test_relay_mixed_local_and_remote(inst, smarthost):
     before = inbox_count(inst, B, PB)
     n = len(smarthost["rec"].messages)
