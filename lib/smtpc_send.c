@@ -357,6 +357,8 @@ ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 	}
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		struct smtpc_rcpt *rc = &env->rcpts[i];
+		if (!c->pipelining && mail_r->code / 100 != 2)
+			break; /* known refused: no RCPT, no DATA */
 		if (smtpc_rcpt(c, rc->addr, rc->params, &rc->reply) < 0) {
 			fail = rc->reply;
 			return send_broken(c, env, &fail);
@@ -367,7 +369,8 @@ ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 	if (mail_r->code / 100 != 2) {
 		/* every RCPT reply is a 503 then: the MAIL reply says more */
 		for (size_t i = 0; i < env->nrcpt; i++)
-			if (!env->rcpts[i].reply.local)
+			if (env->rcpts[i].reply.code == 0 ||
+			    !env->rcpts[i].reply.local)
 				env->rcpts[i].reply = *mail_r;
 		return 0;
 	}

@@ -55,18 +55,23 @@ static bool conn_failure(const struct smtpc_reply *r)
 	       r->err != SMTPC_E_UNSUPPORTED;
 }
 
+/* We could not use the smarthost: class 4 whatever went wrong (the
+ * client should retry; the detail is in our log). */
+static void relay_failed(const struct smtpc_reply *r, char *reply, size_t sz)
+{
+	char enh[SMTPC_ENH_MAX];
+	snprintf(enh, sizeof(enh), "4%s",
+		 r->enh[0] != '\0' ? r->enh + 1 : ".4.1");
+	snprintf(reply, sz,
+		 "451 %s Relay to the smarthost failed, try again later", enh);
+}
+
 void sub_relay_reply(const struct smtpc_reply *r, char *reply, size_t sz)
 {
 	unsigned code = r->code;
 	char enh[SMTPC_ENH_MAX];
 	if (conn_failure(r)) {
-		/* class 4 whatever went wrong: the client should retry */
-		snprintf(enh, sizeof(enh), "4%s",
-			 r->enh[0] != '\0' ? r->enh + 1 : ".4.1");
-		snprintf(reply, sz,
-			 "451 %s Relay to the smarthost failed, try again "
-			 "later",
-			 enh);
+		relay_failed(r, reply, sz);
 		return;
 	}
 	if (code < 200 || code > 599 || code / 100 == 3)
@@ -123,9 +128,11 @@ static bool relay_begin(struct smtpc **c, const struct sub_relay_txn *t,
 	sworker.relay.settings.log_ctx = log;
 	*c = smtpc_open(&sworker.relay.settings, &r);
 	if (*c == NULL) {
+		/* its refusal of the session (greeting, STARTTLS, our AUTH)
+		 * is not about the client's command either */
 		clog_error(log, "smarthost %s: %u %s %s",
 			   sworker.relay.settings.host, r.code, r.enh, r.text);
-		sub_relay_reply(&r, reply, sz);
+		relay_failed(&r, reply, sz);
 		return false;
 	}
 	struct smtpc_envelope env = {

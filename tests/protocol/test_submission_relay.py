@@ -97,7 +97,9 @@ class Recorder:
 def _authenticator(server, session, envelope, mechanism, auth_data):
     ok = (getattr(auth_data, "login", None) == RELAY_USER.encode() and
           getattr(auth_data, "password", None) == RELAY_PW.encode())
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd sends the 535 itself (by default it sends
+    # nothing on failure, and the client waits forever)
+    return AuthResult(success=ok, handled=False)
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +303,32 @@ def test_rset_mid_transaction(inst, smarthost):
     assert len(smarthost["rec"].messages) == n + 1
     assert _last(smarthost)[1] == ["kept@remote.example"]
     assert _delivered_to(smarthost, "dropped@remote.example") == 0
+
+
+def test_smarthost_refuses_our_auth(smarthost, tmp_path):
+    """A smarthost that refuses the relay's own credentials is our
+    failure, not the client's: a 451 at RCPT, never its 535."""
+    pw = tmp_path / "bad-pw"
+    pw.write_text("not-the-password\n")
+    os.chmod(str(pw), 0o600)
+    bad = conftest._run_instance({
+        "smarthost": "127.0.0.1:%d" % smarthost["port"],
+        "smarthost_tls": "starttls",
+        "smarthost_ca_file": smarthost["ca"],
+        "smarthost_user": RELAY_USER,
+        "smarthost_password_file": str(pw),
+    })
+    try:
+        bad.add_user(A, PA)
+        with login(bad, A, PA) as c:
+            assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
+            code, lines = c.cmd("RCPT TO:<someone@remote.example>")
+            assert code == 451 and lines[0].startswith("4.7."), (
+                code, lines)
+            assert "smarthost" in lines[0].lower(), lines
+        assert "submission" in bad.log and "535" in bad.log
+    finally:
+        conftest._finish(bad)
 
 
 def test_smarthost_down(inst, smarthost):
