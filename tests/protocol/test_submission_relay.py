@@ -67,6 +67,9 @@ class Recorder:
         self._event("RCPT", address)
         if address.startswith("refuse"):
             return "550 5.1.1 <%s>: no such user here" % address
+        if address.startswith("multi"):
+            return ("550-5.7.1 first line\x1b[31m\r\n"
+                    "550 5.7.1 second line")
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 smarthost-ok <%s>" % address
 
@@ -213,6 +216,9 @@ def test_rcpt_reply_is_the_smarthosts(inst, smarthost):
             250, ["2.1.5 smarthost-ok <text@remote.example>"])
         assert c.cmd("RCPT TO:<refuse-text@remote.example>") == (
             550, ["5.1.1 <refuse-text@remote.example>: no such user here"])
+        # a multi-line reply stays one, control bytes made harmless
+        assert c.cmd("RCPT TO:<multi@remote.example>") == (
+            550, ["5.7.1 first line?[31m", "5.7.1 second line"])
         assert c.cmd("RSET")[0] == 250
     with smarthost["rec"].lock:
         mails = [e for e in smarthost["rec"].events if e[0] == "MAIL"]
