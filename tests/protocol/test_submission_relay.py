@@ -341,8 +341,21 @@ def test_smarthost_down(inst, smarthost):
     """Run last: stops the smarthost. The remote RCPT gets a 4xx at once,
     nothing is claimed; the local recipient of the same transaction still
     gets the message, as the client chose to go on without the other."""
-    smarthost["ctl"].stop()
     before = inbox_count(inst, B, PB)
+    with login(inst, A, PA) as c:
+        # it goes away in the middle of a transaction: the data gets a
+        # 4xx and the local recipient nothing
+        assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
+        assert c.cmd("RCPT TO:<%s>" % B)[0] == 250
+        assert c.cmd("RCPT TO:<midway@remote.example>")[0] == 250
+        smarthost["ctl"].stop()
+        code, lines = c.cmd("DATA")
+        if code == 354:
+            c.send(MSG + b".\r\n")
+            code, lines = c.reply()
+        assert code == 451 and lines[0].startswith("4.4."), (code, lines)
+        assert c.cmd("RSET")[0] == 250
+    assert inbox_count(inst, B, PB) == before
     with login(inst, A, PA) as c:
         assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
         code, lines = c.cmd("RCPT TO:<late@remote.example>")
