@@ -6,14 +6,14 @@
  * Contract: BLOCKING, on its own socket (lib/cliconn), with a timeout on
  * every wait; it never touches the caller's event loop. One struct smtpc is
  * one connection: smtpc_open connects, reads the greeting, says EHLO, does
- * STARTTLS or implicit TLS (certificate verified against ca_file or the
- * system bundle unless tls_no_verify; host name checked), EHLO again and
- * AUTH; then any number of transactions, step by step (smtpc_mail,
- * smtpc_rcpt, smtpc_data, smtpc_rset: what the submission relay does as
- * its own client's commands arrive, answering each with the server's
- * reply) or whole (smtpc_send, built on the steps); smtpc_close says QUIT.
- * smtpc_deliver does open, send and close for one message (mailadm
- * sendmail).
+ * STARTTLS or implicit TLS (certificate verified against tls_opts.ca_file
+ * or the system bundle unless tls_opts.no_verify; host name checked), EHLO
+ * again and AUTH; then any number of transactions, step by step
+ * (smtpc_mail, smtpc_rcpt, smtpc_data, smtpc_rset: what the submission
+ * relay does as its own client's commands arrive, answering each with the
+ * server's reply) or whole (smtpc_send, built on the steps); smtpc_close
+ * says QUIT. smtpc_deliver does open, send and close for one message
+ * (mailadm sendmail).
  *
  * Replies: every outcome is a struct smtpc_reply. A reply the server sent
  * has local == false; when the client gives up by itself (connection lost,
@@ -36,6 +36,8 @@
 #include "buf.h"
 #include "cliconn.h"
 #include "log.h"
+#include "password.h"
+#include "tls.h"
 
 #define SMTPC_MAX_LINE	2048 /* RFC 5321 says 512; be lenient */
 #define SMTPC_MAX_LINES 256  /* lines of one reply (EHLO keywords) */
@@ -86,14 +88,10 @@ struct smtpc_settings {
 	const char *host; /* name or IP literal; also the TLS name checked */
 	const char *port; /* service name or number */
 	enum smtpc_tls tls;
-	const char *ca_file; /* NULL: TLS_SYSTEM_CA */
-	bool tls_no_verify;  /* tests only */
-	bool tls_no_name_check; /* see struct tls_client_opts */
-	/* client certificate, as in struct tls_client_opts: files, or PEM
-	 * text in memory (mailadm sendmail's on-the-fly certificate) */
-	const char *cert_file, *key_file;
-	const void *cert_pem, *key_pem;
-	size_t cert_pem_len, key_pem_len;
+	/* trust anchors (ca_file NULL: TLS_SYSTEM_CA), verification and the
+	 * client certificate (files, or PEM text in memory: mailadm
+	 * sendmail's on-the-fly certificate) */
+	struct tls_client_opts tls_opts;
 	/* AUTH: with user and password, the first of mechs the server
 	 * offers (default "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256
 	 * SCRAM-SHA-1 PLAIN"; PLAIN only inside TLS). With a certificate and
@@ -104,7 +102,7 @@ struct smtpc_settings {
 	const char *mechs;
 	const char *helo; /* EHLO name; NULL: gethostname() */
 	unsigned timeout_ms; /* per wait; 0: CLICONN_DEFAULT_TIMEOUT_MS */
-	enum cliconn_trace trace;
+	enum user_trace trace; /* USER_TRACE_NONE: off */
 	const struct log_ctx *log_ctx; /* copied; NULL: none */
 };
 
@@ -172,8 +170,11 @@ int smtpc_rset(struct smtpc *c, struct smtpc_reply *r);
  * after smtpc_pipeline_begin only queue their command; their *r (which
  * must stay valid) is filled when smtpc_pipeline_end (or smtpc_data,
  * smtpc_rset, or a full group of SMTPC_PIPELINE_MAX recipients) reads the
- * replies in order. Without PIPELINING every step waits for its reply.
- * smtpc_pipeline_end: 0, or -1 (broken; every unread *r has the failure). */
+ * replies in order. smtpc_data inside a pipeline sends DATA as the group's
+ * last command (without CHUNKING), so the whole envelope costs one round
+ * trip; a 354 after refusals gets the message's end at once. Without
+ * PIPELINING every step waits for its reply. smtpc_pipeline_end: 0, or -1
+ * (broken; every unread *r has the failure). */
 void smtpc_pipeline_begin(struct smtpc *c);
 int smtpc_pipeline_end(struct smtpc *c);
 
@@ -223,7 +224,7 @@ int smtpc_hostport_split(const char *s, const char *default_port,
 struct smtpc_relay {
 	struct smtpc_settings settings;
 	char *host, *port, *ca_file, *user;
-	char password[1026]; /* PASSWORD_MAX + 2 */
+	char password[PASSWORD_MAX + 2];
 };
 int smtpc_relay_init(struct smtpc_relay *r, const char *smarthost,
 		     const char *smarthost_tls, const char *ca_file,

@@ -8,9 +8,15 @@
 /* Longest SASL message we send or accept (base64 of a SCRAM message). */
 #define SMTPC_SASL_MAX 8192
 
+/* A command whose reply is read later (pipelining). */
+enum smtpc_cmd_kind {
+	SMTPC_CMD_MAIL,
+	SMTPC_CMD_RCPT,
+	SMTPC_CMD_DATA,
+};
+
 struct smtpc {
 	struct cliconn *conn;
-	struct tls_client *tls;
 	struct smtpc_parser parser;
 	/* EHLO keyword lines, "KEYWORD params" each */
 	char *ext[SMTPC_MAX_LINES];
@@ -24,10 +30,13 @@ struct smtpc {
 	 * replies read in order by the next pipeline flush */
 	bool pipelining;
 	struct smtpc_pending {
-		bool is_mail; /* else RCPT */
+		enum smtpc_cmd_kind kind;
 		struct smtpc_reply *r;
-	} pending[SMTPC_PIPELINE_MAX + 1]; /* MAIL and a group of RCPTs */
+	} pending[SMTPC_PIPELINE_MAX + 2]; /* MAIL, a group of RCPTs, DATA */
 	size_t npending;
+	/* a queued reply was never read: the connection broke in the
+	 * envelope (reset by smtpc_mail) */
+	bool envelope_lost;
 };
 
 /* A reply the client makes up (local = true). */

@@ -37,14 +37,14 @@ static bool rcpt_ok(const char *addr, const char *params)
 }
 
 /* What a reply means for the transaction. */
-static void note_reply(struct smtpc *c, bool is_mail,
+static void note_reply(struct smtpc *c, enum smtpc_cmd_kind kind,
 		       const struct smtpc_reply *r)
 {
 	if (r->code / 100 != 2)
 		return;
-	if (is_mail)
+	if (kind == SMTPC_CMD_MAIL)
 		c->mail_ok = true;
-	else if (c->mail_ok)
+	else if (kind == SMTPC_CMD_RCPT && c->mail_ok)
 		c->rcpts_ok++;
 }
 
@@ -60,11 +60,13 @@ static int pending_read(struct smtpc *c)
 		if (smtpc_read_reply(c, CLICONN_PROTO, p->r) < 0)
 			ret = -1;
 		else
-			note_reply(c, p->is_mail, p->r);
+			note_reply(c, p->kind, p->r);
 	}
 	for (; i < c->npending; i++)
 		smtpc_conn_failed(c, c->pending[i].r);
 	c->npending = 0;
+	if (ret < 0)
+		c->envelope_lost = true;
 	return ret;
 }
 
@@ -81,24 +83,26 @@ int smtpc_pipeline_end(struct smtpc *c)
 
 /* The command is queued: read its reply now, or leave it for the
  * pipeline flush. */
-static int command_reply(struct smtpc *c, bool is_mail, struct smtpc_reply *r)
+static int command_reply(struct smtpc *c, enum smtpc_cmd_kind kind,
+			 struct smtpc_reply *r)
 {
 	if (c->pipelining) {
-		c->pending[c->npending].is_mail = is_mail;
+		c->pending[c->npending].kind = kind;
 		c->pending[c->npending].r = r;
 		c->npending++;
 		return 0;
 	}
 	if (smtpc_read_reply(c, CLICONN_PROTO, r) < 0)
 		return -1;
-	note_reply(c, is_mail, r);
+	note_reply(c, kind, r);
 	return 0;
 }
 
 /* Before a command is queued: room in the pipeline, a live connection. */
 static int command_prepare(struct smtpc *c, struct smtpc_reply *r)
 {
-	if (c->npending == N_ELEMENTS(c->pending) && pending_read(c) < 0)
+	/* a full group: its replies first (one slot stays for DATA) */
+	if (c->npending + 1 >= N_ELEMENTS(c->pending) && pending_read(c) < 0)
 		return smtpc_conn_failed(c, r);
 	if (cliconn_err(c->conn) != CLICONN_OK)
 		return smtpc_conn_failed(c, r);
@@ -175,9 +179,9 @@ int smtpc_mail(struct smtpc *c, const struct smtpc_envelope *env,
 	if (smtpc_send_cmd(c, cmd, NULL) < 0)
 		return smtpc_conn_failed(c, r);
 	c->in_txn = true;
-	c->mail_ok = false;
+	c->mail_ok = c->envelope_lost = false;
 	c->rcpts_ok = 0;
-	return command_reply(c, true, r);
+	return command_reply(c, SMTPC_CMD_MAIL, r);
 }
 
 int smtpc_rcpt(struct smtpc *c, const char *addr, const char *params,
@@ -197,7 +201,7 @@ int smtpc_rcpt(struct smtpc *c, const char *addr, const char *params,
 		 params != NULL ? " " : "", params != NULL ? params : "");
 	if (smtpc_send_cmd(c, cmd, NULL) < 0)
 		return smtpc_conn_failed(c, r);
-	return command_reply(c, false, r);
+	return command_reply(c, SMTPC_CMD_RCPT, r);
 }
 
 /* Streams the message, encoded, as DATA (dot_stuff) or BDAT chunks.
@@ -272,20 +276,44 @@ int smtpc_data(struct smtpc *c, smtpc_read_fn *rd, void *rd_ctx,
 	       struct smtpc_reply *r)
 {
 	bool bdat = smtpc_has_ext(c, "CHUNKING");
+	struct smtpc_reply data_r = {0};
+	bool data_sent = false;
 
 	memset(r, 0, sizeof(*r));
+	if (!bdat && c->pipelining && c->npending > 0 &&
+	    cliconn_err(c->conn) == CLICONN_OK) {
+		/* RFC 2920: DATA ends the group, before any reply is read */
+		if (smtpc_send_cmd(c, "DATA", NULL) < 0) {
+			(void)pending_read(c); /* each gets the failure */
+			return smtpc_conn_failed(c, r);
+		}
+		c->pending[c->npending].kind = SMTPC_CMD_DATA;
+		c->pending[c->npending].r = &data_r;
+		c->npending++;
+		data_sent = true;
+	}
+	c->pipelining = false;
 	if (pending_read(c) < 0 || cliconn_err(c->conn) != CLICONN_OK)
 		return smtpc_conn_failed(c, r);
 	if (!c->mail_ok || c->rcpts_ok == 0) {
+		/* RFC 2920 3.1: a 354 to a pipelined DATA after refusals
+		 * still needs the message's end */
+		if (data_sent && data_r.code == 354 &&
+		    (cliconn_write(c->conn, ".\r\n", 3, CLICONN_PROTO) < 0 ||
+		     smtpc_read_reply(c, CLICONN_PROTO, r) < 0))
+			return -1;
 		smtpc_reply_local(r, 554, "5.5.1", SMTPC_E_REFUSED,
 				  c->mail_ok ? "no valid recipients"
 					     : "no valid sender");
 		return 0;
 	}
 	if (!bdat) {
-		if (smtpc_command(c, "DATA", NULL, r) < 0)
+		if (!data_sent && smtpc_command(c, "DATA", NULL, &data_r) < 0) {
+			*r = data_r;
 			return -1;
-		if (r->code != 354) {
+		}
+		if (data_r.code != 354) {
+			*r = data_r;
 			if (r->code / 100 == 2)
 				smtpc_reply_local(r, 451, "4.5.0",
 						  SMTPC_E_PROTOCOL,
@@ -313,24 +341,37 @@ static void rcpts_fill(struct smtpc_envelope *env, const struct smtpc_reply *r,
 	}
 }
 
-/* The transaction broke: every recipient without a reply gets fail. */
+/* The connection broke during the envelope: whatever the server did not
+ * finally answer (MAIL, accepted or unanswered recipients) gets the local
+ * failure, never a success it did not give. */
 static ssize_t send_broken(struct smtpc *c, struct smtpc_envelope *env,
-			   struct smtpc_reply *fail)
+			   struct smtpc_reply *mail_r)
 {
-	if (fail->code == 0)
-		smtpc_conn_failed(c, fail);
+	struct smtpc_reply fail;
+
+	smtpc_conn_failed(c, &fail);
 	c->pipelining = false;
 	c->npending = 0;
-	rcpts_fill(env, fail, true);
-	rcpts_fill(env, fail, false);
+	if (mail_r->code / 100 == 2 || mail_r->code == 0)
+		*mail_r = fail;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		bool refused = rc->reply.code != 0 &&
+			       rc->reply.code / 100 != 2 &&
+			       rc->reply.err == SMTPC_E_REFUSED;
+		rc->rcpt_accepted = false;
+		if (!refused)
+			rc->reply = fail;
+	}
 	return -1;
 }
 
 ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		   smtpc_read_fn *rd, void *rd_ctx, struct smtpc_reply *mail_r)
 {
-	struct smtpc_reply fail = {0}, fin;
+	struct smtpc_reply fin = {0};
 	size_t valid = 0, accepted = 0;
+	bool any_ok = false;
 
 	memset(mail_r, 0, sizeof(*mail_r));
 	for (size_t i = 0; i < env->nrcpt; i++) {
@@ -359,20 +400,31 @@ ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		struct smtpc_rcpt *rc = &env->rcpts[i];
 		if (!c->pipelining && mail_r->code / 100 != 2)
 			break; /* known refused: no RCPT, no DATA */
-		if (smtpc_rcpt(c, rc->addr, rc->params, &rc->reply) < 0) {
-			fail = rc->reply;
-			return send_broken(c, env, &fail);
-		}
+		if (smtpc_rcpt(c, rc->addr, rc->params, &rc->reply) < 0)
+			return send_broken(c, env, mail_r);
 	}
-	if (smtpc_pipeline_end(c) < 0)
-		return send_broken(c, env, &fail);
+	/* pipelined, DATA goes with the envelope (smtpc_data); else the
+	 * replies decide whether there is anything to send */
+	bool data_pipelined = c->pipelining && !smtpc_has_ext(c, "CHUNKING");
+	if (!data_pipelined) {
+		if (smtpc_pipeline_end(c) < 0)
+			return send_broken(c, env, mail_r);
+		for (size_t i = 0; i < env->nrcpt; i++)
+			any_ok = any_ok || env->rcpts[i].reply.code / 100 == 2;
+	}
+	int dret = 0;
+	if (data_pipelined || (mail_r->code / 100 == 2 && any_ok)) {
+		dret = smtpc_data(c, rd, rd_ctx, &fin);
+		if (dret < 0 && c->envelope_lost)
+			return send_broken(c, env, mail_r);
+	}
 	if (mail_r->code / 100 != 2) {
 		/* every RCPT reply is a 503 then: the MAIL reply says more */
 		for (size_t i = 0; i < env->nrcpt; i++)
 			if (env->rcpts[i].reply.code == 0 ||
 			    !env->rcpts[i].reply.local)
 				env->rcpts[i].reply = *mail_r;
-		return 0;
+		return dret < 0 ? -1 : 0;
 	}
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		struct smtpc_rcpt *rc = &env->rcpts[i];
@@ -383,12 +435,10 @@ ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		}
 	}
 	if (accepted == 0)
-		return 0;
-	if (smtpc_data(c, rd, rd_ctx, &fin) < 0) {
-		rcpts_fill(env, &fin, true);
-		return -1;
-	}
+		return dret < 0 ? -1 : 0;
 	rcpts_fill(env, &fin, true);
+	if (dret < 0)
+		return -1;
 	return fin.code / 100 == 2 ? (ssize_t)accepted : 0;
 }
 
