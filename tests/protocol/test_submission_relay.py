@@ -67,6 +67,9 @@ class Recorder:
         self._event("RCPT", address)
         if address.startswith("refuse"):
             return "550 5.1.1 <%s>: no such user here" % address
+        if address.startswith("hangup"):
+            server.transport.close()  # the connection goes, no reply
+            return "250 2.1.5 never sent"
         if address.startswith("multi"):
             return ("550-5.7.1 first line\x1b[31m\r\n"
                     "550 5.7.1 second line")
@@ -309,6 +312,34 @@ def test_rset_mid_transaction(inst, smarthost):
     assert len(smarthost["rec"].messages) == n + 1
     assert _last(smarthost)[1] == ["kept@remote.example"]
     assert _delivered_to(smarthost, "dropped@remote.example") == 0
+
+
+def test_smarthost_connection_lost_at_rcpt(inst, smarthost):
+    """The smarthost drops the connection at a RCPT: that one gets a 4xx,
+    and so does every later remote RCPT and the DATA, as the recipient
+    accepted before was lost with that transaction."""
+    before = inbox_count(inst, B, PB)
+    n = len(smarthost["rec"].messages)
+    with login(inst, A, PA) as c:
+        assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
+        assert c.cmd("RCPT TO:<%s>" % B)[0] == 250
+        assert c.cmd("RCPT TO:<first@remote.example>")[0] == 250
+        code, lines = c.cmd("RCPT TO:<hangup@remote.example>")
+        assert code == 451 and lines[0].startswith("4.4."), (code, lines)
+        code, lines = c.cmd("RCPT TO:<later@remote.example>")
+        assert (code, lines[0][:6]) == (451, "4.4.2 "), (code, lines)
+        code, lines = c.cmd("DATA")
+        assert (code, lines[0][:6]) == (451, "4.4.2 "), (code, lines)
+        assert c.cmd("RSET")[0] == 250
+        # the next transaction has a smarthost session of its own
+        assert c.cmd("MAIL FROM:<%s>" % A)[0] == 250
+        assert c.cmd("RCPT TO:<again@remote.example>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(MSG + b".\r\n")
+        assert c.reply()[0] == 250
+    assert inbox_count(inst, B, PB) == before
+    assert len(smarthost["rec"].messages) == n + 1
+    assert _last(smarthost)[1] == ["again@remote.example"]
 
 
 def test_smarthost_refuses_our_auth(smarthost, tmp_path):
