@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -203,6 +205,12 @@ static int connect_one(const struct addrinfo *ai, unsigned timeout_ms,
 		*errno_r = errno;
 		return -1;
 	}
+	/* every command waits for its reply: Nagle would hold a small write
+	 * behind the server's delayed ACK (40 ms a round on Linux) */
+	int one = 1;
+	if (ai->ai_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 		return fd;
 	if (errno == EINPROGRESS) {

@@ -8,10 +8,12 @@
  * one connection: smtpc_open connects, reads the greeting, says EHLO, does
  * STARTTLS or implicit TLS (certificate verified against tls_opts.ca_file
  * or the system bundle unless tls_opts.no_verify; host name checked), EHLO
- * again and AUTH; then any number of smtpc_send transactions; smtpc_close says QUIT.
- * smtpc_deliver does all three for one message (what the relay does per
- * transaction: nothing is queued, so the worker answers its client with what
- * the smarthost said).
+ * again and AUTH; then any number of transactions, step by step
+ * (smtpc_mail, smtpc_rcpt, smtpc_data, smtpc_rset: what the submission
+ * relay does as its own client's commands arrive, answering each with the
+ * server's reply) or whole (smtpc_send, built on the steps); smtpc_close
+ * says QUIT. smtpc_deliver does open, send and close for one message
+ * (mailadm sendmail).
  *
  * Replies: every outcome is a struct smtpc_reply. A reply the server sent
  * has local == false; when the client gives up by itself (connection lost,
@@ -141,6 +143,41 @@ struct smtpc *smtpc_open(const struct smtpc_settings *s,
 /* QUIT (best effort), TLS close, free. Accepts NULL; NULLs *c. */
 void smtpc_close(struct smtpc **c);
 
+/* ---- one transaction, step by step ----
+ * Each step returns 0 with *r the server's reply (any code), or a local
+ * refusal (r->local: nothing was sent, e.g. an address with controls, a
+ * SIZE over the server's limit, SMTPUTF8 not offered); the connection
+ * stays usable; or -1 when the connection is no longer usable (*r the
+ * local failure, 4xx; close it). */
+
+/* MAIL FROM with env's from, size (SIZE= when offered), body_8bit
+ * (BODY=8BITMIME when offered) and smtputf8 (rcpts is not used). An open
+ * transaction is reset first (RSET). */
+int smtpc_mail(struct smtpc *c, const struct smtpc_envelope *env,
+	       struct smtpc_reply *r);
+/* RCPT TO:<addr> with params (RFC 3461 NOTIFY=..., or NULL). */
+int smtpc_rcpt(struct smtpc *c, const char *addr, const char *params,
+	       struct smtpc_reply *r);
+/* The message, read from rd(rd_ctx), by BDAT (CHUNKING) or DATA, every line
+ * ending sent as CRLF and, for DATA, dot-stuffed: *r is the server's reply
+ * to it. Without an accepted MAIL and recipient, a local 554 and nothing
+ * sent. A 2xx ends the transaction. */
+int smtpc_data(struct smtpc *c, smtpc_read_fn *rd, void *rd_ctx,
+	       struct smtpc_reply *r);
+/* RSET: the transaction (if any) is dropped at the server. */
+int smtpc_rset(struct smtpc *c, struct smtpc_reply *r);
+/* RFC 2920: when the server offers PIPELINING, smtpc_mail and smtpc_rcpt
+ * after smtpc_pipeline_begin only queue their command; their *r (which
+ * must stay valid) is filled when smtpc_pipeline_end (or smtpc_data,
+ * smtpc_rset, or a full group of SMTPC_PIPELINE_MAX recipients) reads the
+ * replies in order. smtpc_data inside a pipeline sends DATA as the group's
+ * last command (without CHUNKING), so the whole envelope costs one round
+ * trip; a 354 after refusals gets the message's end at once. Without
+ * PIPELINING every step waits for its reply. smtpc_pipeline_end: 0, or -1
+ * (broken; every unread *r has the failure). */
+void smtpc_pipeline_begin(struct smtpc *c);
+int smtpc_pipeline_end(struct smtpc *c);
+
 /* One transaction: MAIL, RCPT for each recipient (pipelined with
  * PIPELINING, in groups of SMTPC_PIPELINE_MAX), then the message by BDAT
  * (CHUNKING) or DATA, read from rd(rd_ctx). The message is sent with every
@@ -150,14 +187,13 @@ void smtpc_close(struct smtpc **c);
  * recipients the message was delivered to (final 2xx), or -1 when the
  * connection is no longer usable (every reply is still filled; close it).
  * A transaction refused by the server leaves the connection usable (RSET is
- * sent before the next one). */
+ * sent before the next one). Built on the steps above. */
 ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		   smtpc_read_fn *rd, void *rd_ctx, struct smtpc_reply *mail_r);
 
-/* smtpc_open + smtpc_send + smtpc_close: one message to one server, what
- * the relay does per transaction. When the connection cannot be set up,
- * mail_r and every recipient get the failure reply. Returns as
- * smtpc_send, with -1 also for a failed open. */
+/* smtpc_open + smtpc_send + smtpc_close: one message to one server. When
+ * the connection cannot be set up, mail_r and every recipient get the
+ * failure reply. Returns as smtpc_send, with -1 also for a failed open. */
 ssize_t smtpc_deliver(const struct smtpc_settings *s,
 		      struct smtpc_envelope *env, smtpc_read_fn *rd,
 		      void *rd_ctx, struct smtpc_reply *mail_r);
@@ -183,7 +219,7 @@ int smtpc_hostport_split(const char *s, const char *default_port,
  * smarthost_tls, smarthost_ca_file ("" = system bundle),
  * smarthost_user and smarthost_password_file (read now, one line, with
  * lib/password: read it before privileges are dropped if only root may).
- * relay->settings is ready for smtpc_deliver; the caller may then set
+ * relay->settings is ready for smtpc_open; the caller may then set
  * trace, log_ctx, helo and timeout_ms. 0, or -1 with *error_r static. */
 struct smtpc_relay {
 	struct smtpc_settings settings;

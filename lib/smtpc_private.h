@@ -8,6 +8,13 @@
 /* Longest SASL message we send or accept (base64 of a SCRAM message). */
 #define SMTPC_SASL_MAX 8192
 
+/* A command whose reply is read later (pipelining). */
+enum smtpc_cmd_kind {
+	SMTPC_CMD_MAIL,
+	SMTPC_CMD_RCPT,
+	SMTPC_CMD_DATA,
+};
+
 struct smtpc {
 	struct cliconn *conn;
 	struct smtpc_parser parser;
@@ -15,7 +22,21 @@ struct smtpc {
 	char *ext[SMTPC_MAX_LINES];
 	size_t next;
 	char mech[32];
-	bool need_rset;
+	/* the transaction at the server: MAIL sent (RSET before the next),
+	 * MAIL accepted, recipients accepted */
+	bool in_txn, mail_ok;
+	size_t rcpts_ok;
+	/* smtpc_pipeline_begin with PIPELINING offered: commands queued, their
+	 * replies read in order by the next pipeline flush */
+	bool pipelining;
+	struct smtpc_pending {
+		enum smtpc_cmd_kind kind;
+		struct smtpc_reply *r;
+	} pending[SMTPC_PIPELINE_MAX + 2]; /* MAIL, a group of RCPTs, DATA */
+	size_t npending;
+	/* a queued reply was never read: the connection broke in the
+	 * envelope (reset by smtpc_mail) */
+	bool envelope_lost;
 };
 
 /* A reply the client makes up (local = true). */

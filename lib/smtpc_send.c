@@ -1,10 +1,12 @@
-/* SMTP client transactions: MAIL, RCPT (pipelined), DATA or BDAT. */
+/* SMTP client transactions: MAIL, RCPT, DATA or BDAT, RSET as separate
+ * steps (optionally pipelined), and smtpc_send composed of them. */
 #include "smtpc.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
+#include "compat.h"
 #include "strnum.h"
 #include "smtpc_private.h"
 
@@ -28,13 +30,145 @@ static bool arg_ok(const char *s, bool brackets_ok)
 	return n <= SMTPC_ARG_MAX;
 }
 
-static int queue_mail(struct smtpc *c, const struct smtpc_envelope *env)
+static bool rcpt_ok(const char *addr, const char *params)
+{
+	return addr != NULL && addr[0] != '\0' && arg_ok(addr, false) &&
+	       (params == NULL || arg_ok(params, false));
+}
+
+/* What a reply means for the transaction. */
+static void note_reply(struct smtpc *c, enum smtpc_cmd_kind kind,
+		       const struct smtpc_reply *r)
+{
+	if (r->code / 100 != 2)
+		return;
+	if (kind == SMTPC_CMD_MAIL)
+		c->mail_ok = true;
+	else if (kind == SMTPC_CMD_RCPT && c->mail_ok)
+		c->rcpts_ok++;
+}
+
+/* Reads the replies of the queued commands, in order. 0, or -1 (broken:
+ * every reply not read gets the local failure). */
+static int pending_read(struct smtpc *c)
+{
+	size_t i = 0;
+	int ret = 0;
+
+	for (; i < c->npending && ret == 0; i++) {
+		struct smtpc_pending *p = &c->pending[i];
+		if (smtpc_read_reply(c, CLICONN_PROTO, p->r) < 0)
+			ret = -1;
+		else
+			note_reply(c, p->kind, p->r);
+	}
+	for (; i < c->npending; i++)
+		smtpc_conn_failed(c, c->pending[i].r);
+	c->npending = 0;
+	if (ret < 0)
+		c->envelope_lost = true;
+	return ret;
+}
+
+void smtpc_pipeline_begin(struct smtpc *c)
+{
+	c->pipelining = smtpc_has_ext(c, "PIPELINING");
+}
+
+int smtpc_pipeline_end(struct smtpc *c)
+{
+	c->pipelining = false;
+	return pending_read(c);
+}
+
+/* The command is queued: read its reply now, or leave it for the
+ * pipeline flush. */
+static int command_reply(struct smtpc *c, enum smtpc_cmd_kind kind,
+			 struct smtpc_reply *r)
+{
+	if (c->pipelining) {
+		c->pending[c->npending].kind = kind;
+		c->pending[c->npending].r = r;
+		c->npending++;
+		return 0;
+	}
+	if (smtpc_read_reply(c, CLICONN_PROTO, r) < 0)
+		return -1;
+	note_reply(c, kind, r);
+	return 0;
+}
+
+/* Before a command is queued: room in the pipeline, a live connection. */
+static int command_prepare(struct smtpc *c, struct smtpc_reply *r)
+{
+	/* a full group: its replies first (one slot stays for DATA) */
+	if (c->npending + 1 >= N_ELEMENTS(c->pending) && pending_read(c) < 0)
+		return smtpc_conn_failed(c, r);
+	if (cliconn_err(c->conn) != CLICONN_OK)
+		return smtpc_conn_failed(c, r);
+	return 0;
+}
+
+int smtpc_rset(struct smtpc *c, struct smtpc_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (pending_read(c) < 0 || cliconn_err(c->conn) != CLICONN_OK)
+		return smtpc_conn_failed(c, r);
+	if (smtpc_command(c, "RSET", NULL, r) < 0)
+		return -1;
+	c->in_txn = c->mail_ok = false;
+	c->rcpts_ok = 0;
+	return 0;
+}
+
+/* Local checks of the MAIL parameters: 0 go on, -1 refused (*r). */
+static int mail_precheck(struct smtpc *c, const struct smtpc_envelope *env,
+			 struct smtpc_reply *r)
+{
+	const char *size = smtpc_ext_param(c, "SIZE");
+	uint64_t max = 0;
+
+	if (env->from == NULL || !arg_ok(env->from, false)) {
+		smtpc_reply_local(r, 553, "5.1.7", SMTPC_E_REFUSED,
+				  "invalid sender address");
+		return -1;
+	}
+	if (env->smtputf8 && !smtpc_has_ext(c, "SMTPUTF8")) {
+		smtpc_reply_local(r, 553, "5.6.7", SMTPC_E_UNSUPPORTED,
+				  "the server does not support SMTPUTF8");
+		return -1;
+	}
+	if (size != NULL && *size != '\0' &&
+	    strnum_cstr_u64(size, &max) == 0 && max > 0 && env->size > max) {
+		smtpc_reply_local(r, 552, "5.3.4", SMTPC_E_REFUSED,
+				  "message larger than the server accepts");
+		return -1;
+	}
+	return 0;
+}
+
+int smtpc_mail(struct smtpc *c, const struct smtpc_envelope *env,
+	       struct smtpc_reply *r)
 {
 	char cmd[SMTPC_ARG_MAX + 128];
-	const char *size = smtpc_ext_param(c, "SIZE");
-	int n = snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", env->from);
+	int n;
 
-	if (size != NULL && env->size > 0)
+	memset(r, 0, sizeof(*r));
+	if (command_prepare(c, r) < 0)
+		return -1;
+	if (c->in_txn) {
+		bool pipe = c->pipelining;
+		c->pipelining = false;
+		int ret = smtpc_rset(c, r);
+		c->pipelining = pipe;
+		if (ret < 0)
+			return -1;
+		memset(r, 0, sizeof(*r));
+	}
+	if (mail_precheck(c, env, r) < 0)
+		return 0;
+	n = snprintf(cmd, sizeof(cmd), "MAIL FROM:<%s>", env->from);
+	if (smtpc_ext_param(c, "SIZE") != NULL && env->size > 0)
 		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " SIZE=%llu",
 			      (unsigned long long)env->size);
 	if (env->body_8bit && smtpc_has_ext(c, "8BITMIME"))
@@ -42,153 +176,32 @@ static int queue_mail(struct smtpc *c, const struct smtpc_envelope *env)
 			      " BODY=8BITMIME");
 	if (env->smtputf8)
 		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " SMTPUTF8");
-	return smtpc_send_cmd(c, cmd, NULL);
+	if (smtpc_send_cmd(c, cmd, NULL) < 0)
+		return smtpc_conn_failed(c, r);
+	c->in_txn = true;
+	c->mail_ok = c->envelope_lost = false;
+	c->rcpts_ok = 0;
+	return command_reply(c, SMTPC_CMD_MAIL, r);
 }
 
-static int queue_rcpt(struct smtpc *c, const struct smtpc_rcpt *r)
+int smtpc_rcpt(struct smtpc *c, const char *addr, const char *params,
+	       struct smtpc_reply *r)
 {
 	char cmd[2 * SMTPC_ARG_MAX + 32];
 
-	snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>%s%s", r->addr,
-		 r->params != NULL ? " " : "",
-		 r->params != NULL ? r->params : "");
-	return smtpc_send_cmd(c, cmd, NULL);
-}
-
-/* Every recipient not yet decided gets *r as its final reply. */
-static void rcpts_fill(struct smtpc_envelope *env, const struct smtpc_reply *r,
-		       bool only_accepted)
-{
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		struct smtpc_rcpt *rc = &env->rcpts[i];
-		if (only_accepted ? rc->rcpt_accepted : rc->reply.code == 0)
-			rc->reply = *r;
+	memset(r, 0, sizeof(*r));
+	if (!rcpt_ok(addr, params)) {
+		smtpc_reply_local(r, 553, "5.1.3", SMTPC_E_REFUSED,
+				  "invalid recipient address");
+		return 0;
 	}
-}
-
-/* The connection broke during the envelope: whatever the server did not
- * finally answer (MAIL, accepted or unanswered recipients) gets the local
- * failure, never a success it did not give. */
-static void broken_fill(struct smtpc *c, struct smtpc_envelope *env,
-			struct smtpc_reply *mail_r)
-{
-	struct smtpc_reply fail;
-
-	smtpc_conn_failed(c, &fail);
-	if (mail_r->code / 100 == 2 || mail_r->code == 0)
-		*mail_r = fail;
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		struct smtpc_rcpt *rc = &env->rcpts[i];
-		bool refused = rc->reply.code != 0 && !rc->rcpt_accepted &&
-			       rc->reply.err == SMTPC_E_REFUSED;
-		if (!refused)
-			rc->reply = fail;
-	}
-}
-
-/* Local checks before anything is sent: 0 go on, -1 refused (replies
- * filled). */
-static int precheck(struct smtpc *c, struct smtpc_envelope *env,
-		    struct smtpc_reply *mail_r)
-{
-	const char *size = smtpc_ext_param(c, "SIZE");
-	uint64_t max = 0;
-	size_t bad = 0;
-
-	if (env->from == NULL || !arg_ok(env->from, false)) {
-		smtpc_reply_local(mail_r, 553, "5.1.7", SMTPC_E_REFUSED,
-				  "invalid sender address");
+	if (command_prepare(c, r) < 0)
 		return -1;
-	}
-	if (env->smtputf8 && !smtpc_has_ext(c, "SMTPUTF8")) {
-		smtpc_reply_local(mail_r, 553, "5.6.7", SMTPC_E_UNSUPPORTED,
-				  "the server does not support SMTPUTF8");
-		return -1;
-	}
-	if (size != NULL && *size != '\0' &&
-	    strnum_cstr_u64(size, &max) == 0 && max > 0 && env->size > max) {
-		smtpc_reply_local(mail_r, 552, "5.3.4", SMTPC_E_REFUSED,
-				  "message larger than the server accepts");
-		return -1;
-	}
-	for (size_t i = 0; i < env->nrcpt; i++) {
-		struct smtpc_rcpt *rc = &env->rcpts[i];
-		if (rc->addr == NULL || rc->addr[0] == '\0' ||
-		    !arg_ok(rc->addr, false) ||
-		    (rc->params != NULL && !arg_ok(rc->params, false))) {
-			smtpc_reply_local(&rc->reply, 553, "5.1.3",
-					  SMTPC_E_REFUSED,
-					  "invalid recipient address");
-			bad++;
-		}
-	}
-	if (bad == env->nrcpt) {
-		smtpc_reply_local(mail_r, 554, "5.5.1", SMTPC_E_REFUSED,
-				  "no valid recipients");
-		return -1;
-	}
-	return 0;
-}
-
-/* MAIL and RCPT, pipelined in groups when the server allows it, and DATA
- * as the last command of the last group when sending_data. Returns the
- * number of accepted recipients, or -1 (broken; replies filled). The DATA
- * reply goes to *data_r. */
-static ssize_t envelope(struct smtpc *c, struct smtpc_envelope *env,
-			struct smtpc_reply *mail_r, bool data_cmd,
-			struct smtpc_reply *data_r)
-{
-	bool pipe = smtpc_has_ext(c, "PIPELINING");
-	bool mail_read = false;
-	size_t next = 0, accepted = 0;
-
-	if (queue_mail(c, env) < 0)
-		return smtpc_conn_failed(c, mail_r);
-	if (!pipe) {
-		if (smtpc_read_reply(c, CLICONN_PROTO, mail_r) < 0)
-			return -1;
-		if (mail_r->code / 100 != 2)
-			return 0; /* no RCPT, no DATA */
-		mail_read = true;
-	}
-	do {
-		size_t first = next, room = pipe ? SMTPC_PIPELINE_MAX : 1;
-
-		for (; next < env->nrcpt && room > 0; next++) {
-			if (env->rcpts[next].reply.local)
-				continue; /* refused locally, never sent */
-			if (queue_rcpt(c, &env->rcpts[next]) < 0)
-				return smtpc_conn_failed(c, mail_r);
-			room--;
-		}
-		bool with_data = pipe && data_cmd && next == env->nrcpt;
-		if (with_data && smtpc_send_cmd(c, "DATA", NULL) < 0)
-			return smtpc_conn_failed(c, mail_r);
-		if (!mail_read) {
-			if (smtpc_read_reply(c, CLICONN_PROTO, mail_r) < 0)
-				return -1;
-			mail_read = true;
-		}
-		for (size_t i = first; i < next; i++) {
-			struct smtpc_rcpt *rc = &env->rcpts[i];
-			if (rc->reply.local)
-				continue;
-			if (smtpc_read_reply(c, CLICONN_PROTO, &rc->reply) < 0)
-				return -1;
-			rc->rcpt_accepted = rc->reply.code / 100 == 2;
-			if (rc->rcpt_accepted) {
-				accepted++;
-				memset(&rc->reply, 0, sizeof(rc->reply));
-			}
-		}
-		if (with_data &&
-		    smtpc_read_reply(c, CLICONN_PROTO, data_r) < 0)
-			return -1;
-	} while (next < env->nrcpt);
-	if (!pipe && data_cmd && accepted > 0 &&
-	    smtpc_command(c, "DATA", NULL, data_r) < 0)
-		return -1;
-	return (ssize_t)accepted;
+	snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>%s%s", addr,
+		 params != NULL ? " " : "", params != NULL ? params : "");
+	if (smtpc_send_cmd(c, cmd, NULL) < 0)
+		return smtpc_conn_failed(c, r);
+	return command_reply(c, SMTPC_CMD_RCPT, r);
 }
 
 /* Streams the message, encoded, as DATA (dot_stuff) or BDAT chunks.
@@ -259,72 +272,174 @@ out:
 	return ret;
 }
 
+int smtpc_data(struct smtpc *c, smtpc_read_fn *rd, void *rd_ctx,
+	       struct smtpc_reply *r)
+{
+	bool bdat = smtpc_has_ext(c, "CHUNKING");
+	struct smtpc_reply data_r = {0};
+	bool data_sent = false;
+
+	memset(r, 0, sizeof(*r));
+	if (!bdat && c->pipelining && c->npending > 0 &&
+	    cliconn_err(c->conn) == CLICONN_OK) {
+		/* RFC 2920: DATA ends the group, before any reply is read */
+		if (smtpc_send_cmd(c, "DATA", NULL) < 0) {
+			(void)pending_read(c); /* each gets the failure */
+			return smtpc_conn_failed(c, r);
+		}
+		c->pending[c->npending].kind = SMTPC_CMD_DATA;
+		c->pending[c->npending].r = &data_r;
+		c->npending++;
+		data_sent = true;
+	}
+	c->pipelining = false;
+	if (pending_read(c) < 0 || cliconn_err(c->conn) != CLICONN_OK)
+		return smtpc_conn_failed(c, r);
+	if (!c->mail_ok || c->rcpts_ok == 0) {
+		/* RFC 2920 3.1: a 354 to a pipelined DATA after refusals
+		 * still needs the message's end */
+		if (data_sent && data_r.code == 354 &&
+		    (cliconn_write(c->conn, ".\r\n", 3, CLICONN_PROTO) < 0 ||
+		     smtpc_read_reply(c, CLICONN_PROTO, r) < 0))
+			return -1;
+		smtpc_reply_local(r, 554, "5.5.1", SMTPC_E_REFUSED,
+				  c->mail_ok ? "no valid recipients"
+					     : "no valid sender");
+		return 0;
+	}
+	if (!bdat) {
+		if (!data_sent && smtpc_command(c, "DATA", NULL, &data_r) < 0) {
+			*r = data_r;
+			return -1;
+		}
+		if (data_r.code != 354) {
+			*r = data_r;
+			if (r->code / 100 == 2)
+				smtpc_reply_local(r, 451, "4.5.0",
+						  SMTPC_E_PROTOCOL,
+						  "unexpected reply to DATA");
+			return 0;
+		}
+	}
+	if (body(c, bdat, rd, rd_ctx, r) < 0)
+		return -1;
+	if (r->code / 100 == 2) {
+		c->in_txn = c->mail_ok = false;
+		c->rcpts_ok = 0;
+	}
+	return 0;
+}
+
+/* Every recipient not yet decided (or every accepted one) gets *r. */
+static void rcpts_fill(struct smtpc_envelope *env, const struct smtpc_reply *r,
+		       bool only_accepted)
+{
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		if (only_accepted ? rc->rcpt_accepted : rc->reply.code == 0)
+			rc->reply = *r;
+	}
+}
+
+/* The connection broke during the envelope: whatever the server did not
+ * finally answer (MAIL, accepted or unanswered recipients) gets the local
+ * failure, never a success it did not give. */
+static ssize_t send_broken(struct smtpc *c, struct smtpc_envelope *env,
+			   struct smtpc_reply *mail_r)
+{
+	struct smtpc_reply fail;
+
+	smtpc_conn_failed(c, &fail);
+	c->pipelining = false;
+	c->npending = 0;
+	if (mail_r->code / 100 == 2 || mail_r->code == 0)
+		*mail_r = fail;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		bool refused = rc->reply.code != 0 &&
+			       rc->reply.code / 100 != 2 &&
+			       rc->reply.err == SMTPC_E_REFUSED;
+		rc->rcpt_accepted = false;
+		if (!refused)
+			rc->reply = fail;
+	}
+	return -1;
+}
+
 ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 		   smtpc_read_fn *rd, void *rd_ctx, struct smtpc_reply *mail_r)
 {
-	bool bdat = smtpc_has_ext(c, "CHUNKING");
-	struct smtpc_reply data = {0}, fin = {0};
-	ssize_t accepted, delivered = 0;
+	struct smtpc_reply fin = {0};
+	size_t valid = 0, accepted = 0;
+	bool any_ok = false;
 
 	memset(mail_r, 0, sizeof(*mail_r));
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		memset(&env->rcpts[i].reply, 0, sizeof(env->rcpts[i].reply));
 		env->rcpts[i].rcpt_accepted = false;
+		valid += rcpt_ok(env->rcpts[i].addr, env->rcpts[i].params);
 	}
-	if (cliconn_err(c->conn) != CLICONN_OK) {
-		smtpc_conn_failed(c, mail_r);
-		rcpts_fill(env, mail_r, false);
-		return -1;
+	if (valid == 0) {
+		for (size_t i = 0; i < env->nrcpt; i++)
+			(void)smtpc_rcpt(c, env->rcpts[i].addr,
+					 env->rcpts[i].params,
+					 &env->rcpts[i].reply);
+		smtpc_reply_local(mail_r, 554, "5.5.1", SMTPC_E_REFUSED,
+				  "no valid recipients");
+		return 0;
 	}
-	if (c->need_rset) {
-		if (smtpc_command(c, "RSET", NULL, mail_r) < 0) {
-			rcpts_fill(env, mail_r, false);
-			return -1;
-		}
-		c->need_rset = false;
-	}
-	if (precheck(c, env, mail_r) < 0) {
+	smtpc_pipeline_begin(c);
+	if (smtpc_mail(c, env, mail_r) < 0)
+		return send_broken(c, env, mail_r);
+	if (mail_r->local) {
+		c->pipelining = false;
 		rcpts_fill(env, mail_r, false);
 		return 0;
 	}
-	c->need_rset = true; /* until the message is accepted */
-	accepted = envelope(c, env, mail_r, !bdat, &data);
-	if (accepted < 0) {
-		broken_fill(c, env, mail_r);
-		return -1;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		if (!c->pipelining && mail_r->code / 100 != 2)
+			break; /* known refused: no RCPT, no DATA */
+		if (smtpc_rcpt(c, rc->addr, rc->params, &rc->reply) < 0)
+			return send_broken(c, env, mail_r);
+	}
+	/* pipelined, DATA goes with the envelope (smtpc_data); else the
+	 * replies decide whether there is anything to send */
+	bool data_pipelined = c->pipelining && !smtpc_has_ext(c, "CHUNKING");
+	if (!data_pipelined) {
+		if (smtpc_pipeline_end(c) < 0)
+			return send_broken(c, env, mail_r);
+		for (size_t i = 0; i < env->nrcpt; i++)
+			any_ok = any_ok || env->rcpts[i].reply.code / 100 == 2;
+	}
+	int dret = 0;
+	if (data_pipelined || (mail_r->code / 100 == 2 && any_ok)) {
+		dret = smtpc_data(c, rd, rd_ctx, &fin);
+		if (dret < 0 && c->envelope_lost)
+			return send_broken(c, env, mail_r);
 	}
 	if (mail_r->code / 100 != 2) {
 		/* every RCPT reply is a 503 then: the MAIL reply says more */
 		for (size_t i = 0; i < env->nrcpt; i++)
-			if (!env->rcpts[i].reply.local)
+			if (env->rcpts[i].reply.code == 0 ||
+			    !env->rcpts[i].reply.local)
 				env->rcpts[i].reply = *mail_r;
+		return dret < 0 ? -1 : 0;
 	}
-	if (mail_r->code / 100 != 2 || accepted == 0) {
-		/* RFC 2920 3.1: a 354 to a pipelined DATA after a refused
-		 * MAIL or refused recipients still needs the message's end */
-		if (data.code == 354 &&
-		    (cliconn_write(c->conn, ".\r\n", 3, CLICONN_PROTO) < 0 ||
-		     smtpc_read_reply(c, CLICONN_PROTO, &fin) < 0))
-			return -1;
-		return 0;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		rc->rcpt_accepted = rc->reply.code / 100 == 2;
+		if (rc->rcpt_accepted) {
+			accepted++;
+			memset(&rc->reply, 0, sizeof(rc->reply));
+		}
 	}
-	if (!bdat && data.code != 354) {
-		if (data.code / 100 == 2)
-			smtpc_reply_local(&data, 451, "4.5.0", SMTPC_E_PROTOCOL,
-					  "unexpected reply to DATA");
-		rcpts_fill(env, &data, true);
-		return 0;
-	}
-	if (body(c, bdat, rd, rd_ctx, &fin) < 0) {
-		rcpts_fill(env, &fin, true);
-		return -1;
-	}
-	if (fin.code / 100 == 2) {
-		c->need_rset = false;
-		delivered = accepted;
-	}
+	if (accepted == 0)
+		return dret < 0 ? -1 : 0;
 	rcpts_fill(env, &fin, true);
-	return delivered;
+	if (dret < 0)
+		return -1;
+	return fin.code / 100 == 2 ? (ssize_t)accepted : 0;
 }
 
 ssize_t smtpc_deliver(const struct smtpc_settings *s,

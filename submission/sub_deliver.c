@@ -2,19 +2,17 @@
  *
  * 1. every local recipient gets the message written and fsynced into its
  *    store's tmp/ (nothing is visible yet), and its quota checked;
- * 2. the remote recipients are relayed to the smarthost (lib/smtpc, a
- *    blocking client with timeouts); anything but acceptance of all of
- *    them fails the whole message, with the smarthost's own reply;
+ * 2. the message goes to the smarthost, which accepted the remote
+ *    recipients one by one at RCPT (sub_relay.c); its refusal of the data
+ *    fails the whole message, with the smarthost's own reply;
  * 3. the local saves are committed, one transaction per recipient (the
  *    commit touches the store's change file, which wakes IDLE elsewhere);
  * 4. a copy goes into the sender's \Sent if the account asks for one.
  *
  * So a refusal or failure in 1 or 2 delivers nothing anywhere, and the
- * client may retry. What cannot be undone: a message the smarthost took for
- * some recipients and refused for others (the client is told the refusal;
- * a retry duplicates it for the others), and a local commit failing after
- * the relay (rare: the quota was checked in 1). Both are logged with the
- * recipients that did get the message. Nothing is queued here. */
+ * client may retry. What cannot be undone: a local commit failing after
+ * the relay accepted (rare: the quota was checked in 1); it is logged with
+ * the recipients that did get the message. Nothing is queued here. */
 #include "sub_worker.h"
 
 #include <errno.h>
@@ -84,97 +82,6 @@ static enum storage_result local_prepare(const struct sub_message *m,
 		return r;
 	return deliver_save_spool(ls->st, NULL, 0, m->fd, m->size, &ls->save,
 				  error_r);
-}
-
-/* Printable ASCII only: the smarthost's text goes back to our client. */
-static void text_clean(const char *in, char *out, size_t outsz)
-{
-	size_t o = 0;
-	for (size_t i = 0; in[i] != '\0' && in[i] != '\n' && o + 1 < outsz;
-	     i++) {
-		unsigned char c = (unsigned char)in[i];
-		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-	}
-	out[o] = '\0';
-}
-
-static void smtpc_reply_line(const struct smtpc_reply *r, char *reply,
-			     size_t sz)
-{
-	char text[SMTPC_TEXT_MAX];
-	unsigned code = r->code >= 400 && r->code <= 599 ? r->code : 451;
-	text_clean(r->text, text, sizeof(text));
-	snprintf(reply, sz, "%u %s %s%s", code,
-		 r->enh[0] != '\0' ? r->enh : (code >= 500 ? "5.0.0" : "4.0.0"),
-		 r->local ? "Relay: " : "", text);
-}
-
-static ssize_t spool_read(void *ctx, void *buf, size_t n)
-{
-	return read(*(int *)ctx, buf, n);
-}
-
-/* 0 all remote recipients accepted, else -1 with the reply. */
-static int relay(const struct sub_message *m, size_t nremote, char *reply,
-		 size_t sz)
-{
-	if (!sworker.relay_ok) {
-		snprintf(reply, sz, "451 4.3.5 Relaying temporarily unavailable");
-		return -1;
-	}
-	struct smtpc_rcpt *rc = calloc(nremote, sizeof(*rc));
-	if (rc == NULL)
-		log_fatal("out of memory");
-	size_t k = 0;
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		if (!m->rcpts[i].local)
-			rc[k++].addr = m->rcpts[i].addr;
-	}
-	struct smtpc_envelope env = {
-		.from = m->from,
-		.size = m->size,
-		.body_8bit = m->body_8bit,
-		.smtputf8 = m->smtputf8,
-		.rcpts = rc,
-		.nrcpt = nremote,
-	};
-	struct smtpc_reply mail_r;
-	int fd = m->fd;
-	memset(&mail_r, 0, sizeof(mail_r));
-	sworker.relay.settings.log_ctx = m->log;
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		free(rc);
-		snprintf(reply, sz, "451 4.3.0 Temporary failure");
-		return -1;
-	}
-	ssize_t n = smtpc_deliver(&sworker.relay.settings, &env, spool_read,
-				  &fd, &mail_r);
-	int ret = 0;
-	if (n != (ssize_t)nremote) {
-		ret = -1;
-		const struct smtpc_reply *why = &mail_r;
-		for (size_t i = 0; mail_r.code < 400 && i < nremote; i++) {
-			if (rc[i].reply.code >= 400 || rc[i].reply.code == 0) {
-				why = &rc[i].reply;
-				break;
-			}
-		}
-		smtpc_reply_line(why, reply, sz);
-		for (size_t i = 0; n > 0 && i < nremote; i++) {
-			if (rc[i].reply.code >= 200 && rc[i].reply.code < 300)
-				clog_error(m->log,
-					   "relay: smarthost refused part of "
-					   "the recipients; <%s> got the "
-					   "message anyway",
-					   rc[i].addr);
-		}
-		clog_info(m->log, "relay failed: %s", reply);
-	} else {
-		clog_info(m->log, "relayed to %zu recipient(s) via %s",
-			  nremote, sworker.relay.settings.host);
-	}
-	free(rc);
-	return ret;
 }
 
 static int find_sent(void *ctx, const struct storage_mailbox *mb)
@@ -249,7 +156,8 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 		}
 		k++;
 	}
-	if (!failed && nremote > 0 && relay(m, nremote, reply, replysz) < 0)
+	if (!failed && nremote > 0 &&
+	    sub_relay_data(m->relay, m->fd, nremote, m->log, reply, replysz) < 0)
 		failed = true;
 	size_t committed = 0;
 	for (size_t i = 0; i < k; i++) {
@@ -280,7 +188,7 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 	deliver_stores_hold(false);
 	if (!failed && (sworker.settings.flags & USER_F_SAVE_SENT) != 0)
 		save_sent(m);
-	if (!failed)
+	if (!failed && nremote == 0) /* else the smarthost's reply */
 		snprintf(reply, replysz,
 			 "250 2.0.0 Message accepted (%zu local, %zu relayed)",
 			 nlocal, nremote);

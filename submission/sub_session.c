@@ -3,11 +3,13 @@
  *
  * Commands are read one at a time; a command that waits (the auth lookup
  * of MAIL FROM and RCPT TO) stops the reader until its answer, so pipelined
- * commands are answered in order. DATA and BDAT bytes go through
- * smtp_parser's readers into an anonymous spool file (O_TMPFILE: a killed
- * worker leaves nothing behind), with the Received header in front and
- * Message-ID / Date added to the header when missing; delivery
- * (sub_deliver.c) runs at the end of the data, before the reply. */
+ * commands are answered in order. A remote RCPT is then relayed to the
+ * smarthost at once (sub_relay.c, blocking) and answered with its reply.
+ * DATA and BDAT bytes go through smtp_parser's readers into an anonymous
+ * spool file (O_TMPFILE: a killed worker leaves nothing behind), with the
+ * Received header in front and Message-ID / Date added to the header when
+ * missing; delivery (sub_deliver.c) runs at the end of the data, before
+ * the reply. */
 #include "sub_worker.h"
 
 #include <errno.h>
@@ -44,6 +46,9 @@
 #define SUB_HEADER_MAX (64 * 1024)
 /* Commands refused in a row before the session is closed. */
 #define SUB_MAX_ERRORS 20
+/* A reply line we make, or the smarthost's reply passed on (its text is
+ * bounded by SMTPC_TEXT_MAX). */
+#define SUB_REPLY_MAX 1200
 
 enum sub_state {
 	SUB_CMD,
@@ -79,6 +84,10 @@ struct sub_session {
 	bool body_8bit, smtputf8;
 	struct sub_rcpt *rcpts;
 	size_t nrcpts;
+	/* the smarthost's side of it, open from the first remote RCPT to the
+	 * end of the transaction (sub_relay.c) */
+	struct smtpc *relay;
+	size_t nremote;
 
 	/* its message */
 	int spool_fd;
@@ -177,6 +186,8 @@ static void txn_reset(struct sub_session *s)
 	s->body_8bit = s->smtputf8 = false;
 	rcpts_free(s);
 	message_reset(s);
+	sub_relay_close(&s->relay);
+	s->nremote = 0;
 }
 
 /* ---- the spool ---- */
@@ -321,7 +332,7 @@ static void message_end(struct sub_session *s)
 {
 	if (!s->hdr_done && !s->too_big && !s->spool_failed)
 		header_flush(s, s->hdr.len);
-	char text[600];
+	char text[SUB_REPLY_MAX];
 	if (s->bare_cr || s->bare_lf) {
 		clog_info(&s->log, "message refused: bare %s in data",
 			  s->bare_lf ? "LF" : "CR");
@@ -341,6 +352,7 @@ static void message_end(struct sub_session *s)
 			.smtputf8 = s->smtputf8,
 			.rcpts = s->rcpts,
 			.nrcpts = s->nrcpts,
+			.relay = &s->relay,
 			.log = &s->log,
 		};
 		sub_deliver(&m, text, sizeof(text));
@@ -454,8 +466,9 @@ static bool rcpt_duplicate(const struct sub_session *s, const char *addr,
 	return false;
 }
 
-static void rcpt_add(struct sub_session *s, const char *user,
-		     const char *home, const struct user_settings *us)
+/* ok_reply: the smarthost's acceptance, or NULL for ours. */
+static void rcpt_add(struct sub_session *s, const char *user, const char *home,
+		     const struct user_settings *us, const char *ok_reply)
 {
 	char *addr = s->lookup_addr;
 	s->lookup_addr = NULL;
@@ -480,7 +493,34 @@ static void rcpt_add(struct sub_session *s, const char *user,
 		memset(&r->settings, 0, sizeof(r->settings));
 	if (user != NULL && (r->user == NULL || r->home == NULL))
 		log_fatal("out of memory");
-	reply(s, "250 2.1.5 Recipient OK");
+	if (user == NULL)
+		s->nremote++;
+	if (ok_reply != NULL)
+		reply(s, "%s", ok_reply);
+	else
+		reply(s, "250 2.1.5 Recipient OK");
+}
+
+/* A remote recipient: the smarthost decides, now (blocking). */
+static void rcpt_relay(struct sub_session *s)
+{
+	if (rcpt_duplicate(s, s->lookup_addr, NULL)) {
+		rcpt_add(s, NULL, NULL, NULL, NULL);
+		return;
+	}
+	char text[SUB_REPLY_MAX];
+	struct sub_relay_txn t = {
+		.from = s->mail_from,
+		.size = s->declared_size,
+		.body_8bit = s->body_8bit,
+		.smtputf8 = s->smtputf8,
+		.nremote = s->nremote,
+	};
+	if (sub_relay_rcpt(&s->relay, &t, s->lookup_addr, &s->log, text,
+			   sizeof(text)))
+		rcpt_add(s, NULL, NULL, NULL, text);
+	else
+		reply(s, "%s", text);
 }
 
 static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
@@ -497,9 +537,9 @@ static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
 			reply(s, "452 4.2.2 Mailbox of <%s> is full",
 			      s->lookup_addr);
 		else
-			rcpt_add(s, user, home, us);
+			rcpt_add(s, user, home, us, NULL);
 	} else if (sworker.relay_ok) {
-		rcpt_add(s, NULL, NULL, NULL);
+		rcpt_relay(s);
 	} else if (sworker.cfg.smarthost[0] != '\0') {
 		reply(s, "451 4.3.5 Relaying temporarily unavailable");
 	} else {
@@ -574,6 +614,12 @@ static void cmd_data(struct sub_session *s, struct str args)
 	}
 	if (!txn_ready(s))
 		return;
+	if (s->nremote > 0 && s->relay == NULL) {
+		/* no need to send the message for nothing */
+		reply(s, "451 4.4.2 Connection to the smarthost lost, try "
+			 "again later");
+		return;
+	}
 	if (spool_open(s) < 0) {
 		reply(s, "451 4.3.0 Temporary failure, try again later");
 		return;

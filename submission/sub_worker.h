@@ -86,17 +86,47 @@ struct sub_message {
 	bool body_8bit, smtputf8;
 	struct sub_rcpt *rcpts;
 	size_t nrcpts;
+	/* the smarthost transaction the remote recipients were accepted in
+	 * (sub_relay.c); NULL inside when it was lost */
+	struct smtpc **relay;
 	const struct log_ctx *log;
 };
-/* Delivers m: relays the remote recipients to the smarthost, then commits
+/* Delivers m: sends the message to the smarthost for the remote recipients
+ * (accepted there at RCPT), then commits
  * the local ones into their INBOX (each one transaction, durable), then
  * the \Sent copy if the account asks for one. Writes the final reply line
- * (code, enhanced code, text; no CRLF) into reply. */
+ * (code, enhanced code, text; no CRLF) into reply: with remote
+ * recipients, the smarthost's reply to the data. */
 void sub_deliver(const struct sub_message *m, char *reply, size_t replysz);
 /* The quota pre-check at RCPT for a local recipient: 0 ok, -1 full
  * (452 4.2.2), with size the announced SIZE (0 unknown). */
 int sub_deliver_quota_check(const char *home, const struct user_settings *us,
 			    uint64_t size);
 void sub_deliver_deinit(void);
+
+/* ---- sub_relay.c: the smarthost, in step with the client's commands ---- */
+struct sub_relay_txn {
+	const char *from;
+	uint64_t size; /* the client's SIZE=, 0 if none */
+	bool body_8bit, smtputf8;
+	size_t nremote; /* remote recipients accepted so far */
+};
+/* A remote RCPT: at the transaction's first, opens *c and sends MAIL; then
+ * relays the RCPT. Writes the client's reply (the smarthost's, or a 451 for
+ * a failure to reach it; no CRLF at the end, CRLF between lines) and
+ * returns whether the recipient was accepted. A lost connection leaves *c
+ * NULL. Blocks for the smarthost's round trips. */
+bool sub_relay_rcpt(struct smtpc **c, const struct sub_relay_txn *t,
+		    const char *addr, const struct log_ctx *log, char *reply,
+		    size_t sz);
+/* The spooled message fd to the smarthost of *c. Writes the client's reply
+ * (the smarthost's reply to the data, or a 451) and returns 0 when it
+ * accepted, else -1. */
+int sub_relay_data(struct smtpc **c, int fd, size_t nremote,
+		   const struct log_ctx *log, char *reply, size_t sz);
+/* Ends the smarthost transaction and session (QUIT). Accepts NULL *c. */
+void sub_relay_close(struct smtpc **c);
+/* The client's reply line(s) for a smarthost reply or local failure. */
+void sub_relay_reply(const struct smtpc_reply *r, char *reply, size_t sz);
 
 #endif

@@ -11,8 +11,9 @@
  * - A registered client certificate logs in at the first MAIL without AUTH
  *   (certificate login at auth, mech EXTERNAL); an AUTH instead is checked
  *   at auth, where a registered key binds the connection to its account.
- * - AUTH LOGIN (draft-murchison-sasl-login) is spoken here and relayed as
- *   PLAIN, so the auth daemon needs no LOGIN mechanism.
+ * - AUTH LOGIN (draft-murchison-sasl-login) is relayed to the auth daemon's
+ *   LOGIN mechanism like any other: its "Username:" / "Password:" prompts
+ *   arrive as challenges. Only the user name is kept as the log hint.
  * - The greeting and the EHLO/HELO replies carry no enhanced status code
  *   (RFC 2034 section 3 exempts them); every other reply does. */
 #include "submission_login_client.h"
@@ -47,10 +48,8 @@ enum sub_cert {
 
 enum sub_wait {
 	SUB_WAIT_NONE,
-	SUB_WAIT_SASL,	     /* a base64 line answering "334 ..." */
-	SUB_WAIT_FINAL,	     /* the empty line after server-final data */
-	SUB_WAIT_LOGIN_USER, /* AUTH LOGIN: the user name */
-	SUB_WAIT_LOGIN_PASS, /* AUTH LOGIN: the password */
+	SUB_WAIT_SASL,	/* a base64 line answering "334 ..." */
+	SUB_WAIT_FINAL, /* the empty line after server-final data */
 };
 
 struct sub_client {
@@ -62,7 +61,9 @@ struct sub_client {
 	enum sub_wait wait;
 	bool auth_busy; /* auth has the exchange: parse nothing meanwhile */
 	const char *mech;
-	char *login_user; /* AUTH LOGIN: the name, until the password comes */
+	/* AUTH LOGIN without an initial response: the next line is the user
+	 * name (the log hint); the one after it the password (never a hint) */
+	bool login_name_next;
 	enum sub_cert cert;
 	bool cert_registered;
 	unsigned auth_failures;
@@ -91,11 +92,7 @@ static void sub_auth_done(struct sub_client *sc)
 	sc->wait = SUB_WAIT_NONE;
 	sc->auth_busy = false;
 	sc->mech = NULL;
-	if (sc->login_user != NULL) {
-		explicit_bzero(sc->login_user, strlen(sc->login_user));
-		free(sc->login_user);
-		sc->login_user = NULL;
-	}
+	sc->login_name_next = false;
 }
 
 /* "530 ..." for a command that needs a logged-in session. */
@@ -191,58 +188,14 @@ static const char *sub_sasl_mech(struct str name)
 	return NULL;
 }
 
-/* AUTH LOGIN's user name is known: ask for the password. */
-static void login_mech_user(struct sub_client *sc, const unsigned char *p,
-			    size_t n)
-{
-	sc->login_user = str_dup((struct str){(const char *)p, n});
-	if (sc->login_user == NULL || n == 0) {
-		sub_reply(sc->lc, "501 5.5.2 Invalid user name");
-		sub_auth_done(sc);
-		return;
-	}
-	login_client_set_user_hint(sc->lc, sc->login_user);
-	sub_reply(sc->lc, "334 UGFzc3dvcmQ6"); /* "Password:" */
-	sc->wait = SUB_WAIT_LOGIN_PASS;
-}
-
-/* AUTH LOGIN complete: it is PLAIN with an empty authzid. */
-static void login_mech_pass(struct sub_client *sc, const unsigned char *p,
-			    size_t n)
-{
-	struct buf ir;
-	size_t ulen = strlen(sc->login_user);
-	buf_init(&ir, ulen + n + 2);
-	buf_append(&ir, "", 1);
-	buf_append(&ir, sc->login_user, ulen);
-	buf_append(&ir, "", 1);
-	buf_append(&ir, p, n);
-	char *hint = strdup(sc->login_user);
-	explicit_bzero(sc->login_user, ulen);
-	free(sc->login_user);
-	sc->login_user = NULL;
-	sc->wait = SUB_WAIT_NONE;
-	sub_auth_begin(sc, "PLAIN", ir.data, ir.len, true, hint);
-	free(hint);
-	buf_deinit_secret(&ir);
-}
-
-/* The decoded initial response (or the first response) of mech. */
+/* The decoded initial response (or none) of mech: the exchange starts at
+ * auth, which sends the first challenge (LOGIN's "Username:" too). */
 static void sub_auth_start(struct sub_client *sc, const char *mech,
 			   const unsigned char *p, size_t n, bool has_ir)
 {
-	if (strcmp(mech, "LOGIN") == 0) {
-		if (has_ir) {
-			login_mech_user(sc, p, n);
-		} else {
-			sub_reply(sc->lc, "334 VXNlcm5hbWU6"); /* Username: */
-			sc->mech = mech;
-			sc->wait = SUB_WAIT_LOGIN_USER;
-		}
-		return;
-	}
 	char hint[256];
 	login_sasl_user_hint(mech, p, n, hint, sizeof(hint));
+	sc->login_name_next = strcmp(mech, "LOGIN") == 0 && n == 0;
 	sub_auth_begin(sc, mech, p, n, has_ir, hint[0] != '\0' ? hint : NULL);
 }
 
@@ -374,21 +327,18 @@ static void sasl_response(struct sub_client *sc, struct str line)
 		sub_auth_done(sc);
 		return;
 	}
-	enum sub_wait w = sc->wait;
 	sc->wait = SUB_WAIT_NONE;
-	if (w == SUB_WAIT_LOGIN_USER) {
-		login_mech_user(sc, resp.data, resp.len);
-	} else if (w == SUB_WAIT_LOGIN_PASS) {
-		login_mech_pass(sc, resp.data, resp.len);
-	} else {
-		char hint[256];
+	char hint[256] = "";
+	bool login_mech = sc->mech != NULL && strcmp(sc->mech, "LOGIN") == 0;
+	/* LOGIN's second line is the password: never a hint */
+	if (!login_mech || sc->login_name_next)
 		login_sasl_user_hint(sc->mech != NULL ? sc->mech : "PLAIN",
 				     resp.data, resp.len, hint, sizeof(hint));
-		if (hint[0] != '\0')
-			login_client_set_user_hint(lc, hint);
-		sc->auth_busy = true;
-		login_client_auth_continue(lc, resp.data, resp.len);
-	}
+	sc->login_name_next = false;
+	if (hint[0] != '\0')
+		login_client_set_user_hint(lc, hint);
+	sc->auth_busy = true;
+	login_client_auth_continue(lc, resp.data, resp.len);
 	buf_deinit_secret(&resp);
 }
 
@@ -402,6 +352,28 @@ static void sub_too_long(struct sub_client *sc)
 		sub_auth_done(sc);
 	}
 	sub_error(sc, "500 5.5.2 Line too long");
+}
+
+/* The trace line of a command: AUTH's initial response is a secret. */
+static void sub_trace_command(struct login_client *lc,
+			      const struct smtp_cmd *cmd,
+			      const unsigned char *line, size_t len)
+{
+	const char *sp = NULL;
+	if (smtp_cmd_is(cmd, "AUTH") && cmd->args.len > 0)
+		sp = memchr(cmd->args.p, ' ', cmd->args.len);
+	if (sp == NULL || lc->trace.level >= TRACE_AUTH) {
+		trace_input_line(&lc->trace, line, len, false);
+		return;
+	}
+	char shown[128];
+	int n = snprintf(shown, sizeof(shown), "AUTH %.*s ***",
+			 (int)(sp - cmd->args.p), cmd->args.p);
+	if (n > 0)
+		trace_input_line(&lc->trace, shown,
+				 (size_t)n < sizeof(shown) ? (size_t)n
+							   : sizeof(shown) - 1,
+				 false);
 }
 
 static void sub_input(struct login_client *lc)
@@ -430,6 +402,7 @@ static void sub_input(struct login_client *lc)
 			buf_init(&copy, line.len + 1);
 			buf_append(&copy, line.p, line.len);
 			buf_consume(&lc->in, used);
+			trace_input_line(&lc->trace, copy.data, copy.len, true);
 			sasl_response(sc, (struct str){(const char *)copy.data,
 						       copy.len});
 			buf_deinit_secret(&copy);
@@ -452,6 +425,7 @@ static void sub_input(struct login_client *lc)
 		(void)smtp_cmd_parse((struct str){(const char *)copy.data,
 						  copy.len},
 				     &cmd, &error);
+		sub_trace_command(lc, &cmd, copy.data, copy.len);
 		if (smtp_cmd_is(&cmd, "MAIL")) {
 			/* MAIL may have to stay for the worker */
 			if (sub_command(sc, &cmd))

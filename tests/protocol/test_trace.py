@@ -13,6 +13,7 @@ import pytest
 import helpers
 import imapa
 from conftest import _finish, _run_instance
+from smtpa import Smtp
 from test_compress import ZConn
 
 U, P = "tracer@example.org", "Pw-S3cr3t-7731"
@@ -113,6 +114,58 @@ def test_levels(traced):
         assert "trace C: ap2 APPEND INBOX {%d}..." % big in t
         assert "trace C: se SEARCH TEXT {%d}..." % len(MARK_LIT) in t
         assert "BODY[] {%d}...)" % small in t
+
+
+SU, SP = "smtptrace@example.org", "Smtp-S3cr3t-4410"
+SU2, SP2 = "smtptrace2@example.org", "Smtp2-S3cr3t-8823"
+
+
+def _b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+def test_submission_login_trace(traced):
+    """AUTH LOGIN in submission-login goes through the auth daemon's LOGIN
+    mechanism: its prompts as the challenges, the password never in the
+    log below traceauth (with and without an initial response)."""
+    level, inst = traced
+    inst.add_user(SU, SP)
+    inst.add_user(SU2, SP2)
+    with Smtp.open(inst, inst.submissions_port, inst.ssl_ctx) as c:
+        c.ehlo()
+        assert c.cmd("AUTH LOGIN") == (334, ["VXNlcm5hbWU6"])
+        assert c.cmd(_b64(SU)) == (334, ["UGFzc3dvcmQ6"])
+        code, lines = c.cmd(_b64(SP))
+        assert code == 235, (code, lines)
+        assert c.cmd("QUIT")[0] == 221
+    with Smtp.open(inst, inst.submissions_port, inst.ssl_ctx) as c:
+        c.ehlo()
+        assert c.cmd("AUTH LOGIN " + _b64(SU2)) == (334, ["UGFzc3dvcmQ6"])
+        code, lines = c.cmd(_b64(SP2))
+        assert code == 235, (code, lines)
+        assert c.cmd("QUIT")[0] == 221
+    # the workers' session lines come after everything the login wrote
+    helpers.wait_for(lambda: inst.log.count("session start tls=") >= 2,
+                     what="both submission sessions")
+    log = inst.log
+    trace = "\n".join(l for l in log.splitlines()
+                      if " trace " in l and "submission-login[" in l)
+    if level == "none":
+        assert trace == ""
+    else:
+        assert "trace C: EHLO client.example" in trace, trace
+        assert "trace C: AUTH LOGIN" in trace
+        assert "trace S: 334 VXNlcm5hbWU6" in trace
+        assert "trace S: 334 UGFzc3dvcmQ6" in trace
+    secrets = level in ("traceauth", "tracedata")
+    # the password travels base64-encoded only
+    for secret in (SP, SP2):
+        assert secret not in log, (level, secret)
+    for secret in (_b64(SP), _b64(SP2)):
+        assert (secret in log) == secrets, (level, secret)
+    if not secrets and level != "none":
+        assert "trace C: AUTH LOGIN ***" in trace
+        assert "trace C: ***" in trace
 
 
 U3, P3 = "livetrace@example.org", "live-pw-1"
