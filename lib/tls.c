@@ -170,12 +170,6 @@ struct tls_conn *tls_conn_new(struct tls_server *srv, int fd,
 			return NULL;
 		}
 	}
-	/* our transport (see tls_pull) on the fd of tls_conn_set_fd */
-	gnutls_transport_set_ptr(conn->session, conn);
-	gnutls_transport_set_pull_function(conn->session, tls_pull);
-	gnutls_transport_set_pull_timeout_function(conn->session,
-						   tls_pull_timeout);
-	gnutls_transport_set_vec_push_function(conn->session, tls_push);
 	tls_conn_set_fd(conn, fd);
 	return conn;
 }
@@ -190,9 +184,16 @@ void tls_conn_free(struct tls_conn **connp)
 	free(conn);
 }
 
+/* Server and client sessions (tls_client.c) alike run on our transport
+ * (see tls_pull), on the fd given here. */
 void tls_conn_set_fd(struct tls_conn *conn, int fd)
 {
 	conn->fd = fd;
+	gnutls_transport_set_ptr(conn->session, conn);
+	gnutls_transport_set_pull_function(conn->session, tls_pull);
+	gnutls_transport_set_pull_timeout_function(conn->session,
+						   tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(conn->session, tls_push);
 }
 
 bool tls_is_broken(const struct tls_conn *conn)
