@@ -186,3 +186,21 @@ def test_plaintext_after_go_ahead_never_reaches_login(instance):
         assert b"b " not in rest and b"CAPABILITY" not in rest, rest
     wait_for(lambda: "tls handshake failed" in instance.log,
              what="the proxy to refuse the plaintext as TLS")
+
+
+def test_forked_mode_keeps_starttls_in_login():
+    """tls_proxy_processes = 0: no tls-proxy; the login process does the
+    STARTTLS handshake and forks the per-connection proxy at login."""
+    import conftest
+    inst = conftest._run_instance({"tls_proxy_processes": "0"})
+    try:
+        u, p = USERS[0]
+        inst.add_user(u, p)
+        assert not inst.tls_proxy_pids()
+        m = _imaplib_starttls(inst, u, p)
+        _noop(m)
+        assert _forked_proxies(inst), "no forked proxy for the session"
+        assert "starttls handshake done" not in inst.log
+        m.logout()
+    finally:
+        conftest._finish(inst)
