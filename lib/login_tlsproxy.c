@@ -75,6 +75,8 @@ static struct pconn *pconns;
 
 static void pconn_update(struct pconn *pc);
 static void pconn_switch(struct pconn *pc);
+static ssize_t client_send(struct pconn *pc, const void *p, size_t n,
+			   const char **error_r);
 
 static void pconn_free(struct pconn *pc)
 {
@@ -113,22 +115,15 @@ static void pconn_end(struct pconn *pc, const char *reason)
 	if (pc->dead)
 		return;
 	pc->dead = true;
-	if (pc->plain_fd >= 0 && pc->tls != NULL && !pc->handshaking) {
+	if (pc->plain_fd >= 0 && !pc->handshaking) {
 		/* what the worker still sent goes out before close_notify */
 		if (pc->down.len > 0) {
 			const char *error;
-			(void)tls_write(pc->tls, pc->down.data, pc->down.len,
-					&error);
+			(void)client_send(pc, pc->down.data, pc->down.len,
+					  &error);
 		}
-		tls_bye(pc->tls);
-		clog_info(&pc->log,
-			  "proxy done reason=\"%s\" client_bytes=%llu "
-			  "worker_bytes=%llu",
-			  reason, pc->up_total, pc->down_total);
-	} else if (pc->plain_fd >= 0 && pc->tls == NULL) {
-		if (pc->down.len > 0)
-			(void)send(pc->fd, pc->down.data, pc->down.len,
-				   MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (pc->tls != NULL)
+			tls_bye(pc->tls);
 		clog_info(&pc->log,
 			  "proxy done reason=\"%s\" client_bytes=%llu "
 			  "worker_bytes=%llu",
@@ -632,7 +627,8 @@ void login_tlsproxy_deinit(void)
 {
 	while (pconns != NULL) {
 		struct pconn *pc = pconns;
-		if (!pc->dead && pc->plain_fd >= 0)
+		if (!pc->dead && pc->plain_fd >= 0 && pc->tls != NULL &&
+		    !pc->handshaking)
 			tls_bye(pc->tls);
 		pc->dead = true;
 		pconn_free(pc);
