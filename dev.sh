@@ -7,6 +7,7 @@ set -eu
 cd "$(dirname "$0")"
 
 BUILD_PKGS="build-essential meson ninja-build pkg-config libgnutls28-dev zlib1g-dev libdb5.3-dev libcap-dev libidn-dev"
+TEST_PKGS="python3 python3-pytest gnutls-bin openssl passwd util-linux procps gsasl cyrus-clients swaks msmtp python3-aiosmtpd curl neomutt nodejs"
 
 need_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then echo ""; else echo "sudo"; fi
