@@ -487,10 +487,29 @@ static void pconn_hs_timeout(void *ctx)
 	pconn_end(pc, "TLS handshake timed out");
 }
 
+/* The server side of the handshake on the client socket, with a deadline
+ * (implicit TLS at accept, or after the STARTTLS go-ahead). */
+static void pconn_start_tls(struct pconn *pc)
+{
+	const char *error;
+
+	pc->tls = tls_conn_new(login_svc.tls, pc->fd, &error);
+	if (pc->tls == NULL) {
+		clog_error(&pc->log, "TLS set-up failed: %s", error);
+		pconn_end(pc, "TLS set-up failed");
+		return;
+	}
+	if (!pc->request_cert)
+		tls_conn_no_client_cert(pc->tls);
+	pc->handshaking = true;
+	pc->hs_timer = timer_add(login_svc.cfg.login_idle_timeout * 1000u,
+				 pconn_hs_timeout, pc);
+	pconn_handshake(pc);
+}
+
 void login_tlsproxy_accept(struct login_listener *l, int fd)
 {
 	struct pconn *pc = calloc(1, sizeof(*pc));
-	const char *error;
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
 	unsigned port;
@@ -526,25 +545,12 @@ void login_tlsproxy_accept(struct login_listener *l, int fd)
 		pconn_established(pc);
 		return;
 	}
-	pc->tls = tls_conn_new(login_svc.tls, fd, &error);
-	if (pc->tls == NULL) {
-		clog_error(&pc->log, "TLS set-up failed: %s", error);
-		pconn_end(pc, "TLS set-up failed");
-		return;
-	}
-	if (!pc->request_cert)
-		tls_conn_no_client_cert(pc->tls);
-	pc->handshaking = true;
-	pc->hs_timer = timer_add(login_svc.cfg.login_idle_timeout * 1000u,
-				 pconn_hs_timeout, pc);
-	pconn_handshake(pc);
+	pconn_start_tls(pc);
 }
 
 /* Everything before the fence and the reply are out: TLS from here. */
 static void pconn_switch(struct pconn *pc)
 {
-	const char *error;
-
 	while (pc->reply_off < pc->reply_len) {
 		ssize_t n = send(pc->fd, pc->reply + pc->reply_off,
 				 pc->reply_len - pc->reply_off, MSG_NOSIGNAL);
@@ -562,19 +568,8 @@ static void pconn_switch(struct pconn *pc)
 	free(pc->reply);
 	pc->reply = NULL;
 	pc->switching = false;
-	pc->tls = tls_conn_new(login_svc.tls, pc->fd, &error);
-	if (pc->tls == NULL) {
-		clog_error(&pc->log, "TLS set-up failed: %s", error);
-		pconn_end(pc, "TLS set-up failed");
-		return;
-	}
-	if (!pc->request_cert)
-		tls_conn_no_client_cert(pc->tls);
-	pc->handshaking = true;
 	io_set_events(pc->plain_io, 0);
-	pc->hs_timer = timer_add(login_svc.cfg.login_idle_timeout * 1000u,
-				 pconn_hs_timeout, pc);
-	pconn_handshake(pc);
+	pconn_start_tls(pc);
 }
 
 void login_tlsproxy_starttls(struct ipc_msg *m)
