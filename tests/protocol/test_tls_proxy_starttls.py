@@ -135,20 +135,28 @@ def test_kill_proxy_drops_only_its_starttls_sessions():
 
 
 def test_submission_starttls_smtplib_through_proxy(instance):
+    """Several hundred smtplib STARTTLS sessions on port 587 (two accounts,
+    below worker_max_clients each), all on the one proxy; each can send."""
     inst = instance
-    inst.add_user(SUB_USER, SUB_PW)
+    users = [(SUB_USER, SUB_PW), ("stsub2@example.org", "stsub-pw-2")]
+    for u, p in users:
+        inst.add_user(u, p)
+    proxies = inst.tls_proxy_pids()
+    assert len(proxies) == 1, proxies
     sessions = []
     try:
-        for _ in range(20):
+        for k in range(200):
+            u, p = users[k % 2]
             s = smtplib.SMTP(inst.host, inst.submission_port, timeout=10)
             s.starttls(context=inst.ssl_ctx)
-            s.login(SUB_USER, SUB_PW)
+            s.login(u, p)
             sessions.append(s)
         for s in sessions:
-            assert _holder(inst, inst.submission_port, s.sock) in \
-                inst.tls_proxy_pids()
+            assert _holder(inst, inst.submission_port, s.sock) in proxies
         assert not _forked_proxies(inst), _forked_proxies(inst)
-        assert sessions[0].sendmail(SUB_USER, [SUB_USER], MSG) == {}
+        for k in (0, 1, len(sessions) - 2, len(sessions) - 1):
+            u = users[k % 2][0]
+            assert sessions[k].sendmail(u, [SUB_USER], MSG) == {}
     finally:
         for s in sessions:
             s.quit()
