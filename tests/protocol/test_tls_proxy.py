@@ -84,12 +84,18 @@ def _gone(c):
     return True
 
 
-def test_kill_one_proxy(fresh_instance):
-    inst = fresh_instance
-    for u, p in USERS:
+def _users_and_proxies(inst, users, n):
+    """Adds the accounts; the tls-proxy pids, asserted to be n."""
+    for u, p in users:
         inst.add_user(u, p)
     proxies = inst.tls_proxy_pids()
-    assert len(proxies) == 2, proxies
+    assert len(proxies) == n, proxies
+    return proxies
+
+
+def test_kill_one_proxy(fresh_instance):
+    inst = fresh_instance
+    proxies = _users_and_proxies(inst, USERS, 2)
     conns = []
     try:
         for k in range(PER_USER):

@@ -14,7 +14,7 @@ import smtplib
 
 import helpers
 from helpers import wait_for
-from test_tls_proxy import _proc_net_tcp, _socket_inodes
+from test_tls_proxy import _proc_net_tcp, _socket_inodes, _users_and_proxies
 
 N_USERS = 4
 PER_USER = 75  # 300 connections; below worker_max_clients (100)
@@ -64,11 +64,7 @@ def _forked_proxies(inst):
 
 def test_many_starttls_sessions_on_one_proxy(fresh_instance):
     inst = fresh_instance
-    for u, p in USERS:
-        inst.add_user(u, p)
-    proxies = inst.tls_proxy_pids()
-    assert len(proxies) == 1, proxies
-    proxy = next(iter(proxies))
+    proxy = next(iter(_users_and_proxies(inst, USERS, 1)))
     before = len(inst.member_pids())
     conns = []
     try:
@@ -139,10 +135,7 @@ def test_submission_starttls_smtplib_through_proxy(instance):
     below worker_max_clients each), all on the one proxy; each can send."""
     inst = instance
     users = [(SUB_USER, SUB_PW), ("stsub2@example.org", "stsub-pw-2")]
-    for u, p in users:
-        inst.add_user(u, p)
-    proxies = inst.tls_proxy_pids()
-    assert len(proxies) == 1, proxies
+    proxies = _users_and_proxies(inst, users, 1)
     sessions = []
     try:
         for k in range(200):
