@@ -43,7 +43,7 @@ struct opts {
 		*password_file;
 	enum smtpc_tls tls;
 	bool tls_set, body_8bit;
-	enum cliconn_trace trace;
+	uint32_t trace; /* enum user_trace */
 	unsigned timeout_ms;
 	const char **rcpts;
 	size_t nrcpt;
@@ -75,6 +75,8 @@ static void usage(FILE *f)
 		"anyway)\n"
 		"  -v                trace the SMTP dialogue (as --trace "
 		"trace)\n"
+		"  -C CONFIG         Postern config for the default server "
+		"(as mailadm -c)\n"
 		"  --server H:P      submission server (default: this host's "
 		"submissions_listen)\n"
 		"  --tls, --starttls implicit TLS (default for port 465) or "
@@ -90,7 +92,7 @@ static void usage(FILE *f)
 		"  --cert FILE       the certificate, when not in --key\n"
 		"  --user ADDRESS    log in with a password read from "
 		"--password-file\n"
-		"  --trace LEVEL     off, trace, traceauth (with secrets), "
+		"  --trace LEVEL     none, trace, traceauth (with secrets), "
 		"tracedata (with data)\n"
 		"\n"
 		"Bcc: lines are removed. -o*, -bm, -odi, -N are accepted and "
@@ -133,6 +135,33 @@ static bool is(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* A recipient argument; like sendmail, "a@x, b@y" is two. The pieces are
+ * cut in place (argv strings are ours to modify). 0, or an exit status. */
+static int add_rcpts(struct opts *o, char *arg)
+{
+	char *p = arg;
+
+	while (*p != '\0') {
+		char *end = strchr(p, ',');
+		if (end != NULL)
+			*end = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strlen(p);
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			p[--n] = '\0';
+		if (n > 0) {
+			if (o->nrcpt == SENDMAIL_ARGV_RCPTS)
+				return fail(EX_USAGE, "too many recipients");
+			o->rcpts[o->nrcpt++] = p;
+		}
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
 /* Parses options; positional arguments are recipients. 0, or an exit
  * status. */
 static int parse(struct opts *o, int argc, char **argv, bool from_conf)
@@ -148,9 +177,9 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 				return fail(EX_CONFIG,
 					    "%s: not an option: %s",
 					    SENDMAIL_CONF, a);
-			if (o->nrcpt == SENDMAIL_ARGV_RCPTS)
-				return fail(EX_USAGE, "too many recipients");
-			o->rcpts[o->nrcpt++] = a;
+			int st = add_rcpts(o, argv[i]);
+			if (st != 0)
+				return st;
 			continue;
 		}
 		if (is(a, "--")) {
@@ -160,7 +189,7 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 		} else if (is(a, "-i") || is(a, "-oi")) {
 			o->dot_ends = false;
 		} else if (is(a, "-v")) {
-			o->trace = CLICONN_TRACE;
+			o->trace = USER_TRACE_TRACE;
 		} else if (is(a, "--tls")) {
 			o->tls = SMTPC_TLS_IMPLICIT;
 			o->tls_set = true;
@@ -183,6 +212,10 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 			if ((v = optval(argc, argv, &i, 2)) != NULL)
 				o->body_8bit = str_eq_ci(str_from_cstr(v),
 							 "8BITMIME");
+		} else if (a[1] == 'C') {
+			needs = true; /* sendmail's -C: our config file */
+			if ((v = optval(argc, argv, &i, 2)) != NULL)
+				o->config = v;
 		} else if (a[1] == 'N') {
 			needs = true; /* DSN: ignored */
 			v = optval(argc, argv, &i, 2);
@@ -210,7 +243,7 @@ static int parse(struct opts *o, int argc, char **argv, bool from_conf)
 			} else if (is(a, "--user")) {
 				o->key = o->cert = NULL;
 			} else if (is(a, "--trace") &&
-				   cliconn_trace_parse(v, &o->trace) < 0) {
+				   user_trace_parse(v, &o->trace) < 0) {
 				return fail(EX_USAGE, "bad --trace level: %s",
 					    v);
 			} else if (is(a, "--timeout")) {
@@ -345,8 +378,8 @@ static int default_server(const struct opts *o, struct smtpc_settings *s,
 		}
 		/* our own certificate is the one anchor; it names the host,
 		 * not the loopback address we connect to */
-		s->ca_file = o->ca_file != NULL ? o->ca_file : *ca_r;
-		s->tls_no_name_check = o->ca_file == NULL;
+		s->tls_opts.ca_file = o->ca_file != NULL ? o->ca_file : *ca_r;
+		s->tls_opts.no_name_check = o->ca_file == NULL;
 		s->tls = o->tls_set ? o->tls : SMTPC_TLS_IMPLICIT;
 		if (*host_r == NULL)
 			st = fail(EX_OSERR, "out of memory");
@@ -366,8 +399,8 @@ static int load_key(const struct opts *o, struct smtpc_settings *s,
 	int st;
 
 	if (o->cert != NULL) {
-		s->key_file = o->key;
-		s->cert_file = o->cert;
+		s->tls_opts.key_file = o->key;
+		s->tls_opts.cert_file = o->cert;
 		return 0;
 	}
 	if ((st = read_small(o->key, key, false, &missing)) != 0)
@@ -376,16 +409,16 @@ static int load_key(const struct opts *o, struct smtpc_settings *s,
 		return fail(EX_CONFIG, "%s: no private key in it", o->key);
 	if (memmem(key->data, key->len, "-----BEGIN CERTIFICATE-----", 27) !=
 	    NULL) {
-		s->key_file = o->key;
+		s->tls_opts.key_file = o->key;
 		return 0;
 	}
 	if (x509_cert_for_key(key->data, key->len, "mailadm sendmail", cert,
 			      &error) < 0)
 		return fail(EX_CONFIG, "%s: %s", o->key, error);
-	s->key_pem = key->data;
-	s->key_pem_len = key->len;
-	s->cert_pem = cert->data;
-	s->cert_pem_len = cert->len;
+	s->tls_opts.key_pem = key->data;
+	s->tls_opts.key_pem_len = key->len;
+	s->tls_opts.cert_pem = cert->data;
+	s->tls_opts.cert_pem_len = cert->len;
 	return 0;
 }
 
@@ -558,7 +591,7 @@ static int submit(const struct opts *o, struct smtpc_settings *s,
 
 static int run(struct opts *o)
 {
-	struct smtpc_settings s = {.trace = o->trace,
+	struct smtpc_settings s = {.trace = (enum user_trace)o->trace,
 				   .timeout_ms = o->timeout_ms};
 	struct sendmail_msg m;
 	struct buf key, cert;
@@ -593,7 +626,7 @@ static int run(struct opts *o)
 		s.tls = o->tls_set	     ? o->tls
 			: is(port, "465") ? SMTPC_TLS_IMPLICIT
 					  : SMTPC_TLS_STARTTLS;
-		s.ca_file = o->ca_file;
+		s.tls_opts.ca_file = o->ca_file;
 	} else if ((st = default_server(o, &s, &host, &port, &ca)) != 0) {
 		goto out;
 	}

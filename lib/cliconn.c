@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 
 struct cliconn {
 	int fd;
+	struct tls_client *tlscli;
 	struct tls_conn *tls;
 	unsigned timeout_ms;
 	size_t max_line;
@@ -30,27 +32,13 @@ struct cliconn {
 	enum cliconn_errclass err;
 	char error[256];
 
-	enum cliconn_trace trace;
+	enum user_trace trace;
 	char name[16];
 	struct log_ctx log_ctx;
 	bool have_log_ctx;
 	struct buf tline;     /* client trace line being composed */
 	size_t tdata_out;     /* message bytes written, not yet traced */
 };
-
-int cliconn_trace_parse(const char *s, enum cliconn_trace *r)
-{
-	static const char *const names[] = {"off", "trace", "traceauth",
-					    "tracedata"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(s, names[i]) == 0) {
-			*r = (enum cliconn_trace)i;
-			return 0;
-		}
-	}
-	return -1;
-}
 
 static void trace_emit(struct cliconn *c, char dir, const char *p, size_t n)
 {
@@ -97,14 +85,14 @@ static void tline_add(struct cliconn *c, const char *p, size_t n)
 static void trace_out(struct cliconn *c, const void *p, size_t n,
 		      enum cliconn_part part)
 {
-	if (c->trace == CLICONN_TRACE_OFF)
+	if (c->trace == USER_TRACE_NONE)
 		return;
-	if (part == CLICONN_DATA && c->trace < CLICONN_TRACEDATA) {
+	if (part == CLICONN_DATA && c->trace < USER_TRACE_TRACEDATA) {
 		c->tdata_out += n;
 		return;
 	}
 	trace_data_flush(c);
-	if (part == CLICONN_SECRET && c->trace < CLICONN_TRACEAUTH) {
+	if (part == CLICONN_SECRET && c->trace < USER_TRACE_TRACEAUTH) {
 		tline_add(c, "***", 3);
 		return;
 	}
@@ -116,10 +104,10 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 {
 	char msg[64];
 
-	if (c->trace == CLICONN_TRACE_OFF)
+	if (c->trace == USER_TRACE_NONE)
 		return;
 	trace_data_flush(c);
-	if (part == CLICONN_CHALLENGE && c->trace < CLICONN_TRACEAUTH) {
+	if (part == CLICONN_CHALLENGE && c->trace < USER_TRACE_TRACEAUTH) {
 		const char *s = p;
 		size_t pre = n >= 4 && memcmp(s, "334 ", 4) == 0   ? 4
 			     : n >= 2 && memcmp(s, "+ ", 2) == 0 ? 2
@@ -131,13 +119,23 @@ static void trace_in(struct cliconn *c, const void *p, size_t n,
 		}
 		part = CLICONN_PROTO;
 	}
-	if (part == CLICONN_DATA && c->trace < CLICONN_TRACEDATA) {
+	if (part == CLICONN_DATA && c->trace < USER_TRACE_TRACEDATA) {
 		snprintf(msg, sizeof(msg), "... (%zu bytes)", n);
 		trace_emit(c, 'S', msg, strlen(msg));
-	} else if (part == CLICONN_SECRET && c->trace < CLICONN_TRACEAUTH) {
+	} else if (part == CLICONN_SECRET && c->trace < USER_TRACE_TRACEAUTH) {
 		trace_emit(c, 'S', "***", 3);
 	} else {
-		trace_emit(c, 'S', p, n);
+		/* data (a literal) line by line, as the client side does */
+		const char *s = p, *end = s + n;
+		do {
+			const char *lf = memchr(s, '\n', (size_t)(end - s));
+			const char *e = lf != NULL ? lf : end;
+			size_t len = (size_t)(e - s);
+			if (len > 0 && s[len - 1] == '\r')
+				len--;
+			trace_emit(c, 'S', s, len);
+			s = lf != NULL ? lf + 1 : end;
+		} while (s < end);
 	}
 }
 
@@ -152,7 +150,7 @@ int cliconn_fail(struct cliconn *c, enum cliconn_errclass class,
 	va_start(ap, fmt);
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
-	if (c->trace != CLICONN_TRACE_OFF)
+	if (c->trace != USER_TRACE_NONE)
 		log_msg(LOG_LEVEL_INFO, c->have_log_ctx ? &c->log_ctx : NULL,
 			"%s: failed: %s", c->name, c->error);
 	return -1;
@@ -168,9 +166,10 @@ const char *cliconn_error(const struct cliconn *c)
 	return c->error;
 }
 
-enum cliconn_trace cliconn_trace_level(const struct cliconn *c)
+void cliconn_limit_timeout(struct cliconn *c, unsigned ms)
 {
-	return c->trace;
+	if (ms < c->timeout_ms)
+		c->timeout_ms = ms;
 }
 
 /* Waits until fd is ready for events: 1 ready, -1 timeout or error (the
@@ -253,18 +252,25 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 	struct addrinfo *res = NULL;
 	unsigned timeout = o->timeout_ms != 0 ? o->timeout_ms
 					      : CLICONN_DEFAULT_TIMEOUT_MS;
+	/* a host that does not answer SYN is not worth minutes per address */
+	unsigned conn_timeout = timeout < CLICONN_CONNECT_TIMEOUT_MS
+					? timeout
+					: CLICONN_CONNECT_TIMEOUT_MS;
 	int fd = -1, last_errno = ECONNREFUSED;
 	int ret = getaddrinfo(host, port, &hints, &res);
 
 	if (ret != 0) {
-		*class_r = CLICONN_E_RESOLVE;
+		/* a resolver that could not answer now is no verdict on the
+		 * name: that is worth another try later */
+		*class_r = ret == EAI_AGAIN ? CLICONN_E_CONNECT
+					    : CLICONN_E_RESOLVE;
 		snprintf(err, errsz, "cannot resolve %s port %s: %s", host,
 			 port, gai_strerror(ret));
 		return NULL;
 	}
 	for (const struct addrinfo *ai = res; ai != NULL && fd < 0;
 	     ai = ai->ai_next)
-		fd = connect_one(ai, timeout, &last_errno);
+		fd = connect_one(ai, conn_timeout, &last_errno);
 	freeaddrinfo(res);
 	if (fd < 0) {
 		*class_r = last_errno == ETIMEDOUT ? CLICONN_E_TIMEOUT
@@ -281,7 +287,7 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 		return NULL;
 	}
 	c->fd = fd;
-	c->timeout_ms = timeout;
+	c->timeout_ms = timeout > INT_MAX ? INT_MAX : timeout;
 	c->max_line =
 		o->max_line != 0 ? o->max_line : CLICONN_DEFAULT_MAX_LINE;
 	/* room for one whole line plus a read chunk behind it */
@@ -308,6 +314,7 @@ void cliconn_close(struct cliconn **cp)
 			tls_bye(c->tls);
 		tls_conn_free(&c->tls);
 	}
+	tls_client_free(&c->tlscli);
 	close(c->fd);
 	buf_deinit(&c->in);
 	buf_deinit_secret(&c->out);
@@ -315,7 +322,7 @@ void cliconn_close(struct cliconn **cp)
 	free(c);
 }
 
-int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
+int cliconn_starttls(struct cliconn *c, const struct tls_client_opts *opts,
 		     const char *server_name)
 {
 	const char *error = NULL;
@@ -328,7 +335,12 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 				    "handshake (injection attempt?)");
 	if (cliconn_flush(c) < 0)
 		return -1;
-	c->tls = tls_client_conn_new(cli, c->fd, server_name, &error);
+	if (c->tls != NULL)
+		return cliconn_fail(c, CLICONN_E_PROTOCOL, "TLS is up already");
+	if (tls_client_new(opts, &c->tlscli, &error) < 0)
+		return cliconn_fail(c, CLICONN_E_CONFIG, "TLS client setup: %s",
+				    error);
+	c->tls = tls_client_conn_new(c->tlscli, c->fd, server_name, &error);
 	if (c->tls == NULL)
 		return cliconn_fail(c, CLICONN_E_TLS, "TLS: %s", error);
 	for (;;) {
@@ -336,11 +348,10 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 		if (st == TLS_STEP_DONE)
 			break;
 		if (st == TLS_STEP_ERROR) {
-			bool verify = strncmp(error, "server certificate", 18) ==
-				      0;
 			return cliconn_fail(c,
-					    verify ? CLICONN_E_TLS_VERIFY
-						   : CLICONN_E_TLS,
+					    tls_conn_verify_failed(c->tls)
+						    ? CLICONN_E_TLS_VERIFY
+						    : CLICONN_E_TLS,
 					    "TLS handshake with %s: %s",
 					    server_name, error);
 		}
@@ -348,7 +359,7 @@ int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
 		    0)
 			return -1;
 	}
-	if (c->trace != CLICONN_TRACE_OFF)
+	if (c->trace != USER_TRACE_NONE)
 		log_msg(LOG_LEVEL_INFO, c->have_log_ctx ? &c->log_ctx : NULL,
 			"%s: TLS: %s", c->name, tls_describe(c->tls));
 	return 0;

@@ -21,19 +21,13 @@
 #include "buf.h"
 #include "log.h"
 #include "tls.h"
+#include "user_settings.h"
 
-/* Trace levels, as for IMAP sessions: TRACE shows the protocol with
- * secrets as *** and message data as "... (N bytes)"; TRACEAUTH adds the
- * secrets; TRACEDATA adds the data. Lines go to lib/log at info level, as
- * "<name>: C: ..." (client) and "<name>: S: ..." (server). */
-enum cliconn_trace {
-	CLICONN_TRACE_OFF = 0,
-	CLICONN_TRACE = 1,
-	CLICONN_TRACEAUTH = 2,
-	CLICONN_TRACEDATA = 3,
-};
-/* "off", "trace", "traceauth", "tracedata": 0, or -1. */
-int cliconn_trace_parse(const char *s, enum cliconn_trace *r);
+/* Trace levels are the accounts' (enum user_trace): USER_TRACE_TRACE
+ * shows the protocol with secrets as *** and message data as "... (N
+ * bytes)"; _TRACEAUTH adds the secrets; _TRACEDATA adds the data. Lines go
+ * to lib/log at info level, as "<name>: C: ..." (client) and "<name>: S:
+ * ..." (server). */
 
 /* What a piece of traffic is, for the trace. */
 enum cliconn_part {
@@ -54,16 +48,19 @@ enum cliconn_errclass {
 	CLICONN_E_TLS,	      /* handshake or record layer failed */
 	CLICONN_E_TLS_VERIFY, /* the server's certificate was refused */
 	CLICONN_E_PROTOCOL,   /* the peer broke the protocol or a limit */
+	CLICONN_E_CONFIG,     /* our TLS settings: unreadable CA/key file */
 };
 
 #define CLICONN_DEFAULT_TIMEOUT_MS 300000u /* RFC 5321 4.5.3.2: 5 min */
+/* Each connection attempt waits at most this long (or the timeout). */
+#define CLICONN_CONNECT_TIMEOUT_MS 30000u
 #define CLICONN_DEFAULT_MAX_LINE   8192u
 
 struct cliconn_opts {
 	unsigned timeout_ms;	/* 0: CLICONN_DEFAULT_TIMEOUT_MS */
 	size_t max_line;	/* longest line cliconn_read_line returns;
 				   0: CLICONN_DEFAULT_MAX_LINE */
-	enum cliconn_trace trace;
+	enum user_trace trace;
 	const char *name;	    /* trace prefix: "smtpc", "imapc" */
 	const struct log_ctx *log_ctx; /* copied; NULL: none */
 };
@@ -71,7 +68,9 @@ struct cliconn_opts {
 struct cliconn;
 
 /* Resolves host (name or IP literal) and connects to the first address of
- * port that answers, each attempt bounded by the timeout. Returns a
+ * port that answers, each attempt bounded by CLICONN_CONNECT_TIMEOUT_MS
+ * (or the timeout if shorter). A resolver failure that may pass
+ * (EAI_AGAIN) is CLICONN_E_CONNECT, not CLICONN_E_RESOLVE. Returns a
  * connection, or NULL with *class_r and a message in err (errsz bytes). */
 struct cliconn *cliconn_connect(const char *host, const char *port,
 				const struct cliconn_opts *opts,
@@ -82,12 +81,14 @@ struct cliconn *cliconn_connect(const char *host, const char *port,
 void cliconn_close(struct cliconn **c);
 
 /* TLS handshake on the connection (implicit TLS right after connect, or
- * after the server accepted STARTTLS). server_name is checked against the
- * certificate (see tls_client_conn_new). Bytes the server sent before the
- * handshake and not yet consumed are an injection attempt (the
- * CVE-2011-0411 class on the client side): they fail the call with
- * CLICONN_E_PROTOCOL instead of being read as if protected. */
-int cliconn_starttls(struct cliconn *c, struct tls_client *cli,
+ * after the server accepted STARTTLS) with the trust anchors and client
+ * certificate of opts (loaded here; CLICONN_E_CONFIG if they cannot be).
+ * server_name is checked against the certificate (see
+ * tls_client_conn_new). Bytes the server sent before the handshake and not
+ * yet consumed are an injection attempt (the CVE-2011-0411 class on the
+ * client side): they fail the call with CLICONN_E_PROTOCOL instead of
+ * being read as if protected. */
+int cliconn_starttls(struct cliconn *c, const struct tls_client_opts *opts,
 		     const char *server_name);
 bool cliconn_is_tls(const struct cliconn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" without TLS. */
@@ -123,7 +124,10 @@ int cliconn_read_exact(struct cliconn *c, size_t n, struct buf *out,
  * should have been the last one). Does not wait. */
 bool cliconn_has_input(struct cliconn *c);
 
-enum cliconn_trace cliconn_trace_level(const struct cliconn *c);
+/* Lowers the timeout to at most ms from now on (for the polite goodbye:
+ * QUIT or LOGOUT must not hold a finished transaction for minutes). */
+#define CLICONN_BYE_TIMEOUT_MS 5000u
+void cliconn_limit_timeout(struct cliconn *c, unsigned ms);
 
 /* Marks the connection failed with class and a message (printf-style),
  * for protocol errors the client finds; returns -1. */

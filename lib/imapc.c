@@ -17,7 +17,6 @@
 
 struct imapc {
 	struct cliconn *conn;
-	struct tls_client *tls;
 	unsigned next_tag;
 	size_t max_response;
 	char caps[IMAPC_CAPS_MAX]; /* " CAP1 CAP2 ... " upper case */
@@ -426,29 +425,13 @@ static int capability(struct imapc *c)
 
 static int tls_up(struct imapc *c, const struct imapc_settings *s)
 {
-	struct tls_client_opts o = {
-		.ca_file = s->ca_file,
-		.no_verify = s->tls_no_verify,
-		.no_name_check = s->tls_no_name_check,
-		.cert_file = s->cert_file,
-		.key_file = s->key_file,
-		.cert_pem = s->cert_pem,
-		.key_pem = s->key_pem,
-		.cert_pem_len = s->cert_pem_len,
-		.key_pem_len = s->key_pem_len,
-	};
-	const char *error = NULL;
-
-	if (tls_client_new(&o, &c->tls, &error) < 0)
-		return fail(c, "TLS client setup: %s", error);
-	return cliconn_starttls(c->conn, c->tls, s->host);
+	return cliconn_starttls(c->conn, &s->tls_opts, s->host);
 }
 
 static int auth(struct imapc *c, const struct imapc_settings *s)
 {
 	bool have_pw = s->user != NULL && s->password != NULL;
-	bool have_cert = s->cert_file != NULL || s->key_file != NULL ||
-			 s->key_pem != NULL;
+	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
 	const char *mechs = have_pw ? (s->mechs != NULL ? s->mechs
 						      : SASLC_DEFAULT_MECHS)
 				    : "EXTERNAL";
@@ -555,7 +538,6 @@ struct imapc *imapc_open(const struct imapc_settings *s, char *err,
 	if (setup(c, s) < 0) {
 		snprintf(err, errsz, "%s", imapc_error(c));
 		cliconn_close(&c->conn);
-		tls_client_free(&c->tls);
 		free(c);
 		return NULL;
 	}
@@ -571,11 +553,11 @@ void imapc_close(struct imapc **cp)
 		return;
 	*cp = NULL;
 	if (cliconn_err(c->conn) == CLICONN_OK) {
+		cliconn_limit_timeout(c->conn, CLICONN_BYE_TIMEOUT_MS);
 		imapc_resp_init(&r);
 		(void)imapc_run(c, "LOGOUT", NULL, &r);
 		imapc_resp_deinit(&r);
 	}
 	cliconn_close(&c->conn);
-	tls_client_free(&c->tls);
 	free(c);
 }

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "cliconn.h"
 #include "log.h"
+#include "tls.h"
 
 enum imapc_tls {
 	IMAPC_TLS_IMPLICIT = 0, /* 993 */
@@ -37,11 +38,7 @@ enum imapc_tls {
 struct imapc_settings {
 	const char *host, *port;
 	enum imapc_tls tls;
-	const char *ca_file; /* NULL: TLS_SYSTEM_CA */
-	bool tls_no_verify, tls_no_name_check;
-	const char *cert_file, *key_file; /* client certificate (or PEM) */
-	const void *cert_pem, *key_pem;
-	size_t cert_pem_len, key_pem_len;
+	struct tls_client_opts tls_opts; /* as for lib/smtpc */
 	/* with user and password: the first of mechs (default
 	 * SASLC_DEFAULT_MECHS) the server offers; with a certificate only:
 	 * EXTERNAL, unless the server greeted PREAUTH; "LOGIN" in mechs
@@ -49,7 +46,7 @@ struct imapc_settings {
 	const char *user, *password, *mechs;
 	size_t max_response; /* 0: IMAPC_DEFAULT_MAX_RESPONSE */
 	unsigned timeout_ms;
-	enum cliconn_trace trace;
+	enum user_trace trace; /* USER_TRACE_NONE: off */
 	const struct log_ctx *log_ctx;
 };
 

@@ -74,6 +74,9 @@ static void reply_from_conn(struct smtpc_reply *r, enum cliconn_errclass cl,
 	case CLICONN_E_PROTOCOL:
 		smtpc_reply_local(r, 451, "4.5.0", SMTPC_E_PROTOCOL, msg);
 		break;
+	case CLICONN_E_CONFIG:
+		smtpc_reply_local(r, 454, "4.3.5", SMTPC_E_CONFIG, msg);
+		break;
 	case CLICONN_E_IO:
 	case CLICONN_OK:
 	default:
@@ -214,26 +217,7 @@ static int ehlo(struct smtpc *c, const char *name, struct smtpc_reply *r)
 static int tls_setup(struct smtpc *c, const struct smtpc_settings *s,
 		     struct smtpc_reply *r)
 {
-	struct tls_client_opts o = {
-		.ca_file = s->ca_file,
-		.no_verify = s->tls_no_verify,
-		.no_name_check = s->tls_no_name_check,
-		.cert_file = s->cert_file,
-		.key_file = s->key_file,
-		.cert_pem = s->cert_pem,
-		.key_pem = s->key_pem,
-		.cert_pem_len = s->cert_pem_len,
-		.key_pem_len = s->key_pem_len,
-	};
-	const char *error = NULL;
-	char msg[256];
-
-	if (c->tls == NULL && tls_client_new(&o, &c->tls, &error) < 0) {
-		snprintf(msg, sizeof(msg), "TLS client setup: %s", error);
-		smtpc_reply_local(r, 454, "4.3.5", SMTPC_E_CONFIG, msg);
-		return -1;
-	}
-	if (cliconn_starttls(c->conn, c->tls, s->host) < 0)
+	if (cliconn_starttls(c->conn, &s->tls_opts, s->host) < 0)
 		return smtpc_conn_failed(c, r);
 	return 0;
 }
@@ -350,8 +334,7 @@ static int auth(struct smtpc *c, const struct smtpc_settings *s,
 		struct smtpc_reply *r)
 {
 	const char *offered = smtpc_ext_param(c, "AUTH");
-	bool have_cert = s->cert_file != NULL || s->key_file != NULL ||
-			 s->key_pem != NULL;
+	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
 	bool have_pw = s->user != NULL && s->password != NULL;
 	unsigned char cb[TLS_CB_MAX];
 	const char *cbt;
@@ -475,10 +458,11 @@ void smtpc_close(struct smtpc **cp)
 	if (c == NULL)
 		return;
 	*cp = NULL;
-	if (c->conn != NULL && cliconn_err(c->conn) == CLICONN_OK)
+	if (c->conn != NULL && cliconn_err(c->conn) == CLICONN_OK) {
+		cliconn_limit_timeout(c->conn, CLICONN_BYE_TIMEOUT_MS);
 		(void)smtpc_command(c, "QUIT", NULL, &r);
+	}
 	cliconn_close(&c->conn);
-	tls_client_free(&c->tls);
 	ext_clear(c);
 	smtpc_parser_deinit(&c->parser);
 	free(c);

@@ -6,9 +6,9 @@
  * Contract: BLOCKING, on its own socket (lib/cliconn), with a timeout on
  * every wait; it never touches the caller's event loop. One struct smtpc is
  * one connection: smtpc_open connects, reads the greeting, says EHLO, does
- * STARTTLS or implicit TLS (certificate verified against ca_file or the
- * system bundle unless tls_no_verify; host name checked), EHLO again and
- * AUTH; then any number of smtpc_send transactions; smtpc_close says QUIT.
+ * STARTTLS or implicit TLS (certificate verified against tls_opts.ca_file
+ * or the system bundle unless tls_opts.no_verify; host name checked), EHLO
+ * again and AUTH; then any number of smtpc_send transactions; smtpc_close says QUIT.
  * smtpc_deliver does all three for one message (what the relay does per
  * transaction: nothing is queued, so the worker answers its client with what
  * the smarthost said).
@@ -34,6 +34,8 @@
 #include "buf.h"
 #include "cliconn.h"
 #include "log.h"
+#include "password.h"
+#include "tls.h"
 
 #define SMTPC_MAX_LINE	2048 /* RFC 5321 says 512; be lenient */
 #define SMTPC_MAX_LINES 256  /* lines of one reply (EHLO keywords) */
@@ -84,14 +86,10 @@ struct smtpc_settings {
 	const char *host; /* name or IP literal; also the TLS name checked */
 	const char *port; /* service name or number */
 	enum smtpc_tls tls;
-	const char *ca_file; /* NULL: TLS_SYSTEM_CA */
-	bool tls_no_verify;  /* tests only */
-	bool tls_no_name_check; /* see struct tls_client_opts */
-	/* client certificate, as in struct tls_client_opts: files, or PEM
-	 * text in memory (mailadm sendmail's on-the-fly certificate) */
-	const char *cert_file, *key_file;
-	const void *cert_pem, *key_pem;
-	size_t cert_pem_len, key_pem_len;
+	/* trust anchors (ca_file NULL: TLS_SYSTEM_CA), verification and the
+	 * client certificate (files, or PEM text in memory: mailadm
+	 * sendmail's on-the-fly certificate) */
+	struct tls_client_opts tls_opts;
 	/* AUTH: with user and password, the first of mechs the server
 	 * offers (default "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256
 	 * SCRAM-SHA-1 PLAIN"; PLAIN only inside TLS). With a certificate and
@@ -102,7 +100,7 @@ struct smtpc_settings {
 	const char *mechs;
 	const char *helo; /* EHLO name; NULL: gethostname() */
 	unsigned timeout_ms; /* per wait; 0: CLICONN_DEFAULT_TIMEOUT_MS */
-	enum cliconn_trace trace;
+	enum user_trace trace; /* USER_TRACE_NONE: off */
 	const struct log_ctx *log_ctx; /* copied; NULL: none */
 };
 
@@ -190,7 +188,7 @@ int smtpc_hostport_split(const char *s, const char *default_port,
 struct smtpc_relay {
 	struct smtpc_settings settings;
 	char *host, *port, *ca_file, *user;
-	char password[1026]; /* PASSWORD_MAX + 2 */
+	char password[PASSWORD_MAX + 2];
 };
 int smtpc_relay_init(struct smtpc_relay *r, const char *smarthost,
 		     const char *smarthost_tls, const char *ca_file,

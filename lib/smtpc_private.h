@@ -10,7 +10,6 @@
 
 struct smtpc {
 	struct cliconn *conn;
-	struct tls_client *tls;
 	struct smtpc_parser parser;
 	/* EHLO keyword lines, "KEYWORD params" each */
 	char *ext[SMTPC_MAX_LINES];

@@ -109,7 +109,7 @@ int smtpc_relay_init(struct smtpc_relay *r, const char *smarthost,
 	}
 	r->settings.host = r->host;
 	r->settings.port = r->port;
-	r->settings.ca_file = r->ca_file;
+	r->settings.tls_opts.ca_file = r->ca_file;
 	return 0;
 nomem:
 	*error_r = "out of memory";

@@ -66,6 +66,26 @@ static void rcpts_fill(struct smtpc_envelope *env, const struct smtpc_reply *r,
 	}
 }
 
+/* The connection broke during the envelope: whatever the server did not
+ * finally answer (MAIL, accepted or unanswered recipients) gets the local
+ * failure, never a success it did not give. */
+static void broken_fill(struct smtpc *c, struct smtpc_envelope *env,
+			struct smtpc_reply *mail_r)
+{
+	struct smtpc_reply fail;
+
+	smtpc_conn_failed(c, &fail);
+	if (mail_r->code / 100 == 2 || mail_r->code == 0)
+		*mail_r = fail;
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		struct smtpc_rcpt *rc = &env->rcpts[i];
+		bool refused = rc->reply.code != 0 && !rc->rcpt_accepted &&
+			       rc->reply.err == SMTPC_E_REFUSED;
+		if (!refused)
+			rc->reply = fail;
+	}
+}
+
 /* Local checks before anything is sent: 0 go on, -1 refused (replies
  * filled). */
 static int precheck(struct smtpc *c, struct smtpc_envelope *env,
@@ -270,7 +290,7 @@ ssize_t smtpc_send(struct smtpc *c, struct smtpc_envelope *env,
 	c->need_rset = true; /* until the message is accepted */
 	accepted = envelope(c, env, mail_r, !bdat, &data);
 	if (accepted < 0) {
-		rcpts_fill(env, mail_r, false);
+		broken_fill(c, env, mail_r);
 		return -1;
 	}
 	if (mail_r->code / 100 != 2) {

@@ -271,10 +271,12 @@ enum tls_step tls_handshake(struct tls_conn *conn, const char **error_r)
 		if (gnutls_error_is_fatal(ret) == 0)
 			continue; /* warning alert: go on */
 		tls_break(conn, ret, error_r);
-		if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR)
+		if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+			conn->verify_failed = true;
 			*error_r = tls_client_verify_error(conn);
-		else if (alert_text(conn, ret) != NULL)
+		} else if (alert_text(conn, ret) != NULL) {
 			*error_r = conn->error;
+		}
 		return TLS_STEP_ERROR;
 	}
 }

@@ -163,6 +163,9 @@ struct tls_client_opts {
 	const char *priority; /* NULL: TLS_CLIENT_PRIORITY */
 };
 
+/* Whether opts name a client certificate. */
+bool tls_client_opts_have_cert(const struct tls_client_opts *opts);
+
 struct tls_client;
 /* Loads the trust anchors and the client certificate. 0, or -1 with a
  * static or GnuTLS reason in *error_r. */
@@ -170,6 +173,10 @@ int tls_client_new(const struct tls_client_opts *opts,
 		   struct tls_client **cli_r, const char **error_r);
 /* Accepts NULL; NULLs *cli. Free its sessions first. */
 void tls_client_free(struct tls_client **cli);
+/* The client handshake failed because the server's certificate did not
+ * verify or did not name server_name (as opposed to any other TLS
+ * failure). */
+bool tls_conn_verify_failed(const struct tls_conn *conn);
 /* A client session on fd (non-blocking, stays the caller's) to server_name:
  * sent as SNI unless it is an IP literal, and checked against the
  * certificate. NULL with *error_r on failure. Free with tls_conn_free

@@ -18,6 +18,11 @@ struct tls_client {
 	bool no_name_check;
 };
 
+bool tls_client_opts_have_cert(const struct tls_client_opts *o)
+{
+	return o->key_file != NULL || o->key_pem != NULL;
+}
+
 static int client_cert_load(struct tls_client *cli,
 			    const struct tls_client_opts *o)
 {
@@ -150,6 +155,11 @@ struct tls_conn *tls_client_conn_new(struct tls_client *cli, int fd,
 			0);
 	tls_conn_set_fd(conn, fd);
 	return conn;
+}
+
+bool tls_conn_verify_failed(const struct tls_conn *conn)
+{
+	return conn->verify_failed;
 }
 
 const char *tls_client_verify_error(struct tls_conn *conn)

@@ -15,6 +15,8 @@ struct tls_conn {
 	 * with the same parameters */
 	size_t write_pending;
 	char desc[128];
+	/* the handshake failed on the server's certificate (client) */
+	bool verify_failed;
 	/* why the server's certificate was refused (client sessions) */
 	char verify_error[256];
 	bool handshaking;

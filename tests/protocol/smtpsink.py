@@ -63,6 +63,11 @@ class _Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.sink.hold is not None:
+            # the whole message is here; the client waits for our reply
+            self.sink.held.set()
+            while not self.sink.hold.is_set():
+                await asyncio.sleep(0.01)
         tls = session.ssl is not None
         self.sink.messages.append({
             "from": envelope.mail_from,
@@ -86,6 +91,10 @@ class Sink:
         self.refuse = refuse or {}
         self.pipelining = pipelining
         self.messages = []
+        # set hold to a threading.Event to make DATA's reply wait for it;
+        # held is set when a message is complete
+        self.hold = None
+        self.held = threading.Event()
         self.port = free_port()
         self.ca = self.cert = self.key = None
         ctx = None

@@ -117,3 +117,12 @@ def test_trace_levels(inst):
     assert secret in out["traceauth"]
     assert b"TRACEDBODYTEXT" not in out["traceauth"]
     assert b"TRACEDBODYTEXT" in out["tracedata"]
+
+
+def test_response_size_is_bounded(inst):
+    big = b"Subject: big\r\n\r\n" + b"y" * 20000 + b"\r\n"
+    r = probe(inst, "tls", *user_args(inst), append=big)
+    assert r.returncode == 0, r.stderr
+    r = probe(inst, "tls", *user_args(inst), "--max-response", "8192")
+    assert r.returncode == 1
+    assert b"literal too large" in r.stderr

@@ -197,7 +197,9 @@ def test_t_reads_recipients_and_strips_bcc(tmp_path, pwfile):
             b"Bcc: dave@example.org,\n erin@example.org\n"
             b"Subject: t\n\nbody\n")
     with smtpsink.Sink(str(tmp_path), "starttls", {USER: PASSWORD}) as s:
-        r = sendmail(auth_args(s, pwfile) + ["-t", "frank@example.org"],
+        # an argument with a comma is two recipients, as for sendmail
+        r = sendmail(auth_args(s, pwfile) +
+                     ["-t", "frank@example.org, bob@example.org"],
                      data=data)
     assert r.returncode == 0, r.stderr
     m = s.messages[0]
@@ -295,3 +297,194 @@ def test_called_as_sendmail_reads_sendmail_conf(tmp_path, pwfile):
     m = s.messages[0]
     assert m["rcpts"] == ["bob@example.org"]
     assert m["data"].startswith(b"From: CronDaemon <alice@example.org>\r\n")
+
+
+class Scripted:
+    """A one-connection raw server: answers each line the client sends with
+    the next scripted reply (bytes, sent as one write; None: hang up),
+    after the greeting. For what no real server does on purpose."""
+
+    def __init__(self, greeting, replies, hold=False, tls=None):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.greeting, self.replies, self.hold = greeting, replies, hold
+        self.tls = tls
+        self.got = []
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        c, _ = self.sock.accept()
+        c.settimeout(20)
+        if self.tls is not None:
+            c = self.tls.wrap_socket(c, server_side=True)
+        f = c.makefile("rb")
+        try:
+            if self.greeting is None:
+                f.readline()  # never greet: wait for the client to give up
+                return
+            c.sendall(self.greeting)
+            for rep in self.replies:
+                line = f.readline()
+                if not line:
+                    return
+                self.got.append(line)
+                if rep is None:
+                    return
+                c.sendall(rep)
+            if self.hold:
+                while f.readline():
+                    pass
+        except OSError:
+            pass
+        finally:
+            c.close()
+            self.sock.close()
+
+
+EHLO = (b"250-test\r\n250-STARTTLS\r\n250-AUTH PLAIN\r\n"
+        b"250 ENHANCEDSTATUSCODES\r\n")
+
+
+def scripted_args(srv, pwfile, *extra):
+    return ["--server", "127.0.0.1:%d" % srv.port, "--starttls",
+            "--user", USER, "--password-file", pwfile, "--timeout", "2",
+            "bob@example.org"] + list(extra)
+
+
+def test_silent_server_times_out(pwfile):
+    srv = Scripted(None, [])
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b"no answer from the server" in r.stderr
+
+
+def test_starttls_response_injection_refused(pwfile):
+    # the 220 to STARTTLS arrives with a forged reply behind it in the
+    # same packet: that reply must never be read as if TLS protected it
+    srv = Scripted(b"220 test\r\n",
+                   [EHLO, b"220 go ahead\r\n250 2.0.0 injected\r\n"],
+                   hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr  # EX_PROTOCOL
+    assert b"before the TLS handshake" in r.stderr
+    assert not any(b"AUTH" in l for l in srv.got)
+
+
+def test_overlong_reply_line(pwfile):
+    srv = Scripted(b"220 " + b"x" * 5000 + b"\r\n", [], hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr
+    assert b"longer than" in r.stderr
+
+
+def test_malformed_reply(pwfile):
+    srv = Scripted(b"220 test\r\n", [b"250-test\r\n251 mixed codes\r\n"],
+                   hold=True)
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 76, r.stderr
+    assert b"reply code changes" in r.stderr
+
+
+def test_greeting_refused(pwfile):
+    srv = Scripted(b"554 5.3.2 go away\r\n", [b"221 bye\r\n"])
+    r = sendmail(scripted_args(srv, pwfile))
+    assert r.returncode == 69, r.stderr  # EX_UNAVAILABLE
+    assert b"554 5.3.2 go away" in r.stderr
+
+
+def server_tls(tmp_path):
+    """(CA file, server context) for a Scripted server with implicit TLS."""
+    import ssl
+    ca, cert, key = smtpsink.make_ca_and_cert(str(tmp_path))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ca, ctx
+
+
+def test_connection_lost_in_data(tmp_path, pwfile):
+    # implicit TLS; the server hangs up after the first line of the
+    # message: the recipient gets a temporary failure, never a success
+    ca, ctx = server_tls(tmp_path)
+    srv = Scripted(b"220 test\r\n",
+                   [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
+                    b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n",
+                    b"250 2.1.5 ok\r\n", b"354 go\r\n", None],
+                   tls=ctx)
+    r = sendmail(["--server", "127.0.0.1:%d" % srv.port, "--tls",
+                  "--ca-file", ca, "--user", USER, "--password-file",
+                  pwfile, "--timeout", "5", "bob@example.org"])
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b"bob@example.org: 421 4.4.2" in r.stderr
+    assert [l[:4] for l in srv.got] == [b"EHLO", b"AUTH", b"MAIL", b"RCPT",
+                                        b"DATA", b"From"]
+
+
+def test_unreadable_ca_file(tmp_path, pwfile):
+    with smtpsink.Sink(str(tmp_path), "starttls", {USER: PASSWORD}) as s:
+        r = sendmail(["--server", "127.0.0.1:%d" % s.port, "--starttls",
+                      "--ca-file", str(tmp_path / "missing.pem"),
+                      "--user", USER, "--password-file", pwfile,
+                      "bob@example.org"])
+    assert r.returncode == EX_CONFIG, r.stderr
+    assert b"CA file" in r.stderr
+    assert s.messages == []
+
+
+def test_memory_does_not_grow_with_the_message(tmp_path, pwfile):
+    # the message streams from a spool file through the encoder: the peak
+    # RSS (VmHWM, read while the client waits for the reply to the data)
+    # for 8.8 MB is that for 64 KB plus noise, not plus 8.8 MB
+    import threading
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz" * 2 + b"\n"
+    # under ASan freed memory sits in quarantine and never returns to use,
+    # so GnuTLS's per-record buffers would look like growth: no quarantine
+    env = dict(os.environ, POSTERN_SENDMAIL_CONF="/nonexistent")
+    asan = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + \
+        "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+
+    def peak(s, n):
+        s.hold, s.held = threading.Event(), threading.Event()
+        p = subprocess.Popen(
+            [MAILADM, "sendmail"] + auth_args(s, pwfile) + ["b@x.example"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=env)
+        p.stdin.write(b"Subject: rss\n\n")
+        for _ in range(n // 100):
+            p.stdin.write(line * 100)
+        p.stdin.close()
+        assert s.held.wait(60)
+        with open("/proc/%d/status" % p.pid) as f:
+            hwm = [int(l.split()[1]) for l in f if l.startswith("VmHWM:")]
+        s.hold.set()
+        assert p.wait(60) == 0
+        return hwm[0]  # KiB
+
+    with smtpsink.Sink(str(tmp_path), "starttls", {USER: PASSWORD}) as s:
+        small = peak(s, 900)
+        big = peak(s, 120000)
+    assert len(s.messages) == 2
+    assert len(s.messages[1]["data"]) > 8000000
+    assert big - small < 2048, (small, big)
+
+
+def test_connection_lost_between_rcpt_replies(tmp_path, pwfile):
+    # MAIL answered, then the server hangs up before the RCPT replies:
+    # nothing may be reported as accepted
+    ca, ctx = server_tls(tmp_path)
+    srv = Scripted(b"220 test\r\n",
+                   [b"250-test\r\n250-AUTH PLAIN\r\n250 PIPELINING\r\n",
+                    b"235 2.7.0 ok\r\n", b"250 2.1.0 ok\r\n", None],
+                   tls=ctx)
+    r = sendmail(["--server", "127.0.0.1:%d" % srv.port, "--tls",
+                  "--ca-file", ca, "--user", USER, "--password-file",
+                  pwfile, "--timeout", "5", "bob@example.org",
+                  "carol@example.org"])
+    assert r.returncode == EX_TEMPFAIL, r.stderr
+    assert b": 421 4.4.2" in r.stderr
+    assert b" 250 " not in r.stderr

@@ -2,7 +2,7 @@
  *
  *   imapc-probe HOST PORT tls|starttls|none [--ca-file F] [--user U
  *       --password-file F] [--key K [--cert C]] [--mechs M] [--trace L]
- *       [--no-name-check] [--append FILE]
+ *       [--no-name-check] [--append FILE] [--max-response BYTES]
  *
  * Authenticates, prints "auth=MECH tls=DESC", APPENDs FILE (a literal) to
  * INBOX if given, SELECTs INBOX, then pipelines NOOP, FETCH 1:* of every
@@ -58,6 +58,51 @@ static void print_fetch(const struct imapc_resp *r)
 	printf("\n");
 }
 
+/* APPEND, SELECT, the pipelined FETCH: 0 all OK, 1 otherwise. */
+static int session(struct imapc *c, const char *append, struct imapc_resp *r)
+{
+	unsigned last;
+	int st = 0;
+
+	if (append != NULL) {
+		struct buf msg;
+		unsigned tag;
+		int ret;
+		buf_init(&msg, SIZE_MAX);
+		ret = read_file(append, &msg) < 0
+			      ? -1
+			      : imapc_send_literal(c, "APPEND INBOX ", msg.data,
+						   msg.len, "", &tag);
+		buf_deinit(&msg);
+		if (ret < 0)
+			return die("append", c);
+		do {
+			if (imapc_read(c, r) < 0)
+				return die("append reply", c);
+		} while (!(r->kind == IMAPC_TAGGED && r->tag == tag));
+		if (strcmp(r->status, "OK") != 0)
+			return die(buf_cstr(&r->raw), c);
+	}
+	if (imapc_run(c, "SELECT INBOX", NULL, r) < 0 ||
+	    strcmp(r->status, "OK") != 0)
+		return die("select", c);
+	/* three commands in one write, then their responses */
+	if (imapc_send(c, "NOOP", NULL) < 0 ||
+	    imapc_send(c, "FETCH 1:* (BODY.PEEK[])", NULL) < 0 ||
+	    imapc_send(c, "NOOP", &last) < 0 || imapc_flush(c) < 0)
+		return die("pipeline", c);
+	for (;;) {
+		if (imapc_read(c, r) < 0)
+			return die("pipeline reply", c);
+		if (r->kind == IMAPC_UNTAGGED)
+			print_fetch(r);
+		if (r->kind == IMAPC_TAGGED && strcmp(r->status, "OK") != 0)
+			st = 1;
+		if (r->kind == IMAPC_TAGGED && r->tag == last)
+			return st;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct imapc_settings s = {0};
@@ -65,8 +110,8 @@ int main(int argc, char **argv)
 	const char *append = NULL, *error = NULL;
 	struct imapc_resp r;
 	struct imapc *c;
-	unsigned last;
-	int st = 0;
+	uint32_t trace = 0;
+	int st;
 
 	log_init("imapc-probe");
 	if (argc < 4)
@@ -82,24 +127,27 @@ int main(int argc, char **argv)
 	     i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "--no-name-check") == 0) {
-			s.tls_no_name_check = true;
+			s.tls_opts.no_name_check = true;
 			continue;
 		}
 		const char *v = argv[++i];
 		if (strcmp(o, "--ca-file") == 0)
-			s.ca_file = v;
+			s.tls_opts.ca_file = v;
 		else if (strcmp(o, "--user") == 0)
 			s.user = v;
 		else if (strcmp(o, "--key") == 0)
-			s.key_file = v;
+			s.tls_opts.key_file = v;
 		else if (strcmp(o, "--cert") == 0)
-			s.cert_file = v;
+			s.tls_opts.cert_file = v;
 		else if (strcmp(o, "--mechs") == 0)
 			s.mechs = v;
 		else if (strcmp(o, "--append") == 0)
 			append = v;
-		else if (strcmp(o, "--trace") == 0)
-			cliconn_trace_parse(v, &s.trace);
+		else if (strcmp(o, "--max-response") == 0)
+			s.max_response = (size_t)strtoul(v, NULL, 10);
+		else if (strcmp(o, "--trace") == 0 &&
+			 user_trace_parse(v, &trace) == 0)
+			s.trace = (enum user_trace)trace;
 		else if (strcmp(o, "--password-file") == 0) {
 			int fd = open(v, O_RDONLY);
 			if (fd < 0 || password_read_line(fd, pw, sizeof(pw),
@@ -120,42 +168,7 @@ int main(int argc, char **argv)
 	}
 	printf("auth=%s tls=%s\n", imapc_auth_mech(c), imapc_tls_describe(c));
 	imapc_resp_init(&r);
-	if (append != NULL) {
-		struct buf msg;
-		unsigned tag;
-		buf_init(&msg, SIZE_MAX);
-		if (read_file(append, &msg) < 0 ||
-		    imapc_send_literal(c, "APPEND INBOX ", msg.data, msg.len, "",
-				       &tag) < 0) {
-			buf_deinit(&msg);
-			return die("append", c);
-		}
-		buf_deinit(&msg);
-		do {
-			if (imapc_read(c, &r) < 0)
-				return die("append reply", c);
-		} while (!(r.kind == IMAPC_TAGGED && r.tag == tag));
-		if (strcmp(r.status, "OK") != 0)
-			return die(buf_cstr(&r.raw), c);
-	}
-	if (imapc_run(c, "SELECT INBOX", NULL, &r) < 0 ||
-	    strcmp(r.status, "OK") != 0)
-		return die("select", c);
-	/* three commands in one write, then their responses */
-	if (imapc_send(c, "NOOP", NULL) < 0 ||
-	    imapc_send(c, "FETCH 1:* (BODY.PEEK[])", NULL) < 0 ||
-	    imapc_send(c, "NOOP", &last) < 0 || imapc_flush(c) < 0)
-		return die("pipeline", c);
-	for (;;) {
-		if (imapc_read(c, &r) < 0)
-			return die("pipeline reply", c);
-		if (r.kind == IMAPC_UNTAGGED)
-			print_fetch(&r);
-		if (r.kind == IMAPC_TAGGED && strcmp(r.status, "OK") != 0)
-			st = 1;
-		if (r.kind == IMAPC_TAGGED && r.tag == last)
-			break;
-	}
+	st = session(c, append, &r);
 	imapc_resp_deinit(&r);
 	imapc_close(&c);
 	return st;
