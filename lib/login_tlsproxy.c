@@ -37,6 +37,11 @@
 /* Per direction, allocated while in use: a slow reader stalls its writer
  * instead of growing memory. One TLS record's worth. */
 #define PROXY_BUF_SIZE 16384
+/* After the last byte went out, how long the client's further bytes are
+ * read and dropped before the close, so that the close does not reset the
+ * connection (a TCP RST makes the client's kernel discard our last
+ * responses unread). */
+#define PROXY_LINGER_MS 2000
 
 struct proxy_buf {
 	unsigned char *data; /* NULL while empty */
@@ -57,6 +62,11 @@ struct pconn {
 	unsigned long long up_sent; /* up bytes written to plain_fd */
 	bool handshaking, hs_want_write;
 	bool client_eof, plain_eof, dead;
+	/* the worker stopped reading (it closed after a last answer, e.g.
+	 * "* BYE" for a literal it refuses): client bytes are dropped, its
+	 * output is still read and delivered */
+	bool worker_deaf;
+	bool lingering; /* ended; draining the client until PROXY_LINGER_MS */
 	/* plaintext listener: tls NULL until the STARTTLS switch */
 	bool plain_listener;
 	/* IPC_T_PROXY_STARTTLS arrived: the client is not read, plain_fd
@@ -131,11 +141,19 @@ static void pconn_end(struct pconn *pc, const char *reason)
 	} else {
 		clog_info(&pc->log, "disconnect reason=\"%s\"", reason);
 	}
-	io_set_events(pc->io, 0);
 	if (pc->plain_io != NULL)
 		io_set_events(pc->plain_io, 0);
 	timer_remove(&pc->hs_timer);
 	timer_remove(&pc->post_timer);
+	if (pc->plain_fd >= 0 && !pc->handshaking && !pc->client_eof &&
+	    shutdown(pc->fd, SHUT_WR) == 0) {
+		pc->lingering = true;
+		io_set_events(pc->io, IO_READ);
+		pc->post_timer =
+			timer_add(PROXY_LINGER_MS, pconn_free_timeout, pc);
+		return;
+	}
+	io_set_events(pc->io, 0);
 	pc->post_timer = timer_add(0, pconn_free_timeout, pc);
 }
 
@@ -225,16 +243,19 @@ static bool pconn_up(struct pconn *pc)
 		break;
 	}
 	while (pc->up.len > 0) {
-		ssize_t n = send(pc->plain_fd, pc->up.data, pc->up.len,
-				 MSG_NOSIGNAL);
+		bool deaf = pc->worker_deaf;
+		ssize_t n = deaf ? (ssize_t)pc->up.len
+				 : send(pc->plain_fd, pc->up.data, pc->up.len,
+					MSG_NOSIGNAL);
 		if (n < 0) {
 			if (again())
 				break;
-			pconn_end(pc, "worker connection failed");
-			return false;
+			pc->worker_deaf = true;
+			continue;
 		}
 		buf_drop(&pc->up, (size_t)n);
-		pc->up_sent += (unsigned long long)n;
+		if (!deaf)
+			pc->up_sent += (unsigned long long)n;
 		moved = true;
 	}
 	if (pc->client_eof && pc->up.len == 0) {
@@ -469,9 +490,28 @@ static void pconn_handshake(struct pconn *pc)
 	}
 }
 
+/* Reads and drops what the client still sends after the end; frees once
+ * it closes (else the linger timer does). */
+static void pconn_drain(struct pconn *pc)
+{
+	unsigned char scratch[4096];
+	ssize_t n;
+
+	while ((n = recv(pc->fd, scratch, sizeof(scratch), 0)) > 0)
+		;
+	if (n < 0 && again())
+		return;
+	pc->lingering = false;
+	io_set_events(pc->io, 0);
+	timer_remove(&pc->post_timer);
+	pc->post_timer = timer_add(0, pconn_free_timeout, pc);
+}
+
 static void pconn_client_io(void *ctx, unsigned events POSTERN_UNUSED)
 {
 	struct pconn *pc = ctx;
+	if (pc->lingering)
+		pconn_drain(pc);
 	if (pc->dead)
 		return;
 	if (pc->handshaking)
