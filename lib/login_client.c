@@ -170,6 +170,11 @@ static void client_io(void *ctx, unsigned events)
 		else if ((events & IO_ERROR) != 0 && p->out.len > 0 &&
 			 !c->closing)
 			login_client_close(c, "connection error");
+		/* the proxy closes when the STARTTLS handshake fails; a hang-up
+		 * is reported even while we do not read */
+		else if ((events & IO_ERROR) != 0 && p->proxied_plain &&
+			 p->starttls_wait && !c->closing)
+			login_client_close(c, "tls-proxy closed during STARTTLS");
 	}
 	if (!p->destroy_pending)
 		login_client_update_io(c);

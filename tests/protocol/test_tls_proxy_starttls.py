@@ -187,6 +187,10 @@ def test_plaintext_after_go_ahead_never_reaches_login(instance):
         assert b"b " not in rest and b"CAPABILITY" not in rest, rest
     wait_for(lambda: "tls handshake failed" in instance.log,
              what="the proxy to refuse the plaintext as TLS")
+    # and the login process lets the connection go at once, not at its
+    # idle timeout
+    wait_for(lambda: "tls-proxy closed during STARTTLS" in instance.log,
+             what="the login process to drop the connection")
 
 
 def test_forked_mode_keeps_starttls_in_login():
