@@ -8,13 +8,12 @@ behind STARTTLS is never read (neither what the proxy forwarded before the
 switch nor what arrives after the go-ahead)."""
 
 import imaplib
-import os
-import signal
 import smtplib
 
 import helpers
 from helpers import wait_for
-from test_tls_proxy import _proc_net_tcp, _socket_inodes, _users_and_proxies
+from test_tls_proxy import (_kill_proxy, _proc_net_tcp, _socket_inodes,
+                            _users_and_proxies)
 
 N_USERS = 4
 PER_USER = 75  # 300 connections; below worker_max_clients (100)
@@ -106,9 +105,7 @@ def test_kill_proxy_drops_only_its_starttls_sessions():
         assert None not in held and len(held) == 2, held.keys()
         victim = max(held, key=lambda p: len(held[p]))
         survivor = (set(held) - {victim}).pop()
-        os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: not helpers.pid_alive(victim),
-                 what="tls-proxy %d to die" % victim)
+        _kill_proxy(victim)
         for i in held[victim]:
             assert _dropped(conns[i]), "connection %d outlived its proxy" % i
         for i in held[survivor]:
