@@ -17,6 +17,7 @@
 #include "password.h"
 #include "sendmail.h"
 #include "log.h"
+#include "mailadm_ops.h"
 #include "str.h"
 #include "x509.h"
 
@@ -27,6 +28,9 @@
 #define EXIT_LOCAL 1
 
 static struct termios saved_tty;
+/* --json: listings as JSON (mailadm_ops.c) */
+static bool json_out;
+static const struct config *run_cfg;
 static volatile sig_atomic_t tty_saved;
 
 static void usage(FILE *f)
@@ -58,6 +62,13 @@ static void usage(FILE *f)
 		"  user set ACCOUNT save-sent on|off       submission saves a copy "
 		"of each\n"
 		"                    sent message into its \\Sent mailbox\n"
+		"  user kick ACCOUNT   close every session of the account now\n"
+		"  kick ACCOUNT        the same\n"
+		"  who                 live sessions: user, service, remote, "
+		"since, session,\n"
+		"                      pid (tab-separated)\n"
+		"  stats               the server's counters (OpenMetrics text)"
+		"\n"
 		"\n"
 		"  tlskey add ADDRESS [--name NAME] [--no-imap-preauth] < "
 		"CERT.pem\n"
@@ -80,6 +91,9 @@ static void usage(FILE *f)
 		"                    --help lists the options)\n"
 		"\n"
 		"  -c CONFIG         configuration file (default %s)\n"
+		"  --json            listings (user list, user show, tlskey list, "
+		"who, stats)\n"
+		"                    as JSON\n"
 		"  --password-stdin  read the password as one line from stdin;"
 		"\n"
 		"                    without it a terminal is asked twice\n"
@@ -276,8 +290,14 @@ static int print(struct session *s, const char *cmd, const char *const *args,
 	int st = request(s, cmd, args, argc, &text);
 
 	if (st == 0) {
-		fputs(text, stdout);
-		fputs(end, stdout);
+		if (strcmp(cmd, "user-show") == 0 && run_cfg != NULL)
+			ops_user_extra(run_cfg, &text);
+		if (json_out && strcmp(cmd, "user-show") == 0)
+			ops_json_listing(cmd, text);
+		else {
+			fputs(text, stdout);
+			fputs(end, stdout);
+		}
 		free(text);
 	}
 	return st;
@@ -290,25 +310,36 @@ static int print(struct session *s, const char *cmd, const char *const *args,
 static int page(struct session *s, const char *cmd, const char *const *args,
 		uint32_t argc, char *after, size_t after_size, size_t key_len)
 {
+	struct buf all;
+	buf_init(&all, 256 * 1024 * 1024);
 	for (;;) {
 		char *text, *last;
 		size_t len;
 		int st = request(s, cmd, args, argc, &text);
 
-		if (st != 0)
+		if (st != 0) {
+			buf_deinit(&all);
 			return st;
+		}
 		len = strlen(text);
 		if (len == 0 || text[len - 1] != '\n') {
 			free(text);
+			if (json_out)
+				ops_json_listing(cmd, buf_cstr(&all));
+			buf_deinit(&all);
 			return 0;
 		}
-		fputs(text, stdout);
+		if (json_out)
+			(void)buf_append(&all, text, len);
+		else
+			fputs(text, stdout);
 		text[len - 1] = '\0';
 		last = strrchr(text, '\n');
 		last = last == NULL ? text : last + 1;
 		len = key_len != 0 ? key_len : strlen(last);
 		if (strlen(last) < len || len >= after_size) {
 			free(text);
+			buf_deinit(&all);
 			return fail(EXIT_LOCAL, "malformed listing");
 		}
 		memcpy(after, last, len);
@@ -572,6 +603,10 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 
 	if (argc >= 2 && strcmp(argv[0], "tlskey") == 0)
 		return run_tlskey(s, argc, argv, o);
+	if (argc == 2 && strcmp(argv[0], "kick") == 0) {
+		args[0] = argv[1];
+		return print(s, "user-kick", args, 1, "\n");
+	}
 	if (argc < 2 || strcmp(argv[0], "user") != 0)
 		goto usage;
 	if (strcmp(argv[1], "list") == 0 && argc == 2)
@@ -597,6 +632,10 @@ static int run(struct session *s, int argc, char **argv, bool pw_stdin,
 	}
 	if (strcmp(argv[1], "quota") == 0 && argc >= 3)
 		return run_quota(s, argc, argv, q);
+	if (strcmp(argv[1], "kick") == 0 && argc == 3) {
+		args[0] = argv[2];
+		return print(s, "user-kick", args, 1, "\n");
+	}
 	if (strcmp(argv[1], "trace") == 0 && argc == 4) {
 		args[0] = argv[2];
 		args[1] = argv[3];
@@ -672,6 +711,8 @@ int main(int argc, char **argv)
 				return IPC_ADMIN_E_USAGE;
 			}
 			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json_out = true;
 		} else if (strcmp(argv[i], "--password-stdin") == 0) {
 			pw_stdin = true;
 		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
@@ -701,21 +742,32 @@ int main(int argc, char **argv)
 		free(cerr);
 		return st;
 	}
+	if (cmdc == 1 && (strcmp(cmdv[0], "stats") == 0 ||
+			  strcmp(cmdv[0], "who") == 0)) {
+		st = cmdv[0][0] == 's' ? ops_stats(&cfg, json_out)
+				       : ops_who(&cfg, json_out);
+		config_free(&cfg);
+		return st;
+	}
 	memset(&s, 0, sizeof(s));
 	if (snprintf(s.path, sizeof(s.path), "%s/%s", cfg.run_dir,
 		     IPC_SOCK_AUTH_ADMIN) >= (int)sizeof(s.path)) {
 		config_free(&cfg);
 		return fail(EXIT_LOCAL, "run_dir too long");
 	}
-	config_free(&cfg);
+	run_cfg = &cfg;
 	signal(SIGPIPE, SIG_IGN);
 	s.fd = ipc_connect(s.path);
-	if (s.fd < 0)
-		return fail(EXIT_LOCAL,
-			    "cannot connect to auth daemon at %s: %s "
-			    "(is postern running?)",
-			    s.path, strerror(errno));
+	if (s.fd < 0) {
+		st = fail(EXIT_LOCAL,
+			  "cannot connect to auth daemon at %s: %s "
+			  "(is postern running?)",
+			  s.path, strerror(errno));
+		config_free(&cfg);
+		return st;
+	}
 	st = run(&s, cmdc, cmdv, pw_stdin, &kopts, &qopts);
 	close(s.fd);
+	config_free(&cfg);
 	return st;
 }

@@ -246,6 +246,12 @@ uint32_t admin_run(const char *cmd, const char *const *args, size_t argc,
 					   "usage: user-show ACCOUNT");
 		return alias_admin_show(args[0], out);
 	}
+	if (strcmp(cmd, "user-kick") == 0) {
+		if (argc != 1)
+			return admin_reply(out, IPC_ADMIN_E_USAGE,
+					   "usage: user-kick ACCOUNT");
+		return alias_admin_kick(args[0], out);
+	}
 	if (strcmp(cmd, "user-quota") == 0) {
 		if (argc != 3)
 			return admin_reply(

@@ -151,6 +151,23 @@ out:
 	return code;
 }
 
+uint32_t alias_admin_kick(const char *account_in, struct buf *out)
+{
+	char addr[ACCOUNT_ADDR_MAX + 1];
+	struct account a;
+	uint32_t code = IPC_ADMIN_OK;
+
+	if (admin_address(account_in, addr, out, &code) < 0 ||
+	    admin_account_get(addr, &a, out, &code) < 0)
+		return code;
+	master_conn_push_kick(a.address);
+	log_info("admin: kick user=%s", a.address);
+	code = admin_reply(out, IPC_ADMIN_OK, "sessions of %s closed",
+			   a.address);
+	account_wipe(&a);
+	return code;
+}
+
 uint32_t alias_admin_show(const char *account_in, struct buf *out)
 {
 	char addr[ACCOUNT_ADDR_MAX + 1];
@@ -171,8 +188,12 @@ uint32_t alias_admin_show(const char *account_in, struct buf *out)
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		str_cpy(created, "-", sizeof(created));
-	code = admin_reply(out, IPC_ADMIN_OK, "account: %s\ncreated: %s\n",
-			   a.address, created);
+	char home[4096];
+	if (auth_home(a.address, home, sizeof(home)) < 0)
+		home[0] = '\0';
+	code = admin_reply(out, IPC_ADMIN_OK,
+			   "account: %s\ncreated: %s\nhome: %s\n", a.address,
+			   created, home);
 	settings_show(&a.settings, out);
 	k = malloc(sizeof(*k));
 	buf_init(&links, ADMIN_REPLY_MAX);

@@ -26,5 +26,7 @@ uint32_t alias_admin_add(const char *account, const char *alias,
 uint32_t alias_admin_del(const char *alias, struct buf *out);
 /* "user-show": the account, its addresses and its keys. */
 uint32_t alias_admin_show(const char *account, struct buf *out);
+/* user-kick: asks the master to close every session of the account. */
+uint32_t alias_admin_kick(const char *account, struct buf *out);
 
 #endif

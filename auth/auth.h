@@ -42,6 +42,8 @@ void admin_conn_deinit_all(void);
 /* Tells the master (IPC_T_USER_SETTINGS) that the settings of account user
  * changed, so that it passes them to the account's running workers. */
 void master_conn_push_settings(const char *user, const struct user_settings *s);
+/* IPC_T_USER_KICK to the master (mailadm kick). */
+void master_conn_push_kick(const char *user);
 /* Open connections of that kind. */
 size_t login_conn_count(void);
 size_t master_conn_count(void);

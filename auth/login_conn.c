@@ -14,6 +14,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "mech.h"
+#include "metrics.h"
 #include "str.h"
 #include "throttle.h"
 #include "ticket.h"
@@ -77,6 +78,7 @@ static void log_attempt(const struct mech_request *req, const char *mech,
 			     "name=%s",
 		  mech, req->service[0] != '\0' ? req->service : "-",
 		  ok ? "ok" : "fail", reason, req->attempted);
+	metrics_login(mech, ok);
 }
 
 /* cert= of a client key looked up at the handshake (IPC_AUTH_F_PREAUTH)

@@ -15,6 +15,7 @@
 #include "ipc_proto.h"
 #include "password.h"
 #include "log.h"
+#include "metrics.h"
 #include "mech.h"
 #include "privdrop.h"
 #include "rand.h"
@@ -422,6 +423,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	log_init("postern-auth");
+	/* before privileges go: the descriptor is all it needs */
+	(void)metrics_init();
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {

@@ -197,20 +197,36 @@ void master_conn_accept(int fd, const struct ucred *peer)
 	master_nconns++;
 }
 
+/* Only the master routes to workers; other peers of this socket
+ * (delivering processes) asked nothing and get nothing. Takes m. */
+static void push_to_master(struct ipc_msg *m)
+{
+	for (struct master_conn *c = master_conns; c != NULL; c = c->next) {
+		if (c->pid == getppid()) {
+			ipc_chan_send(c->chan, m);
+			return;
+		}
+	}
+	ipc_msg_deinit(m);
+}
+
 void master_conn_push_settings(const char *user, const struct user_settings *s)
 {
 	struct ipc_msg m;
 
-	/* only the master routes to workers; other peers of this socket
-	 * (delivering processes) asked nothing and get nothing */
-	for (struct master_conn *c = master_conns; c != NULL; c = c->next) {
-		if (c->pid != getppid())
-			continue;
-		ipc_msg_init(&m, IPC_T_USER_SETTINGS, 0);
-		ipc_add_str(&m, user);
-		user_settings_add(&m, s);
-		ipc_chan_send(c->chan, &m);
-	}
+	ipc_msg_init(&m, IPC_T_USER_SETTINGS, 0);
+	ipc_add_str(&m, user);
+	user_settings_add(&m, s);
+	push_to_master(&m);
+}
+
+void master_conn_push_kick(const char *user)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_T_USER_KICK, 0);
+	ipc_add_str(&m, user);
+	push_to_master(&m);
 }
 
 void master_conn_deinit_all(void)

@@ -13,6 +13,7 @@
 
 #include "imap_commands.h"
 #include "imap_sync.h"
+#include "metrics.h"
 #include "worker_proc.h"
 #include "imap_worker.h"
 #include "ioloop.h"
@@ -194,6 +195,7 @@ static void client_write(struct client *c, struct buf *b, bool plain)
 
 		if (r > 0) {
 			c->bytes_out += (uint64_t)r;
+			metrics_count(METRICS_IMAP_BYTES_OUT, (uint64_t)r);
 			if (plain)
 				trace_output(&c->trace, b->data, (size_t)r);
 			buf_consume(b, (size_t)r);
@@ -683,6 +685,10 @@ int client_create(int fd, const struct worker_client *p)
 	}
 	c->io = io_add(fd, IO_READ, client_io, c);
 	worker_client_added(c);
+	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, 1);
+	c->metrics_idx = metrics_session_add("imap", p->user, p->remote_ip,
+					     c->log.session);
+	worker_note_login(p->remote_ip);
 	clog_info(&c->log,
 		  "connection started remote_port=%" PRIu32 " local=%s:%" PRIu32
 		  " tls=\"%s\" pending=%zu",
@@ -719,6 +725,8 @@ void client_destroy(struct client *c, const char *reason)
 			  " out=%" PRIu64,
 			  reason, c->bytes_in, c->bytes_out);
 	}
+	metrics_gauge_add(METRICS_G_IMAP_SESSIONS, -1);
+	metrics_session_del(c->metrics_idx);
 	io_remove(&c->io);
 	timer_remove(&c->autologout);
 	timer_remove(&c->keepalive);

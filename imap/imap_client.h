@@ -44,6 +44,7 @@
 
 struct client {
 	struct client *prev, *next;
+	int metrics_idx; /* entry in the live-session table (mailadm who) */
 	int fd;
 	struct io *io;
 	struct log_ctx log;

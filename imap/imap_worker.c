@@ -8,15 +8,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "imap_client.h"
 #include "imap_mbcache.h"
 #include "imap_sync.h"
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker_proc.h"
 
 struct imap_worker worker;
@@ -26,6 +30,7 @@ static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
 	{IPC_T_WORKER_QUIT, 0, false, false},
 	{IPC_T_USER_SETTINGS, 1024, false, false},
+	{IPC_T_USER_KICK, 1024, false, false},
 };
 
 const struct user_settings *worker_settings(void)
@@ -116,6 +121,36 @@ void worker_shutdown(const char *why)
 	ioloop_stop();
 }
 
+void worker_note_login(const char *remote_ip)
+{
+	char line[128];
+	int n = snprintf(line, sizeof(line), "%lld imap %s\n",
+			 (long long)time(NULL), remote_ip);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	/* the worker's cwd is the home */
+	int fd = open("last-login.tmp",
+		      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("last-login: %m");
+		return;
+	}
+	bool ok = fdio_write_all(fd, line, (size_t)n) == 0;
+	if (close(fd) < 0 || !ok || rename("last-login.tmp", "last-login") < 0)
+		log_warn("last-login: %m");
+}
+
+/* This user's sessions from remote_ip (the worker holds all of them). */
+static unsigned worker_userip_count(const char *remote_ip)
+{
+	unsigned n = 0;
+	for (struct client *c = worker.clients; c != NULL; c = c->next) {
+		if (strcmp(c->log.remote, remote_ip) == 0)
+			n++;
+	}
+	return n;
+}
+
 /* A tag the login process relays must be a plain IMAP tag: it is written
  * back verbatim, so CR, LF or spaces in it would inject protocol lines. */
 static bool tag_valid(const char *tag)
@@ -150,11 +185,23 @@ static void master_client(struct ipc_msg *m)
 	}
 	worker_settings_set(&wc.settings);
 	if (worker.nclients >= worker.cfg.worker_max_clients) {
-		log_warn("worker_max_clients=%u reached: connection refused "
+		log_warn("limit worker_max_clients=%u hit: connection refused "
 			 "remote=%s",
 			 worker.cfg.worker_max_clients, wc.remote_ip);
-		worker_proc_refuse(fd, "* BYE Too many connections for this "
-				       "user\r\n");
+		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
+		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections for "
+				       "this user\r\n");
+		return;
+	}
+	if (worker.cfg.max_userip_connections > 0 &&
+	    worker_userip_count(wc.remote_ip) >=
+		    worker.cfg.max_userip_connections) {
+		log_warn("limit max_userip_connections=%u hit: connection "
+			 "refused remote=%s",
+			 worker.cfg.max_userip_connections, wc.remote_ip);
+		metrics_count(METRICS_LIMIT_USER_IP, 1);
+		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections from "
+				       "your address for this user\r\n");
 		return;
 	}
 	(void)client_create(fd, &wc);
@@ -171,6 +218,23 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 	case IPC_T_USER_SETTINGS:
 		master_settings(m);
 		break;
+	case IPC_T_USER_KICK: {
+		const char *user;
+		if (ipc_get_str(m, &user) < 0 || ipc_end(m) < 0 ||
+		    strcmp(user, worker.user) != 0) {
+			log_error("malformed or misrouted IPC_T_USER_KICK");
+			break;
+		}
+		log_info("kicked by an administrator: closing %u session%s",
+			 worker.nclients, worker.nclients == 1 ? "" : "s");
+		while (worker.clients != NULL) {
+			struct client *c = worker.clients;
+			client_send(c, "* BYE Disconnected by an administrator");
+			client_flush(c);
+			client_destroy(c, "kicked");
+		}
+		break;
+	}
 	case IPC_T_WORKER_QUIT:
 		if (ipc_end(m) < 0)
 			log_error("malformed IPC_T_WORKER_QUIT from master");

@@ -53,6 +53,9 @@ void worker_client_removed(struct client *c);
 /* Says "* BYE <text>" to every connection, closes them and stops the loop
  * (master gone, SIGTERM). */
 void worker_shutdown(const char *why);
+/* Records a login in HOME/last-login ("UNIXTIME SERVICE REMOTE", replaced
+ * atomically, not synced: `mailadm user show` reads it). */
+void worker_note_login(const char *remote_ip);
 
 /* Sets up the master channel (fd 3), the lifeline (fd 4) and SIGTERM, and
  * sends IPC_T_CHILD_READY. */

@@ -11,6 +11,7 @@
 #include "imap_worker.h"
 #include "ioloop.h"
 #include "log.h"
+#include "metrics.h"
 #include "str.h"
 #include "worker_proc.h"
 
@@ -56,6 +57,8 @@ int main(int argc, char **argv)
 	char *cerror;
 
 	log_init("imap");
+	/* the descriptor from the master is all it needs */
+	(void)metrics_init();
 	worker_proc_parse_args("imap", argc, argv, &args);
 	worker.user = args.user;
 	worker.home = args.home;

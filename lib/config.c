@@ -19,6 +19,8 @@ enum config_type {
 	CONFIG_UINT,
 	CONFIG_LEVEL,
 	CONFIG_TRACE, /* trace_level_parse names */
+	CONFIG_PATH_OPT, /* absolute path or empty */
+	CONFIG_ENDPOINT, /* one host:port, an absolute path, or empty */
 };
 
 struct config_key {
@@ -78,6 +80,9 @@ static const struct config_key config_table[] = {
 	 "PEM certificate chain"},
 	{"tls_key", CONFIG_PATH, S(tls_key), "/etc/postern/key.pem", 0, 0,
 	 "PEM private key (read as root before privileges are dropped)"},
+	{"tls_sni_certs", CONFIG_STRING, S(tls_sni_certs), "", 0, 0,
+	 "more CERT:KEY pairs (comma- or space-separated), each served to "
+	 "clients whose SNI names one of its names"},
 	{"tls_priority", CONFIG_STRING, S(tls_priority),
 	 "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE", 0,
 	 0, "GnuTLS priority string"},
@@ -109,6 +114,10 @@ static const struct config_key config_table[] = {
 	{"login_auth_failure_delay", CONFIG_UINT, S(login_auth_failure_delay),
 	 "2000", 0, 60000,
 	 "milliseconds before a failed authentication is answered"},
+	{"login_max_per_ip", CONFIG_UINT, S(login_max_per_ip), "32", 0,
+	 100000,
+	 "pre-auth connections from one address that one login process "
+	 "serves at once; 0 = no limit"},
 	{"scram_iterations", CONFIG_UINT, S(scram_iterations), "4096", 4096,
 	 10000000, "PBKDF2 iterations for newly set passwords"},
 	{"auth_max_exchanges", CONFIG_UINT, S(auth_max_exchanges), "1024", 1,
@@ -124,6 +133,10 @@ static const struct config_key config_table[] = {
 	 86400, "seconds a worker lingers after its last connection"},
 	{"worker_max_clients", CONFIG_UINT, S(worker_max_clients), "100", 1,
 	 10000, "connections one user's worker serves"},
+	{"max_userip_connections", CONFIG_UINT, S(max_userip_connections),
+	 "50", 0, 100000,
+	 "connections of one user from one address (per service); 0 = no "
+	 "limit"},
 	{"imap_max_line", CONFIG_UINT, S(imap_max_line), "65536", 1024,
 	 16777216, "bytes of one IMAP command line, literals excluded"},
 	{"imap_max_literal", CONFIG_UINT, S(imap_max_literal), "52428800", 1024,
@@ -163,6 +176,24 @@ static const struct config_key config_table[] = {
 	{"submission_max_message_size", CONFIG_UINT,
 	 S(submission_max_message_size), "52428800", 1024, 2147483647,
 	 "bytes of one submitted message (the EHLO SIZE)"},
+	{"lmtp_socket", CONFIG_PATH_OPT, S(lmtp_socket), "/run/postern/lmtp", 0,
+	 0, "Unix socket (mode 0666) the MX delivers to over LMTP; empty "
+	    "disables"},
+	{"lmtp_listen", CONFIG_LISTEN, S(lmtp_listen), "", 0, 0,
+	 "LMTP over TCP: host:port list (keep it on loopback), empty "
+	 "disables"},
+	{"lmtp_max_connections", CONFIG_UINT, S(lmtp_max_connections), "100",
+	 1, 10000, "LMTP connections served at once; more wait in the backlog"},
+	{"lmtp_max_recipients", CONFIG_UINT, S(lmtp_max_recipients), "1000", 1,
+	 100000, "recipients of one LMTP transaction (452 past it)"},
+	{"lmtp_max_message_size", CONFIG_UINT, S(lmtp_max_message_size),
+	 "52428800", 1024, 2147483647,
+	 "bytes of one message delivered over LMTP (the LHLO SIZE)"},
+	{"lmtp_timeout", CONFIG_UINT, S(lmtp_timeout), "300", 10, 3600,
+	 "seconds an LMTP client may stay silent (RFC 5321 4.5.3.2)"},
+	{"metrics_listen", CONFIG_ENDPOINT, S(metrics_listen), "", 0, 0,
+	 "OpenMetrics endpoint (GET /metrics): host:port (keep it on "
+	 "loopback) or a Unix socket path; empty disables"},
 	{"log_level", CONFIG_LEVEL, S(log_level), "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"imap_compress", CONFIG_STRING, S(imap_compress), "imap imaps", 0, 0,
@@ -233,6 +264,17 @@ static const char *config_check(const struct config_key *k, const char *v,
 		return NULL;
 	case CONFIG_PATH:
 		return v[0] == '/' ? NULL : "must be an absolute path";
+	case CONFIG_ENDPOINT:
+		if (v[0] == '\0' || v[0] == '/')
+			return NULL;
+		if (strcspn(v, " ,") != strlen(v) ||
+		    config_check_listen_item(v, strlen(v)) < 0)
+			return "must be one host:port or an absolute path";
+		return NULL;
+	case CONFIG_PATH_OPT:
+		return v[0] == '/' || v[0] == '\0'
+			       ? NULL
+			       : "must be an absolute path or empty";
 	case CONFIG_LEVEL: {
 		static const char *const levels[] = {"debug", "info", "warn",
 						     "error"};
@@ -420,7 +462,8 @@ const struct config_key_info *config_keys(size_t *count_r)
 {
 	static struct config_key_info info[N_ELEMENTS(config_table)];
 	static const char *const type_names[] = {"string", "path", "listen",
-						 "uint", "level", "trace"};
+						 "uint", "level", "trace", "path",
+						 "endpoint"};
 	for (size_t i = 0; i < N_ELEMENTS(config_table); i++) {
 		info[i].name = config_table[i].name;
 		info[i].type = type_names[config_table[i].type];

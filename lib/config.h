@@ -36,6 +36,7 @@ struct config {
 	char *tls_cert;
 	char *tls_key;
 	char *tls_priority;
+	char *tls_sni_certs; /* CERT:KEY pairs chosen by SNI */
 	/* listener names ("imap", "imaps") that ask TLS clients for a
 	 * certificate; the others never do */
 	char *tls_request_client_cert;
@@ -50,6 +51,8 @@ struct config {
 	unsigned login_literal_max_count; /* literals */
 	unsigned login_literal_max_total; /* bytes of all literals */
 	unsigned login_auth_failure_delay; /* milliseconds */
+	unsigned login_max_per_ip; /* pre-auth connections of one address per
+				      login process; 0 = no limit */
 	/* implicit-TLS connections: tls-proxy processes (0 = per-connection
 	 * proxies forked by login processes) and connections per process */
 	unsigned tls_proxy_processes;
@@ -77,6 +80,8 @@ struct config {
 	unsigned imap_idle_timeout;   /* seconds without a command (RFC: >= 30
 					 min) */
 	unsigned worker_max_clients;  /* connections per worker (per user) */
+	/* connections of one user from one address (per service) */
+	unsigned max_userip_connections;
 	/* BAD answers in a row that close a connection (imap-login too) */
 	unsigned imap_max_bad_commands;
 
@@ -91,6 +96,17 @@ struct config {
 	/* listener names ("imap", "imaps") offering COMPRESS=DEFLATE */
 	char *imap_compress;
 	unsigned imap_compress_level; /* zlib 1..9 */
+
+	/* LMTP delivery (lmtp/) */
+	char *lmtp_socket; /* Unix socket path; "" = none */
+	char *lmtp_listen; /* host:port list; "" = none */
+	unsigned lmtp_max_connections;
+	unsigned lmtp_max_recipients;
+	unsigned lmtp_max_message_size; /* bytes */
+	unsigned lmtp_timeout;		/* seconds without input */
+
+	/* metrics: host:port or Unix socket path of the OpenMetrics endpoint */
+	char *metrics_listen;
 
 	/* logging */
 	char *trace_level; /* none, trace, traceauth, tracedata */

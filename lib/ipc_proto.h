@@ -67,6 +67,11 @@ enum ipc_type {
 	 * (user_settings.h); the master forwards it unchanged to every worker
 	 * of that user */
 	IPC_T_USER_SETTINGS,
+	/* ---- auth -> master (peer_id 0, unsolicited), master -> worker ---- */
+	/* mailadm kick: str user (canonical address); every worker of the
+	 * user closes all of its sessions with a goodbye (they may log in
+	 * again) */
+	IPC_T_USER_KICK,
 
 	/* ---- login process -> master (fd 3) ---- */
 	/* fd (client socket or plaintext end of the proxy socketpair);
@@ -105,7 +110,7 @@ enum ipc_type {
 	 * "user-show ACCOUNT", "user-alias-add ACCOUNT ADDRESS",
 	 * "user-quota ACCOUNT STORAGE MESSAGES" (each "none", a number, a
 	 * number with K/M/G/T (binary) for STORAGE, or "-" = unchanged),
-	 * "user-trace ACCOUNT LEVEL",
+	 * "user-trace ACCOUNT LEVEL", "user-kick ACCOUNT",
 	 * "user-alias-del ADDRESS", "tlskey-add ADDRESS NAME FLAGS PEM" (NAME
 	 * "" = the certificate's subject, FLAGS "" or "no-imap-preauth"),
 	 * "tlskey-list [ACCOUNT [AFTER]]" (paged like user-list by

@@ -5,10 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "str.h"
+#include "strnum.h"
 
 /* One line is written with a single write(2) so lines from the processes
  * sharing stderr never interleave; longer text is cut. */
@@ -22,6 +25,31 @@ static bool log_have_default;
 static const char *const log_level_names[] = {
 	"debug", "info", "warn", "error", "fatal", "panic",
 };
+
+/* stderr is systemd-journald's stream (sd-daemon(3): $JOURNAL_STREAM holds
+ * its "device:inode", checked so a redirected stderr of a child of a
+ * service is not mistaken for it): each line then starts with "<N>", the
+ * syslog priority journald files it under, and carries no time stamp
+ * (journald adds its own). */
+static int log_journal = -1;
+
+static bool log_to_journal(void)
+{
+	if (log_journal >= 0)
+		return log_journal == 1;
+	log_journal = 0;
+	const char *v = getenv("JOURNAL_STREAM");
+	const char *colon = v != NULL ? strchr(v, ':') : NULL;
+	uint64_t dev, ino;
+	struct stat st;
+	if (colon != NULL &&
+	    strnum_u64(v, (size_t)(colon - v), &dev) == 0 &&
+	    strnum_cstr_u64(colon + 1, &ino) == 0 &&
+	    fstat(STDERR_FILENO, &st) == 0 && (uint64_t)st.st_dev == dev &&
+	    (uint64_t)st.st_ino == ino)
+		log_journal = 1;
+	return log_journal == 1;
+}
 
 void log_init(const char *process_name)
 {
@@ -82,6 +110,10 @@ static void log_put_escaped(char *line, size_t *pos, size_t max,
 void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt,
 	      va_list ap)
 {
+	if (level >= LOG_LEVEL_WARN)
+		metrics_count(level == LOG_LEVEL_WARN ? METRICS_LOG_WARN
+						      : METRICS_LOG_ERROR,
+			      1);
 	if (level < log_min)
 		return;
 	int saved_errno = errno;
@@ -106,15 +138,25 @@ void log_vmsg(enum log_level level, const struct log_ctx *ctx, const char *fmt,
 				 ctx->user);
 	}
 
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line),
-			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-			 log_process, (long)getpid(), log_level_names[level]);
+	int n;
+	if (log_to_journal()) {
+		/* debug info warn error fatal panic -> syslog priorities */
+		static const int prio[] = {7, 6, 4, 3, 2, 2};
+		n = snprintf(line, sizeof(line), "<%d>%s[%ld]: %s: ",
+			     prio[level], log_process, (long)getpid(),
+			     log_level_names[level]);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof(line),
+			     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+			     tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     ts.tv_nsec / 1000000, log_process, (long)getpid(),
+			     log_level_names[level]);
+	}
 	size_t pos = n < 0 ? 0 : (size_t)n;
 	log_put_escaped(line, &pos, sizeof(line) - 1, prefix);
 	log_put_escaped(line, &pos, sizeof(line) - 1, text);

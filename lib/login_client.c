@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "metrics.h"
 #include "proxy_client.h"
 #include "rand.h"
 #include "str.h"
@@ -214,6 +215,12 @@ static struct login_client *client_alloc(const char *listener, int fd)
 		p->next->priv->prev = c;
 	login_svc.clients = c;
 	login_svc.nclients++;
+	metrics_count(strncmp(listener, "submission", 10) == 0
+			      ? METRICS_CONN_SUBMISSION
+			      : METRICS_CONN_IMAP,
+		      1);
+	metrics_gauge_add(METRICS_G_PREAUTH, 1);
+
 	p->io = io_add(fd, 0, client_io, c);
 	return c;
 }
@@ -265,6 +272,8 @@ struct login_client *login_client_create(struct login_listener *l, int fd)
 	client_reset_idle(c);
 	clog_info(&c->log, "connect listener=%s local=%s:%u remote_port=%u",
 		  c->listener, c->local_ip, c->local_port, c->remote_port);
+	if (login_limit_preauth(c))
+		return c;
 
 	if (c->implicit_tls) {
 		const char *error;
@@ -330,6 +339,8 @@ void login_client_create_proxied(struct ipc_msg *m)
 			  "via=tls-proxy",
 			  c->listener, c->local_ip, c->local_port,
 			  c->remote_port);
+		if (login_limit_preauth(c))
+			return;
 		client_start_proto(c);
 		if (!p->destroy_pending)
 			login_client_update_io(c);
@@ -340,6 +351,8 @@ void login_client_create_proxied(struct ipc_msg *m)
 		  "tls=\"%s\"%s via=tls-proxy",
 		  c->listener, c->local_ip, c->local_port, c->remote_port,
 		  pc.tls.describe, pc.tls.resumed ? " resumed=yes" : "");
+	if (login_limit_preauth(c))
+		return;
 	p->tls = login_tls_facts_dup(&pc.tls);
 	if (p->tls == NULL)
 		login_client_close(c, "out of memory");
@@ -382,6 +395,7 @@ void login_client_destroy(struct login_client *c)
 	if (p->next != NULL)
 		p->next->priv->prev = p->prev;
 	login_svc.nclients--;
+	metrics_gauge_add(METRICS_G_PREAUTH, -1);
 
 	buf_deinit_secret(&c->in);
 	buf_deinit(&p->out);

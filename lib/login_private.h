@@ -137,6 +137,9 @@ void login_handoff_master_msg(struct ipc_msg *msg);
  * (config tls_request_client_cert). */
 bool login_service_request_cert(const char *listener);
 void login_service_client_gone(void);
+/* login_limit.c: true if c is one over login_max_per_ip (logged, the
+ * refusal sent, c closing). */
+bool login_limit_preauth(struct login_client *c);
 void login_service_start_draining(const char *why);
 
 /* login_proxy.c: runs in the forked child; never returns. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "metrics.h"
 #include "ipc.h"
 #include "privdrop.h"
 #include "str.h"
@@ -376,6 +377,8 @@ static int service_main(const char *process, int argc, char *argv[])
 	char *cerror;
 
 	log_init(process);
+	/* before privileges go: the descriptor is all it needs */
+	(void)metrics_init();
 	if (parse_args(argc, argv, &config_path) < 0)
 		return 2;
 	if (config_load(config_path, &login_svc.cfg, &cerror) < 0) {
@@ -392,6 +395,9 @@ static int service_main(const char *process, int argc, char *argv[])
 			   &error) < 0)
 		log_fatal("TLS certificate %s / key %s: %s",
 			  login_svc.cfg.tls_cert, login_svc.cfg.tls_key, error);
+	if (tls_server_add_sni_certs(login_svc.tls, login_svc.cfg.tls_sni_certs,
+				     &error) < 0)
+		log_fatal("%s", error);
 	service_load_ticket_key();
 
 	signal(SIGPIPE, SIG_IGN);

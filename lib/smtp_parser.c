@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "strnum.h"
+
 void smtp_line_reader_init(struct smtp_line_reader *r, size_t max_line)
 {
 	r->max = max_line;
@@ -317,4 +319,54 @@ void smtp_crlf_check(const unsigned char *p, size_t len, bool *pending_cr,
 		else if (p[i] == '\n')
 			*bare_lf = true;
 	}
+}
+
+int smtp_mail_params_parse(struct str params, struct smtp_mail_params *r,
+			   const char **reply_r)
+{
+	struct str key, value;
+	int n;
+	memset(r, 0, sizeof(*r));
+	while ((n = smtp_param_next(&params, &key, &value)) > 0) {
+		if (str_eq_ci(key, "SIZE")) {
+			if (strnum_u64(value.p, value.len, &r->size) < 0) {
+				*reply_r = "501 5.5.4 Bad SIZE";
+				return -1;
+			}
+		} else if (str_eq_ci(key, "BODY")) {
+			if (str_eq_ci(value, "8BITMIME")) {
+				r->body_8bit = true;
+			} else if (!str_eq_ci(value, "7BIT")) {
+				*reply_r = "501 5.5.4 Unknown BODY type";
+				return -1;
+			}
+		} else if (str_eq_ci(key, "SMTPUTF8") && value.len == 0) {
+			r->smtputf8 = true;
+		} else if (!str_eq_ci(key, "AUTH")) {
+			*reply_r = "555 5.5.4 Unsupported MAIL parameter";
+			return -1;
+		}
+	}
+	if (n < 0) {
+		*reply_r = "501 5.5.4 Bad MAIL parameters";
+		return -1;
+	}
+	return 0;
+}
+
+int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r)
+{
+	struct str num = args, last = {NULL, 0};
+	if (args.len == 0)
+		return -1;
+	const char *sp = memchr(args.p, ' ', args.len);
+	if (sp != NULL) {
+		num.len = (size_t)(sp - args.p);
+		last = (struct str){sp + 1, args.len - num.len - 1};
+	}
+	if (strnum_u64(num.p, num.len, size_r) < 0 ||
+	    (sp != NULL && !str_eq_ci(last, "LAST")))
+		return -1;
+	*last_r = sp != NULL;
+	return 0;
 }

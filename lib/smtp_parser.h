@@ -72,6 +72,22 @@ int smtp_parse_path(struct str args, const char *prefix, struct str *addr_r,
  * syntax. */
 int smtp_param_next(struct str *params, struct str *key_r, struct str *value_r);
 
+/* The MAIL FROM parameters a server here understands: SIZE= (RFC 1870),
+ * BODY=7BIT|8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and AUTH= (RFC 4954
+ * 5, accepted and ignored: the submitter is known anyway, LMTP does not
+ * relay). 0, or -1 with *reply_r the whole reply line to send (static,
+ * no CRLF). */
+struct smtp_mail_params {
+	uint64_t size; /* 0 = not announced */
+	bool body_8bit, smtputf8;
+};
+int smtp_mail_params_parse(struct str params, struct smtp_mail_params *r,
+			   const char **reply_r);
+
+/* "BDAT size [LAST]" (RFC 3030). 0, or -1 for bad syntax (the chunk
+ * cannot be skipped without its size: the connection must close). */
+int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r);
+
 /* DATA (RFC 5321 4.1.1.4, 4.5.2): the message ends with CRLF "." CRLF,
  * and only so -- a LF or CR not part of a CRLF never ends it (the SMTP
  * smuggling class) but is remembered, so the message can be refused. */

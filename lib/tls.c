@@ -65,6 +65,44 @@ int tls_server_new(const char *cert_path, const char *key_path,
 	return 0;
 }
 
+int tls_server_add_sni_certs(struct tls_server *srv, const char *list,
+			     const char **error_r)
+{
+	static char err[2 * 8192 + 256];
+	for (const char *p = list; *p != '\0';) {
+		size_t n = strcspn(p, " ,");
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		char pair[2 * 4096 + 2];
+		if (n >= sizeof(pair)) {
+			*error_r = "tls_sni_certs: entry too long";
+			return -1;
+		}
+		memcpy(pair, p, n);
+		pair[n] = '\0';
+		p += n;
+		char *colon = strchr(pair, ':');
+		if (colon == NULL) {
+			snprintf(err, sizeof(err),
+				 "tls_sni_certs: %s: expected CERT:KEY", pair);
+			*error_r = err;
+			return -1;
+		}
+		*colon = '\0';
+		int ret = gnutls_certificate_set_x509_key_file(
+			srv->cred, pair, colon + 1, GNUTLS_X509_FMT_PEM);
+		if (ret < 0) {
+			snprintf(err, sizeof(err), "tls_sni_certs: %s / %s: %s",
+				 pair, colon + 1, gnutls_strerror(ret));
+			*error_r = err;
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void tls_server_free(struct tls_server **srvp)
 {
 	struct tls_server *srv = *srvp;

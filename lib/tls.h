@@ -28,6 +28,12 @@ struct tls_conn;
 int tls_server_new(const char *cert_path, const char *key_path,
 		   const char *priority, struct tls_server **srv_r,
 		   const char **error_r);
+/* More certificates, chosen by the client's SNI name (GnuTLS matches it
+ * against each certificate's names; no match or no SNI: the first one).
+ * list is tls_sni_certs: "CERT:KEY" pairs separated by commas or spaces.
+ * 0, or -1 with a message naming the failing pair in *error_r (static). */
+int tls_server_add_sni_certs(struct tls_server *srv, const char *list,
+			     const char **error_r);
 /* Accepts NULL; NULLs *srv. Every tls_conn made from it must be freed first. */
 void tls_server_free(struct tls_server **srv);
 

@@ -13,6 +13,7 @@
 #include "ipc_proto.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "str.h"
 #include "strnum.h"
 
@@ -77,11 +78,16 @@ static const char *child_name(enum child_kind kind,
 		return services[service].worker_bin;
 	case CHILD_PROXY:
 		return "tls-proxy";
+	case CHILD_LMTP:
+		return "lmtp";
+	case CHILD_METRICS:
+		return "postern-metrics";
 	}
 	return "?";
 }
 
 static void login_pool_fill(void);
+static unsigned backoff_delay(struct restart_slot *slot, bool failed);
 static void auth_spawn(void);
 
 struct child *child_find_pid(pid_t pid)
@@ -136,6 +142,10 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 		log_debug("%s pid=%ld ready", child_name(c->kind, c->service),
 			  (long)c->pid);
 		if (c->kind == CHILD_AUTH) {
+			static bool notified;
+			if (!notified)
+				notify_state("READY=1");
+			notified = true;
 			master.auth_ready = true;
 			auth_slot.failures = 0;
 			routing_auth_up();
@@ -181,9 +191,13 @@ static struct child *child_start(enum child_kind kind,
 	const char *name = child_name(kind, service);
 	const char *bin = spawn_binary_path(name);
 	int chan_fd;
-	pid_t pid = spawn_child(bin, argv, fds, nfds, &chan_fd);
-	if (pid < 0)
+	int slot = metrics_slot_claim(1);
+	pid_t pid = spawn_child(bin, argv, fds, nfds, slot,
+				kind == CHILD_WORKER, &chan_fd);
+	if (pid < 0) {
+		metrics_slot_release(slot);
 		return NULL;
+	}
 	struct child *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		log_fatal("out of memory");
@@ -191,6 +205,13 @@ static struct child *child_start(enum child_kind kind,
 	c->kind = kind;
 	c->service = service;
 	c->started_ms = ioloop_now_ms();
+	c->metrics_slot = slot;
+	if (kind == CHILD_WORKER) {
+		metrics_gauge_add(METRICS_G_WORKERS, 1);
+		metrics_count(METRICS_WORKERS_STARTED, 1);
+	} else if (kind == CHILD_LOGIN) {
+		metrics_gauge_add(METRICS_G_LOGIN_PROCESSES, 1);
+	}
 	static const struct {
 		const struct ipc_rule *rules;
 		size_t n;
@@ -199,6 +220,8 @@ static struct child *child_start(enum child_kind kind,
 		{login_child_rules, N_ELEMENTS(login_child_rules)},
 		{worker_child_rules, N_ELEMENTS(worker_child_rules)},
 		{proxy_child_rules, N_ELEMENTS(proxy_child_rules)},
+		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* lmtp */
+		{auth_child_rules, N_ELEMENTS(auth_child_rules)}, /* metrics */
 	};
 	c->chan = ipc_chan_new(chan_fd, name, rules[kind].rules, rules[kind].n,
 			       child_handle, child_chan_closed, c);
@@ -214,6 +237,82 @@ static void auth_spawn(void)
 			NULL};
 	if (child_start(CHILD_AUTH, SERVICE_IMAP, argv, NULL, 0) == NULL)
 		log_fatal("cannot start postern-auth");
+}
+
+/* Services of one process each, given their listeners by the master and
+ * restarted with the auth daemon's back-off: lmtp (lmtp_socket,
+ * lmtp_listen) and postern-metrics (metrics_listen). Each runs while it
+ * has a listener. */
+struct standalone {
+	enum child_kind kind;
+	const char *bin;
+	struct listener **listeners;
+	size_t *nlisteners;
+	struct restart_slot slot;
+};
+static struct standalone standalones[] = {
+	{CHILD_LMTP, "lmtp", &master.lmtp_listeners, &master.nlmtp_listeners,
+	 {0, NULL}},
+	{CHILD_METRICS, "postern-metrics", &master.metrics_listeners,
+	 &master.nmetrics_listeners, {0, NULL}},
+};
+
+static struct standalone *standalone_of(enum child_kind kind)
+{
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++) {
+		if (standalones[i].kind == kind)
+			return &standalones[i];
+	}
+	return NULL;
+}
+
+static void standalone_spawn(struct standalone *sa)
+{
+	char *argv[4 + 2 * 16 + 1];
+	char specs[16][48];
+	int fds[16];
+	size_t argc = 0, n = 0;
+	if (*sa->nlisteners == 0 || master.shutting_down)
+		return;
+	argv[argc++] = (char *)sa->bin;
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = master.cfg.path;
+	for (size_t i = 0; i < *sa->nlisteners && n < 16; i++) {
+		fds[n] = (*sa->listeners)[i].fd;
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s",
+			 IPC_FD_FIRST_LISTENER + (int)n,
+			 (*sa->listeners)[i].name);
+		argv[argc++] = (char *)"--listen";
+		argv[argc++] = specs[n];
+		n++;
+	}
+	argv[argc] = NULL;
+	if (child_start(sa->kind, SERVICE_COUNT, argv, fds, n) == NULL)
+		log_error("cannot start %s", sa->bin);
+}
+
+static void standalone_restart_timeout(void *ctx)
+{
+	struct standalone *sa = ctx;
+	sa->slot.timer = NULL;
+	standalone_spawn(sa);
+}
+
+/* Its sessions go on; the sockets stay bound here, so connections wait in
+ * the backlog until the next process runs. */
+static void standalone_exited(struct child *c, bool failed)
+{
+	struct standalone *sa = standalone_of(c->kind);
+	if (sa == NULL || master.shutting_down || c->retiring)
+		return;
+	unsigned d = backoff_delay(&sa->slot, failed);
+	if (d == 0) {
+		standalone_spawn(sa);
+	} else if (sa->slot.timer == NULL) {
+		log_info("restarting %s in %u ms", sa->bin, d);
+		sa->slot.timer =
+			timer_add(d, standalone_restart_timeout, sa);
+	}
 }
 
 /* Whether any listener belongs to the service (else it has no pool). */
@@ -411,6 +510,12 @@ static void child_exited(struct child *c, int status)
 		}
 	}
 	ipc_chan_free(&c->chan);
+	metrics_slot_release(c->metrics_slot);
+	metrics_sessions_release_pid((long)c->pid);
+	if (c->kind == CHILD_WORKER)
+		metrics_gauge_add(METRICS_G_WORKERS, -1);
+	else if (c->kind == CHILD_LOGIN)
+		metrics_gauge_add(METRICS_G_LOGIN_PROCESSES, -1);
 	switch (c->kind) {
 	case CHILD_AUTH:
 		master.auth_ready = false;
@@ -453,6 +558,10 @@ static void child_exited(struct child *c, int status)
 			}
 		}
 		break;
+	case CHILD_LMTP:
+	case CHILD_METRICS:
+		standalone_exited(c, failed);
+		break;
 	}
 	free(c);
 }
@@ -483,6 +592,8 @@ void children_start(void)
 {
 	signal_add(SIGCHLD, children_reap, NULL);
 	auth_spawn();
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++)
+		standalone_spawn(&standalones[i]);
 }
 
 void children_reload(void)
@@ -491,6 +602,20 @@ void children_reload(void)
 	for (struct child *c = master.children; c != NULL; c = c->next) {
 		if (c->kind == CHILD_AUTH)
 			kill(c->pid, SIGHUP);
+	}
+	/* lmtp and postern-metrics: a new process with the new settings takes
+	 * over the sockets; the old one exits, its sessions finish on their
+	 * own */
+	for (struct child *c = master.children; c != NULL; c = c->next) {
+		if (standalone_of(c->kind) != NULL && !c->retiring) {
+			c->retiring = true;
+			kill(c->pid, SIGTERM);
+		}
+	}
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++) {
+		timer_remove(&standalones[i].slot.timer);
+		standalones[i].slot.failures = 0;
+		standalone_spawn(&standalones[i]);
 	}
 	/* New login processes load the new certificate and settings; old ones
 	 * finish their pre-auth connections. Established sessions live in proxy
@@ -566,11 +691,14 @@ void children_shutdown(void)
 	if (master.shutting_down)
 		return;
 	master.shutting_down = true;
+	notify_state("STOPPING=1");
 	log_info("shutting down");
 	for (int s = 0; s < SERVICE_COUNT; s++)
 		timer_remove(&login_slot[s].timer);
 	timer_remove(&proxy_slot.timer);
 	timer_remove(&auth_slot.timer);
+	for (size_t i = 0; i < N_ELEMENTS(standalones); i++)
+		timer_remove(&standalones[i].slot.timer);
 	for (struct child *c = master.children; c != NULL; c = c->next)
 		kill(c->pid, SIGTERM);
 	/* every descendant watches the lifeline; this reaches forked proxies

@@ -197,6 +197,7 @@ int init_dev(const char *dir_arg, unsigned port_base)
 		   "submissions_listen = 127.0.0.1:%u\n"
 		   "tls_request_client_cert = imap imaps submission "
 		   "submissions\n"
+		   "lmtp_socket = %s/run/lmtp\n"
 		   "tls_cert = %s\n"
 		   "tls_key = %s\n"
 		   "tls_priority = %s\n"
@@ -213,7 +214,7 @@ int init_dev(const char *dir_arg, unsigned port_base)
 		   "worker_idle_timeout = %u\n"
 		   "log_level = info\n",
 		   dir, dir, dir, dir, dir, port_base + 143, port_base + 993,
-		   port_base + 587, port_base + 465, cert, key, def.tls_priority, def.login_user, def.auth_user,
+		   port_base + 587, port_base + 465, dir, cert, key, def.tls_priority, def.login_user, def.auth_user,
 		   def.mail_user, def.admin_group, def.login_processes,
 		   def.worker_idle_timeout);
 	int ret = b.overflow ? -1 : write_file(path, b.data, b.len, 0644);
@@ -233,13 +234,13 @@ int init_dev(const char *dir_arg, unsigned port_base)
 	ret = dirs_prepare(&cfg, root, &why);
 	if (ret < 0)
 		fprintf(stderr, "postern: %s\n", why);
-	config_free(&cfg);
 	if (ret == 0)
 		printf("wrote %s (IMAP STARTTLS on 127.0.0.1:%u, IMAPS on "
 		       "127.0.0.1:%u, submission STARTTLS on 127.0.0.1:%u, "
-		       "submission TLS on 127.0.0.1:%u)\n",
+		       "submission TLS on 127.0.0.1:%u, LMTP on %s)\n",
 		       path, port_base + 143, port_base + 993, port_base + 587,
-		       port_base + 465);
+		       port_base + 465, cfg.lmtp_socket);
+	config_free(&cfg);
 	return ret;
 }
 

@@ -18,12 +18,18 @@
 #include "ioloop.h"
 #include "log.h"
 #include "master.h"
+#include "metrics.h"
 #include "postern_build.h"
 #include "privdrop.h"
 #include "strnum.h"
 #include "tls.h"
 
-struct master master = {.lifeline_w = -1, .lifeline_r = -1};
+struct master master = {
+	.lifeline_w = -1,
+	.lifeline_r = -1,
+	.metrics_fd = -1,
+	.sessions_fd = -1,
+};
 
 static void usage(FILE *out)
 {
@@ -41,6 +47,11 @@ static void usage(FILE *out)
 		"                                   create a demo account, "
 		"print its password\n"
 		"                                   and run in the foreground\n"
+		"       postern -c FILE --check-config\n"
+		"                                   check FILE (syntax, values, "
+		"users, TLS files)\n"
+		"                                   and exit: 0 if usable, 1 "
+		"naming FILE:LINE\n"
 		"       postern --config-keys       list every config key with "
 		"its default\n"
 		"       postern --version | --help\n"
@@ -74,16 +85,21 @@ static void on_reload(void *ctx, unsigned events)
 		return;
 	struct config cfg;
 	char *err;
+	notify_reloading();
 	if (config_load(master.cfg.path, &cfg, &err) < 0) {
 		log_error("reload failed, keeping the running config: %s", err);
 		free(err);
+		notify_state("READY=1");
 		return;
 	}
 	if (strcmp(cfg.imap_listen, master.cfg.imap_listen) != 0 ||
 	    strcmp(cfg.imaps_listen, master.cfg.imaps_listen) != 0 ||
 	    strcmp(cfg.submission_listen, master.cfg.submission_listen) != 0 ||
 	    strcmp(cfg.submissions_listen, master.cfg.submissions_listen) !=
-		    0)
+		    0 ||
+	    strcmp(cfg.lmtp_socket, master.cfg.lmtp_socket) != 0 ||
+	    strcmp(cfg.lmtp_listen, master.cfg.lmtp_listen) != 0 ||
+	    strcmp(cfg.metrics_listen, master.cfg.metrics_listen) != 0)
 		log_warn("listener changes take effect only after a restart");
 	enum log_level lvl;
 	if (log_level_parse(cfg.log_level, &lvl) == 0)
@@ -92,6 +108,7 @@ static void on_reload(void *ctx, unsigned events)
 	master.cfg = cfg;
 	log_info("configuration reloaded from %s", master.cfg.path);
 	children_reload();
+	notify_state("READY=1");
 }
 
 static void check_users(void)
@@ -107,6 +124,94 @@ static void check_users(void)
 				  names[i], err);
 		if (u.uid == 0)
 			log_fatal("user %s must not be root", names[i]);
+	}
+}
+
+/* --check-config: what the start would refuse, without starting. The
+ * config parser names FILE:LINE: key; the checks after it name the key. */
+static int check_config(const char *conf_path)
+{
+	struct config cfg;
+	char *err;
+	int rc = 0;
+	if (config_load(conf_path, &cfg, &err) < 0) {
+		fprintf(stderr, "postern: %s\n", err);
+		free(err);
+		return 1;
+	}
+	if (privdrop_is_root()) {
+		const char *keys[] = {"login_user", "auth_user", "mail_user"};
+		const char *names[] = {cfg.login_user, cfg.auth_user,
+				       cfg.mail_user};
+		for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+			struct privdrop_user u;
+			const char *why;
+			if (privdrop_lookup(names[i], &u, &why) < 0) {
+				fprintf(stderr, "postern: %s: %s: %s: %s\n",
+					cfg.path, keys[i], names[i], why);
+				rc = 1;
+			} else if (u.uid == 0) {
+				fprintf(stderr,
+					"postern: %s: %s: %s must not be "
+					"root\n",
+					cfg.path, keys[i], names[i]);
+				rc = 1;
+			}
+		}
+	}
+	struct tls_server *srv = NULL;
+	const char *why;
+	if (tls_server_new(cfg.tls_cert, cfg.tls_key, cfg.tls_priority, &srv,
+			   &why) < 0) {
+		fprintf(stderr, "postern: %s: tls_cert/tls_key/tls_priority: "
+				"%s (%s, %s)\n",
+			cfg.path, why, cfg.tls_cert, cfg.tls_key);
+		rc = 1;
+	} else if (tls_server_add_sni_certs(srv, cfg.tls_sni_certs, &why) <
+		   0) {
+		fprintf(stderr, "postern: %s: %s\n", cfg.path, why);
+		rc = 1;
+	}
+	tls_server_free(&srv);
+	if (rc == 0)
+		printf("%s: configuration OK\n", cfg.path);
+	config_free(&cfg);
+	return rc;
+}
+
+/* run_dir/metrics: readable by the admin group (mailadm stats), written by
+ * the processes of the tree through the descriptor they inherit. */
+static void metrics_setup(void)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/%s", master.cfg.run_dir,
+		 METRICS_FILE);
+	if (metrics_create(path, &master.metrics_fd) < 0) {
+		log_error("cannot create %s: %m; no metrics", path);
+		master.metrics_fd = -1;
+		return;
+	}
+	char spath[PATH_MAX];
+	snprintf(spath, sizeof(spath), "%s/%s", master.cfg.run_dir,
+		 METRICS_SESSIONS_FILE);
+	if (metrics_sessions_create(spath, &master.sessions_fd) < 0) {
+		log_error("cannot create %s: %m; mailadm who will show nothing",
+			  spath);
+		master.sessions_fd = -1;
+	}
+	if (master.root) {
+		gid_t gid;
+		const char *why;
+		if (privdrop_lookup_group(master.cfg.admin_group, &gid, &why) <
+		    0)
+			log_warn("metrics files in %s: group %s: %s",
+				 master.cfg.run_dir, master.cfg.admin_group,
+				 why);
+		else if (fchown(master.metrics_fd, 0, gid) < 0 ||
+			 (master.sessions_fd >= 0 &&
+			  fchown(master.sessions_fd, 0, gid) < 0))
+			log_warn("metrics files in %s: chown: %m",
+				 master.cfg.run_dir);
 	}
 }
 
@@ -168,8 +273,14 @@ static int run(const char *conf_path, bool foreground)
 		 TLS_TICKET_KEY_FILE);
 	if (unlink(ticket_key) < 0 && errno != ENOENT)
 		log_warn("cannot remove the old %s: %m", ticket_key);
+	metrics_setup();
 	if (listeners_open(&master.cfg, &master.listeners, &master.nlisteners,
-			   &why) < 0)
+			   &why) < 0 ||
+	    lmtp_listeners_open(&master.cfg, &master.lmtp_listeners,
+				&master.nlmtp_listeners, &why) < 0 ||
+	    metrics_listeners_open(&master.cfg, master.root,
+				   &master.metrics_listeners,
+				   &master.nmetrics_listeners, &why) < 0)
 		log_fatal("%s", why);
 	if (!foreground)
 		daemonize();
@@ -204,6 +315,7 @@ int main(int argc, char **argv)
 		OPT_PORT_BASE,
 		OPT_DEMO,
 		OPT_KEYS,
+		OPT_CHECK,
 		OPT_VERSION
 	};
 	static const struct option opts[] = {
@@ -214,11 +326,12 @@ int main(int argc, char **argv)
 		{"port-base", required_argument, NULL, OPT_PORT_BASE},
 		{"demo", no_argument, NULL, OPT_DEMO},
 		{"config-keys", no_argument, NULL, OPT_KEYS},
+		{"check-config", no_argument, NULL, OPT_CHECK},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL, *init_dir = NULL;
-	bool foreground = false, demo = false;
+	bool foreground = false, demo = false, check = false;
 	uint32_t port_base = 1000;
 	int c;
 	log_init("postern");
@@ -250,6 +363,9 @@ int main(int argc, char **argv)
 		case OPT_KEYS:
 			print_config_keys();
 			return 0;
+		case OPT_CHECK:
+			check = true;
+			break;
 		case OPT_VERSION:
 			printf("postern %s\n", POSTERN_VERSION);
 			return 0;
@@ -283,5 +399,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check)
+		return check_config(conf);
 	return run(conf, foreground);
 }

@@ -15,6 +15,8 @@ enum child_kind {
 	CHILD_LOGIN,
 	CHILD_WORKER,
 	CHILD_PROXY, /* tls-proxy: implicit-TLS connections of every service */
+	CHILD_LMTP,    /* the LMTP delivery service (one process) */
+	CHILD_METRICS, /* the OpenMetrics endpoint (one process) */
 };
 
 /* A protocol served by a login pool and per-user workers. The login process
@@ -42,6 +44,7 @@ struct child {
 	bool ready;	       /* sent IPC_T_CHILD_READY */
 	bool retiring;	       /* told to stop (login) or quit (worker) */
 	unsigned long long started_ms;
+	int metrics_slot; /* lib/metrics.h gauge slot, -1 for none */
 	char user[256];	      /* worker: the user it serves */
 	struct child *next;
 };
@@ -64,6 +67,14 @@ struct master {
 	size_t nlisteners;
 	struct child *children;
 	bool auth_ready;
+	/* lmtp_socket and lmtp_listen, served by the lmtp process */
+	struct listener *lmtp_listeners;
+	size_t nlmtp_listeners;
+	/* metrics_listen, served by postern-metrics */
+	struct listener *metrics_listeners;
+	size_t nmetrics_listeners;
+	int metrics_fd;	 /* run_dir/metrics, handed to every child; -1 none */
+	int sessions_fd; /* run_dir/sessions, handed to workers; -1 none */
 };
 
 extern struct master master;
@@ -72,6 +83,16 @@ extern struct master master;
  * submission_listen and submissions_listen. */
 int listeners_open(const struct config *cfg, struct listener **list_r,
 		   size_t *count_r, const char **error_r);
+
+/* master/listeners.c: binds lmtp_socket (a stream socket, mode 0666) and
+ * every address of lmtp_listen; none configured is fine. */
+int lmtp_listeners_open(const struct config *cfg, struct listener **list_r,
+			size_t *count_r, const char **error_r);
+/* metrics_listen: a host:port, or a Unix socket path (mode 0660, group
+ * admin_group); empty is fine. */
+int metrics_listeners_open(const struct config *cfg, bool root,
+			   struct listener **list_r, size_t *count_r,
+			   const char **error_r);
 
 /* master/dirs.c: creates the instance directories with the owners and modes
  * the privilege model needs (idempotent). */
@@ -102,6 +123,12 @@ void routing_proxy_client(struct child *proxy, struct ipc_msg *msg);
 void routing_login_starttls(struct child *login, struct ipc_msg *msg);
 void routing_proxy_tls(struct child *proxy, struct ipc_msg *msg);
 
+/* master/notify.c: systemd's readiness protocol (Type=notify): "READY=1"
+ * once the auth daemon is up, "RELOADING=1" then "READY=1" around a
+ * SIGHUP reload, "STOPPING=1" at shutdown. No-op without NOTIFY_SOCKET. */
+void notify_state(const char *state);
+void notify_reloading(void);
+
 /* master/init_dev.c */
 int init_dev(const char *dir, unsigned port_base);
 int demo_prepare(const char *dir, char **conf_path_r);
@@ -109,8 +136,10 @@ int demo_prepare(const char *dir, char **conf_path_r);
 /* master/spawn.c: fork + exec of a role binary with the fixed fd layout. */
 /* extra_fds go to IPC_FD_FIRST_LISTENER.. in order. Returns the pid, fills
  * *chan_fd_r with the master's end of the channel. */
+/* slot: the child's gauge slot in the metrics file (lib/metrics.h), -1
+ * for none; sessions: it also gets the live-session table (workers). */
 pid_t spawn_child(const char *binary, char *const argv[], const int *extra_fds,
-		  size_t nextra, int *chan_fd_r);
+		  size_t nextra, int slot, bool sessions, int *chan_fd_r);
 /* Full path of a role binary ("imap-login", "imap", "submission-login",
  * "submission", "postern-auth"). */
 const char *spawn_binary_path(const char *name);

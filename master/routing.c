@@ -45,6 +45,7 @@ static const struct ipc_rule auth_master_rules[] = {
 	{IPC_T_TICKET_USER, 4096, false, false},
 	{IPC_T_TICKET_INVALID, 1024, false, false},
 	{IPC_T_USER_SETTINGS, 1024, false, false},
+	{IPC_T_USER_KICK, 1024, false, false},
 };
 
 static void handoff_free(struct handoff *h)
@@ -138,19 +139,23 @@ static void deliver(struct handoff *h, const char *user, const char *home,
 	handoff_free(h);
 }
 
-/* An admin changed an account's settings: every worker of the account
- * (also one finishing its last connections) gets them, so they apply to
- * live sessions. A user without a worker picks them up at the next login,
- * from the redemption. */
-static void settings_push(struct ipc_msg *msg)
+/* An admin acted on an account (auth's unsolicited IPC_T_USER_SETTINGS or
+ * IPC_T_USER_KICK): the message goes on unchanged, as the same type, to
+ * every worker of the account (also one finishing its last connections).
+ * Settings: they apply to live sessions, and a user without a worker picks
+ * them up at the next login from the redemption. Kick: each worker closes
+ * its sessions. */
+static void user_push(struct ipc_msg *msg)
 {
 	struct user_settings s;
 	const char *user;
 	unsigned n = 0;
+	bool settings = msg->type == IPC_T_USER_SETTINGS;
 
-	if (ipc_get_str(msg, &user) < 0 || user_settings_get(msg, &s) < 0 ||
-	    ipc_end(msg) < 0) {
-		log_error("malformed settings push from auth");
+	if (ipc_get_str(msg, &user) < 0 ||
+	    (settings && user_settings_get(msg, &s) < 0) || ipc_end(msg) < 0) {
+		log_error("malformed %s from auth",
+			  settings ? "settings push" : "kick");
 		return;
 	}
 	for (struct child *c = master.children; c != NULL; c = c->next) {
@@ -158,14 +163,16 @@ static void settings_push(struct ipc_msg *msg)
 		    strcmp(c->user, user) != 0)
 			continue;
 		struct ipc_msg m;
-		ipc_msg_init(&m, IPC_T_USER_SETTINGS, 0);
+		ipc_msg_init(&m, msg->type, 0);
 		ipc_add_str(&m, user);
-		user_settings_add(&m, &s);
+		if (settings)
+			user_settings_add(&m, &s);
 		ipc_chan_send(c->chan, &m);
 		n++;
 	}
-	log_info("user=%s: settings changed, passed to %u worker%s", user, n,
-		 n == 1 ? "" : "s");
+	log_info("user=%s: %s, passed to %u worker%s", user,
+		 settings ? "settings changed" : "kicked by an administrator",
+		 n, n == 1 ? "" : "s");
 }
 
 static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
@@ -173,8 +180,8 @@ static void auth_chan_handle(struct ipc_chan *chan, struct ipc_msg *msg,
 {
 	(void)chan;
 	(void)ctx;
-	if (msg->type == IPC_T_USER_SETTINGS) {
-		settings_push(msg);
+	if (msg->type == IPC_T_USER_SETTINGS || msg->type == IPC_T_USER_KICK) {
+		user_push(msg);
 		return;
 	}
 	struct handoff *h = handoff_find(msg->peer_id);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ioloop.h"
+#include "metrics.h"
 #include "smtp_ehlo.h"
 #include "sub_worker.h"
 #include "worker_proc.h"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
 	char *cerror;
 
 	log_init("submission");
+	/* the descriptor from the master is all it needs */
+	(void)metrics_init();
 	worker_proc_parse_args("submission", argc, argv, &args);
 	sworker.user = args.user;
 	sworker.home = args.home;

@@ -23,72 +23,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage_deliver.h"
 #include "str.h"
-
-/* Stores of local recipients kept open between messages. */
-#define SUB_STORES_MAX 16
-#define SUB_COPY_CHUNK 65536
-
-struct store_slot {
-	char *home;
-	struct storage *st;
-	unsigned long long used; /* LRU stamp */
-};
-
-static struct store_slot stores[SUB_STORES_MAX];
-static unsigned long long store_clock;
-
-static struct storage *store_get(const char *home, const char **error_r)
-{
-	struct store_slot *victim = &stores[0];
-	for (size_t i = 0; i < SUB_STORES_MAX; i++) {
-		struct store_slot *sl = &stores[i];
-		if (sl->home != NULL && strcmp(sl->home, home) == 0) {
-			sl->used = ++store_clock;
-			return sl->st;
-		}
-		if (sl->home == NULL || sl->used < victim->used)
-			victim = sl;
-		if (sl->home == NULL)
-			break;
-	}
-	if (victim->home != NULL) {
-		storage_close(&victim->st);
-		free(victim->home);
-		victim->home = NULL;
-	}
-	struct storage *st;
-	if (storage_open(home, &st, error_r) != STORAGE_OK)
-		return NULL;
-	victim->home = strdup(home);
-	if (victim->home == NULL) {
-		storage_close(&st);
-		*error_r = "out of memory";
-		return NULL;
-	}
-	victim->st = st;
-	victim->used = ++store_clock;
-	return st;
-}
 
 void sub_deliver_deinit(void)
 {
-	for (size_t i = 0; i < SUB_STORES_MAX; i++) {
-		storage_close(&stores[i].st);
-		free(stores[i].home);
-		stores[i].home = NULL;
-	}
+	deliver_stores_close();
 }
 
 int sub_deliver_quota_check(const char *home, const struct user_settings *us,
 			    uint64_t size)
 {
 	const char *error;
-	struct storage *st = store_get(home, &error);
+	struct storage *st = deliver_store(home, us, &error);
 	/* a store we cannot open is reported at delivery, not here */
 	if (st == NULL)
 		return 0;
-	storage_set_quota(st, us->quota_messages, us->quota_storage);
 	return storage_quota_check(st, 1, size, &error) ==
 			       STORAGE_ERR_OVERQUOTA
 		       ? -1
@@ -114,53 +64,17 @@ static void storage_reply(enum storage_result r, const char *addr,
 			 addr);
 }
 
-/* Copies the spool into a new save of st. */
-static enum storage_result save_copy(const struct sub_message *m,
-				     struct storage *st,
-				     struct storage_save **save_r,
-				     const char **error_r)
-{
-	unsigned char buf[SUB_COPY_CHUNK];
-	enum storage_result r = storage_save_begin(st, save_r, error_r);
-	if (r != STORAGE_OK)
-		return r;
-	for (uint64_t off = 0; off < m->size;) {
-		size_t want = m->size - off < sizeof(buf) ? m->size - off
-							  : sizeof(buf);
-		ssize_t n = pread(m->fd, buf, want, (off_t)off);
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			*error_r = "reading the spool file failed";
-			storage_save_abort(save_r);
-			return STORAGE_ERR_SERVERBUG;
-		}
-		r = storage_save_write(*save_r, buf, (size_t)n, error_r);
-		if (r != STORAGE_OK) {
-			storage_save_abort(save_r);
-			return r;
-		}
-		off += (uint64_t)n;
-	}
-	r = storage_save_finish(*save_r, error_r);
-	if (r != STORAGE_OK)
-		storage_save_abort(save_r);
-	return r;
-}
-
 static enum storage_result local_prepare(const struct sub_message *m,
 					 struct local_save *ls,
 					 const char **error_r)
 {
 	struct storage_mailbox mb;
 	enum storage_result r;
-	ls->st = store_get(ls->rcpt->home, error_r);
+	/* with the limits the auth daemon gave with the lookup; the commit
+	 * checks them again inside its transaction */
+	ls->st = deliver_store(ls->rcpt->home, &ls->rcpt->settings, error_r);
 	if (ls->st == NULL)
 		return STORAGE_ERR_TEMP;
-	/* the limits the auth daemon gave with the lookup; the commit checks
-	 * them again inside its transaction */
-	storage_set_quota(ls->st, ls->rcpt->settings.quota_messages,
-			  ls->rcpt->settings.quota_storage);
 	r = storage_mailbox_get(ls->st, "INBOX", &mb, error_r);
 	if (r != STORAGE_OK)
 		return r;
@@ -168,7 +82,8 @@ static enum storage_result local_prepare(const struct sub_message *m,
 	r = storage_quota_check(ls->st, 1, m->size, error_r);
 	if (r != STORAGE_OK)
 		return r;
-	return save_copy(m, ls->st, &ls->save, error_r);
+	return deliver_save_spool(ls->st, NULL, 0, m->fd, m->size, &ls->save,
+				  error_r);
 }
 
 /* Printable ASCII only: the smarthost's text goes back to our client. */
@@ -279,11 +194,10 @@ static void save_sent(const struct sub_message *m)
 	const char *error = "no mailbox with \\Sent";
 	uint32_t sent = 0, uid;
 	struct storage_save *save = NULL;
-	struct storage *st = store_get(sworker.home, &error);
+	struct storage *st = deliver_store(sworker.home, &sworker.settings,
+					   &error);
 	enum storage_result r = STORAGE_ERR_TEMP;
 	if (st != NULL) {
-		storage_set_quota(st, sworker.settings.quota_messages,
-				  sworker.settings.quota_storage);
 		r = storage_mailbox_iter(st, find_sent, &sent, &error);
 		if (r == STORAGE_OK && sent == 0) {
 			error = "no mailbox with \\Sent";
@@ -291,7 +205,8 @@ static void save_sent(const struct sub_message *m)
 		}
 	}
 	if (r == STORAGE_OK)
-		r = save_copy(m, st, &save, &error);
+		r = deliver_save_spool(st, NULL, 0, m->fd, m->size, &save,
+				       &error);
 	if (r == STORAGE_OK) {
 		struct storage_append app = {.save = save,
 					     .flags = STORAGE_FLAG_SEEN};
@@ -314,6 +229,8 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 			nremote++;
 	}
 	struct local_save *ls = calloc(nlocal + 1, sizeof(*ls));
+	/* every local save stays open until the commits below */
+	deliver_stores_hold(true);
 	if (ls == NULL)
 		log_fatal("out of memory");
 	const char *error = "";
@@ -360,6 +277,7 @@ void sub_deliver(const struct sub_message *m, char *reply, size_t replysz)
 			  ls[i].rcpt->user, uid, (unsigned long long)m->size);
 	}
 	free(ls);
+	deliver_stores_hold(false);
 	if (!failed && (sworker.settings.flags & USER_F_SAVE_SENT) != 0)
 		save_sent(m);
 	if (!failed)

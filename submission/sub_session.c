@@ -22,6 +22,7 @@
 
 #include "fdio.h"
 #include "ioloop.h"
+#include "metrics.h"
 #include "ipc_proto.h"
 #include "rand.h"
 #include "smtp_ehlo.h"
@@ -57,6 +58,7 @@ struct sub_session {
 	struct io *io;
 	struct log_ctx log;
 	char remote_ip[64];
+	int metrics_idx; /* entry in the live-session table (mailadm who) */
 	char tls_info[128];
 	char helo[256];
 	bool ehlo;
@@ -398,7 +400,7 @@ static void mail_lookup_done(void *ctx, enum sub_lookup_result r,
 
 static void cmd_mail(struct sub_session *s, struct str args)
 {
-	struct str addr, params, key, value;
+	struct str addr, params;
 	const char *error;
 	if (s->has_mail) {
 		reply_error(s, "503 5.5.1 Sender already given");
@@ -410,35 +412,13 @@ static void cmd_mail(struct sub_session *s, struct str args)
 		reply_error(s, t);
 		return;
 	}
-	uint64_t size = 0;
-	bool b8 = false, utf8 = false;
-	int r;
-	while ((r = smtp_param_next(&params, &key, &value)) > 0) {
-		if (str_eq_ci(key, "SIZE")) {
-			if (strnum_u64(value.p, value.len, &size) < 0) {
-				reply_error(s, "501 5.5.4 Bad SIZE");
-				return;
-			}
-		} else if (str_eq_ci(key, "BODY")) {
-			if (str_eq_ci(value, "8BITMIME"))
-				b8 = true;
-			else if (!str_eq_ci(value, "7BIT")) {
-				reply_error(s, "501 5.5.4 Unknown BODY type");
-				return;
-			}
-		} else if (str_eq_ci(key, "SMTPUTF8") && value.len == 0) {
-			utf8 = true;
-		} else if (str_eq_ci(key, "AUTH")) {
-			/* RFC 4954 5: the submitter is the account anyway */
-		} else {
-			reply_error(s, "555 5.5.4 Unsupported MAIL parameter");
-			return;
-		}
-	}
-	if (r < 0) {
-		reply_error(s, "501 5.5.4 Bad MAIL parameters");
+	struct smtp_mail_params mp;
+	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
+		reply_error(s, error);
 		return;
 	}
+	uint64_t size = mp.size;
+	bool b8 = mp.body_8bit, utf8 = mp.smtputf8;
 	if (size > sworker.cfg.submission_max_message_size) {
 		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
 		      sworker.cfg.submission_max_message_size);
@@ -605,22 +585,16 @@ static void cmd_data(struct sub_session *s, struct str args)
 
 static void cmd_bdat(struct sub_session *s, struct str args)
 {
-	struct str num = args, last = {NULL, 0};
-	const char *sp = memchr(args.p, ' ', args.len);
-	if (sp != NULL) {
-		num.len = (size_t)(sp - args.p);
-		last = (struct str){sp + 1, args.len - num.len - 1};
-	}
 	uint64_t size;
-	if (strnum_u64(num.p, num.len, &size) < 0 ||
-	    (sp != NULL && !str_eq_ci(last, "LAST"))) {
+	bool last;
+	if (smtp_bdat_parse(args, &size, &last) < 0) {
 		/* no size we can trust: the connection cannot go on */
 		reply(s, "501 5.5.4 Syntax: BDAT size [LAST]; closing");
 		s->closing = true;
 		return;
 	}
 	s->bdat_left = size;
-	s->bdat_last = sp != NULL;
+	s->bdat_last = last;
 	s->state = SUB_BDAT;
 	/* RFC 3030: the chunk is read even when it is refused */
 	s->bdat_discard = false;
@@ -806,6 +780,7 @@ static void session_free(struct sub_session *s)
 		sworker.sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
+	metrics_session_del(s->metrics_idx);
 	sub_worker_session_removed(s);
 	free(s);
 }
@@ -929,6 +904,8 @@ struct sub_session *sub_session_create(int fd, const struct worker_client *p)
 		s->next->prev = s;
 	sworker.sessions = s;
 	sub_worker_session_added(s);
+	s->metrics_idx = metrics_session_add("submission", sworker.user,
+					     s->remote_ip, s->log.session);
 	s->io = io_add(fd, IO_READ, session_io, s);
 	s->idle_timer = timer_add(SUB_IDLE_TIMEOUT_MS, idle_fire, s);
 	clog_info(&s->log, "session start tls=\"%s\" helo=%s%s", s->tls_info,
@@ -944,4 +921,15 @@ struct sub_session *sub_session_create(int fd, const struct worker_client *p)
 	session_input(s);
 	session_update_io(s);
 	return s;
+}
+
+unsigned sub_session_count_from(const char *remote_ip)
+{
+	unsigned n = 0;
+	for (const struct sub_session *s = sworker.sessions; s != NULL;
+	     s = s->next) {
+		if (strcmp(s->remote_ip, remote_ip) == 0)
+			n++;
+	}
+	return n;
 }

@@ -10,6 +10,7 @@
 
 #include "ioloop.h"
 #include "ipc_proto.h"
+#include "metrics.h"
 #include "worker_proc.h"
 
 struct sub_worker sworker;
@@ -18,6 +19,7 @@ static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
 	{IPC_T_WORKER_QUIT, 0, false, false},
 	{IPC_T_USER_SETTINGS, 1024, false, false},
+	{IPC_T_USER_KICK, 1024, false, false},
 };
 
 static void idle_start(void)
@@ -30,6 +32,7 @@ void sub_worker_session_added(struct sub_session *s)
 {
 	(void)s;
 	sworker.nsessions++;
+	metrics_gauge_add(METRICS_G_SUBMISSION_SESSIONS, 1);
 	worker_proc_idle_stop();
 }
 
@@ -37,6 +40,7 @@ void sub_worker_session_removed(struct sub_session *s)
 {
 	(void)s;
 	sworker.nsessions--;
+	metrics_gauge_add(METRICS_G_SUBMISSION_SESSIONS, -1);
 	if (sworker.nsessions > 0)
 		return;
 	if (sworker.quit_requested || sworker.stopping) {
@@ -71,10 +75,23 @@ static void master_client(struct ipc_msg *m)
 	}
 	sworker.settings = wc.settings;
 	if (sworker.nsessions >= sworker.cfg.worker_max_clients) {
-		log_warn("worker_max_clients=%u reached: session refused",
-			 sworker.cfg.worker_max_clients);
+		log_warn("limit worker_max_clients=%u hit: session refused "
+			 "remote=%s",
+			 sworker.cfg.worker_max_clients, wc.remote_ip);
+		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
 		worker_proc_refuse(fd, "421 4.7.0 Too many connections for "
 				       "this user\r\n");
+		return;
+	}
+	if (sworker.cfg.max_userip_connections > 0 &&
+	    sub_session_count_from(wc.remote_ip) >=
+		    sworker.cfg.max_userip_connections) {
+		log_warn("limit max_userip_connections=%u hit: session "
+			 "refused remote=%s",
+			 sworker.cfg.max_userip_connections, wc.remote_ip);
+		metrics_count(METRICS_LIMIT_USER_IP, 1);
+		worker_proc_refuse(fd, "421 4.7.0 Too many connections from "
+				       "your address for this user\r\n");
 		return;
 	}
 	(void)sub_session_create(fd, &wc);
@@ -99,6 +116,21 @@ static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
 		sworker.settings = s;
 		log_info("settings changed: save-sent=%s",
 			 (s.flags & USER_F_SAVE_SENT) != 0 ? "on" : "off");
+		return;
+	}
+	if (m->type == IPC_T_USER_KICK) {
+		const char *user;
+		if (ipc_get_str(m, &user) < 0 || ipc_end(m) < 0 ||
+		    strcmp(user, sworker.user) != 0) {
+			log_error("bad IPC_T_USER_KICK from master");
+			return;
+		}
+		log_info("kicked by an administrator: closing %u session%s",
+			 sworker.nsessions, sworker.nsessions == 1 ? "" : "s");
+		while (sworker.sessions != NULL)
+			sub_session_bye(sworker.sessions,
+					"421 4.7.0 Disconnected by an "
+					"administrator");
 		return;
 	}
 	if (ipc_end(m) < 0)

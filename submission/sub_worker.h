@@ -67,6 +67,8 @@ struct worker_client;
 struct sub_session *sub_session_create(int fd,
 				       const struct worker_client *p);
 void sub_session_destroy(struct sub_session *s, const char *reason);
+/* This user's sessions from remote_ip (max_userip_connections). */
+unsigned sub_session_count_from(const char *remote_ip);
 /* "421 4.3.2 ..." and close (shutdown). */
 void sub_session_bye(struct sub_session *s, const char *line);
 

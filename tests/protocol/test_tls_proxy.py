@@ -15,7 +15,10 @@ from helpers import quote, wait_for
 N_USERS = 4
 PER_USER = 75  # 300 connections; below worker_max_clients (100)
 USERS = [("px%d@example.org" % i, "px-pw-%d" % i) for i in range(N_USERS)]
-POSTERN_CONF = {"tls_proxy_processes": "2", "log_level": "info"}
+# 75 sessions of one user from 127.0.0.1: above the default
+# max_userip_connections (50), which is not what this module tests
+POSTERN_CONF = {"tls_proxy_processes": "2", "log_level": "info",
+                "max_userip_connections": "100"}
 
 
 def _proc_net_tcp():

@@ -18,7 +18,10 @@ from test_tls_proxy import (_kill_proxy, _proc_net_tcp, _socket_inodes,
 N_USERS = 4
 PER_USER = 75  # 300 connections; below worker_max_clients (100)
 USERS = [("st%d@example.org" % i, "st-pw-%d" % i) for i in range(N_USERS)]
-POSTERN_CONF = {"tls_proxy_processes": "1", "log_level": "info"}
+# 75 and 100 sessions of one user from 127.0.0.1: above the default
+# max_userip_connections (50), which is not what this module tests
+POSTERN_CONF = {"tls_proxy_processes": "1", "log_level": "info",
+                "max_userip_connections": "110"}
 SUB_USER, SUB_PW = "stsub@example.org", "stsub-pw-1"
 MSG = b"From: stsub@example.org\r\nSubject: s\r\n\r\nhi\r\n"
 
@@ -91,7 +94,8 @@ def test_kill_proxy_drops_only_its_starttls_sessions():
     """Two proxies: the STARTTLS sessions of the killed one end, the
     other's go on, and the master starts a replacement."""
     import conftest
-    inst = conftest._run_instance({"tls_proxy_processes": "2"})
+    inst = conftest._run_instance({"tls_proxy_processes": "2",
+                                   "max_userip_connections": "110"})
     conns = []
     try:
         for u, p in USERS[:2]:

@@ -83,6 +83,16 @@ static const struct key_case key_cases[] = {
         K(trace_level, false, "traceauth"),
         K(log_level, false, "debug"),
         K(log_file, false, "/tmp/postern-test.log"),
+        K(tls_sni_certs, false, "/srv/p/b.pem:/srv/p/b.key"),
+        K(login_max_per_ip, true, "5"),
+        K(max_userip_connections, true, "3"),
+        K(lmtp_socket, false, "/srv/p/lmtp"),
+        K(lmtp_listen, false, "127.0.0.1:2424"),
+        K(lmtp_max_connections, true, "11"),
+        K(lmtp_max_recipients, true, "12"),
+        K(lmtp_max_message_size, true, "2048"),
+        K(lmtp_timeout, true, "61"),
+        K(metrics_listen, false, "127.0.0.1:9150"),
 };
 #undef K
 
@@ -406,6 +416,16 @@ static void test_errors(void)
 
 	/* case matters; keys are not prefixes */
 	CHECK(refuses("Run_dir = /x\n", 1, "Run_dir", "unknown key"));
+	/* lmtp_socket: absolute or empty; metrics_listen: one endpoint */
+	CHECK(refuses("lmtp_socket = run/lmtp\n", 1, "lmtp_socket",
+		      "must be an absolute path or empty"));
+	CHECK(loads("lmtp_socket =\n"));
+	CHECK(refuses("metrics_listen = 127.0.0.1:1 127.0.0.1:2\n", 1,
+		      "metrics_listen", "must be one host:port"));
+	CHECK(refuses("metrics_listen = nohost\n", 1, "metrics_listen",
+		      "must be one host:port"));
+	CHECK(loads("metrics_listen = /run/p/metrics\n"));
+	CHECK(loads("metrics_listen = [::1]:9150\n"));
 	CHECK(refuses("run_dirx = /x\n", 1, "run_dirx", "unknown key"));
 	CHECK(refuses("run = /x\n", 1, "run", "unknown key"));
 	/* a key with a fixed set of words */

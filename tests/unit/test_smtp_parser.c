@@ -259,8 +259,52 @@ static void test_crlf(void)
 	CHECK(!cr && lf);
 }
 
+static void test_mail_params(void)
+{
+	struct smtp_mail_params mp;
+	const char *reply = NULL;
+	CHECK(smtp_mail_params_parse(STR_LIT(""), &mp, &reply) == 0);
+	CHECK(mp.size == 0 && !mp.body_8bit && !mp.smtputf8);
+	CHECK(smtp_mail_params_parse(
+		      STR_LIT("SIZE=1234 body=8BITMIME SMTPUTF8 AUTH=<>"), &mp,
+		      &reply) == 0);
+	CHECK(mp.size == 1234 && mp.body_8bit && mp.smtputf8);
+	CHECK(smtp_mail_params_parse(STR_LIT("BODY=7BIT"), &mp, &reply) == 0);
+	CHECK(!mp.body_8bit);
+	CHECK(smtp_mail_params_parse(STR_LIT("SIZE=12x"), &mp, &reply) < 0);
+	CHECK(strcmp(reply, "501 5.5.4 Bad SIZE") == 0);
+	CHECK(smtp_mail_params_parse(STR_LIT("SIZE=99999999999999999999"), &mp,
+				     &reply) < 0);
+	CHECK(smtp_mail_params_parse(STR_LIT("BODY=BINARYMIME"), &mp,
+				     &reply) < 0);
+	CHECK(strcmp(reply, "501 5.5.4 Unknown BODY type") == 0);
+	CHECK(smtp_mail_params_parse(STR_LIT("SMTPUTF8=yes"), &mp, &reply) <
+	      0);
+	CHECK(strcmp(reply, "555 5.5.4 Unsupported MAIL parameter") == 0);
+	CHECK(smtp_mail_params_parse(STR_LIT("RET=FULL"), &mp, &reply) < 0);
+}
+
+static void test_bdat(void)
+{
+	uint64_t n = 7;
+	bool last = true;
+	CHECK(smtp_bdat_parse(STR_LIT("100"), &n, &last) == 0);
+	CHECK(n == 100 && !last);
+	CHECK(smtp_bdat_parse(STR_LIT("0 LAST"), &n, &last) == 0);
+	CHECK(n == 0 && last);
+	CHECK(smtp_bdat_parse(STR_LIT("5 last"), &n, &last) == 0 && last);
+	CHECK(smtp_bdat_parse(STR_LIT(""), &n, &last) < 0);
+	CHECK(smtp_bdat_parse(STR_LIT("LAST"), &n, &last) < 0);
+	CHECK(smtp_bdat_parse(STR_LIT("5 LASTX"), &n, &last) < 0);
+	CHECK(smtp_bdat_parse(STR_LIT("5 LAST x"), &n, &last) < 0);
+	CHECK(smtp_bdat_parse(STR_LIT("-1"), &n, &last) < 0);
+	CHECK(smtp_bdat_parse(STR_LIT("99999999999999999999"), &n, &last) < 0);
+}
+
 int main(void)
 {
+	test_mail_params();
+	test_bdat();
 	test_lines();
 	test_cmd();
 	test_path();
