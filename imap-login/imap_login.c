@@ -12,8 +12,10 @@
  * so a compromised login process cannot claim a user it did not
  * authenticate. It trusts the master (fd 3) and auth (run_dir/auth-login)
  * as peers; their messages are still checked against the channel rules.
- * Handed-off TLS connections are proxied by forked children that keep only
- * the two sockets, stderr and the lifeline. */
+ * With the tls-proxy pool its clients come from the proxies (TLS and
+ * STARTTLS are theirs); without it, handed-off TLS connections are proxied
+ * by forked children that keep only the two sockets, stderr and the
+ * lifeline. */
 #include "imap_login_client.h"
 
 int main(int argc, char *argv[])

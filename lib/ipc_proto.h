@@ -130,12 +130,35 @@ enum ipc_type {
 	 * str local_ip, u32 local_port, str tls_info, u32 resumed (0/1),
 	 * str cb_type, data cb_data, data client_spki (SHA-256, 32 bytes,
 	 * or empty), data client_cert (DER, at most TLS_CERT_DER_MAX, or
-	 * empty): lib/proxy_client.h */
+	 * empty), u32 plain (1: a plaintext listener, no TLS yet: every TLS
+	 * field empty), u32 proxy_pid (0 from the proxy; the master writes
+	 * the sender's pid): lib/proxy_client.h */
 	IPC_T_PROXY_CLIENT = 600,
 	/* ---- master -> login process (fd 3) ---- */
-	/* the same fd and fields: a new pre-auth connection, already under
-	 * TLS, on the listener's service */
+	/* the same fd and fields: a new pre-auth connection on the listener's
+	 * service, under TLS or (plain) not yet */
 	IPC_T_LOGIN_CLIENT,
+	/* ---- login process -> master (fd 3) ---- */
+	/* STARTTLS accepted on a proxied plain connection; peer_id = the login
+	 * process's client id. u32 proxy_pid (from LOGIN_CLIENT), u64 session,
+	 * u64 fence (bytes the login process wrote to the socketpair so far),
+	 * data reply (its queued output, ending with the go-ahead, never
+	 * written to the socketpair: the proxy sends it in plaintext after
+	 * the first fence bytes, then starts the handshake) */
+	IPC_T_LOGIN_STARTTLS,
+	/* ---- master -> tls-proxy (fd 3) ---- */
+	/* peer_id kept; u32 login_pid (the sender), u64 session, u64 fence,
+	 * data reply */
+	IPC_T_PROXY_STARTTLS,
+	/* ---- tls-proxy -> master ---- */
+	/* the STARTTLS handshake finished; peer_id kept. u32 login_pid, u64
+	 * up_fence (client bytes the proxy forwarded in plaintext: the login
+	 * process discards them unread), then the IPC_T_PROXY_CLIENT record
+	 * (plain 0). A failed handshake sends nothing: the proxy closes. */
+	IPC_T_PROXY_TLS,
+	/* ---- master -> login process ---- */
+	/* peer_id kept; u64 up_fence, the record */
+	IPC_T_LOGIN_TLS,
 };
 
 /* IPC_T_AUTH_BEGIN flags */

@@ -171,6 +171,11 @@ static void client_io(void *ctx, unsigned events)
 		else if ((events & IO_ERROR) != 0 && p->out.len > 0 &&
 			 !c->closing)
 			login_client_close(c, "connection error");
+		/* the proxy closes when the STARTTLS handshake fails; a hang-up
+		 * is reported even while we do not read */
+		else if ((events & IO_ERROR) != 0 && p->proxied_plain &&
+			 p->starttls_wait && !c->closing)
+			login_client_close(c, "tls-proxy closed during STARTTLS");
 	}
 	if (!p->destroy_pending)
 		login_client_update_io(c);
@@ -317,8 +322,10 @@ void login_client_create_proxied(struct ipc_msg *m)
 		return;
 	struct login_client_priv *p = c->priv;
 	c->session = pc.session;
-	c->implicit_tls = true;
-	c->secured = true;
+	c->implicit_tls = !pc.plain;
+	c->secured = !pc.plain;
+	p->proxied_plain = pc.plain;
+	p->proxy_pid = pc.proxy_pid;
 	str_cpy(c->remote_ip, pc.remote_ip, sizeof(c->remote_ip));
 	c->remote_port = pc.remote_port;
 	str_cpy(c->local_ip, pc.local_ip, sizeof(c->local_ip));
@@ -326,6 +333,19 @@ void login_client_create_proxied(struct ipc_msg *m)
 	c->log.session = c->session;
 	str_cpy(c->log.remote, c->remote_ip, sizeof(c->log.remote));
 	client_reset_idle(c);
+	if (pc.plain) {
+		clog_info(&c->log,
+			  "connect listener=%s local=%s:%u remote_port=%u "
+			  "via=tls-proxy",
+			  c->listener, c->local_ip, c->local_port,
+			  c->remote_port);
+		if (login_limit_preauth(c))
+			return;
+		client_start_proto(c);
+		if (!p->destroy_pending)
+			login_client_update_io(c);
+		return;
+	}
 	clog_info(&c->log,
 		  "connect listener=%s local=%s:%u remote_port=%u "
 		  "tls=\"%s\"%s via=tls-proxy",
@@ -506,6 +526,21 @@ static void client_read(struct login_client *c)
 		login_client_close(c, reason);
 		return;
 	}
+	if (c->tls == NULL) {
+		c->priv->in_read += (uint64_t)n;
+		/* what the proxy forwarded before the STARTTLS switch came in
+		 * plaintext: dropped like the login process's own buffer */
+		if (c->priv->discard > 0) {
+			size_t k = c->priv->discard < (uint64_t)n
+					   ? (size_t)c->priv->discard
+					   : (size_t)n;
+			memmove(dst, (unsigned char *)dst + k, (size_t)n - k);
+			n -= (ssize_t)k;
+			c->priv->discard -= k;
+			if (n == 0)
+				return;
+		}
+	}
 	buf_commit(&c->in, (size_t)n);
 	client_reset_idle(c);
 	login_svc.proto->input(c);
@@ -545,13 +580,15 @@ static void client_flush(struct login_client *c)
 			}
 			return;
 		}
+		if (c->tls == NULL)
+			p->out_written += (uint64_t)n;
 		buf_consume(&p->out, (size_t)n);
 	}
 	if (p->out.len > 0)
 		return;
 	if (c->closing)
 		client_schedule_destroy(c);
-	else if (p->starttls_wait)
+	else if (p->starttls_wait && !p->proxied_plain)
 		client_start_tls(c);
 }
 
@@ -615,7 +652,79 @@ void login_client_set_user_hint(struct login_client *c, const char *user)
 
 bool login_client_can_starttls(const struct login_client *c)
 {
-	return !c->implicit_tls && c->tls == NULL && login_svc.tls != NULL;
+	return !c->implicit_tls && c->tls == NULL && c->priv->tls == NULL &&
+	       login_svc.tls != NULL;
+}
+
+/* The proxy holds the client socket: it gets the queued go-ahead with the
+ * count of bytes already written before it, so the reply reaches the
+ * client after them and before the handshake, and no byte the client
+ * sends once it has the go-ahead is ever read as plaintext. We read
+ * nothing until the proxy reports the handshake (IPC_T_LOGIN_TLS). */
+static void client_proxy_starttls(struct login_client *c)
+{
+	struct login_client_priv *p = c->priv;
+
+	if (login_svc.master == NULL ||
+	    p->out.len > IPC_MAX_PAYLOAD - LOGIN_HANDOFF_OVERHEAD) {
+		buf_clear(&p->out);
+		login_client_close(c, login_svc.master == NULL
+					      ? "master unavailable"
+					      : "too much queued output");
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_LOGIN_STARTTLS, p->id);
+	ipc_add_u32(&m, p->proxy_pid);
+	ipc_add_u64(&m, c->session);
+	ipc_add_u64(&m, p->out_written);
+	ipc_add_data(&m, p->out.data != NULL ? p->out.data
+					     : (unsigned char *)"",
+		     p->out.len);
+	buf_clear(&p->out);
+	ipc_chan_send(login_svc.master, &m);
+	login_client_update_io(c);
+}
+
+void login_client_proxy_tls(struct ipc_msg *m)
+{
+	struct login_client *c = login_client_find(m->peer_id);
+	struct proxy_client pc;
+	const char *error;
+	uint64_t up_fence;
+
+	if (ipc_get_u64(m, &up_fence) < 0 ||
+	    proxy_client_get(m, &pc, &error) < 0) {
+		log_error("LOGIN_TLS from master: malformed");
+		return;
+	}
+	if (c == NULL || c->closing || !c->priv->proxied_plain ||
+	    !c->priv->starttls_wait || c->session != pc.session ||
+	    c->priv->proxy_pid != pc.proxy_pid) {
+		log_warn("STARTTLS result for unknown connection id=%u",
+			 m->peer_id);
+		return;
+	}
+	struct login_client_priv *p = c->priv;
+	if (up_fence < p->in_read) {
+		login_client_close(c, "tls-proxy fence out of range");
+		return;
+	}
+	p->tls = login_tls_facts_dup(&pc.tls);
+	if (p->tls == NULL) {
+		login_client_close(c, "out of memory");
+		return;
+	}
+	p->discard = up_fence - p->in_read;
+	p->starttls_wait = false;
+	c->secured = true;
+	clog_info(&c->log, "tls handshake done tls=\"%s\"%s via=tls-proxy",
+		  p->tls->describe, pc.tls.resumed ? " resumed=yes" : "");
+	client_reset_idle(c);
+	if (login_svc.proto->starttls_done != NULL)
+		login_svc.proto->starttls_done(c);
+	if (!p->destroy_pending)
+		login_client_update_io(c);
 }
 
 void login_client_starttls(struct login_client *c)
@@ -628,7 +737,9 @@ void login_client_starttls(struct login_client *c)
 	 * has left, so the ClientHello is never read as plaintext. */
 	buf_clear(&c->in);
 	c->priv->starttls_wait = true;
-	if (c->priv->out.len == 0)
+	if (c->priv->proxied_plain)
+		client_proxy_starttls(c);
+	else if (c->priv->out.len == 0)
 		client_start_tls(c);
 	else
 		login_client_update_io(c);

@@ -14,8 +14,11 @@
  * it beyond returning), flushes what was queued and frees it from the loop.
  *
  * Process model (see login_service_main): one process serves many pre-auth
- * connections; a handed-off TLS connection moves to a forked proxy process,
- * so killing the pool process loses only pre-auth connections. */
+ * connections. With the tls-proxy pool they arrive from a proxy over a
+ * socketpair (implicit TLS done, or plaintext with STARTTLS still to come:
+ * login_client_starttls asks the proxy to switch); without it a handed-off
+ * TLS connection moves to a forked proxy process. Either way killing the
+ * pool process loses only pre-auth connections. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -116,7 +119,9 @@ void login_client_close(struct login_client *client, const char *reason);
 /* The protocol accepted STARTTLS and queued its "go ahead": everything
  * still in client->in is discarded now (pipelined plaintext must never be
  * read as if it came over TLS), reading stops until the go-ahead is flushed,
- * then the handshake runs. The protocol resets its own parser. */
+ * then the handshake runs (on a proxied connection the tls-proxy sends the
+ * go-ahead and does the handshake; what it forwarded before is dropped
+ * unread). starttls_done follows. The protocol resets its own parser. */
 void login_client_starttls(struct login_client *client);
 /* Whether STARTTLS may still be offered (plaintext listener, no TLS yet). */
 bool login_client_can_starttls(const struct login_client *client);
@@ -196,9 +201,10 @@ void login_client_handoff(struct login_client *client);
  * retired or orphaned. Returns the exit status for main. */
 int login_service_main(const struct login_proto *proto, int argc, char *argv[]);
 /* Runs a tls-proxy (config tls_proxy_processes): accepts on the
- * implicit-TLS listeners it is given, does the handshake, hands the
- * plaintext side to a login process through the master and relays TLS <->
- * plaintext for the rest of each connection, many connections per process
+ * listeners it is given, does the handshake (implicit TLS at once, on a
+ * plaintext listener when the login process relays STARTTLS), hands the
+ * plaintext side to a login process through the master and relays for the
+ * rest of each connection, many connections per process
  * (tls_proxy_max_clients). Returns the exit status for main. */
 int login_tlsproxy_main(int argc, char *argv[]);
 /* The loaded configuration (valid inside login_service_main). */

@@ -1,6 +1,7 @@
 /* Hand-off of an authenticated connection to the master.
  *
- * Plaintext: a duplicate of the client fd travels; ours is closed on
+ * Plaintext, or a connection a tls-proxy relays (c->fd is its socketpair):
+ * a duplicate of the client fd travels; ours is closed on
  * HANDOFF_OK and this process is out of the path. TLS: one end of a stream
  * socketpair travels; on HANDOFF_OK a forked child proxies TLS <-> plaintext
  * for the rest of the connection, so the pool process itself only ever holds

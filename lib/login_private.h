@@ -79,6 +79,13 @@ struct login_client_priv {
 	uint32_t fail_code;
 	char fail_msg[256];
 	int proxy_fd; /* our end of the hand-off socketpair (TLS); -1 */
+	/* a plaintext-listener connection a tls-proxy relays (c->fd is the
+	 * socketpair): STARTTLS is the proxy's job (login_client_starttls) */
+	bool proxied_plain;
+	uint32_t proxy_pid; /* who holds it, for IPC_T_LOGIN_STARTTLS */
+	/* bytes written to / read from c->fd, the fences of the switch */
+	uint64_t out_written, in_read;
+	uint64_t discard; /* plaintext still to drop after the switch */
 	/* the TLS session: captured from c->tls after our handshake, or sent
 	 * by the tls-proxy that holds it (c->tls NULL); NULL before TLS */
 	struct tls_facts *tls;
@@ -104,10 +111,14 @@ void login_client_stop_idle(struct login_client *client);
  * master): the fd is the plaintext end of the proxy's socketpair. Closes the
  * fd on any failure. */
 void login_client_create_proxied(struct ipc_msg *msg);
+/* IPC_T_LOGIN_TLS: the proxy finished the STARTTLS handshake. */
+void login_client_proxy_tls(struct ipc_msg *msg);
 
 /* login_tlsproxy.c: the tls-proxy side (login_tlsproxy_main). Takes the
  * accepted socket. */
 void login_tlsproxy_accept(struct login_listener *l, int fd);
+/* IPC_T_PROXY_STARTTLS from the master. */
+void login_tlsproxy_starttls(struct ipc_msg *msg);
 /* Frees every connection (end of the process). */
 void login_tlsproxy_deinit(void);
 

@@ -33,9 +33,11 @@ static const struct ipc_rule login_master_rules[] = {
 	{IPC_T_HANDOFF_FAIL, 1024, false, false},
 	{IPC_T_LOGIN_RETIRE, 0, false, false},
 	{IPC_T_LOGIN_CLIENT, IPC_MAX_PAYLOAD, true, true},
+	{IPC_T_LOGIN_TLS, IPC_MAX_PAYLOAD, false, false},
 };
 static const struct ipc_rule proxy_master_rules[] = {
 	{IPC_T_LOGIN_RETIRE, 0, false, false},
+	{IPC_T_PROXY_STARTTLS, IPC_MAX_PAYLOAD, false, false},
 };
 
 const struct config *login_service_config(void)
@@ -129,6 +131,12 @@ static void master_handler(struct ipc_chan *chan POSTERN_UNUSED,
 		break;
 	case IPC_T_LOGIN_CLIENT:
 		login_client_create_proxied(m);
+		break;
+	case IPC_T_LOGIN_TLS:
+		login_client_proxy_tls(m);
+		break;
+	case IPC_T_PROXY_STARTTLS:
+		login_tlsproxy_starttls(m);
 		break;
 	case IPC_T_LOGIN_RETIRE:
 		if (ipc_end(m) < 0)
@@ -268,7 +276,7 @@ static int parse_args(int argc, char *argv[], const char **config_r)
 		}
 	}
 	/* a login pool may have no listener of its own: in tls-proxy mode
-	 * its implicit-TLS clients come from the proxies */
+	 * its clients come from the proxies */
 	if (*config_r == NULL ||
 	    (login_svc.tls_proxy && login_svc.nlisteners == 0)) {
 		usage(argv[0]);

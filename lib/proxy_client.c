@@ -24,6 +24,8 @@ void proxy_client_add(struct ipc_msg *m, const struct proxy_client *pc)
 	ipc_add_data(m, t->has_spki ? t->spki : (const unsigned char *)"",
 		     t->has_spki ? sizeof(t->spki) : 0);
 	ipc_add_data(m, t->cert != NULL ? t->cert : "", t->cert_len);
+	ipc_add_u32(m, pc->plain ? 1 : 0);
+	ipc_add_u32(m, pc->proxy_pid);
 }
 
 static int get_str(struct ipc_msg *m, char *out, size_t outsz)
@@ -41,7 +43,7 @@ int proxy_client_get(struct ipc_msg *m, struct proxy_client *pc,
 	struct tls_facts *t = &pc->tls;
 	const void *cb, *spki, *cert;
 	size_t cb_len, spki_len, cert_len;
-	uint32_t resumed;
+	uint32_t resumed, plain;
 
 	memset(pc, 0, sizeof(*pc));
 	if (ipc_get_u64(m, &pc->session) < 0 ||
@@ -55,7 +57,9 @@ int proxy_client_get(struct ipc_msg *m, struct proxy_client *pc,
 	    get_str(m, t->cb_type, sizeof(t->cb_type)) < 0 ||
 	    ipc_get_data(m, &cb, &cb_len) < 0 ||
 	    ipc_get_data(m, &spki, &spki_len) < 0 ||
-	    ipc_get_data(m, &cert, &cert_len) < 0 || ipc_end(m) < 0) {
+	    ipc_get_data(m, &cert, &cert_len) < 0 ||
+	    ipc_get_u32(m, &plain) < 0 || ipc_get_u32(m, &pc->proxy_pid) < 0 ||
+	    ipc_end(m) < 0) {
 		*error_r = "malformed proxied-client record";
 		return -1;
 	}
@@ -63,10 +67,13 @@ int proxy_client_get(struct ipc_msg *m, struct proxy_client *pc,
 							   sizeof(t->spki)) ||
 	    cert_len > TLS_CERT_DER_MAX || pc->remote_port > 65535 ||
 	    pc->local_port > 65535 || resumed > 1 ||
-	    (cb_len == 0) != (t->cb_type[0] == '\0')) {
+	    (cb_len == 0) != (t->cb_type[0] == '\0') || plain > 1 ||
+	    (plain != 0 && (t->describe[0] != '\0' || cb_len != 0 ||
+			    spki_len != 0 || cert_len != 0))) {
 		*error_r = "proxied-client record out of range";
 		return -1;
 	}
+	pc->plain = plain != 0;
 	t->resumed = resumed != 0;
 	memcpy(t->cb, cb, cb_len);
 	t->cb_len = cb_len;

@@ -5,6 +5,7 @@
  * (IPC_T_PROXY_CLIENT), checked and passed on by the master to a login
  * process of the listener's service (IPC_T_LOGIN_CLIENT). Field order:
  * ipc_proto.h. */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ipc.h"
@@ -18,6 +19,8 @@ struct proxy_client {
 	char local_ip[64];
 	uint32_t local_port;
 	struct tls_facts tls; /* tls.cert points into the message read */
+	bool plain; /* plaintext listener, TLS not (yet) up: tls all empty */
+	uint32_t proxy_pid; /* written by the master */
 };
 
 void proxy_client_add(struct ipc_msg *m, const struct proxy_client *pc);

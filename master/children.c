@@ -39,10 +39,12 @@ static const struct ipc_rule auth_child_rules[] = {
 static const struct ipc_rule login_child_rules[] = {
 	{IPC_T_CHILD_READY, 0, false, false},
 	{IPC_T_HANDOFF, IPC_MAX_PAYLOAD, true, true},
+	{IPC_T_LOGIN_STARTTLS, IPC_MAX_PAYLOAD, false, false},
 };
 static const struct ipc_rule proxy_child_rules[] = {
 	{IPC_T_CHILD_READY, 0, false, false},
 	{IPC_T_PROXY_CLIENT, IPC_MAX_PAYLOAD, true, true},
+	{IPC_T_PROXY_TLS, IPC_MAX_PAYLOAD, false, false},
 };
 static const struct ipc_rule worker_child_rules[] = {
 	{IPC_T_CHILD_READY, 0, false, false},
@@ -155,6 +157,12 @@ static void child_handle(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
 		break;
 	case IPC_T_PROXY_CLIENT:
 		routing_proxy_client(c, msg);
+		break;
+	case IPC_T_LOGIN_STARTTLS:
+		routing_login_starttls(c, msg);
+		break;
+	case IPC_T_PROXY_TLS:
+		routing_proxy_tls(c, msg);
 		break;
 	case IPC_T_WORKER_IDLE: {
 		if (ipc_end(msg) < 0)
@@ -317,12 +325,15 @@ static bool service_listens(enum master_service service)
 	return false;
 }
 
-/* Implicit-TLS listeners go to the tls-proxy pool unless it is off
+/* Every listener goes to the tls-proxy pool unless it is off
  * (tls_proxy_processes = 0: login processes do TLS and fork a proxy per
- * logged-in connection). */
+ * logged-in TLS connection). Plaintext listeners too, so that a STARTTLS
+ * session also ends up in a proxy that carries many: the proxy relays
+ * plaintext until the login process tells it (through us) to switch. */
 static bool listener_pooled(const struct listener *l)
 {
-	return l->tls && master.cfg.tls_proxy_processes > 0;
+	(void)l;
+	return master.cfg.tls_proxy_processes > 0;
 }
 
 static void proxy_spawn(void)
@@ -339,8 +350,9 @@ static void proxy_spawn(void)
 		if (!listener_pooled(l))
 			continue;
 		fds[n] = l->fd;
-		snprintf(specs[n], sizeof(specs[n]), "%d:%s:tls",
-			 IPC_FD_FIRST_LISTENER + (int)n, l->name);
+		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
+			 IPC_FD_FIRST_LISTENER + (int)n, l->name,
+			 l->tls ? "tls" : "plain");
 		argv[argc++] = (char *)"--listen";
 		argv[argc++] = specs[n];
 		n++;
@@ -409,7 +421,7 @@ static bool any_pooled_listener(void)
 }
 
 /* Each service with a listener has its own pool of login_processes; the
- * implicit-TLS listeners of all of them share tls_proxy_processes. */
+ * listeners of all of them share tls_proxy_processes when it is on. */
 static void login_pool_fill(void)
 {
 	if (master.shutting_down || !master.auth_ready)

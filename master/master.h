@@ -52,7 +52,7 @@ struct child {
 struct listener {
 	int fd;
 	char name[16]; /* "imap", "imaps", "submission", "submissions" */
-	bool tls;      /* implicit TLS: accepted by tls-proxy when pooled */
+	bool tls;      /* implicit TLS */
 	enum master_service service; /* whose login pool accepts on it */
 };
 
@@ -117,6 +117,11 @@ void routing_handoff(struct child *login, struct ipc_msg *msg);
 /* A tls-proxy's new connection: to a login process of the listener's
  * service (IPC_T_LOGIN_CLIENT), or closed if none can take it. */
 void routing_proxy_client(struct child *proxy, struct ipc_msg *msg);
+/* STARTTLS on a proxied plain connection: login -> the proxy holding it,
+ * and the proxy's handshake result back to that login process. Both
+ * carry the other side's pid, checked against our children. */
+void routing_login_starttls(struct child *login, struct ipc_msg *msg);
+void routing_proxy_tls(struct child *proxy, struct ipc_msg *msg);
 
 /* master/notify.c: systemd's readiness protocol (Type=notify): "READY=1"
  * once the auth daemon is up, "RELOADING=1" then "READY=1" around a

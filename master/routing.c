@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +372,7 @@ void routing_proxy_client(struct child *proxy, struct ipc_msg *msg)
 		return;
 	}
 	for (size_t i = 0; i < master.nlisteners; i++) {
-		if (master.listeners[i].tls &&
+		if (master.listeners[i].tls == !pc.plain &&
 		    strcmp(master.listeners[i].name, pc.listener) == 0)
 			l = &master.listeners[i];
 	}
@@ -391,6 +392,76 @@ void routing_proxy_client(struct child *proxy, struct ipc_msg *msg)
 	struct ipc_msg m;
 	ipc_msg_init(&m, IPC_T_LOGIN_CLIENT, 0);
 	ipc_msg_set_fd(&m, fd);
+	pc.proxy_pid = (uint32_t)proxy->pid;
+	proxy_client_add(&m, &pc);
+	ipc_chan_send(login->chan, &m);
+}
+
+/* The peer named by a pid in a message from the other side: one of our
+ * children of that kind with an open channel, or NULL. */
+static struct child *relay_peer(uint32_t pid, enum child_kind kind)
+{
+	struct child *c = pid != 0 && pid <= INT32_MAX
+				  ? child_find_pid((pid_t)pid)
+				  : NULL;
+	return c != NULL && c->kind == kind && c->chan != NULL ? c : NULL;
+}
+
+/* Neither side is trusted with the other's channel: the login process
+ * names the proxy by the pid we gave it, the proxy the login process by
+ * the pid we stamp here. A gone peer drops the message; its connections
+ * end through their socketpairs. */
+void routing_login_starttls(struct child *login, struct ipc_msg *msg)
+{
+	uint32_t proxy_pid;
+	uint64_t session, fence;
+	const void *reply;
+	size_t reply_len;
+
+	if (ipc_get_u32(msg, &proxy_pid) < 0 || ipc_get_u64(msg, &session) < 0 ||
+	    ipc_get_u64(msg, &fence) < 0 ||
+	    ipc_get_data(msg, &reply, &reply_len) < 0 || ipc_end(msg) < 0) {
+		child_kill(login, "malformed LOGIN_STARTTLS");
+		return;
+	}
+	struct child *proxy = relay_peer(proxy_pid, CHILD_PROXY);
+	if (proxy == NULL) {
+		log_info("STARTTLS for a gone tls-proxy pid=%u dropped",
+			 proxy_pid);
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_PROXY_STARTTLS, msg->peer_id);
+	ipc_add_u32(&m, (uint32_t)login->pid);
+	ipc_add_u64(&m, session);
+	ipc_add_u64(&m, fence);
+	ipc_add_data(&m, reply, reply_len);
+	ipc_chan_send(proxy->chan, &m);
+}
+
+void routing_proxy_tls(struct child *proxy, struct ipc_msg *msg)
+{
+	struct proxy_client pc;
+	uint32_t login_pid;
+	uint64_t up_fence;
+	const char *error;
+
+	if (ipc_get_u32(msg, &login_pid) < 0 ||
+	    ipc_get_u64(msg, &up_fence) < 0 ||
+	    proxy_client_get(msg, &pc, &error) < 0 || pc.plain) {
+		child_kill(proxy, "malformed PROXY_TLS");
+		return;
+	}
+	struct child *login = relay_peer(login_pid, CHILD_LOGIN);
+	if (login == NULL) {
+		log_info("STARTTLS result for a gone login process pid=%u "
+			 "dropped", login_pid);
+		return;
+	}
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_LOGIN_TLS, msg->peer_id);
+	ipc_add_u64(&m, up_fence);
+	pc.proxy_pid = (uint32_t)proxy->pid;
 	proxy_client_add(&m, &pc);
 	ipc_chan_send(login->chan, &m);
 }

@@ -134,7 +134,8 @@ def test_starttls_socket_nodelay(instance, ssl_ctx):
         instance.starttls(c)
         raw = _raw(c.sock)
         try:
-            got = _server_socket_nodelay(instance.pool_pids(), raw)
+            got = _server_socket_nodelay(
+                instance.pool_pids() | instance.tls_proxy_pids(), raw)
         finally:
             raw.close()
     assert got not in (None, 0), got

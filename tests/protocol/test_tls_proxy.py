@@ -87,12 +87,24 @@ def _gone(c):
     return True
 
 
-def test_kill_one_proxy(fresh_instance):
-    inst = fresh_instance
-    for u, p in USERS:
+def _users_and_proxies(inst, users, n):
+    """Adds the accounts; the tls-proxy pids, asserted to be n."""
+    for u, p in users:
         inst.add_user(u, p)
     proxies = inst.tls_proxy_pids()
-    assert len(proxies) == 2, proxies
+    assert len(proxies) == n, proxies
+    return proxies
+
+
+def _kill_proxy(pid):
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not helpers.pid_alive(pid),
+             what="tls-proxy %d to die" % pid)
+
+
+def test_kill_one_proxy(fresh_instance):
+    inst = fresh_instance
+    proxies = _users_and_proxies(inst, USERS, 2)
     conns = []
     try:
         for k in range(PER_USER):
@@ -113,9 +125,7 @@ def test_kill_one_proxy(fresh_instance):
                                           held.items()}
         assert held[survivor], "every connection on one proxy"
         workers = inst.worker_pids()
-        os.kill(victim, signal.SIGKILL)
-        wait_for(lambda: not helpers.pid_alive(victim),
-                 what="tls-proxy %d to die" % victim)
+        _kill_proxy(victim)
         for i in held[victim]:
             assert _gone(conns[i]), "connection %d outlived its proxy" % i
         for i in held[survivor]:
