@@ -125,6 +125,14 @@ static bool relay_begin(struct smtpc **c, const struct sub_relay_txn *t,
 			const struct log_ctx *log, char *reply, size_t sz)
 {
 	struct smtpc_reply r;
+	uint32_t level = USER_TRACE_NONE;
+	/* the smarthost conversation is traced like the client's own: the
+	 * higher of the configured and the account's level */
+	(void)user_trace_parse(sworker.cfg.trace_level, &level);
+	if (sworker.settings.trace > level &&
+	    sworker.settings.trace <= USER_TRACE_MAX)
+		level = sworker.settings.trace;
+	sworker.relay.settings.trace = (enum user_trace)level;
 	sworker.relay.settings.log_ctx = log;
 	*c = smtpc_open(&sworker.relay.settings, &r);
 	if (*c == NULL) {
