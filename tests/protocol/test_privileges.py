@@ -7,6 +7,10 @@ import pytest
 
 import helpers
 
+# the metrics endpoint runs only where it is configured
+POSTERN_CONF = {"metrics_listen": "/tmp/postern-priv-metrics-%d.sock" %
+                os.getpid()}
+
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="privilege separation needs root")
 
@@ -112,6 +116,28 @@ def test_login_processes(instance, session):
     proxies = instance.proxy_pids()
     assert pool, pool
     _check_login_processes(instance, pool | proxies)
+
+
+def test_lmtp_process(instance, session):
+    """LMTP writes every recipient's home: mail_user, no capabilities, no
+    way back; not chrooted (doc/security.md)."""
+    lmtp = instance.pids("lmtp")
+    assert len(lmtp) == 1, lmtp
+    for pid in lmtp:
+        st = _check_unprivileged(pid, instance.settings["mail_user"])
+        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
+
+
+def test_metrics_process(instance, session):
+    """The metrics endpoint parses HTTP from whoever reaches it: login_user,
+    chrooted, no capabilities."""
+    chroot = os.path.realpath(instance.settings["login_chroot"])
+    metrics = instance.pids("postern-metrics")
+    assert len(metrics) == 1, metrics
+    for pid in metrics:
+        st = _check_unprivileged(pid, instance.settings["login_user"])
+        assert st["NoNewPrivs"] == "1", (pid, st["NoNewPrivs"])
+        assert os.readlink("/proc/%d/root" % pid) == chroot, pid
 
 
 def test_auth_process(instance, session):
