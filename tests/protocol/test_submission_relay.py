@@ -208,6 +208,27 @@ def test_relay_remote(inst, smarthost):
     _wait_quits(smarthost, quits + 1)
 
 
+def test_relay_traced_at_the_accounts_level(inst, smarthost):
+    """`mailadm user trace` reaches the smarthost conversation too: the
+    relay's commands and replies are in the log, the smarthost password
+    and the message text are not (level trace)."""
+    r = inst.mailadm("user", "trace", A, "trace")
+    assert r.returncode == 0, r.stderr
+    try:
+        code, lines = _send(inst, ["traced@remote.example"])
+        assert code == 250, (code, lines)
+        log = inst.log
+        assert "smtpc: C: RCPT TO:<traced@remote.example>" in log, \
+            inst.log_tail()
+        assert "smtpc: S: 250 2.1.5 smarthost-ok <traced@remote.example>" \
+            in log, inst.log_tail()
+        assert RELAY_PW not in log
+        assert "to the world" not in log
+    finally:
+        r = inst.mailadm("user", "trace", A, "none")
+        assert r.returncode == 0, r.stderr
+
+
 def test_rcpt_reply_is_the_smarthosts(inst, smarthost):
     """code, enhanced code and text of the smarthost's RCPT reply, both for
     acceptance and refusal; the MAIL parameters are passed on."""
@@ -402,23 +423,3 @@ def test_smarthost_down(inst, smarthost):
     assert inbox_count(inst, B, PB) == before + 1
     assert b"to the world" in inbox_messages(inst, B, PB)[-1]
 
-
-def test_relay_traced_at_the_accounts_level(inst, smarthost):
-    """`mailadm user trace` reaches the smarthost conversation too: the
-    relay's commands and replies are in the log, the smarthost password
-    and the message text are not (level trace)."""
-    r = inst.mailadm("user", "trace", A, "trace")
-    assert r.returncode == 0, r.stderr
-    try:
-        code, lines = _send(inst, ["traced@remote.example"])
-        assert code == 250, (code, lines)
-        log = inst.log
-        assert "smtpc: C: RCPT TO:<traced@remote.example>" in log, \
-            inst.log_tail()
-        assert "smtpc: S: 250 2.1.5 smarthost-ok <traced@remote.example>" \
-            in log, inst.log_tail()
-        assert RELAY_PW not in log
-        assert "to the world" not in log
-    finally:
-        r = inst.mailadm("user", "trace", A, "none")
-        assert r.returncode == 0, r.stderr
