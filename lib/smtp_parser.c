@@ -370,3 +370,66 @@ int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r)
 	*last_r = sp != NULL;
 	return 0;
 }
+
+void smtp_body_reset(struct smtp_body *b)
+{
+	memset(b, 0, sizeof(*b));
+	smtp_data_reader_init(&b->data);
+}
+
+void smtp_body_data_start(struct smtp_body *b)
+{
+	b->bdat = false;
+	smtp_data_reader_init(&b->data);
+}
+
+/* A CR that ends the last chunk ends no line. */
+static void bdat_chunk_read(struct smtp_body *b)
+{
+	if (b->last && b->pending_cr)
+		b->bare_cr = true;
+}
+
+void smtp_body_bdat_start(struct smtp_body *b, uint64_t size, bool last)
+{
+	b->bdat = true;
+	b->left = size;
+	b->last = last;
+	if (size == 0)
+		bdat_chunk_read(b);
+}
+
+bool smtp_body_feed(struct smtp_body *b, struct buf *in, size_t max_chunk,
+		    smtp_body_sink *sink, void *ctx)
+{
+	if (b->bdat) {
+		size_t n = in->len;
+		if (n > b->left)
+			n = (size_t)b->left;
+		if (!b->discard && n > 0) {
+			smtp_crlf_check(in->data, n, &b->pending_cr,
+					&b->bare_cr, &b->bare_lf);
+			sink(ctx, in->data, n);
+		}
+		buf_consume(in, n);
+		b->left -= n;
+		if (b->left > 0)
+			return false;
+		bdat_chunk_read(b);
+		return true;
+	}
+	struct buf out;
+	buf_init(&out, max_chunk + 2);
+	size_t used;
+	size_t len = in->len < max_chunk ? in->len : max_chunk;
+	bool end = smtp_data_feed(&b->data, in->data, len, &out, &used);
+	sink(ctx, out.data != NULL ? out.data : (const unsigned char *)"",
+	     out.len);
+	buf_deinit(&out);
+	buf_consume(in, used);
+	if (end) {
+		b->bare_cr = b->data.bare_cr;
+		b->bare_lf = b->data.bare_lf;
+	}
+	return end;
+}
