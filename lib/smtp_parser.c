@@ -1,6 +1,7 @@
 /* SMTP command lines, paths, parameters and the DATA reader. */
 #include "smtp_parser.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "strnum.h"
@@ -432,4 +433,42 @@ bool smtp_body_feed(struct smtp_body *b, struct buf *in, size_t max_chunk,
 		b->bare_lf = b->data.bare_lf;
 	}
 	return end;
+}
+
+int smtp_mail_args(struct str args, uint64_t max_size, struct str *addr_r,
+		   struct smtp_mail_params *mp_r, char *reply, size_t replysz)
+{
+	struct str params;
+	const char *error;
+	if (smtp_parse_path(args, "FROM:", addr_r, &params, &error) < 0) {
+		snprintf(reply, replysz, "501 5.5.4 %s", error);
+		return -1;
+	}
+	if (smtp_mail_params_parse(params, mp_r, &error) < 0) {
+		snprintf(reply, replysz, "%s", error);
+		return -1;
+	}
+	if (mp_r->size > max_size) {
+		snprintf(reply, replysz,
+			 "552 5.3.4 Message too big (limit %llu bytes)",
+			 (unsigned long long)max_size);
+		return -2;
+	}
+	return 0;
+}
+
+int smtp_rcpt_args(struct str args, struct str *addr_r, char *reply,
+		   size_t replysz)
+{
+	struct str params, key, value;
+	const char *error;
+	if (smtp_parse_path(args, "TO:", addr_r, &params, &error) < 0) {
+		snprintf(reply, replysz, "501 5.5.4 %s", error);
+		return -1;
+	}
+	if (smtp_param_next(&params, &key, &value) != 0) {
+		snprintf(reply, replysz, "555 5.5.4 Unsupported RCPT parameter");
+		return -1;
+	}
+	return 0;
 }

@@ -85,6 +85,17 @@ struct smtp_mail_params {
 int smtp_mail_params_parse(struct str params, struct smtp_mail_params *r,
 			   const char **reply_r);
 
+/* The arguments of MAIL and RCPT as a server here checks them, with the
+ * reply when they are refused (a line without CRLF, in reply[replysz]).
+ * MAIL: the path, its parameters, then SIZE against max_size; -1 for a
+ * bad command (it counts towards the error limit), -2 for a message
+ * announced larger than max_size (552: not a client error). RCPT: the
+ * path, and no parameters (we support none); -1 when refused. */
+int smtp_mail_args(struct str args, uint64_t max_size, struct str *addr_r,
+		   struct smtp_mail_params *mp_r, char *reply, size_t replysz);
+int smtp_rcpt_args(struct str args, struct str *addr_r, char *reply,
+		   size_t replysz);
+
 /* "BDAT size [LAST]" (RFC 3030). 0, or -1 for bad syntax (the chunk
  * cannot be skipped without its size: the connection must close). */
 int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r);

@@ -293,8 +293,8 @@ static void cmd_lhlo(struct lmtp_session *s, struct str args)
 
 static void cmd_mail(struct lmtp_session *s, struct str args)
 {
-	struct str addr, params;
-	const char *error;
+	struct str addr;
+	struct smtp_mail_params mp;
 	char t[200];
 	if (s->helo[0] == '\0') {
 		reply_error(s, "503 5.5.1 Send LHLO first");
@@ -304,23 +304,17 @@ static void cmd_mail(struct lmtp_session *s, struct str args)
 		reply_error(s, "503 5.5.1 Nested MAIL command");
 		return;
 	}
-	if (smtp_parse_path(args, "FROM:", &addr, &params, &error) < 0) {
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	switch (smtp_mail_args(args, lmtp.cfg.lmtp_max_message_size, &addr,
+			       &mp, t, sizeof(t))) {
+	case -1:
 		reply_error(s, t);
 		return;
-	}
-	struct smtp_mail_params mp;
-	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
-		reply_error(s, error);
+	case -2:
+		reply(s, "%s", t);
 		return;
 	}
 	uint64_t size = mp.size;
 	bool utf8 = mp.smtputf8;
-	if (size > lmtp.cfg.lmtp_max_message_size) {
-		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
-		      lmtp.cfg.lmtp_max_message_size);
-		return;
-	}
 	s->from = str_dup(addr);
 	if (s->from == NULL) {
 		reply_error(s, "501 5.5.4 Bad address");
@@ -340,20 +334,15 @@ static void cmd_mail(struct lmtp_session *s, struct str args)
 
 static void cmd_rcpt(struct lmtp_session *s, struct str args)
 {
-	struct str addr, params, key, value;
+	struct str addr;
 	const char *error;
 	char t[SMTP_PATH_MAX + 100];
 	if (!s->has_mail) {
 		reply_error(s, "503 5.5.1 Need MAIL first");
 		return;
 	}
-	if (smtp_parse_path(args, "TO:", &addr, &params, &error) < 0) {
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	if (smtp_rcpt_args(args, &addr, t, sizeof(t)) < 0) {
 		reply_error(s, t);
-		return;
-	}
-	if (smtp_param_next(&params, &key, &value) != 0) {
-		reply_error(s, "555 5.5.4 Unsupported RCPT parameter");
 		return;
 	}
 	if (addr.len == 0) {

@@ -409,30 +409,24 @@ static void mail_lookup_done(void *ctx, enum sub_lookup_result r,
 
 static void cmd_mail(struct sub_session *s, struct str args)
 {
-	struct str addr, params;
-	const char *error;
+	struct str addr;
+	struct smtp_mail_params mp;
+	char t[160];
 	if (s->has_mail) {
 		reply_error(s, "503 5.5.1 Sender already given");
 		return;
 	}
-	if (smtp_parse_path(args, "FROM:", &addr, &params, &error) < 0) {
-		char t[160];
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	switch (smtp_mail_args(args, sworker.cfg.submission_max_message_size,
+			       &addr, &mp, t, sizeof(t))) {
+	case -1:
 		reply_error(s, t);
 		return;
-	}
-	struct smtp_mail_params mp;
-	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
-		reply_error(s, error);
+	case -2:
+		reply(s, "%s", t);
 		return;
 	}
 	uint64_t size = mp.size;
 	bool b8 = mp.body_8bit, utf8 = mp.smtputf8;
-	if (size > sworker.cfg.submission_max_message_size) {
-		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
-		      sworker.cfg.submission_max_message_size);
-		return;
-	}
 	if (addr.len == 0) {
 		reply_error(s, "550 5.7.1 A null sender is not accepted for "
 			       "submission");
@@ -551,20 +545,14 @@ static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
 
 static void cmd_rcpt(struct sub_session *s, struct str args)
 {
-	struct str addr, params, key, value;
-	const char *error;
+	struct str addr;
+	char t[160];
 	if (!s->has_mail) {
 		reply_error(s, "503 5.5.1 Need MAIL before RCPT");
 		return;
 	}
-	if (smtp_parse_path(args, "TO:", &addr, &params, &error) < 0) {
-		char t[160];
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	if (smtp_rcpt_args(args, &addr, t, sizeof(t)) < 0) {
 		reply_error(s, t);
-		return;
-	}
-	if (smtp_param_next(&params, &key, &value) != 0) {
-		reply_error(s, "555 5.5.4 Unsupported RCPT parameter");
 		return;
 	}
 	if (addr.len == 0 || memchr(addr.p, '@', addr.len) == NULL) {
