@@ -29,7 +29,9 @@ void worker_proc_start(const struct config *cfg, const char *user,
 		       unsigned long nofile);
 
 /* Watches the lifeline and SIGTERM/SIGINT (after ioloop_init): stop runs
- * once per event with the reason ("master gone (lifeline)", "signal"). */
+ * once per event with the reason ("master gone (lifeline)", "signal").
+ * Also what lmtp and postern-metrics use: the master's children all stop
+ * the same way. */
 void worker_proc_watch(void (*stop)(const char *why));
 void worker_proc_unwatch(void);
 
