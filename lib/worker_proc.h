@@ -35,6 +35,14 @@ void worker_proc_start(const struct config *cfg, const char *user,
 void worker_proc_watch(void (*stop)(const char *why));
 void worker_proc_unwatch(void);
 
+struct ipc_chan;
+/* For a child the master sends nothing (lmtp, postern-metrics): opens the
+ * master channel (fd 3), tells the master it is ready (IPC_T_CHILD_READY)
+ * and stops like the lifeline when the channel closes (stop of
+ * worker_proc_watch, which must come first, with "master gone"). The
+ * caller frees the channel with ipc_chan_free. */
+struct ipc_chan *worker_proc_master_idle(void);
+
 /* A connection the master hands over (IPC_T_CLIENT, ipc_proto.h); the
  * strings and pending bytes point into the message. */
 struct worker_client {

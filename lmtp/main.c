@@ -60,8 +60,6 @@ static unsigned nsessions;
 static bool at_limit, stopping;
 static struct ipc_chan *master_chan;
 
-static const struct ipc_rule master_rules[] = {{0, 0, false, false}};
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: lmtp -c CONFIG --listen FD:NAME ...\n");
@@ -193,20 +191,6 @@ static void shutdown_now(const char *why)
 	ioloop_stop();
 }
 
-static void master_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
-{
-	(void)chan;
-	(void)msg;
-	(void)ctx;
-}
-
-static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
-{
-	(void)chan;
-	(void)ctx;
-	log_info("master channel closed: %s", reason);
-	shutdown_now("master gone");
-}
 
 static void add_listener(const char *spec)
 {
@@ -280,11 +264,7 @@ int main(int argc, char **argv)
 		listeners[i].io = io_add(listeners[i].fd, IO_READ, on_accept,
 					 &listeners[i]);
 	}
-	master_chan = ipc_chan_new(IPC_FD_MASTER, "master", master_rules, 0,
-				   master_msg, master_closed, NULL);
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
-	ipc_chan_send(master_chan, &m);
+	master_chan = worker_proc_master_idle();
 	log_info("serving LMTP on %zu listener%s as %s", nlisteners,
 		 nlisteners == 1 ? "" : "s", lmtp.hostname);
 	ioloop_run();

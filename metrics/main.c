@@ -41,7 +41,6 @@ static struct config cfg;
 static int listen_fd = -1;
 static struct io *listen_io;
 static struct ipc_chan *master_chan;
-static const struct ipc_rule master_rules[] = {{0, 0, false, false}};
 
 static void usage(void)
 {
@@ -153,20 +152,6 @@ static void stop(const char *why)
 	ioloop_stop();
 }
 
-static void master_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
-{
-	(void)chan;
-	(void)msg;
-	(void)ctx;
-}
-
-static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
-{
-	(void)chan;
-	(void)ctx;
-	log_info("master channel closed: %s", reason);
-	ioloop_stop();
-}
 
 int main(int argc, char **argv)
 {
@@ -226,11 +211,7 @@ int main(int argc, char **argv)
 		log_fatal("listener: %m");
 	worker_proc_watch(stop);
 	listen_io = io_add(listen_fd, IO_READ, on_accept, NULL);
-	master_chan = ipc_chan_new(IPC_FD_MASTER, "master", master_rules, 0,
-				   master_msg, master_closed, NULL);
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
-	ipc_chan_send(master_chan, &m);
+	master_chan = worker_proc_master_idle();
 	log_info("serving /metrics");
 	ioloop_run();
 	io_remove(&listen_io);
