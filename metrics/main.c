@@ -152,7 +152,6 @@ static void stop(const char *why)
 	ioloop_stop();
 }
 
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
