@@ -564,3 +564,37 @@ bool cliconn_has_input(struct cliconn *c)
 	return c->in.len > c->consumed ||
 	       (c->tls != NULL && tls_pending(c->tls));
 }
+
+int cliconn_sasl_choose(struct cliconn *c, const char *prefs,
+			const char *offered, bool have_password,
+			bool have_cert, enum saslc_mech *m_r)
+{
+	unsigned char cb[TLS_CB_MAX];
+	const char *cbt;
+	size_t cbl = 0;
+	bool have_cb = cliconn_channel_binding(c, &cbt, cb, &cbl) == 0;
+	explicit_bzero(cb, sizeof(cb));
+	if (!have_password)
+		prefs = "EXTERNAL";
+	else if (prefs == NULL)
+		prefs = SASLC_DEFAULT_MECHS;
+	return saslc_choose(prefs, offered, cliconn_is_tls(c), have_cb,
+			    have_password, have_cert, m_r);
+}
+
+struct saslc *cliconn_saslc_new(struct cliconn *c, enum saslc_mech m,
+				const char *user, const char *password,
+				bool server_has_plus, const char **error_r)
+{
+	struct saslc_params p = {.user = user,
+				 .password = password,
+				 .server_has_plus = server_has_plus};
+	unsigned char cb[TLS_CB_MAX];
+	if (cliconn_channel_binding(c, &p.cb_type, cb, &p.cb_len) == 0)
+		p.cb_data = cb;
+	else
+		p.cb_type = NULL;
+	struct saslc *sc = saslc_new(m, &p, error_r);
+	explicit_bzero(cb, sizeof(cb));
+	return sc;
+}

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "saslc.h"
 #include "tls.h"
 #include "user_settings.h"
 
@@ -96,6 +97,18 @@ const char *cliconn_tls_describe(struct cliconn *c);
 /* Channel binding of the TLS session (see tls_channel_binding). 0 or -1. */
 int cliconn_channel_binding(struct cliconn *c, const char **type_r,
 			    unsigned char buf[TLS_CB_MAX], size_t *len_r);
+
+/* SASL on this connection, the same for every protocol client: the
+ * mechanism is the first of prefs (SASLC_DEFAULT_MECHS when NULL; only
+ * "EXTERNAL" without a password) that offered lists and that can work
+ * here (TLS, channel binding: saslc_choose). 0, or -1 if none fits. */
+int cliconn_sasl_choose(struct cliconn *c, const char *prefs,
+			const char *offered, bool have_password,
+			bool have_cert, enum saslc_mech *m_r);
+/* saslc_new with this connection's channel binding (none without TLS). */
+struct saslc *cliconn_saslc_new(struct cliconn *c, enum saslc_mech m,
+				const char *user, const char *password,
+				bool server_has_plus, const char **error_r);
 
 /* Queues n bytes for sending and traces them as part. Output is bounded
  * only by what the caller queues between flushes; callers streaming a

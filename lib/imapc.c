@@ -283,8 +283,6 @@ int imapc_run(struct imapc *c, const char *cmd, struct buf *untagged,
 static int authenticate(struct imapc *c, enum saslc_mech m,
 			const struct imapc_settings *s)
 {
-	struct saslc_params p = {.user = s->user, .password = s->password};
-	unsigned char cb[TLS_CB_MAX];
 	const char *error = NULL;
 	struct buf resp, chal, b64;
 	struct imapc_resp r;
@@ -293,12 +291,8 @@ static int authenticate(struct imapc *c, enum saslc_mech m,
 	unsigned t;
 	int ret = -1;
 
-	if (cliconn_channel_binding(c->conn, &p.cb_type, cb, &p.cb_len) == 0)
-		p.cb_data = cb;
-	else
-		p.cb_type = NULL;
-	p.server_has_plus = strstr(c->caps, "-PLUS ") != NULL;
-	sc = saslc_new(m, &p, &error);
+	sc = cliconn_saslc_new(c->conn, m, s->user, s->password,
+			       strstr(c->caps, "-PLUS ") != NULL, &error);
 	if (sc == NULL)
 		return fail(c, "SASL: %s", error);
 	buf_init(&resp, IMAPC_SASL_MAX);
@@ -369,7 +363,6 @@ static int authenticate(struct imapc *c, enum saslc_mech m,
 		ret = 0;
 	}
 out:
-	explicit_bzero(cb, sizeof(cb));
 	buf_deinit_secret(&resp);
 	buf_deinit_secret(&chal);
 	buf_deinit_secret(&b64);
@@ -432,19 +425,13 @@ static int auth(struct imapc *c, const struct imapc_settings *s)
 {
 	bool have_pw = s->user != NULL && s->password != NULL;
 	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
-	const char *mechs = have_pw ? (s->mechs != NULL ? s->mechs
-						      : SASLC_DEFAULT_MECHS)
-				    : "EXTERNAL";
-	unsigned char cb[TLS_CB_MAX];
-	const char *cbt;
-	size_t cbl;
 	char offered[IMAPC_CAPS_MAX];
 	size_t o = 0;
 	enum saslc_mech m;
 
 	if (!have_pw && !have_cert)
 		return 0;
-	if (have_pw && strcmp(mechs, "LOGIN") == 0)
+	if (have_pw && s->mechs != NULL && strcmp(s->mechs, "LOGIN") == 0)
 		return login_cmd(c, s);
 	/* "AUTH=X" capabilities -> "X ..." */
 	for (const char *p = strstr(c->caps, " AUTH="); p != NULL;
@@ -457,10 +444,8 @@ static int auth(struct imapc *c, const struct imapc_settings *s)
 		offered[o++] = ' ';
 	}
 	offered[o] = '\0';
-	bool have_cb = cliconn_channel_binding(c->conn, &cbt, cb, &cbl) == 0;
-	explicit_bzero(cb, sizeof(cb));
-	if (saslc_choose(mechs, offered, cliconn_is_tls(c->conn), have_cb,
-			 have_pw, have_cert, &m) < 0)
+	if (cliconn_sasl_choose(c->conn, s->mechs, offered, have_pw,
+				have_cert, &m) < 0)
 		return fail(c, "%s", "no authentication mechanism in common "
 				     "with the server");
 	return authenticate(c, m, s);

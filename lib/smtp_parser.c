@@ -1,6 +1,7 @@
 /* SMTP command lines, paths, parameters and the DATA reader. */
 #include "smtp_parser.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "strnum.h"
@@ -368,5 +369,106 @@ int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r)
 	    (sp != NULL && !str_eq_ci(last, "LAST")))
 		return -1;
 	*last_r = sp != NULL;
+	return 0;
+}
+
+void smtp_body_reset(struct smtp_body *b)
+{
+	memset(b, 0, sizeof(*b));
+	smtp_data_reader_init(&b->data);
+}
+
+void smtp_body_data_start(struct smtp_body *b)
+{
+	b->bdat = false;
+	smtp_data_reader_init(&b->data);
+}
+
+/* A CR that ends the last chunk ends no line. */
+static void bdat_chunk_read(struct smtp_body *b)
+{
+	if (b->last && b->pending_cr)
+		b->bare_cr = true;
+}
+
+void smtp_body_bdat_start(struct smtp_body *b, uint64_t size, bool last)
+{
+	b->bdat = true;
+	b->left = size;
+	b->last = last;
+	if (size == 0)
+		bdat_chunk_read(b);
+}
+
+bool smtp_body_feed(struct smtp_body *b, struct buf *in, size_t max_chunk,
+		    smtp_body_sink *sink, void *ctx)
+{
+	if (b->bdat) {
+		size_t n = in->len;
+		if (n > b->left)
+			n = (size_t)b->left;
+		if (!b->discard && n > 0) {
+			smtp_crlf_check(in->data, n, &b->pending_cr,
+					&b->bare_cr, &b->bare_lf);
+			sink(ctx, in->data, n);
+		}
+		buf_consume(in, n);
+		b->left -= n;
+		if (b->left > 0)
+			return false;
+		bdat_chunk_read(b);
+		return true;
+	}
+	struct buf out;
+	buf_init(&out, max_chunk + 2);
+	size_t used;
+	size_t len = in->len < max_chunk ? in->len : max_chunk;
+	bool end = smtp_data_feed(&b->data, in->data, len, &out, &used);
+	sink(ctx, out.data != NULL ? out.data : (const unsigned char *)"",
+	     out.len);
+	buf_deinit(&out);
+	buf_consume(in, used);
+	if (end) {
+		b->bare_cr = b->data.bare_cr;
+		b->bare_lf = b->data.bare_lf;
+	}
+	return end;
+}
+
+int smtp_mail_args(struct str args, uint64_t max_size, struct str *addr_r,
+		   struct smtp_mail_params *mp_r, char *reply, size_t replysz)
+{
+	struct str params;
+	const char *error;
+	if (smtp_parse_path(args, "FROM:", addr_r, &params, &error) < 0) {
+		snprintf(reply, replysz, "501 5.5.4 %s", error);
+		return -1;
+	}
+	if (smtp_mail_params_parse(params, mp_r, &error) < 0) {
+		snprintf(reply, replysz, "%s", error);
+		return -1;
+	}
+	if (mp_r->size > max_size) {
+		snprintf(reply, replysz,
+			 "552 5.3.4 Message too big (limit %llu bytes)",
+			 (unsigned long long)max_size);
+		return -2;
+	}
+	return 0;
+}
+
+int smtp_rcpt_args(struct str args, struct str *addr_r, char *reply,
+		   size_t replysz)
+{
+	struct str params, key, value;
+	const char *error;
+	if (smtp_parse_path(args, "TO:", addr_r, &params, &error) < 0) {
+		snprintf(reply, replysz, "501 5.5.4 %s", error);
+		return -1;
+	}
+	if (smtp_param_next(&params, &key, &value) != 0) {
+		snprintf(reply, replysz, "555 5.5.4 Unsupported RCPT parameter");
+		return -1;
+	}
 	return 0;
 }

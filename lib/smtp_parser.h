@@ -1,9 +1,10 @@
 #ifndef POSTERN_SMTP_PARSER_H
 #define POSTERN_SMTP_PARSER_H
-/* The SMTP command reader shared by submission-login and the submission
- * worker (RFC 5321, RFC 6409): bounded command lines, verbs and paths, ESMTP
- * parameters, and the DATA reader (dot-unstuffing, end of data, bare CR and
- * bare LF detection). Every step resumes at any byte boundary: input may
+/* The SMTP command reader shared by submission-login, the submission
+ * worker and LMTP (RFC 5321, RFC 6409, RFC 2033): bounded command lines,
+ * verbs and paths, ESMTP parameters, and the body readers for DATA
+ * (dot-unstuffing, end of data) and BDAT chunks, with bare CR and bare LF
+ * detection. Every step resumes at any byte boundary: input may
  * arrive one byte at a time.
  *
  * Nothing here allocates; lines and fields are views into the caller's
@@ -84,6 +85,17 @@ struct smtp_mail_params {
 int smtp_mail_params_parse(struct str params, struct smtp_mail_params *r,
 			   const char **reply_r);
 
+/* The arguments of MAIL and RCPT as a server here checks them, with the
+ * reply when they are refused (a line without CRLF, in reply[replysz]).
+ * MAIL: the path, its parameters, then SIZE against max_size; -1 for a
+ * bad command (it counts towards the error limit), -2 for a message
+ * announced larger than max_size (552: not a client error). RCPT: the
+ * path, and no parameters (we support none); -1 when refused. */
+int smtp_mail_args(struct str args, uint64_t max_size, struct str *addr_r,
+		   struct smtp_mail_params *mp_r, char *reply, size_t replysz);
+int smtp_rcpt_args(struct str args, struct str *addr_r, char *reply,
+		   size_t replysz);
+
 /* "BDAT size [LAST]" (RFC 3030). 0, or -1 for bad syntax (the chunk
  * cannot be skipped without its size: the connection must close). */
 int smtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r);
@@ -122,5 +134,34 @@ bool smtp_data_feed(struct smtp_data_reader *r, const unsigned char *in,
  * ended the previous chunk). Sets *bare_cr / *bare_lf when seen. */
 void smtp_crlf_check(const unsigned char *p, size_t len, bool *pending_cr,
 		     bool *bare_cr, bool *bare_lf);
+
+/* The body of one transaction, as DATA or as BDAT chunks, read from the
+ * session's input buffer. Both servers (LMTP, submission) read it here so
+ * that the rules on line ends and chunk sizes are one. What a server
+ * answers, and when a chunk is refused, stays its own: it sets discard
+ * (the chunk is read and dropped, RFC 3030 2) and seen_bdat. */
+struct smtp_body {
+	bool bdat; /* reading a BDAT chunk, else DATA */
+	struct smtp_data_reader data;
+	bool seen_bdat, last, discard;
+	bool pending_cr; /* a CR ended the previous chunk */
+	uint64_t left;	 /* bytes of the BDAT chunk still to read */
+	bool bare_cr, bare_lf; /* seen in the message */
+};
+
+/* Receives the message bytes (unstuffed for DATA, as sent for BDAT). */
+typedef void smtp_body_sink(void *ctx, const unsigned char *p, size_t n);
+
+/* A new transaction: nothing read. */
+void smtp_body_reset(struct smtp_body *b);
+void smtp_body_data_start(struct smtp_body *b);
+/* A chunk of size 0 is read at once: bare_cr / bare_lf are final. */
+void smtp_body_bdat_start(struct smtp_body *b, uint64_t size, bool last);
+/* Reads what in holds of the body (at most max_chunk bytes of DATA per
+ * call), passes the message bytes to sink (none while discard) and
+ * consumes them from in. true when the DATA ended or the BDAT chunk has
+ * been read: bare_cr / bare_lf are then final for DATA and BDAT LAST. */
+bool smtp_body_feed(struct smtp_body *b, struct buf *in, size_t max_chunk,
+		    smtp_body_sink *sink, void *ctx);
 
 #endif

@@ -257,8 +257,6 @@ static int sasl_send(struct smtpc *c, const char *prefix,
 static int sasl_run(struct smtpc *c, enum saslc_mech m,
 		    const struct smtpc_settings *s, struct smtpc_reply *r)
 {
-	struct saslc_params p = {.user = s->user, .password = s->password};
-	unsigned char cb[TLS_CB_MAX];
 	const char *error = NULL;
 	const char *offered = smtpc_ext_param(c, "AUTH");
 	struct buf resp, chal;
@@ -266,12 +264,10 @@ static int sasl_run(struct smtpc *c, enum saslc_mech m,
 	struct saslc *sc;
 	int ret = -1;
 
-	if (cliconn_channel_binding(c->conn, &p.cb_type, cb, &p.cb_len) == 0)
-		p.cb_data = cb;
-	else
-		p.cb_type = NULL;
-	p.server_has_plus = offered != NULL && strstr(offered, "-PLUS") != NULL;
-	sc = saslc_new(m, &p, &error);
+	sc = cliconn_saslc_new(c->conn, m, s->user, s->password,
+			       offered != NULL &&
+				       strstr(offered, "-PLUS") != NULL,
+			       &error);
 	if (sc == NULL) {
 		smtpc_reply_local(r, 535, "5.7.8", SMTPC_E_AUTH, error);
 		return -1;
@@ -323,7 +319,6 @@ static int sasl_run(struct smtpc *c, enum saslc_mech m,
 		ret = 0;
 	}
 out:
-	explicit_bzero(cb, sizeof(cb));
 	buf_deinit_secret(&resp);
 	buf_deinit_secret(&chal);
 	saslc_free(&sc);
@@ -336,9 +331,6 @@ static int auth(struct smtpc *c, const struct smtpc_settings *s,
 	const char *offered = smtpc_ext_param(c, "AUTH");
 	bool have_cert = tls_client_opts_have_cert(&s->tls_opts);
 	bool have_pw = s->user != NULL && s->password != NULL;
-	unsigned char cb[TLS_CB_MAX];
-	const char *cbt;
-	size_t cbl = 0;
 	enum saslc_mech m;
 
 	if (!have_pw && !have_cert)
@@ -350,13 +342,8 @@ static int auth(struct smtpc *c, const struct smtpc_settings *s,
 			  "the server does not offer AUTH");
 		return -1;
 	}
-	bool have_cb = cliconn_channel_binding(c->conn, &cbt, cb, &cbl) == 0;
-	explicit_bzero(cb, sizeof(cb));
-	if (saslc_choose(have_pw ? (s->mechs != NULL ? s->mechs
-						     : SASLC_DEFAULT_MECHS)
-				 : "EXTERNAL",
-			 offered, cliconn_is_tls(c->conn), have_cb, have_pw,
-			 have_cert, &m) < 0) {
+	if (cliconn_sasl_choose(c->conn, s->mechs, offered, have_pw,
+				have_cert, &m) < 0) {
 		if (!have_pw)
 			return 0; /* no EXTERNAL: see if the key suffices */
 		smtpc_reply_local(r, 530, "5.7.0", SMTPC_E_AUTH,

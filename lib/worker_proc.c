@@ -125,6 +125,36 @@ void worker_proc_unwatch(void)
 	io_remove(&lifeline_io);
 }
 
+static const struct ipc_rule idle_master_rules[] = {{0, 0, false, false}};
+
+static void idle_master_msg(struct ipc_chan *chan, struct ipc_msg *msg,
+			    void *ctx)
+{
+	(void)chan;
+	(void)msg;
+	(void)ctx;
+}
+
+static void idle_master_closed(struct ipc_chan *chan, const char *reason,
+			       void *ctx)
+{
+	(void)chan;
+	(void)ctx;
+	log_info("master channel closed: %s", reason);
+	stop_cb("master gone");
+}
+
+struct ipc_chan *worker_proc_master_idle(void)
+{
+	struct ipc_chan *chan =
+		ipc_chan_new(IPC_FD_MASTER, "master", idle_master_rules, 0,
+			     idle_master_msg, idle_master_closed, NULL);
+	struct ipc_msg m;
+	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
+	ipc_chan_send(chan, &m);
+	return chan;
+}
+
 static void idle_fire(void *ctx)
 {
 	struct ipc_msg m;

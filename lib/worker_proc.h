@@ -29,9 +29,19 @@ void worker_proc_start(const struct config *cfg, const char *user,
 		       unsigned long nofile);
 
 /* Watches the lifeline and SIGTERM/SIGINT (after ioloop_init): stop runs
- * once per event with the reason ("master gone (lifeline)", "signal"). */
+ * once per event with the reason ("master gone (lifeline)", "signal").
+ * Also what lmtp and postern-metrics use: the master's children all stop
+ * the same way. */
 void worker_proc_watch(void (*stop)(const char *why));
 void worker_proc_unwatch(void);
+
+struct ipc_chan;
+/* For a child the master sends nothing (lmtp, postern-metrics): opens the
+ * master channel (fd 3), tells the master it is ready (IPC_T_CHILD_READY)
+ * and stops like the lifeline when the channel closes (stop of
+ * worker_proc_watch, which must come first, with "master gone"). The
+ * caller frees the channel with ipc_chan_free. */
+struct ipc_chan *worker_proc_master_idle(void);
 
 /* A connection the master hands over (IPC_T_CLIENT, ipc_proto.h); the
  * strings and pending bytes point into the message. */

@@ -65,10 +65,8 @@ struct lmtp_session {
 
 	int spool_fd;
 	uint64_t size; /* message bytes (unstuffed) */
-	bool too_big, spool_failed, bare_cr, bare_lf;
-	struct smtp_data_reader data;
-	bool bdat_seen, bdat_last, bdat_discard, bdat_cr;
-	uint64_t bdat_left;
+	bool too_big, spool_failed;
+	struct smtp_body body;
 };
 
 /* ---- output ---- */
@@ -138,9 +136,8 @@ static void txn_reset(struct lmtp_session *s)
 	s->smtputf8 = false;
 	spool_close(s);
 	s->size = 0;
-	s->too_big = s->spool_failed = s->bare_cr = s->bare_lf = false;
-	s->bdat_seen = s->bdat_last = s->bdat_discard = s->bdat_cr = false;
-	s->bdat_left = 0;
+	s->too_big = s->spool_failed = false;
+	smtp_body_reset(&s->body);
 }
 
 /* An unlinked file in mail_dir (mail_user's, 0700): the message never
@@ -159,7 +156,7 @@ static int spool_open(struct lmtp_session *s)
 
 static void spool_write(struct lmtp_session *s, const void *p, size_t n)
 {
-	if (n == 0 || s->spool_failed || s->bdat_discard)
+	if (n == 0 || s->spool_failed || s->body.discard)
 		return;
 	if (s->size + n > lmtp.cfg.lmtp_max_message_size)
 		s->too_big = true;
@@ -255,11 +252,11 @@ static void message_end(struct lmtp_session *s)
 {
 	for (size_t i = 0; i < s->nrcpts; i++) {
 		const struct lmtp_rcpt *r = &s->rcpts[i];
-		if (s->bare_cr || s->bare_lf || s->too_big)
+		if (s->body.bare_cr || s->body.bare_lf || s->too_big)
 			metrics_count(METRICS_DELIVER_REFUSED, 1);
 		else if (s->spool_failed)
 			metrics_count(METRICS_DELIVER_FAILED, 1);
-		if (s->bare_cr || s->bare_lf)
+		if (s->body.bare_cr || s->body.bare_lf)
 			reply(s, "550 5.5.2 <%s> Message refused: lines must "
 				 "end with CRLF (bare CR or LF seen)",
 			      r->addr);
@@ -274,9 +271,9 @@ static void message_end(struct lmtp_session *s)
 		else
 			deliver_one(s, r);
 	}
-	if (s->bare_cr || s->bare_lf)
+	if (s->body.bare_cr || s->body.bare_lf)
 		clog_info(&s->log, "message refused: bare %s in data",
-			  s->bare_lf ? "LF" : "CR");
+			  s->body.bare_lf ? "LF" : "CR");
 	txn_reset(s);
 }
 
@@ -296,8 +293,8 @@ static void cmd_lhlo(struct lmtp_session *s, struct str args)
 
 static void cmd_mail(struct lmtp_session *s, struct str args)
 {
-	struct str addr, params;
-	const char *error;
+	struct str addr;
+	struct smtp_mail_params mp;
 	char t[200];
 	if (s->helo[0] == '\0') {
 		reply_error(s, "503 5.5.1 Send LHLO first");
@@ -307,23 +304,17 @@ static void cmd_mail(struct lmtp_session *s, struct str args)
 		reply_error(s, "503 5.5.1 Nested MAIL command");
 		return;
 	}
-	if (smtp_parse_path(args, "FROM:", &addr, &params, &error) < 0) {
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	switch (smtp_mail_args(args, lmtp.cfg.lmtp_max_message_size, &addr,
+			       &mp, t, sizeof(t))) {
+	case -1:
 		reply_error(s, t);
 		return;
-	}
-	struct smtp_mail_params mp;
-	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
-		reply_error(s, error);
+	case -2:
+		reply(s, "%s", t);
 		return;
 	}
 	uint64_t size = mp.size;
 	bool utf8 = mp.smtputf8;
-	if (size > lmtp.cfg.lmtp_max_message_size) {
-		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
-		      lmtp.cfg.lmtp_max_message_size);
-		return;
-	}
 	s->from = str_dup(addr);
 	if (s->from == NULL) {
 		reply_error(s, "501 5.5.4 Bad address");
@@ -343,20 +334,15 @@ static void cmd_mail(struct lmtp_session *s, struct str args)
 
 static void cmd_rcpt(struct lmtp_session *s, struct str args)
 {
-	struct str addr, params, key, value;
+	struct str addr;
 	const char *error;
 	char t[SMTP_PATH_MAX + 100];
 	if (!s->has_mail) {
 		reply_error(s, "503 5.5.1 Need MAIL first");
 		return;
 	}
-	if (smtp_parse_path(args, "TO:", &addr, &params, &error) < 0) {
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	if (smtp_rcpt_args(args, &addr, t, sizeof(t)) < 0) {
 		reply_error(s, t);
-		return;
-	}
-	if (smtp_param_next(&params, &key, &value) != 0) {
-		reply_error(s, "555 5.5.4 Unsupported RCPT parameter");
 		return;
 	}
 	if (addr.len == 0) {
@@ -431,7 +417,7 @@ static void cmd_data(struct lmtp_session *s, struct str args)
 		reply_error(s, "503 5.5.1 Need MAIL first");
 		return;
 	}
-	if (s->bdat_seen) {
+	if (s->body.seen_bdat) {
 		reply_error(s, "503 5.5.1 DATA after BDAT");
 		return;
 	}
@@ -440,7 +426,7 @@ static void cmd_data(struct lmtp_session *s, struct str args)
 		return;
 	}
 	(void)spool_open(s);
-	smtp_data_reader_init(&s->data);
+	smtp_body_data_start(&s->body);
 	s->state = LMTP_DATA;
 	reply(s, "354 Start mail input; end with <CRLF>.<CRLF>");
 }
@@ -458,13 +444,13 @@ static void cmd_bdat(struct lmtp_session *s, struct str args)
 		return;
 	}
 	s->state = LMTP_BDAT;
-	s->bdat_left = n;
-	s->bdat_last = last;
-	if (!s->bdat_seen) {
-		s->bdat_discard = !s->has_mail || s->nrcpts == 0;
-		if (!s->bdat_discard)
+	smtp_body_bdat_start(&s->body, n, last);
+	if (!s->body.seen_bdat) {
+		/* refused from the first chunk to the LAST one */
+		s->body.discard = !s->has_mail || s->nrcpts == 0;
+		if (!s->body.discard)
 			(void)spool_open(s);
-		s->bdat_seen = true;
+		s->body.seen_bdat = true;
 	}
 	if (n == 0)
 		bdat_done(s);
@@ -474,20 +460,18 @@ static void cmd_bdat(struct lmtp_session *s, struct str args)
 static void bdat_done(struct lmtp_session *s)
 {
 	s->state = LMTP_CMD;
-	if (s->bdat_discard) {
+	if (s->body.discard) {
 		reply_error(s, !s->has_mail ? "503 5.5.1 Need MAIL first"
 					    : "554 5.5.1 No valid recipients");
-		if (s->bdat_last)
+		if (s->body.last)
 			txn_reset(s);
 		return;
 	}
-	if (!s->bdat_last) {
+	if (!s->body.last) {
 		reply(s, "250 2.0.0 %llu octets received",
 		      (unsigned long long)s->size);
 		return;
 	}
-	if (s->bdat_cr)
-		s->bare_cr = true;
 	message_end(s);
 }
 
@@ -532,41 +516,23 @@ static void command(struct lmtp_session *s, struct str line)
 
 /* ---- input ---- */
 
+static void body_sink(void *ctx, const unsigned char *p, size_t n)
+{
+	spool_write(ctx, p, n);
+}
+
 /* Works through the buffered input; returns when it needs more. */
 static void session_input(struct lmtp_session *s)
 {
 	while (!s->closing && s->in.len > 0) {
-		if (s->state == LMTP_BDAT) {
-			size_t n = s->in.len;
-			if (n > s->bdat_left)
-				n = (size_t)s->bdat_left;
-			if (!s->bdat_discard) {
-				smtp_crlf_check(s->in.data, n, &s->bdat_cr,
-						&s->bare_cr, &s->bare_lf);
-				spool_write(s, s->in.data, n);
-			}
-			buf_consume(&s->in, n);
-			s->bdat_left -= n;
-			if (s->bdat_left == 0)
+		if (s->state == LMTP_BDAT || s->state == LMTP_DATA) {
+			if (!smtp_body_feed(&s->body, &s->in, LMTP_READ_CHUNK,
+					    body_sink, s))
+				continue;
+			if (s->state == LMTP_BDAT) {
 				bdat_done(s);
-			continue;
-		}
-		if (s->state == LMTP_DATA) {
-			struct buf out;
-			buf_init(&out, LMTP_READ_CHUNK + 2);
-			size_t used;
-			size_t len = s->in.len < LMTP_READ_CHUNK
-					     ? s->in.len
-					     : LMTP_READ_CHUNK;
-			bool end = smtp_data_feed(&s->data, s->in.data, len,
-						  &out, &used);
-			spool_write(s, out.data, out.len);
-			buf_deinit(&out);
-			buf_consume(&s->in, used);
-			if (end) {
+			} else {
 				s->state = LMTP_CMD;
-				s->bare_cr = s->data.bare_cr;
-				s->bare_lf = s->data.bare_lf;
 				message_end(s);
 			}
 			continue;

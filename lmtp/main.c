@@ -42,6 +42,7 @@
 #include "smtp_ehlo.h"
 #include "str.h"
 #include "strnum.h"
+#include "worker_proc.h"
 
 #define LMTP_LISTENERS_MAX 16
 
@@ -58,9 +59,6 @@ static size_t nlisteners;
 static unsigned nsessions;
 static bool at_limit, stopping;
 static struct ipc_chan *master_chan;
-static struct io *lifeline_io;
-
-static const struct ipc_rule master_rules[] = {{0, 0, false, false}};
 
 static void usage(void)
 {
@@ -193,39 +191,6 @@ static void shutdown_now(const char *why)
 	ioloop_stop();
 }
 
-static void on_signal(void *ctx, unsigned events)
-{
-	(void)ctx;
-	(void)events;
-	shutdown_now("signal");
-}
-
-static void master_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
-{
-	(void)chan;
-	(void)msg;
-	(void)ctx;
-}
-
-static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
-{
-	(void)chan;
-	(void)ctx;
-	log_info("master channel closed: %s", reason);
-	shutdown_now("master gone");
-}
-
-static void lifeline_read(void *ctx, unsigned events)
-{
-	char b[64];
-	(void)ctx;
-	(void)events;
-	ssize_t r = read(IPC_FD_LIFELINE, b, sizeof(b));
-	if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR)))
-		return;
-	io_remove(&lifeline_io);
-	shutdown_now("master gone (lifeline)");
-}
 
 static void add_listener(const char *spec)
 {
@@ -289,26 +254,17 @@ int main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	ioloop_init();
-	int fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
-	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0)
-		log_fatal("lifeline fd: %m");
-	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, lifeline_read, NULL);
-	signal_add(SIGTERM, on_signal, NULL);
-	signal_add(SIGINT, on_signal, NULL);
+	worker_proc_watch(shutdown_now);
 	signal_add(SIGCHLD, on_child, NULL);
 	for (size_t i = 0; i < nlisteners; i++) {
-		fl = fcntl(listeners[i].fd, F_GETFL);
+		int fl = fcntl(listeners[i].fd, F_GETFL);
 		if (fl < 0 ||
 		    fcntl(listeners[i].fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			log_fatal("listener fd %d: %m", listeners[i].fd);
 		listeners[i].io = io_add(listeners[i].fd, IO_READ, on_accept,
 					 &listeners[i]);
 	}
-	master_chan = ipc_chan_new(IPC_FD_MASTER, "master", master_rules, 0,
-				   master_msg, master_closed, NULL);
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
-	ipc_chan_send(master_chan, &m);
+	master_chan = worker_proc_master_idle();
 	log_info("serving LMTP on %zu listener%s as %s", nlisteners,
 		 nlisteners == 1 ? "" : "s", lmtp.hostname);
 	ioloop_run();
@@ -317,7 +273,7 @@ int main(int argc, char **argv)
 		io_remove(&listeners[i].io);
 		close(listeners[i].fd);
 	}
-	io_remove(&lifeline_io);
+	worker_proc_unwatch();
 	ipc_chan_free(&master_chan);
 	ioloop_deinit();
 	config_free(&lmtp.cfg);

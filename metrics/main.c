@@ -32,15 +32,15 @@
 #include "privdrop.h"
 #include "str.h"
 #include "strnum.h"
+#include "worker_proc.h"
 
 #define REQUEST_MAX	   4096
 #define REQUEST_TIMEOUT_MS 5000
 
 static struct config cfg;
 static int listen_fd = -1;
-static struct io *listen_io, *lifeline_io;
+static struct io *listen_io;
 static struct ipc_chan *master_chan;
-static const struct ipc_rule master_rules[] = {{0, 0, false, false}};
 
 static void usage(void)
 {
@@ -146,25 +146,9 @@ static void on_accept(void *ctx, unsigned events)
 	serve(fd);
 }
 
-static void stop(void *ctx, unsigned events)
+static void stop(const char *why)
 {
-	(void)ctx;
-	(void)events;
-	ioloop_stop();
-}
-
-static void master_msg(struct ipc_chan *chan, struct ipc_msg *msg, void *ctx)
-{
-	(void)chan;
-	(void)msg;
-	(void)ctx;
-}
-
-static void master_closed(struct ipc_chan *chan, const char *reason, void *ctx)
-{
-	(void)chan;
-	(void)ctx;
-	log_info("master channel closed: %s", reason);
+	(void)why;
 	ioloop_stop();
 }
 
@@ -224,23 +208,13 @@ int main(int argc, char **argv)
 	int fl = fcntl(listen_fd, F_GETFL);
 	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		log_fatal("listener: %m");
-	fl = fcntl(IPC_FD_LIFELINE, F_GETFL);
-	if (fl < 0 || fcntl(IPC_FD_LIFELINE, F_SETFL, fl | O_NONBLOCK) < 0)
-		log_fatal("lifeline: %m");
-	/* the master never writes: readable means it is gone */
-	lifeline_io = io_add(IPC_FD_LIFELINE, IO_READ, stop, NULL);
+	worker_proc_watch(stop);
 	listen_io = io_add(listen_fd, IO_READ, on_accept, NULL);
-	signal_add(SIGTERM, stop, NULL);
-	signal_add(SIGINT, stop, NULL);
-	master_chan = ipc_chan_new(IPC_FD_MASTER, "master", master_rules, 0,
-				   master_msg, master_closed, NULL);
-	struct ipc_msg m;
-	ipc_msg_init(&m, IPC_T_CHILD_READY, 0);
-	ipc_chan_send(master_chan, &m);
+	master_chan = worker_proc_master_idle();
 	log_info("serving /metrics");
 	ioloop_run();
 	io_remove(&listen_io);
-	io_remove(&lifeline_io);
+	worker_proc_unwatch();
 	ipc_chan_free(&master_chan);
 	close(listen_fd);
 	ioloop_deinit();

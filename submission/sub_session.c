@@ -91,14 +91,12 @@ struct sub_session {
 
 	/* its message */
 	int spool_fd;
-	bool spool_failed, too_big, bare_cr, bare_lf;
+	bool spool_failed, too_big;
 	uint64_t msg_size; /* the client's bytes (unstuffed) */
 	uint64_t spool_size;
-	struct smtp_data_reader data;
+	struct smtp_body body;
 	struct buf hdr;
 	bool hdr_done;
-	bool bdat_seen, bdat_last, bdat_discard, bdat_cr;
-	uint64_t bdat_left;
 };
 
 static void session_input(struct sub_session *s);
@@ -169,12 +167,11 @@ static void message_reset(struct sub_session *s)
 	if (s->spool_fd >= 0)
 		close(s->spool_fd);
 	s->spool_fd = -1;
-	s->spool_failed = s->too_big = s->bare_cr = s->bare_lf = false;
+	s->spool_failed = s->too_big = false;
 	s->msg_size = s->spool_size = 0;
 	buf_clear(&s->hdr);
 	s->hdr_done = false;
-	s->bdat_seen = s->bdat_last = s->bdat_discard = s->bdat_cr = false;
-	s->bdat_left = 0;
+	smtp_body_reset(&s->body);
 }
 
 static void txn_reset(struct sub_session *s)
@@ -333,9 +330,9 @@ static void message_end(struct sub_session *s)
 	if (!s->hdr_done && !s->too_big && !s->spool_failed)
 		header_flush(s, s->hdr.len);
 	char text[SUB_REPLY_MAX];
-	if (s->bare_cr || s->bare_lf) {
+	if (s->body.bare_cr || s->body.bare_lf) {
 		clog_info(&s->log, "message refused: bare %s in data",
-			  s->bare_lf ? "LF" : "CR");
+			  s->body.bare_lf ? "LF" : "CR");
 		reply(s, "550 5.5.2 Message refused: lines must end with CRLF "
 			 "(bare CR or LF seen)");
 	} else if (s->too_big) {
@@ -412,30 +409,24 @@ static void mail_lookup_done(void *ctx, enum sub_lookup_result r,
 
 static void cmd_mail(struct sub_session *s, struct str args)
 {
-	struct str addr, params;
-	const char *error;
+	struct str addr;
+	struct smtp_mail_params mp;
+	char t[160];
 	if (s->has_mail) {
 		reply_error(s, "503 5.5.1 Sender already given");
 		return;
 	}
-	if (smtp_parse_path(args, "FROM:", &addr, &params, &error) < 0) {
-		char t[160];
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	switch (smtp_mail_args(args, sworker.cfg.submission_max_message_size,
+			       &addr, &mp, t, sizeof(t))) {
+	case -1:
 		reply_error(s, t);
 		return;
-	}
-	struct smtp_mail_params mp;
-	if (smtp_mail_params_parse(params, &mp, &error) < 0) {
-		reply_error(s, error);
+	case -2:
+		reply(s, "%s", t);
 		return;
 	}
 	uint64_t size = mp.size;
 	bool b8 = mp.body_8bit, utf8 = mp.smtputf8;
-	if (size > sworker.cfg.submission_max_message_size) {
-		reply(s, "552 5.3.4 Message too big (limit %u bytes)",
-		      sworker.cfg.submission_max_message_size);
-		return;
-	}
 	if (addr.len == 0) {
 		reply_error(s, "550 5.7.1 A null sender is not accepted for "
 			       "submission");
@@ -554,20 +545,14 @@ static void rcpt_lookup_done(void *ctx, enum sub_lookup_result r,
 
 static void cmd_rcpt(struct sub_session *s, struct str args)
 {
-	struct str addr, params, key, value;
-	const char *error;
+	struct str addr;
+	char t[160];
 	if (!s->has_mail) {
 		reply_error(s, "503 5.5.1 Need MAIL before RCPT");
 		return;
 	}
-	if (smtp_parse_path(args, "TO:", &addr, &params, &error) < 0) {
-		char t[160];
-		snprintf(t, sizeof(t), "501 5.5.4 %s", error);
+	if (smtp_rcpt_args(args, &addr, t, sizeof(t)) < 0) {
 		reply_error(s, t);
-		return;
-	}
-	if (smtp_param_next(&params, &key, &value) != 0) {
-		reply_error(s, "555 5.5.4 Unsupported RCPT parameter");
 		return;
 	}
 	if (addr.len == 0 || memchr(addr.p, '@', addr.len) == NULL) {
@@ -608,7 +593,7 @@ static void cmd_data(struct sub_session *s, struct str args)
 		reply_error(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
-	if (s->bdat_seen) {
+	if (s->body.seen_bdat) {
 		reply_error(s, "503 5.5.1 DATA after BDAT");
 		return;
 	}
@@ -624,7 +609,7 @@ static void cmd_data(struct sub_session *s, struct str args)
 		reply(s, "451 4.3.0 Temporary failure, try again later");
 		return;
 	}
-	smtp_data_reader_init(&s->data);
+	smtp_body_data_start(&s->body);
 	s->state = SUB_DATA;
 	reply(s, "354 2.0.0 End data with <CR><LF>.<CR><LF>");
 }
@@ -639,20 +624,19 @@ static void cmd_bdat(struct sub_session *s, struct str args)
 		s->closing = true;
 		return;
 	}
-	s->bdat_left = size;
-	s->bdat_last = last;
+	smtp_body_bdat_start(&s->body, size, last);
 	s->state = SUB_BDAT;
 	/* RFC 3030: the chunk is read even when it is refused */
-	s->bdat_discard = false;
-	if (!s->bdat_seen) {
+	s->body.discard = false;
+	if (!s->body.seen_bdat) {
 		if (!s->has_mail || s->nrcpts == 0) {
-			s->bdat_discard = true;
+			s->body.discard = true;
 			return;
 		}
 		if (spool_open(s) < 0) {
 			s->spool_failed = true;
 		}
-		s->bdat_seen = true;
+		s->body.seen_bdat = true;
 	}
 }
 
@@ -660,14 +644,14 @@ static void cmd_bdat(struct sub_session *s, struct str args)
 static void bdat_done(struct sub_session *s)
 {
 	s->state = SUB_CMD;
-	if (s->bdat_discard) {
+	if (s->body.discard) {
 		if (!s->has_mail)
 			reply_error(s, "503 5.5.1 Need MAIL first");
 		else
 			reply_error(s, "554 5.5.1 No valid recipients");
 		return;
 	}
-	if (!s->bdat_last) {
+	if (!s->body.last) {
 		/* the transaction stays: BDAT LAST gets the verdict */
 		if (s->too_big)
 			reply(s, "552 5.3.4 Message too big (limit %u bytes)",
@@ -677,8 +661,6 @@ static void bdat_done(struct sub_session *s)
 			      (unsigned long long)s->msg_size);
 		return;
 	}
-	if (s->bdat_cr)
-		s->bare_cr = true;
 	message_end(s);
 }
 
@@ -726,38 +708,9 @@ static void command(struct sub_session *s, struct str line)
 
 /* ---- input ---- */
 
-static void data_input(struct sub_session *s)
+static void body_sink(void *ctx, const unsigned char *p, size_t n)
 {
-	struct buf out;
-	buf_init(&out, SUB_READ_CHUNK + 2);
-	size_t used;
-	size_t len = s->in.len < SUB_READ_CHUNK ? s->in.len : SUB_READ_CHUNK;
-	bool end = smtp_data_feed(&s->data, s->in.data, len, &out, &used);
-	message_feed(s, out.data != NULL ? out.data : (unsigned char *)"",
-		     out.len);
-	buf_deinit(&out);
-	buf_consume(&s->in, used);
-	if (end) {
-		s->bare_cr = s->data.bare_cr;
-		s->bare_lf = s->data.bare_lf;
-		message_end(s);
-	}
-}
-
-static void bdat_input(struct sub_session *s)
-{
-	size_t n = s->in.len;
-	if (n > s->bdat_left)
-		n = (size_t)s->bdat_left;
-	if (!s->bdat_discard && n > 0) {
-		smtp_crlf_check(s->in.data, n, &s->bdat_cr, &s->bare_cr,
-				&s->bare_lf);
-		message_feed(s, s->in.data, n);
-	}
-	buf_consume(&s->in, n);
-	s->bdat_left -= n;
-	if (s->bdat_left == 0)
-		bdat_done(s);
+	message_feed(ctx, p, n);
 }
 
 static void session_input(struct sub_session *s)
@@ -766,15 +719,19 @@ static void session_input(struct sub_session *s)
 		if (s->state == SUB_WAIT)
 			return;
 		if (s->state == SUB_BDAT) {
-			if (s->in.len == 0 && s->bdat_left > 0)
+			if (s->in.len == 0 && s->body.left > 0)
 				return;
-			bdat_input(s);
+			if (smtp_body_feed(&s->body, &s->in, SUB_READ_CHUNK,
+					   body_sink, s))
+				bdat_done(s);
 			continue;
 		}
 		if (s->in.len == 0)
 			return;
 		if (s->state == SUB_DATA) {
-			data_input(s);
+			if (smtp_body_feed(&s->body, &s->in, SUB_READ_CHUNK,
+					   body_sink, s))
+				message_end(s);
 			continue;
 		}
 		struct str line;

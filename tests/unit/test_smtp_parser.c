@@ -301,8 +301,79 @@ static void test_bdat(void)
 	CHECK(smtp_bdat_parse(STR_LIT("99999999999999999999"), &n, &last) < 0);
 }
 
+static void body_collect(void *ctx, const unsigned char *p, size_t n)
+{
+	CHECK(buf_append(ctx, p, n) == 0);
+}
+
+static void test_body(void)
+{
+	struct smtp_body b;
+	struct buf in, got;
+	buf_init(&in, 1024);
+	buf_init(&got, 1024);
+
+	/* DATA: unstuffed, ends at CRLF.CRLF, the rest stays in the input */
+	smtp_body_reset(&b);
+	smtp_body_data_start(&b);
+	CHECK(buf_append_cstr(&in, "a\r\n..b\r\n.\r\nQUIT\r\n") == 0);
+	CHECK(smtp_body_feed(&b, &in, 4, body_collect, &got) == false);
+	while (!smtp_body_feed(&b, &in, 4, body_collect, &got))
+		;
+	CHECK(strcmp(buf_cstr(&got), "a\r\n.b\r\n") == 0);
+	CHECK(strcmp(buf_cstr(&in), "QUIT\r\n") == 0);
+	CHECK(!b.bare_cr && !b.bare_lf);
+
+	/* BDAT: a chunk is read to its size; a CR ending a chunk is judged
+	 * by the next one, and is bare when it ends BDAT LAST */
+	buf_clear(&in);
+	buf_clear(&got);
+	smtp_body_reset(&b);
+	smtp_body_bdat_start(&b, 3, false);
+	CHECK(buf_append_cstr(&in, "ab\r\nNOOP") == 0);
+	CHECK(smtp_body_feed(&b, &in, 4, body_collect, &got));
+	CHECK(strcmp(buf_cstr(&in), "\nNOOP") == 0 && !b.bare_cr);
+	buf_clear(&in);
+	smtp_body_bdat_start(&b, 0, true);
+	CHECK(b.bare_cr && !b.bare_lf);
+
+	/* a discarded chunk is read and dropped */
+	buf_clear(&got);
+	smtp_body_reset(&b);
+	b.discard = true;
+	smtp_body_bdat_start(&b, 2, true);
+	CHECK(buf_append_cstr(&in, "x\n") == 0);
+	CHECK(smtp_body_feed(&b, &in, 4, body_collect, &got));
+	CHECK(got.len == 0 && in.len == 0 && !b.bare_lf);
+	buf_deinit(&in);
+	buf_deinit(&got);
+}
+
+static void test_mail_rcpt_args(void)
+{
+	struct str addr;
+	struct smtp_mail_params mp;
+	char t[200];
+	CHECK(smtp_mail_args(STR_LIT("FROM:<a@b> SIZE=10"), 10, &addr, &mp, t,
+			     sizeof(t)) == 0);
+	CHECK(str_eq(addr, STR_LIT("a@b")) && mp.size == 10);
+	CHECK(smtp_mail_args(STR_LIT("FROM:<a@b> SIZE=11"), 10, &addr, &mp, t,
+			     sizeof(t)) == -2);
+	CHECK(strcmp(t, "552 5.3.4 Message too big (limit 10 bytes)") == 0);
+	CHECK(smtp_mail_args(STR_LIT("FROM:a@b"), 10, &addr, &mp, t,
+			     sizeof(t)) == -1);
+	CHECK(strncmp(t, "501 5.5.4 ", 10) == 0);
+	CHECK(smtp_rcpt_args(STR_LIT("TO:<u@d>"), &addr, t, sizeof(t)) == 0);
+	CHECK(str_eq(addr, STR_LIT("u@d")));
+	CHECK(smtp_rcpt_args(STR_LIT("TO:<u@d> NOTIFY=NEVER"), &addr, t,
+			     sizeof(t)) == -1);
+	CHECK(strcmp(t, "555 5.5.4 Unsupported RCPT parameter") == 0);
+}
+
 int main(void)
 {
+	test_body();
+	test_mail_rcpt_args();
 	test_mail_params();
 	test_bdat();
 	test_lines();
