@@ -28,7 +28,12 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
 				      uint32_t *first_unseen_r,
 				      const char **error_r);
 
-/* Frees every entry (worker exit). */
+/* Snapshot files go to HOME/cache (imap_mbsnap.h); without a call, none
+ * are read or written. */
+void imap_mbcache_init(const char *home);
+
+/* Writes the snapshots still to write and frees every entry (worker
+ * exit). */
 void imap_mbcache_clear(void);
 
 #endif
