@@ -89,6 +89,16 @@ static struct mbcache_entry *entry_find(uint32_t id)
 	return NULL;
 }
 
+void imap_mbcache_forget(uint32_t mailbox_id)
+{
+	struct mbcache_entry *e = entry_find(mailbox_id);
+
+	if (e != NULL)
+		entry_free(e);
+	if (snap_home != NULL)
+		imap_mbsnap_remove(snap_home, mailbox_id);
+}
+
 /* A free slot, or the least recently used one emptied. */
 static struct mbcache_entry *entry_slot(void)
 {
@@ -386,6 +396,8 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
 		r = entry_refresh(s, e, mbox_r, error_r);
 		if (r != STORAGE_OK) {
 			entry_free(e);
+			if (r == STORAGE_ERR_NONEXISTENT && snap_home != NULL)
+				imap_mbsnap_remove(snap_home, mailbox_id);
 			if (r != STORAGE_ERR_CORRUPTION)
 				return r;
 			e = NULL; /* listed afresh below */

@@ -32,6 +32,10 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
  * are read or written. */
 void imap_mbcache_init(const char *home);
 
+/* Drops mailbox_id's list and snapshot file (DELETE: ids are never
+ * reused, so it would never be read again). */
+void imap_mbcache_forget(uint32_t mailbox_id);
+
 /* Writes the snapshots still to write and frees every entry (worker
  * exit). */
 void imap_mbcache_clear(void);

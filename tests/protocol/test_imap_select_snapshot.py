@@ -144,6 +144,13 @@ def test_fresh_worker_starts_from_snapshot(instance):
     c.close()
     assert view == _truth_listing(instance, mb)
 
+    # DELETE drops the snapshot (mailbox ids are never reused)
+    assert len(_snap_files(instance)) == 1
+    c0 = instance.login(U, P)
+    ok(c0, "d", "DELETE " + mb)
+    assert _snap_files(instance) == []
+    c0.close()
+
 
 def _damaged(instance, mb, damage, reason):
     """Leaves a snapshot, damages it, changes the mailbox, and checks the
