@@ -4,9 +4,10 @@
  * proportion to the changes) and applies them before copying the list into
  * the session's view, which is a memcpy. A miss lists the whole mailbox
  * once (storage_msg_scan) and keeps it if it is big. A big list is also
- * written to a snapshot file (imap_mbsnap) after a full listing and when
- * it leaves the cache (eviction, worker exit), so that a fresh worker
- * starts from the snapshot and reads only the changes since. */
+ * written to a snapshot file (imap_mbsnap) a second after a full listing
+ * (from the event loop, not before the reply) and when it leaves the cache
+ * (eviction, worker exit), so that a fresh worker starts from the snapshot
+ * and reads only the changes since. */
 #include "imap_mbcache.h"
 
 #include <stdbool.h>
@@ -16,7 +17,12 @@
 #include "imap_mbsnap.h"
 #include "imap_sync.h"
 #include "imap_vec.h"
+#include "ioloop.h"
 #include "log.h"
+
+/* A list filled from the store is written this long after, not before the
+ * SELECT's reply (about 2 ms for 100,000 messages). */
+#define MBCACHE_SAVE_DELAY_MS 1000
 
 struct mbcache_entry {
 	uint32_t mailbox_id; /* 0: free slot */
@@ -33,6 +39,7 @@ struct mbcache_entry {
 static struct mbcache_entry cache[IMAP_MBCACHE_ENTRIES];
 static uint64_t use_clock;
 static char *snap_home; /* NULL: no snapshot files */
+static struct timer *save_timer; /* lists filled, snapshots not yet written */
 
 void imap_mbcache_init(const char *home)
 {
@@ -70,8 +77,19 @@ static void entry_free(struct mbcache_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
+static void save_due(void *ctx)
+{
+	(void)ctx;
+	save_timer = NULL; /* freed by the loop after this call */
+	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++) {
+		if (cache[i].saved_modseq == 0)
+			entry_save(&cache[i]);
+	}
+}
+
 void imap_mbcache_clear(void)
 {
+	timer_remove(&save_timer);
 	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++) {
 		entry_save(&cache[i]);
 		entry_free(&cache[i]);
@@ -293,7 +311,9 @@ static enum storage_result entry_fill(struct storage *s,
 	if (r == STORAGE_OK) {
 		e->highestmodseq = mbox_r->highestmodseq;
 		e->uidvalidity = mbox_r->uidvalidity;
-		entry_save(e);
+		if (snap_home != NULL && save_timer == NULL)
+			save_timer = timer_add(MBCACHE_SAVE_DELAY_MS,
+					       save_due, NULL);
 	}
 	return r;
 }

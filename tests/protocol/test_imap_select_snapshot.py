@@ -27,6 +27,15 @@ def _snap_files(instance):
     return glob.glob(os.path.join(home_of(instance, U), "cache", "*.mbc"))
 
 
+def _wait_snap_files(instance, n):
+    """The worker writes a filled list's snapshot a second after the
+    SELECT (MBCACHE_SAVE_DELAY_MS), from its event loop."""
+    deadline = time.monotonic() + 10
+    while len(_snap_files(instance)) != n:
+        assert time.monotonic() < deadline, _snap_files(instance)
+        time.sleep(0.05)
+
+
 def _restart_worker(instance, sig):
     """Ends U's worker (all its sessions closed by the caller) and waits
     until it is gone, so the next login gets a fresh process."""
@@ -115,8 +124,8 @@ def test_fresh_worker_starts_from_snapshot(instance):
     assert LOADED not in log
     uids = _check(instance, mb, c, lines)
     c.close()
-    # written after the full listing: even a killed worker leaves one
-    assert len(_snap_files(instance)) == 1
+    # written soon after the full listing: even a killed worker leaves one
+    _wait_snap_files(instance, 1)
     _restart_worker(instance, signal.SIGKILL)
 
     # another process changes the mailbox while no worker runs
@@ -145,7 +154,7 @@ def test_fresh_worker_starts_from_snapshot(instance):
     assert view == _truth_listing(instance, mb)
 
     # DELETE drops the snapshot (mailbox ids are never reused)
-    assert len(_snap_files(instance)) == 1
+    _wait_snap_files(instance, 1)
     c0 = instance.login(U, P)
     ok(c0, "d", "DELETE " + mb)
     assert _snap_files(instance) == []
