@@ -7,6 +7,7 @@
 #include "imap_client.h"
 #include "imap_commands.h"
 #include "imap_mailbox.h"
+#include "imap_mbcache.h"
 #include "imap_sync.h"
 #include "imap_worker.h"
 #include "str.h"
@@ -173,16 +174,20 @@ void cmd_delete(struct client *c, const struct imap_cmd *cmd)
 	const char *error;
 	enum storage_result r;
 
+	bool found;
+
 	if (arg_only_mailbox(c, cmd, name) < 0)
 		return;
+	found = storage_mailbox_get(worker.store, name, &mb, &error) ==
+		STORAGE_OK;
 	/* deleting the mailbox this session has selected deselects it
 	 * quietly; other sessions that have it selected get BYE */
-	if (c->selected &&
-	    storage_mailbox_get(worker.store, name, &mb, &error) ==
-		    STORAGE_OK &&
-	    mb.id == c->mailbox_id && strcmp(name, "INBOX") != 0)
+	if (c->selected && found && mb.id == c->mailbox_id &&
+	    strcmp(name, "INBOX") != 0)
 		imap_sync_unload(c);
 	r = storage_mailbox_delete(worker.store, name, &error);
+	if (r == STORAGE_OK && found)
+		imap_mbcache_forget(mb.id);
 	storage_answer(c, cmd, r, error, "DELETE");
 }
 

@@ -28,7 +28,16 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
 				      uint32_t *first_unseen_r,
 				      const char **error_r);
 
-/* Frees every entry (worker exit). */
+/* Snapshot files go to HOME/cache (imap_mbsnap.h); without a call, none
+ * are read or written. */
+void imap_mbcache_init(const char *home);
+
+/* Drops mailbox_id's list and snapshot file (DELETE: ids are never
+ * reused, so it would never be read again). */
+void imap_mbcache_forget(uint32_t mailbox_id);
+
+/* Writes the snapshots still to write and frees every entry (worker
+ * exit). */
 void imap_mbcache_clear(void);
 
 #endif

@@ -275,6 +275,7 @@ void worker_store_init(void)
 			  error);
 	worker.store_io = io_add(storage_notify_fd(worker.store), IO_READ,
 				 worker_store_changed, NULL);
+	imap_mbcache_init(worker.home);
 }
 
 void worker_deinit(void)

@@ -1,0 +1,282 @@
+/* Snapshot files of cached message lists: encode/decode (pure, checked
+ * byte by byte) and the file operations around them. */
+#include "imap_mbsnap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fdio.h"
+#include "log.h"
+#include "str.h"
+
+#define SNAP_MAGIC   "PMBCSNAP"
+#define SNAP_VERSION 1u
+#define SNAP_HEADER  32u
+#define SNAP_TRAILER 8u
+#define SNAP_PER_MSG 13u
+
+static size_t snap_size(size_t count)
+{
+	return SNAP_HEADER + count * SNAP_PER_MSG + SNAP_TRAILER;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (unsigned i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (unsigned i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+int imap_mbsnap_encode(const struct imap_mbsnap *sn, struct buf *out)
+{
+	size_t n = sn->count, size;
+	unsigned char *p, *q;
+
+	if (n == 0 || n > IMAP_MBSNAP_MAX_MESSAGES)
+		return -1;
+	size = snap_size(n);
+	if ((p = buf_reserve(out, size)) == NULL)
+		return -1;
+	memcpy(p, SNAP_MAGIC, 8);
+	put32(p + 8, SNAP_VERSION);
+	put32(p + 12, sn->mailbox_id);
+	put32(p + 16, sn->uidvalidity);
+	put32(p + 20, (uint32_t)n);
+	put64(p + 24, sn->highestmodseq);
+	q = p + SNAP_HEADER;
+	for (size_t i = 0; i < n; i++, q += 4)
+		put32(q, sn->uids[i]);
+	for (size_t i = 0; i < n; i++, q += 8)
+		put64(q, sn->modseqs[i]);
+	memcpy(q, sn->seen, n);
+	q += n;
+	put64(q, str_hash_bytes(p, size - SNAP_TRAILER));
+	buf_commit(out, size);
+	return 0;
+}
+
+void imap_mbsnap_free(struct imap_mbsnap *sn)
+{
+	free(sn->uids);
+	free(sn->modseqs);
+	free(sn->seen);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/* Branch-free accumulations, so the compiler can vectorize them. */
+static bool uids_ascending(const uint32_t *u, size_t n)
+{
+	unsigned bad = u[0] == 0;
+
+	for (size_t i = 1; i < n; i++)
+		bad |= u[i] <= u[i - 1];
+	return !bad;
+}
+
+static bool modseqs_within(const uint64_t *m, size_t n, uint64_t max)
+{
+	unsigned bad = 0;
+
+	for (size_t i = 0; i < n; i++)
+		bad |= (m[i] - 1) >= max; /* 0 wraps: out of range too */
+	return !bad;
+}
+
+static bool seen_bytes_valid(const unsigned char *p, size_t n)
+{
+	unsigned char all = 0;
+
+	for (size_t i = 0; i < n; i++)
+		all |= p[i];
+	return all <= 1;
+}
+
+static int decode_fail(struct imap_mbsnap *sn, const char *why,
+		       const char **error_r)
+{
+	imap_mbsnap_free(sn);
+	*error_r = why;
+	return -1;
+}
+
+int imap_mbsnap_decode(const void *data, size_t len, uint32_t mailbox_id,
+		       struct imap_mbsnap *sn, const char **error_r)
+{
+	const unsigned char *p = data, *q;
+	size_t n;
+
+	memset(sn, 0, sizeof(*sn));
+	if (len < snap_size(0) || memcmp(p, SNAP_MAGIC, 8) != 0)
+		return decode_fail(sn, "not a snapshot", error_r);
+	if (get32(p + 8) != SNAP_VERSION)
+		return decode_fail(sn, "unknown version", error_r);
+	n = get32(p + 20);
+	if (n == 0 || n > IMAP_MBSNAP_MAX_MESSAGES || len != snap_size(n))
+		return decode_fail(sn, "size does not match the count",
+				   error_r);
+	if (get64(p + len - SNAP_TRAILER) !=
+	    str_hash_bytes(p, len - SNAP_TRAILER))
+		return decode_fail(sn, "checksum mismatch", error_r);
+	if (get32(p + 12) != mailbox_id)
+		return decode_fail(sn, "another mailbox's", error_r);
+	sn->mailbox_id = mailbox_id;
+	sn->uidvalidity = get32(p + 16);
+	sn->highestmodseq = get64(p + 24);
+	sn->count = n;
+	sn->uids = malloc(n * sizeof(*sn->uids));
+	sn->modseqs = malloc(n * sizeof(*sn->modseqs));
+	sn->seen = malloc(n);
+	if (sn->uids == NULL || sn->modseqs == NULL || sn->seen == NULL)
+		return decode_fail(sn, "out of memory", error_r);
+	q = p + SNAP_HEADER;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* the file's byte order: a copy, then checks in plain loops */
+	memcpy(sn->uids, q, n * 4);
+	memcpy(sn->modseqs, q + n * 4, n * 8);
+#else
+	for (size_t i = 0; i < n; i++)
+		sn->uids[i] = get32(q + 4 * i);
+	for (size_t i = 0; i < n; i++)
+		sn->modseqs[i] = get64(q + 4 * n + 8 * i);
+#endif
+	q += n * 12;
+	if (!uids_ascending(sn->uids, n))
+		return decode_fail(sn, "UIDs not ascending", error_r);
+	if (!modseqs_within(sn->modseqs, n, sn->highestmodseq))
+		return decode_fail(sn, "modseq out of range", error_r);
+	if (!seen_bytes_valid(q, n))
+		return decode_fail(sn, "bad \\Seen byte", error_r);
+	memcpy(sn->seen, q, n);
+	if (sn->uidvalidity == 0 || sn->highestmodseq == 0)
+		return decode_fail(sn, "zero UIDVALIDITY or modseq", error_r);
+	return 0;
+}
+
+static int snap_path(char *out, size_t outsz, const char *home,
+		     uint32_t id, const char *suffix)
+{
+	int n = snprintf(out, outsz, "%s/cache/%u.mbc%s", home, (unsigned)id,
+			 suffix);
+
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+int imap_mbsnap_write(const char *home, const struct imap_mbsnap *sn)
+{
+	char dir[4096], tmp[4096], path[4096], sfx[32];
+	struct buf b;
+	int fd, n, ret = -1;
+
+	n = snprintf(dir, sizeof(dir), "%s/cache", home);
+	snprintf(sfx, sizeof(sfx), ".%ld.tmp", (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(dir) ||
+	    snap_path(tmp, sizeof(tmp), home, sn->mailbox_id, sfx) < 0 ||
+	    snap_path(path, sizeof(path), home, sn->mailbox_id, "") < 0)
+		return -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		log_warn("mailbox snapshot: mkdir %s: %m", dir);
+		return -1;
+	}
+	buf_init(&b, snap_size(IMAP_MBSNAP_MAX_MESSAGES));
+	if (imap_mbsnap_encode(sn, &b) < 0) {
+		buf_deinit(&b);
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0) {
+		log_warn("mailbox snapshot: %s: %m", tmp);
+	} else if (fdio_write_all(fd, b.data, b.len) < 0) {
+		log_warn("mailbox snapshot: writing %s: %m", tmp);
+		close(fd);
+	} else if (close(fd) < 0 || rename(tmp, path) < 0) {
+		log_warn("mailbox snapshot: %s: %m", path);
+	} else {
+		ret = 0;
+	}
+	if (ret < 0 && fd >= 0)
+		(void)unlink(tmp);
+	buf_deinit(&b);
+	return ret;
+}
+
+int imap_mbsnap_read(const char *home, uint32_t mailbox_id,
+		     struct imap_mbsnap *sn, const char **error_r)
+{
+	char path[4096];
+	struct stat st;
+	unsigned char *data;
+	size_t len;
+	int fd, r;
+
+	memset(sn, 0, sizeof(*sn));
+	if (snap_path(path, sizeof(path), home, mailbox_id, "") < 0) {
+		*error_r = "path too long";
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		*error_r = errno == ENOENT ? "none" : "cannot open";
+		return -1;
+	}
+	/* bounded before anything is read: the size the count announces is
+	 * checked again by the decoder */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < (off_t)snap_size(1) ||
+	    st.st_size > (off_t)snap_size(IMAP_MBSNAP_MAX_MESSAGES)) {
+		close(fd);
+		*error_r = "bad file size";
+		return -1;
+	}
+	len = (size_t)st.st_size;
+	/* mapped, not read: the pages come from the page cache without a
+	 * copy into fresh (zeroed) memory, which a new process pays for */
+	data = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (data == MAP_FAILED) {
+		*error_r = "cannot map";
+		return -1;
+	}
+	r = imap_mbsnap_decode(data, len, mailbox_id, sn, error_r);
+	munmap(data, len);
+	return r;
+}
+
+void imap_mbsnap_remove(const char *home, uint32_t mailbox_id)
+{
+	char path[4096];
+
+	if (snap_path(path, sizeof(path), home, mailbox_id, "") == 0 &&
+	    unlink(path) < 0 && errno != ENOENT)
+		log_warn("mailbox snapshot: removing %s: %m", path);
+}

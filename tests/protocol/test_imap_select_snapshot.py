@@ -1,0 +1,221 @@
+"""The first SELECT of a big mailbox in a fresh worker process starts from
+the snapshot file an earlier worker left (HOME/cache/<id>.mbc,
+imap/imap_mbsnap.c) and reads only the changes since. Whatever another
+process changed in between, the view must be the store's truth; a corrupt,
+truncated or foreign snapshot is ignored and the mailbox listed from the
+store. Truth: store-poke, and FETCH of a session whose worker listed the
+mailbox from the store (no snapshot)."""
+
+import glob
+import os
+import signal
+import struct
+import time
+
+from imapa import code_of, exists, home_of, ok, poke, users_fixture
+
+U, P = "snap@example.org", "snap-pw-1"
+N = 2500  # above IMAP_MBCACHE_MIN_MESSAGES: cached, so snapshotted
+
+users = users_fixture((U, P))
+
+LOADED = "message list from its snapshot"
+IGNORED = "snapshot ignored: "
+
+
+def _snap_files(instance):
+    return glob.glob(os.path.join(home_of(instance, U), "cache", "*.mbc"))
+
+
+def _wait_snap_files(instance, n):
+    """The worker writes a filled list's snapshot a second after the
+    SELECT (MBCACHE_SAVE_DELAY_MS), from its event loop."""
+    deadline = time.monotonic() + 10
+    while len(_snap_files(instance)) != n:
+        assert time.monotonic() < deadline, _snap_files(instance)
+        time.sleep(0.05)
+
+
+def _restart_worker(instance, sig):
+    """Ends U's worker (all its sessions closed by the caller) and waits
+    until it is gone, so the next login gets a fresh process."""
+    for pid in instance.worker_pids(U):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + 10
+    while instance.worker_pids(U):
+        assert time.monotonic() < deadline, "worker did not exit"
+        time.sleep(0.05)
+
+
+def _listing(c):
+    lines, _ = ok(c, "fa", "FETCH 1:* (UID MODSEQ FLAGS)")
+    return [l for l in lines if b" FETCH " in l]
+
+
+def _select(instance, mb):
+    """A fresh session's SELECT; (conn, lines, log text it added)."""
+    before = len(instance.log)
+    c = instance.login(U, P)
+    lines, _ = ok(c, "s", "SELECT %s (CONDSTORE)" % mb)
+    return c, lines, instance.log[before:]
+
+
+def _check(instance, mb, c, lines):
+    uids = [int(x) for x in poke(instance, U, "uids", mb).split()]
+    st = poke(instance, U, "status", mb).split()
+    text = b"\n".join(lines)
+    assert exists(lines) == len(uids) == int(st[0])
+    assert int(code_of(text, "UIDNEXT")) == int(st[1])
+    assert int(code_of(text, "UIDVALIDITY")) == int(st[2])
+    assert int(code_of(text, "HIGHESTMODSEQ")) == int(st[3])
+    found, _ = ok(c, "u", "UID SEARCH ALL")
+    assert [int(x) for x in found[-1].split()[2:]] == uids
+    unseen, _ = ok(c, "un", "SEARCH UNSEEN")
+    first = [int(x) for x in unseen[-1].split()[2:]][:1]
+    got = code_of(text, "UNSEEN")
+    assert (int(got) if got is not None else None) == \
+        (first[0] if first else None)
+    return uids
+
+
+def _truth_listing(instance, mb):
+    """FETCH 1:* of a worker that listed the mailbox from the store."""
+    for f in _snap_files(instance):
+        os.unlink(f)
+    _restart_worker(instance, signal.SIGTERM)
+    for f in _snap_files(instance):  # the exiting worker wrote one
+        os.unlink(f)
+    c, _, log = _select(instance, mb)
+    assert LOADED not in log
+    out = _listing(c)
+    c.close()
+    return out
+
+
+def _hash(data):
+    """lib/str.c str_hash_bytes."""
+    m = (1 << 64) - 1
+    h = 0xcbf29ce484222325
+    i = 0
+    while i + 8 <= len(data):
+        h = ((h ^ int.from_bytes(data[i:i + 8], "little")) * 0x100000001b3) & m
+        i += 8
+    for b in data[i:]:
+        h = ((h ^ b) * 0x100000001b3) & m
+    h ^= h >> 33
+    h = (h * 0xff51afd7ed558ccd) & m
+    h ^= h >> 33
+    return h
+
+
+def _big(instance, mb):
+    for f in _snap_files(instance):  # other tests' mailboxes
+        os.unlink(f)
+    c0 = instance.login(U, P)
+    ok(c0, "cr", "CREATE " + mb)
+    c0.close()
+    poke(instance, U, "fill", mb, N)
+
+
+def test_fresh_worker_starts_from_snapshot(instance):
+    mb = "big"
+    _big(instance, mb)
+    c, lines, log = _select(instance, mb)
+    assert LOADED not in log
+    uids = _check(instance, mb, c, lines)
+    c.close()
+    # written soon after the full listing: even a killed worker leaves one
+    _wait_snap_files(instance, 1)
+    _restart_worker(instance, signal.SIGKILL)
+
+    # another process changes the mailbox while no worker runs
+    poke(instance, U, "flags", mb, uids[0], uids[299], "+1")
+    poke(instance, U, "expunge", mb, uids[0], uids[99])
+    poke(instance, U, "expunge", mb, uids[1000], uids[1000])
+    poke(instance, U, "append", mb, 5)
+    poke(instance, U, "flags", mb, uids[150], uids[160], "-1")
+    c, lines, log = _select(instance, mb)
+    assert LOADED in log, log
+    uids2 = _check(instance, mb, c, lines)
+    assert len(uids2) == N - 101 + 5
+    assert int(code_of(b"\n".join(lines), "UNSEEN")) == 51  # uids[150]
+    view = _listing(c)
+    c.close()
+
+    # the exiting worker writes the newer state; changes after that one
+    # are read too
+    _restart_worker(instance, signal.SIGTERM)
+    poke(instance, U, "expunge", mb, uids[2000], uids[2099])
+    c, lines, log = _select(instance, mb)
+    assert LOADED in log, log
+    _check(instance, mb, c, lines)
+    view = _listing(c)
+    c.close()
+    assert view == _truth_listing(instance, mb)
+
+    # DELETE drops the snapshot (mailbox ids are never reused)
+    _wait_snap_files(instance, 1)
+    c0 = instance.login(U, P)
+    ok(c0, "d", "DELETE " + mb)
+    assert _snap_files(instance) == []
+    c0.close()
+
+
+def _damaged(instance, mb, damage, reason):
+    """Leaves a snapshot, damages it, changes the mailbox, and checks the
+    fresh worker ignores the file and still shows the truth."""
+    c, lines, _ = _select(instance, mb)
+    c.close()
+    _restart_worker(instance, signal.SIGTERM)
+    (path,) = _snap_files(instance)
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(damage(data))
+    poke(instance, U, "append", mb, 2)
+    c, lines, log = _select(instance, mb)
+    assert LOADED not in log, log
+    assert IGNORED + reason in log, log
+    _check(instance, mb, c, lines)
+    view = _listing(c)
+    c.close()
+    assert view == _truth_listing(instance, mb)
+
+
+def test_damaged_snapshot_ignored(instance):
+    mb = "big2"
+    _big(instance, mb)
+
+    def flip(data):
+        b = bytearray(data)
+        b[len(b) // 2] ^= 1
+        return bytes(b)
+
+    def reseal(body):
+        return body + struct.pack("<Q", _hash(body))
+
+    def uidvalidity(data):
+        body = bytearray(data[:-8])
+        body[16:20] = struct.pack("<I", struct.unpack("<I", body[16:20])[0]
+                                  ^ 0x5a5a)
+        return reseal(bytes(body))
+
+    def count(data):  # announces one more message than the file holds
+        body = bytearray(data[:-8])
+        body[20:24] = struct.pack("<I", struct.unpack("<I", body[20:24])[0]
+                                  + 1)
+        return reseal(bytes(body))
+
+    def stale_uid(data):  # a sealed list with a UID the store never had
+        body = bytearray(data[:-8])
+        n = struct.unpack("<I", body[20:24])[0]
+        last = 32 + 4 * (n - 1)
+        body[last:last + 4] = struct.pack("<I", 4000000000)
+        return reseal(bytes(body))
+
+    _damaged(instance, mb, flip, "checksum mismatch")
+    _damaged(instance, mb, lambda d: d[:len(d) - 100], "")
+    _damaged(instance, mb, uidvalidity, "UIDVALIDITY differs")
+    _damaged(instance, mb, count, "size does not match the count")
+    _damaged(instance, mb, stale_uid, "")
+    _damaged(instance, mb, lambda d: b"", "bad file size")
