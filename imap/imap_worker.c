@@ -20,7 +20,6 @@
 #include "ioloop.h"
 #include "ipc_proto.h"
 #include "log.h"
-#include "metrics.h"
 #include "worker_proc.h"
 
 struct imap_worker worker;
@@ -165,26 +164,15 @@ static void master_client(struct ipc_msg *m)
 		return;
 	}
 	worker_settings_set(&wc.settings);
-	if (worker.nclients >= worker.cfg.worker_max_clients) {
-		log_warn("limit worker_max_clients=%u hit: connection refused "
-			 "remote=%s",
-			 worker.cfg.worker_max_clients, wc.remote_ip);
-		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
-		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections for "
-				       "this user\r\n");
+	static const struct worker_refusals refusals = {
+		"connection",
+		"* BYE [LIMIT] Too many connections for this user\r\n",
+		"* BYE [LIMIT] Too many connections from your address for "
+		"this user\r\n",
+	};
+	if (!worker_proc_admit(fd, &worker.cfg, &refusals, worker.nclients,
+			       worker_userip_count(wc.remote_ip), wc.remote_ip))
 		return;
-	}
-	if (worker.cfg.max_userip_connections > 0 &&
-	    worker_userip_count(wc.remote_ip) >=
-		    worker.cfg.max_userip_connections) {
-		log_warn("limit max_userip_connections=%u hit: connection "
-			 "refused remote=%s",
-			 worker.cfg.max_userip_connections, wc.remote_ip);
-		metrics_count(METRICS_LIMIT_USER_IP, 1);
-		worker_proc_refuse(fd, "* BYE [LIMIT] Too many connections from "
-				       "your address for this user\r\n");
-		return;
-	}
 	(void)client_create(fd, &wc);
 }
 

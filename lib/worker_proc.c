@@ -15,6 +15,7 @@
 #include "ipc.h"
 #include "ipc_proto.h"
 #include "log.h"
+#include "metrics.h"
 #include "privdrop.h"
 #include "str.h"
 
@@ -240,4 +241,28 @@ void worker_proc_note_login(const char *service, const char *remote_ip)
 	bool ok = fdio_write_all(fd, line, (size_t)n) == 0;
 	if (close(fd) < 0 || !ok || rename("last-login.tmp", "last-login") < 0)
 		log_warn("last-login: %m");
+}
+
+bool worker_proc_admit(int fd, const struct config *cfg,
+		       const struct worker_refusals *r, unsigned open,
+		       unsigned from_ip, const char *remote_ip)
+{
+	if (open >= cfg->worker_max_clients) {
+		log_warn("limit worker_max_clients=%u hit: %s refused "
+			 "remote=%s",
+			 cfg->worker_max_clients, r->noun, remote_ip);
+		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
+		worker_proc_refuse(fd, r->too_many);
+		return false;
+	}
+	if (cfg->max_userip_connections > 0 &&
+	    from_ip >= cfg->max_userip_connections) {
+		log_warn("limit max_userip_connections=%u hit: %s refused "
+			 "remote=%s",
+			 cfg->max_userip_connections, r->noun, remote_ip);
+		metrics_count(METRICS_LIMIT_USER_IP, 1);
+		worker_proc_refuse(fd, r->too_many_ip);
+		return false;
+	}
+	return true;
 }

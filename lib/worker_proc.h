@@ -4,6 +4,7 @@
  * around its protocol: the command line the master gives it, becoming
  * mail_user, the fixed descriptors (fd 3 master channel, fd 4 lifeline)
  * and the ways it is told to stop (lifeline hang-up, SIGTERM, SIGINT). */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,21 @@ int worker_proc_client_get(struct ipc_msg *m, const char *user,
  * best effort: the socket is made non-blocking and the line is short, so a
  * write either fits or is dropped. Closes fd. */
 void worker_proc_refuse(int fd, const char *line);
+/* How a protocol words the per-user limits' refusals: noun for the log
+ * ("connection", "session"); the lines as for worker_proc_refuse. */
+struct worker_refusals {
+	const char *noun;
+	const char *too_many;	 /* worker_max_clients */
+	const char *too_many_ip; /* max_userip_connections */
+};
+/* The per-user limits every worker applies to a new connection: open of
+ * them already (worker_max_clients), from_ip of those from its address
+ * (max_userip_connections, 0 = none). A hit is logged as "limit NAME=N
+ * hit", counted in the metrics and refused (fd closed): false. true if
+ * the connection may be served. */
+bool worker_proc_admit(int fd, const struct config *cfg,
+		       const struct worker_refusals *r, unsigned open,
+		       unsigned from_ip, const char *remote_ip);
 /* Records a login of this worker's user in HOME/last-login ("UNIXTIME
  * SERVICE REMOTE", replaced atomically, not synced; `mailadm user show` reads it).
  * Needs the home as the working directory; failures are only logged. */

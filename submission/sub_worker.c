@@ -74,26 +74,16 @@ static void master_client(struct ipc_msg *m)
 		return;
 	}
 	sworker.settings = wc.settings;
-	if (sworker.nsessions >= sworker.cfg.worker_max_clients) {
-		log_warn("limit worker_max_clients=%u hit: session refused "
-			 "remote=%s",
-			 sworker.cfg.worker_max_clients, wc.remote_ip);
-		metrics_count(METRICS_LIMIT_USER_WORKER, 1);
-		worker_proc_refuse(fd, "421 4.7.0 Too many connections for "
-				       "this user\r\n");
+	static const struct worker_refusals refusals = {
+		"session",
+		"421 4.7.0 Too many connections for this user\r\n",
+		"421 4.7.0 Too many connections from your address for this "
+		"user\r\n",
+	};
+	if (!worker_proc_admit(fd, &sworker.cfg, &refusals, sworker.nsessions,
+			       sub_session_count_from(wc.remote_ip),
+			       wc.remote_ip))
 		return;
-	}
-	if (sworker.cfg.max_userip_connections > 0 &&
-	    sub_session_count_from(wc.remote_ip) >=
-		    sworker.cfg.max_userip_connections) {
-		log_warn("limit max_userip_connections=%u hit: session "
-			 "refused remote=%s",
-			 sworker.cfg.max_userip_connections, wc.remote_ip);
-		metrics_count(METRICS_LIMIT_USER_IP, 1);
-		worker_proc_refuse(fd, "421 4.7.0 Too many connections from "
-				       "your address for this user\r\n");
-		return;
-	}
 	if (sub_session_create(fd, &wc) != NULL)
 		worker_proc_note_login("submission", wc.remote_ip);
 }
