@@ -336,57 +336,63 @@ static bool listener_pooled(const struct listener *l)
 	return master.cfg.tls_proxy_processes > 0;
 }
 
-static void proxy_spawn(void)
+/* At most this many listeners go to one child (fds from
+ * IPC_FD_FIRST_LISTENER on). */
+#define CHILD_LISTENERS_MAX 16
+
+/* The command line of a child that serves listeners: NAME -c CONFIG, then
+ * "--listen FD:NAME:tls|plain" for each listener pooled (the tls-proxy) or
+ * not pooled and of service (a login process), whose fds go to fds. The
+ * number of listeners. */
+struct listener_argv {
+	char *argv[4 + 2 * CHILD_LISTENERS_MAX + 1];
+	char specs[CHILD_LISTENERS_MAX][48];
+	int fds[CHILD_LISTENERS_MAX];
+};
+
+static size_t listener_argv(struct listener_argv *a, const char *name,
+			    bool pooled, enum master_service service)
 {
-	char *argv[4 + 2 * 16 + 1];
-	char specs[16][48];
-	int fds[16];
 	size_t argc = 0, n = 0;
-	argv[argc++] = (char *)"tls-proxy";
-	argv[argc++] = (char *)"-c";
-	argv[argc++] = master.cfg.path;
-	for (size_t i = 0; i < master.nlisteners && n < 16; i++) {
+	a->argv[argc++] = (char *)name;
+	a->argv[argc++] = (char *)"-c";
+	a->argv[argc++] = master.cfg.path;
+	for (size_t i = 0; i < master.nlisteners && n < CHILD_LISTENERS_MAX;
+	     i++) {
 		const struct listener *l = &master.listeners[i];
-		if (!listener_pooled(l))
+		if (pooled ? !listener_pooled(l)
+			   : l->service != service || listener_pooled(l))
 			continue;
-		fds[n] = l->fd;
-		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
+		a->fds[n] = l->fd;
+		snprintf(a->specs[n], sizeof(a->specs[n]), "%d:%s:%s",
 			 IPC_FD_FIRST_LISTENER + (int)n, l->name,
 			 l->tls ? "tls" : "plain");
-		argv[argc++] = (char *)"--listen";
-		argv[argc++] = specs[n];
+		a->argv[argc++] = (char *)"--listen";
+		a->argv[argc++] = a->specs[n];
 		n++;
 	}
-	argv[argc] = NULL;
+	a->argv[argc] = NULL;
+	return n;
+}
+
+static void proxy_spawn(void)
+{
+	struct listener_argv a;
+	size_t n = listener_argv(&a, "tls-proxy", true, SERVICE_IMAP);
+
 	if (n == 0)
 		return;
-	if (child_start(CHILD_PROXY, SERVICE_IMAP, argv, fds, n) == NULL)
+	if (child_start(CHILD_PROXY, SERVICE_IMAP, a.argv, a.fds, n) == NULL)
 		log_error("cannot start tls-proxy");
 }
 
 static void login_spawn(enum master_service service)
 {
-	char *argv[4 + 2 * 16 + 1];
-	char specs[16][48];
-	int fds[16];
-	size_t argc = 0, n = 0;
-	argv[argc++] = (char *)services[service].login_bin;
-	argv[argc++] = (char *)"-c";
-	argv[argc++] = master.cfg.path;
-	for (size_t i = 0; i < master.nlisteners && n < 16; i++) {
-		const struct listener *l = &master.listeners[i];
-		if (l->service != service || listener_pooled(l))
-			continue;
-		fds[n] = l->fd;
-		snprintf(specs[n], sizeof(specs[n]), "%d:%s:%s",
-			 IPC_FD_FIRST_LISTENER + (int)n, l->name,
-			 l->tls ? "tls" : "plain");
-		argv[argc++] = (char *)"--listen";
-		argv[argc++] = specs[n];
-		n++;
-	}
-	argv[argc] = NULL;
-	if (child_start(CHILD_LOGIN, service, argv, fds, n) == NULL)
+	struct listener_argv a;
+	size_t n = listener_argv(&a, services[service].login_bin, false,
+				 service);
+
+	if (child_start(CHILD_LOGIN, service, a.argv, a.fds, n) == NULL)
 		log_error("cannot start %s", services[service].login_bin);
 }
 
