@@ -1,8 +1,8 @@
-/* Cached message lists: per mailbox the UIDs, their current modseqs and a
- * \Seen bit, at a known HIGHESTMODSEQ. A load reads the changes since then
- * (new messages, flag changes, expunges; one transaction, cost in
- * proportion to the changes) and applies them before copying the list into
- * the session's view, which is a memcpy. A miss lists the whole mailbox
+/* Cached message lists: per mailbox the UIDs and a \Seen bit, at a known
+ * HIGHESTMODSEQ. A load reads the changes since then (new messages, flag
+ * changes, expunges; one transaction, cost in proportion to the changes)
+ * and applies them, then hands the session's view a reference to the UID
+ * list: nothing is copied until one side changes (imap_uidlist.h). A miss lists the whole mailbox
  * once (storage_msg_scan) and keeps it if it is big. A big list is also
  * written to a snapshot file (imap_mbsnap) a second after a full listing
  * (from the event loop, not before the reply) and when it leaves the cache
@@ -30,11 +30,17 @@ struct mbcache_entry {
 	uint64_t highestmodseq;
 	uint64_t saved_modseq; /* what the snapshot file holds (0: none) */
 	uint64_t last_use;
-	uint32_t *uids; /* ascending */
-	uint64_t *modseqs;
+	struct imap_uidlist *list;
+	/* list->count bytes, 0 or 1; inside list's mapping (not ours to
+	 * write) while seen_cap is 0 */
 	unsigned char *seen;
-	size_t count, cap;
+	size_t seen_cap;
 };
+
+static size_t entry_count(const struct mbcache_entry *e)
+{
+	return e->list != NULL ? e->list->count : 0;
+}
 
 static struct mbcache_entry cache[IMAP_MBCACHE_ENTRIES];
 static uint64_t use_clock;
@@ -54,16 +60,15 @@ static void entry_save(struct mbcache_entry *e)
 	struct imap_mbsnap sn;
 
 	if (snap_home == NULL || e->mailbox_id == 0 ||
-	    e->count < IMAP_MBCACHE_MIN_MESSAGES ||
-	    e->count > IMAP_MBSNAP_MAX_MESSAGES ||
+	    entry_count(e) < IMAP_MBCACHE_MIN_MESSAGES ||
+	    entry_count(e) > IMAP_MBSNAP_MAX_MESSAGES ||
 	    e->highestmodseq == e->saved_modseq)
 		return;
 	sn.mailbox_id = e->mailbox_id;
 	sn.uidvalidity = e->uidvalidity;
 	sn.highestmodseq = e->highestmodseq;
-	sn.count = e->count;
-	sn.uids = e->uids;
-	sn.modseqs = e->modseqs;
+	sn.count = entry_count(e);
+	sn.uids = e->list->uids;
 	sn.seen = e->seen;
 	if (imap_mbsnap_write(snap_home, &sn) == 0)
 		e->saved_modseq = e->highestmodseq;
@@ -71,9 +76,9 @@ static void entry_save(struct mbcache_entry *e)
 
 static void entry_free(struct mbcache_entry *e)
 {
-	free(e->uids);
-	free(e->modseqs);
-	free(e->seen);
+	if (e->seen_cap > 0)
+		free(e->seen);
+	imap_uidlist_unref(&e->list);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -133,39 +138,46 @@ static struct mbcache_entry *entry_slot(void)
 	return lru;
 }
 
+/* Makes e's list and \Seen bytes its own and writable with room for n
+ * messages (sessions keep the list they were given). 0 or -1 (e
+ * unchanged). */
 static int entry_reserve(struct mbcache_entry *e, size_t n)
 {
-	size_t ncap = e->cap == 0 ? 1024 : e->cap;
-	void *p;
+	size_t count = entry_count(e);
 
-	if (n <= e->cap)
-		return 0;
-	while (ncap < n) {
-		if (ncap > SIZE_MAX / 2 / sizeof(uint64_t))
+	if (n > e->seen_cap) {
+		size_t ncap = e->seen_cap == 0 ? 1024 : e->seen_cap;
+		unsigned char *p;
+
+		while (ncap < n) {
+			if (ncap > SIZE_MAX / 2)
+				return -1;
+			ncap *= 2;
+		}
+		if (e->seen_cap > 0) {
+			p = realloc(e->seen, ncap);
+		} else if ((p = malloc(ncap)) != NULL && count > 0) {
+			memcpy(p, e->seen, count); /* out of the mapping */
+		}
+		if (p == NULL)
 			return -1;
-		ncap *= 2;
+		e->seen = p;
+		e->seen_cap = ncap;
 	}
-	if ((p = realloc(e->uids, ncap * sizeof(*e->uids))) == NULL)
-		return -1;
-	e->uids = p;
-	if ((p = realloc(e->modseqs, ncap * sizeof(*e->modseqs))) == NULL)
-		return -1;
-	e->modseqs = p;
-	if ((p = realloc(e->seen, ncap)) == NULL)
-		return -1;
-	e->seen = p;
-	e->cap = ncap;
-	return 0;
+	/* the \Seen bytes are out of the list's mapping first: owning the
+	 * list may unmap it */
+	return imap_uidlist_own(&e->list, n);
 }
 
 static int entry_push(struct mbcache_entry *e, const struct storage_msg *m)
 {
-	if (entry_reserve(e, e->count + 1) < 0)
+	size_t i = entry_count(e);
+
+	if (entry_reserve(e, i + 1) < 0)
 		return -1;
-	e->uids[e->count] = m->uid;
-	e->modseqs[e->count] = m->modseq;
-	e->seen[e->count] = (m->flags & STORAGE_FLAG_SEEN) != 0;
-	e->count++;
+	e->list->uids[i] = m->uid;
+	e->seen[i] = (m->flags & STORAGE_FLAG_SEEN) != 0;
+	e->list->count++;
 	return 0;
 }
 
@@ -201,16 +213,24 @@ static int refresh_cb(void *ctx, const struct storage_msg *m, bool expunged)
 {
 	struct refresh_ctx *rc = ctx;
 	struct mbcache_entry *e = rc->e;
-	size_t i = imap_u32_lower_bound(e->uids, e->count, m->uid);
-	bool known = i < e->count && e->uids[i] == m->uid;
+	size_t n = entry_count(e);
+	const uint32_t *u = n > 0 ? e->list->uids : NULL;
+	size_t i = imap_u32_lower_bound(u, n, m->uid);
+	bool known = i < n && u[i] == m->uid;
 
 	if (expunged) {
 		if (known && imap_u32_push(&rc->expunged, &rc->nexpunged,
 					   &rc->expunged_cap, m->uid) < 0)
 			rc->nomem = true;
 	} else if (known) {
-		e->modseqs[i] = m->modseq;
-		e->seen[i] = (m->flags & STORAGE_FLAG_SEEN) != 0;
+		unsigned char seen = (m->flags & STORAGE_FLAG_SEEN) != 0;
+
+		/* only the \Seen bytes change: the list stays shared */
+		if (e->seen[i] != seen && e->seen_cap == 0 &&
+		    entry_reserve(e, n) < 0)
+			rc->nomem = true;
+		else
+			e->seen[i] = seen;
 	} else {
 		struct storage_msg *na = imap_grow(rc->added, &rc->added_cap,
 						   rc->nadded, sizeof(*na));
@@ -229,19 +249,23 @@ static int refresh_apply(struct refresh_ctx *rc)
 	size_t w = 0, g = 0;
 
 	if (rc->nexpunged > 0) {
+		uint32_t *u;
+
+		if (entry_reserve(e, entry_count(e)) < 0)
+			return -1;
+		u = e->list->uids;
 		qsort(rc->expunged, rc->nexpunged, sizeof(*rc->expunged),
 		      imap_u32_cmp);
-		for (size_t r = 0; r < e->count; r++) {
-			while (g < rc->nexpunged && rc->expunged[g] < e->uids[r])
+		for (size_t r = 0; r < e->list->count; r++) {
+			while (g < rc->nexpunged && rc->expunged[g] < u[r])
 				g++;
-			if (g < rc->nexpunged && rc->expunged[g] == e->uids[r])
+			if (g < rc->nexpunged && rc->expunged[g] == u[r])
 				continue;
-			e->uids[w] = e->uids[r];
-			e->modseqs[w] = e->modseqs[r];
+			u[w] = u[r];
 			e->seen[w] = e->seen[r];
 			w++;
 		}
-		e->count = w;
+		e->list->count = w;
 	}
 	/* new UIDs are above every cached one (UIDs only ascend), but the
 	 * modseq order of the changes is not their UID order */
@@ -249,7 +273,9 @@ static int refresh_apply(struct refresh_ctx *rc)
 		qsort(rc->added, rc->nadded, sizeof(*rc->added),
 		      imap_msg_uid_cmp);
 	for (size_t i = 0; i < rc->nadded; i++) {
-		if (e->count > 0 && rc->added[i].uid <= e->uids[e->count - 1])
+		size_t n = entry_count(e);
+
+		if (n > 0 && rc->added[i].uid <= e->list->uids[n - 1])
 			return -2; /* contradicts the store's rules: relist */
 		if (entry_push(e, &rc->added[i]) < 0)
 			return -1;
@@ -282,7 +308,7 @@ static enum storage_result entry_refresh(struct storage *s,
 			*error_r = "Out of memory";
 		}
 	}
-	if (r == STORAGE_OK && e->count != mbox_r->messages) {
+	if (r == STORAGE_OK && entry_count(e) != mbox_r->messages) {
 		r = STORAGE_ERR_CORRUPTION;
 		*error_r = "cached message list disagrees with the store";
 	}
@@ -332,22 +358,22 @@ static enum storage_result entry_from_snapshot(struct storage *s,
 	const char *why;
 	enum storage_result r;
 	uint64_t since;
+	size_t n;
 
 	if (snap_home == NULL)
 		return STORAGE_ERR_CORRUPTION;
-	if (imap_mbsnap_read(snap_home, id, &sn, &why) < 0) {
+	if (imap_mbsnap_read(snap_home, id, &sn, &e->list, &why) < 0) {
 		if (strcmp(why, "none") != 0)
 			log_debug("mailbox %u: snapshot ignored: %s",
 				  (unsigned)id, why);
 		return STORAGE_ERR_CORRUPTION;
 	}
+	/* used where it lies, in the file's mapping, until it changes */
 	e->mailbox_id = id;
 	e->uidvalidity = sn.uidvalidity;
 	e->highestmodseq = since = e->saved_modseq = sn.highestmodseq;
-	e->uids = sn.uids;
-	e->modseqs = sn.modseqs;
-	e->seen = sn.seen;
-	e->count = e->cap = sn.count;
+	e->seen = (unsigned char *)sn.seen;
+	e->seen_cap = 0;
 	/* the store keeps the expunge history as long as the mailbox exists
 	 * (storage_changes), so the changes since the snapshot's modseq are
 	 * complete; a snapshot from another mailbox incarnation, a restored
@@ -359,15 +385,15 @@ static enum storage_result entry_from_snapshot(struct storage *s,
 			why = "UIDVALIDITY differs";
 		else if (mbox_r->highestmodseq < since)
 			why = "newer than the store";
-		else if (e->count > 0 &&
-			 e->uids[e->count - 1] >= mbox_r->uidnext)
+		else if ((n = entry_count(e)) > 0 &&
+			 e->list->uids[n - 1] >= mbox_r->uidnext)
 			why = "UID beyond UIDNEXT";
 		if (why == NULL) {
 			log_debug("mailbox %u: message list from its snapshot "
 				  "(modseq %llu, now %llu, %zu messages)",
 				  (unsigned)id, (unsigned long long)since,
 				  (unsigned long long)mbox_r->highestmodseq,
-				  e->count);
+				  entry_count(e));
 			return STORAGE_OK;
 		}
 	} else if (r == STORAGE_ERR_CORRUPTION) {
@@ -381,25 +407,6 @@ static enum storage_result entry_from_snapshot(struct storage *s,
 	log_debug("mailbox %u: snapshot ignored: %s", (unsigned)id, why);
 	entry_free(e);
 	return STORAGE_ERR_CORRUPTION;
-}
-
-static int view_copy(struct imap_view *v, const struct mbcache_entry *e)
-{
-	size_t n = e->count == 0 ? 1 : e->count;
-
-	v->uids = malloc(n * sizeof(*v->uids));
-	v->modseqs = malloc(n * sizeof(*v->modseqs));
-	if (v->uids == NULL || v->modseqs == NULL) {
-		imap_view_clear(v);
-		return -1;
-	}
-	if (e->count > 0) {
-		memcpy(v->uids, e->uids, e->count * sizeof(*v->uids));
-		memcpy(v->modseqs, e->modseqs, e->count * sizeof(*v->modseqs));
-	}
-	v->count = e->count;
-	v->cap = n;
-	return 0;
 }
 
 enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
@@ -438,20 +445,17 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
 	}
 	e->last_use = ++use_clock;
 	*first_unseen_r = 0;
-	for (size_t i = 0; i < e->count; i++) {
-		if (!e->seen[i]) {
-			*first_unseen_r = (uint32_t)(i + 1);
-			break;
-		}
+	if (mbox_r->unseen > 0 && entry_count(e) > 0) {
+		const unsigned char *p = memchr(e->seen, 0, entry_count(e));
+
+		if (p != NULL)
+			*first_unseen_r = (uint32_t)(p - e->seen + 1);
 	}
-	if (view_copy(v, e) < 0) {
-		entry_free(e);
-		*error_r = "Out of memory";
-		return STORAGE_ERR_SERVERBUG;
-	}
-	/* small mailboxes are cheap to list: keep no copy, and no snapshot
-	 * that would only be read and thrown away at each SELECT */
-	if (e->count < IMAP_MBCACHE_MIN_MESSAGES) {
+	imap_view_set(v, e->list);
+	/* small mailboxes are cheap to list: keep no list of ours (the view
+	 * keeps its reference), and no snapshot that would only be read and
+	 * thrown away at each SELECT */
+	if (entry_count(e) < IMAP_MBCACHE_MIN_MESSAGES) {
 		if (e->saved_modseq != 0 && snap_home != NULL)
 			imap_mbsnap_remove(snap_home, e->mailbox_id);
 		entry_free(e);

@@ -17,43 +17,41 @@
 #include "str.h"
 
 #define SNAP_MAGIC   "PMBCSNAP"
-#define SNAP_VERSION 1u
-#define SNAP_HEADER  32u
+#define SNAP_VERSION 2u
+#define SNAP_BOM     0x01020304u
+#define SNAP_HEADER  40u
 #define SNAP_TRAILER 8u
-#define SNAP_PER_MSG 13u
+#define SNAP_PER_MSG 5u
 
 static size_t snap_size(size_t count)
 {
 	return SNAP_HEADER + count * SNAP_PER_MSG + SNAP_TRAILER;
 }
 
+/* Host order, any alignment. */
 static void put32(unsigned char *p, uint32_t v)
 {
-	for (unsigned i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	memcpy(p, &v, 4);
 }
 
 static void put64(unsigned char *p, uint64_t v)
 {
-	for (unsigned i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
+	memcpy(p, &v, 8);
 }
 
 static uint32_t get32(const unsigned char *p)
 {
-	uint32_t v = 0;
+	uint32_t v;
 
-	for (unsigned i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
+	memcpy(&v, p, 4);
 	return v;
 }
 
 static uint64_t get64(const unsigned char *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
+	memcpy(&v, p, 8);
 	return v;
 }
 
@@ -69,28 +67,20 @@ int imap_mbsnap_encode(const struct imap_mbsnap *sn, struct buf *out)
 		return -1;
 	memcpy(p, SNAP_MAGIC, 8);
 	put32(p + 8, SNAP_VERSION);
-	put32(p + 12, sn->mailbox_id);
-	put32(p + 16, sn->uidvalidity);
-	put32(p + 20, (uint32_t)n);
-	put64(p + 24, sn->highestmodseq);
+	put32(p + 12, SNAP_BOM);
+	put32(p + 16, sn->mailbox_id);
+	put32(p + 20, sn->uidvalidity);
+	put32(p + 24, (uint32_t)n);
+	put32(p + 28, 0);
+	put64(p + 32, sn->highestmodseq);
 	q = p + SNAP_HEADER;
-	for (size_t i = 0; i < n; i++, q += 4)
-		put32(q, sn->uids[i]);
-	for (size_t i = 0; i < n; i++, q += 8)
-		put64(q, sn->modseqs[i]);
+	memcpy(q, sn->uids, n * 4);
+	q += n * 4;
 	memcpy(q, sn->seen, n);
 	q += n;
 	put64(q, str_hash_bytes(p, size - SNAP_TRAILER));
 	buf_commit(out, size);
 	return 0;
-}
-
-void imap_mbsnap_free(struct imap_mbsnap *sn)
-{
-	free(sn->uids);
-	free(sn->modseqs);
-	free(sn->seen);
-	memset(sn, 0, sizeof(*sn));
 }
 
 /* Branch-free accumulations, so the compiler can vectorize them. */
@@ -100,15 +90,6 @@ static bool uids_ascending(const uint32_t *u, size_t n)
 
 	for (size_t i = 1; i < n; i++)
 		bad |= u[i] <= u[i - 1];
-	return !bad;
-}
-
-static bool modseqs_within(const uint64_t *m, size_t n, uint64_t max)
-{
-	unsigned bad = 0;
-
-	for (size_t i = 0; i < n; i++)
-		bad |= (m[i] - 1) >= max; /* 0 wraps: out of range too */
 	return !bad;
 }
 
@@ -124,7 +105,7 @@ static bool seen_bytes_valid(const unsigned char *p, size_t n)
 static int decode_fail(struct imap_mbsnap *sn, const char *why,
 		       const char **error_r)
 {
-	imap_mbsnap_free(sn);
+	memset(sn, 0, sizeof(*sn));
 	*error_r = why;
 	return -1;
 }
@@ -132,7 +113,7 @@ static int decode_fail(struct imap_mbsnap *sn, const char *why,
 int imap_mbsnap_decode(const void *data, size_t len, uint32_t mailbox_id,
 		       struct imap_mbsnap *sn, const char **error_r)
 {
-	const unsigned char *p = data, *q;
+	const unsigned char *p = data;
 	size_t n;
 
 	memset(sn, 0, sizeof(*sn));
@@ -140,43 +121,31 @@ int imap_mbsnap_decode(const void *data, size_t len, uint32_t mailbox_id,
 		return decode_fail(sn, "not a snapshot", error_r);
 	if (get32(p + 8) != SNAP_VERSION)
 		return decode_fail(sn, "unknown version", error_r);
-	n = get32(p + 20);
-	if (n == 0 || n > IMAP_MBSNAP_MAX_MESSAGES || len != snap_size(n))
+	if (get32(p + 12) != SNAP_BOM)
+		return decode_fail(sn, "another byte order", error_r);
+	n = get32(p + 24);
+	if (n == 0 || n > IMAP_MBSNAP_MAX_MESSAGES || len != snap_size(n) ||
+	    get32(p + 28) != 0)
 		return decode_fail(sn, "size does not match the count",
 				   error_r);
+	if (((uintptr_t)p & 3) != 0)
+		return decode_fail(sn, "misaligned", error_r);
 	if (get64(p + len - SNAP_TRAILER) !=
 	    str_hash_bytes(p, len - SNAP_TRAILER))
 		return decode_fail(sn, "checksum mismatch", error_r);
-	if (get32(p + 12) != mailbox_id)
+	if (get32(p + 16) != mailbox_id)
 		return decode_fail(sn, "another mailbox's", error_r);
 	sn->mailbox_id = mailbox_id;
-	sn->uidvalidity = get32(p + 16);
-	sn->highestmodseq = get64(p + 24);
+	sn->uidvalidity = get32(p + 20);
+	sn->highestmodseq = get64(p + 32);
 	sn->count = n;
-	sn->uids = malloc(n * sizeof(*sn->uids));
-	sn->modseqs = malloc(n * sizeof(*sn->modseqs));
-	sn->seen = malloc(n);
-	if (sn->uids == NULL || sn->modseqs == NULL || sn->seen == NULL)
-		return decode_fail(sn, "out of memory", error_r);
-	q = p + SNAP_HEADER;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	/* the file's byte order: a copy, then checks in plain loops */
-	memcpy(sn->uids, q, n * 4);
-	memcpy(sn->modseqs, q + n * 4, n * 8);
-#else
-	for (size_t i = 0; i < n; i++)
-		sn->uids[i] = get32(q + 4 * i);
-	for (size_t i = 0; i < n; i++)
-		sn->modseqs[i] = get64(q + 4 * n + 8 * i);
-#endif
-	q += n * 12;
+	/* aligned: the header is a multiple of 4 bytes */
+	sn->uids = (const uint32_t *)(const void *)(p + SNAP_HEADER);
+	sn->seen = p + SNAP_HEADER + n * 4;
 	if (!uids_ascending(sn->uids, n))
 		return decode_fail(sn, "UIDs not ascending", error_r);
-	if (!modseqs_within(sn->modseqs, n, sn->highestmodseq))
-		return decode_fail(sn, "modseq out of range", error_r);
-	if (!seen_bytes_valid(q, n))
+	if (!seen_bytes_valid(sn->seen, n))
 		return decode_fail(sn, "bad \\Seen byte", error_r);
-	memcpy(sn->seen, q, n);
 	if (sn->uidvalidity == 0 || sn->highestmodseq == 0)
 		return decode_fail(sn, "zero UIDVALIDITY or modseq", error_r);
 	return 0;
@@ -231,15 +200,17 @@ int imap_mbsnap_write(const char *home, const struct imap_mbsnap *sn)
 }
 
 int imap_mbsnap_read(const char *home, uint32_t mailbox_id,
-		     struct imap_mbsnap *sn, const char **error_r)
+		     struct imap_mbsnap *sn, struct imap_uidlist **list_r,
+		     const char **error_r)
 {
 	char path[4096];
 	struct stat st;
-	unsigned char *data;
+	void *data;
 	size_t len;
-	int fd, r;
+	int fd;
 
 	memset(sn, 0, sizeof(*sn));
+	*list_r = NULL;
 	if (snap_path(path, sizeof(path), home, mailbox_id, "") < 0) {
 		*error_r = "path too long";
 		return -1;
@@ -259,17 +230,27 @@ int imap_mbsnap_read(const char *home, uint32_t mailbox_id,
 		return -1;
 	}
 	len = (size_t)st.st_size;
-	/* mapped, not read: the pages come from the page cache without a
-	 * copy into fresh (zeroed) memory, which a new process pays for */
-	data = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	/* mapped and used in place: the pages come from the page cache with
+	 * neither a copy nor fresh (zeroed) memory, which a new process pays
+	 * for by the page. Files are replaced by rename, never truncated, so
+	 * the mapping stays whole. */
+	data = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (data == MAP_FAILED) {
 		*error_r = "cannot map";
 		return -1;
 	}
-	r = imap_mbsnap_decode(data, len, mailbox_id, sn, error_r);
-	munmap(data, len);
-	return r;
+	if (imap_mbsnap_decode(data, len, mailbox_id, sn, error_r) < 0) {
+		munmap(data, len);
+		return -1;
+	}
+	if ((*list_r = imap_uidlist_mapped(data, len, sn->uids, sn->count)) ==
+	    NULL) {
+		memset(sn, 0, sizeof(*sn));
+		*error_r = "out of memory";
+		return -1;
+	}
+	return 0;
 }
 
 void imap_mbsnap_remove(const char *home, uint32_t mailbox_id)

@@ -63,7 +63,7 @@ static int change_cb(void *ctx, const struct storage_msg *m, bool expunged)
 			return 1;
 		}
 	} else if (seq != 0) {
-		if (m->modseq > v->modseqs[seq - 1] &&
+		if (m->modseq > imap_view_reported(v, m->uid) &&
 		    !imap_view_is_gone(v, m->uid))
 			r = push_msg(&sc->changed, &sc->nchanged,
 				     &sc->changed_cap, m);
@@ -144,9 +144,15 @@ static bool announce_gone(struct client *c)
 		if (c->qresync) {
 			imap_sync_send_vanished(c, v->gone + v->ngone - n, n,
 						false);
-			(void)imap_view_remove_gone(v, n, NULL, NULL);
+			n -= imap_view_remove_gone(v, n, NULL, NULL);
 		} else {
-			(void)imap_view_remove_gone(v, n, send_expunge, c);
+			n -= imap_view_remove_gone(v, n, send_expunge, c);
+		}
+		if (n != 0) {
+			/* the client was told (or must be told) more than
+			 * the view could take */
+			client_quit(c, "out of memory");
+			return true;
 		}
 	}
 	return true;
@@ -309,8 +315,10 @@ void imap_sync(struct client *c, unsigned flags)
 
 		/* the session has now seen every change up to mb's state;
 		 * cut short, the next sync reads from the old point again */
-		if (complete)
+		if (complete) {
 			c->highestmodseq = mb.highestmodseq;
+			imap_view_prune_reported(&c->view, c->highestmodseq);
+		}
 		c->sync_more = !complete;
 		c->sync_seq = seq;
 		c->sync_seq_valid = complete;
@@ -514,10 +522,10 @@ void imap_sync_send_flags(struct client *c, uint32_t seq,
 
 void imap_sync_reported(struct client *c, const struct storage_msg *m)
 {
-	uint32_t seq = imap_view_seq(&c->view, m->uid);
-
-	if (seq != 0 && m->modseq > c->view.modseqs[seq - 1])
-		c->view.modseqs[seq - 1] = m->modseq;
+	/* at or below the sync point, no sync will read it again */
+	if (m->modseq > c->highestmodseq &&
+	    imap_view_seq(&c->view, m->uid) != 0)
+		(void)imap_view_note_reported(&c->view, m->uid, m->modseq);
 }
 
 void imap_sync_enable_condstore(struct client *c)

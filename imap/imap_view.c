@@ -1,18 +1,31 @@
-/* The sequence-number map of a selected mailbox. Two parallel arrays (UID,
- * last reported modseq): 12 bytes a message, so a 100,000-message mailbox
- * costs 1.2 MB per session. */
+/* The sequence-number map of a selected mailbox: a shared UID list (4
+ * bytes a message, nothing of its own until the view changes) and the few
+ * messages reported above the sync point. */
 #include "imap_view.h"
 #include "imap_vec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+static void view_mirror(struct imap_view *v)
+{
+	v->uids = v->list != NULL ? v->list->uids : NULL;
+	v->count = v->list != NULL ? v->list->count : 0;
+}
+
 void imap_view_clear(struct imap_view *v)
 {
-	free(v->uids);
-	free(v->modseqs);
+	imap_uidlist_unref(&v->list);
+	free(v->rep);
 	free(v->gone);
 	memset(v, 0, sizeof(*v));
+}
+
+void imap_view_set(struct imap_view *v, struct imap_uidlist *list)
+{
+	imap_uidlist_unref(&v->list);
+	v->list = imap_uidlist_ref(list);
+	view_mirror(v);
 }
 
 size_t imap_view_lower_bound(const struct imap_view *v, uint32_t uid)
@@ -29,37 +42,83 @@ uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
 	return (uint32_t)(i + 1);
 }
 
-static int view_grow(struct imap_view *v)
+int imap_view_append(struct imap_view *v, uint32_t uid, uint64_t modseq)
 {
-	size_t ncap = v->cap == 0 ? 64 : v->cap * 2;
-	uint32_t *u;
-	uint64_t *m;
-
 	/* a mailbox never holds more than UINT32_MAX messages */
-	if (ncap > UINT32_MAX)
+	if ((v->count > 0 && uid <= v->uids[v->count - 1]) ||
+	    v->count >= UINT32_MAX)
 		return -1;
-	u = realloc(v->uids, ncap * sizeof(*u));
-	if (u == NULL)
+	/* recorded first: failing there leaves the view as it was */
+	if (imap_view_note_reported(v, uid, modseq) < 0 ||
+	    imap_uidlist_own(&v->list, v->count + 1) < 0)
 		return -1;
-	v->uids = u;
-	m = realloc(v->modseqs, ncap * sizeof(*m));
-	if (m == NULL)
-		return -1;
-	v->modseqs = m;
-	v->cap = ncap;
+	v->list->uids[v->list->count++] = uid;
+	view_mirror(v);
 	return 0;
 }
 
-int imap_view_append(struct imap_view *v, uint32_t uid, uint64_t modseq)
+static size_t rep_lower_bound(const struct imap_view *v, uint32_t uid)
 {
-	if (v->count > 0 && uid <= v->uids[v->count - 1])
+	size_t lo = 0, hi = v->nrep;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->rep[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint64_t imap_view_reported(const struct imap_view *v, uint32_t uid)
+{
+	size_t i = rep_lower_bound(v, uid);
+
+	return i < v->nrep && v->rep[i].uid == uid ? v->rep[i].modseq : 0;
+}
+
+int imap_view_note_reported(struct imap_view *v, uint32_t uid,
+			    uint64_t modseq)
+{
+	/* FETCH and new messages come in UID order: mostly an append */
+	size_t i = v->nrep > 0 && v->rep[v->nrep - 1].uid < uid
+			   ? v->nrep
+			   : rep_lower_bound(v, uid);
+	struct imap_view_reported *nr;
+
+	if (i < v->nrep && v->rep[i].uid == uid) {
+		if (modseq > v->rep[i].modseq)
+			v->rep[i].modseq = modseq;
+		return 0;
+	}
+	nr = imap_grow(v->rep, &v->rep_cap, v->nrep, sizeof(*nr));
+	if (nr == NULL)
 		return -1;
-	if (v->count == v->cap && view_grow(v) < 0)
-		return -1;
-	v->uids[v->count] = uid;
-	v->modseqs[v->count] = modseq;
-	v->count++;
+	v->rep = nr;
+	memmove(nr + i + 1, nr + i, (v->nrep - i) * sizeof(*nr));
+	nr[i].uid = uid;
+	nr[i].modseq = modseq;
+	v->nrep++;
 	return 0;
+}
+
+void imap_view_prune_reported(struct imap_view *v, uint64_t modseq)
+{
+	size_t w = 0;
+
+	for (size_t r = 0; r < v->nrep; r++) {
+		if (v->rep[r].modseq > modseq)
+			v->rep[w++] = v->rep[r];
+	}
+	v->nrep = w;
+	/* a burst of new messages leaves a big empty array behind */
+	if (w == 0 && v->rep_cap > 1024) {
+		free(v->rep);
+		v->rep = NULL;
+		v->rep_cap = 0;
+	}
 }
 
 bool imap_view_is_gone(const struct imap_view *v, uint32_t uid)
@@ -102,9 +161,13 @@ size_t imap_view_remove_gone(struct imap_view *v, size_t max,
 			     imap_view_expunge_cb_t *cb, void *ctx)
 {
 	size_t w = 0, first, g;
+	uint32_t *u;
 
 	if (v->ngone == 0)
 		return 0;
+	if (imap_uidlist_own(&v->list, v->count) < 0)
+		return 0;
+	view_mirror(v);
 	if (max == 0 || max > v->ngone)
 		max = v->ngone;
 	first = v->ngone - max; /* gone[first..ngone) go now */
@@ -116,17 +179,17 @@ size_t imap_view_remove_gone(struct imap_view *v, size_t max,
 			cb(ctx, seq, v->gone[k - 1]);
 	}
 	/* then compact in one pass: both arrays are sorted */
+	u = v->list->uids;
 	g = first;
 	for (size_t r = 0; r < v->count; r++) {
-		while (g < v->ngone && v->gone[g] < v->uids[r])
+		while (g < v->ngone && v->gone[g] < u[r])
 			g++;
-		if (g < v->ngone && v->gone[g] == v->uids[r])
+		if (g < v->ngone && v->gone[g] == u[r])
 			continue;
-		v->uids[w] = v->uids[r];
-		v->modseqs[w] = v->modseqs[r];
-		w++;
+		u[w++] = u[r];
 	}
-	v->count = w;
+	v->list->count = w;
 	v->ngone = first;
+	view_mirror(v);
 	return max;
 }

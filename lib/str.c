@@ -70,27 +70,48 @@ int str_cpy(char *dst, const char *src, size_t dstsz)
 	return str_copy(str_from_cstr(src), dst, dstsz);
 }
 
+static inline uint64_t load_le64(const unsigned char *p)
+{
+	uint64_t w;
+
+	/* one load; an assembled-byte loop is not always folded into one */
+	memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	w = __builtin_bswap64(w);
+#endif
+	return w;
+}
+
 uint64_t str_hash_bytes(const void *data, size_t n)
 {
 	const unsigned char *p = data;
+	const uint64_t prime = 0x100000001b3ULL;
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t i = 0;
 
 	/* FNV-1a over 64-bit little-endian words (8 times fewer multiplies
-	 * than per byte: the parse-cache seal is checked on every blob read),
-	 * then a final mix so the low bits hash tables use depend on every
-	 * byte */
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w = 0;
+	 * than per byte), in four independent lanes over big inputs so the
+	 * multiplies overlap (about 4 times faster again: snapshot and
+	 * parse-cache seals are checked on every read), then a final mix so
+	 * the low bits hash tables use depend on every byte */
+	if (n >= 64) {
+		uint64_t a = h, b = h ^ 1, c = h ^ 2, d = h ^ 3;
 
-		for (unsigned j = 0; j < 8; j++)
-			w |= (uint64_t)p[i + j] << (8 * j);
-		h ^= w;
-		h *= 0x100000001b3ULL;
+		for (; i + 32 <= n; i += 32) {
+			a = (a ^ load_le64(p + i)) * prime;
+			b = (b ^ load_le64(p + i + 8)) * prime;
+			c = (c ^ load_le64(p + i + 16)) * prime;
+			d = (d ^ load_le64(p + i + 24)) * prime;
+		}
+		h = (((a ^ b) * prime ^ c) * prime ^ d) * prime;
+	}
+	for (; i + 8 <= n; i += 8) {
+		h ^= load_le64(p + i);
+		h *= prime;
 	}
 	for (; i < n; i++) {
 		h ^= p[i];
-		h *= 0x100000001b3ULL;
+		h *= prime;
 	}
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;

@@ -174,3 +174,53 @@ def test_idle_sessions_share_one_read(instance):
         assert lines == [], lines
         c.close()
     c0.close()
+
+
+def _fetches(lines):
+    return [l for l in lines if b" FETCH " in l]
+
+
+def test_reported_state_not_repeated(instance):
+    """Two sessions share the cached list of one big mailbox (no copy until
+    one changes); what a session was told by STORE or FETCH is not told
+    again at its next sync, while the other session and any later change
+    are (the view's notes of states reported above its sync point)."""
+    c0 = instance.login(U, P)
+    ok(c0, "cr", "CREATE told")
+    poke(instance, U, "fill", "told", N)
+    a, _, _ = _select(instance, "told")
+    b, _, _ = _select(instance, "told")
+    lines, _ = ok(a, "st", "STORE 5 +FLAGS (\\Flagged)")
+    assert len(_fetches(lines)) == 1 and b"\\Flagged" in lines[0], lines
+    lines, _ = ok(a, "n1", "NOOP")
+    assert _fetches(lines) == [], lines
+    lines, _ = ok(b, "n1", "NOOP")
+    (line,) = _fetches(lines)
+    assert line.startswith(b"* 5 FETCH (UID ") and b"\\Flagged" in line
+    # another process changes message 7; a FETCH shows it before a's next
+    # sync, which then stays quiet about it
+    uids, _ = _truth(instance, "told")
+    poke(instance, U, "flags", "told", uids[6], uids[6], "+4")
+    lines, _ = ok(a, "f", "FETCH 7 (FLAGS)")
+    assert len(_fetches(lines)) == 1 and b"\\Flagged" in lines[-1], lines
+    lines, _ = ok(a, "n2", "NOOP")
+    assert _fetches(lines) == [], lines
+    # a later change to the same messages is news again (6 had no flag
+    # to lose: unchanged)
+    poke(instance, U, "flags", "told", uids[4], uids[6], "-4")
+    for c in (a, b):
+        lines, _ = ok(c, "n3", "NOOP")
+        got = sorted(int(l.split()[1]) for l in _fetches(lines))
+        assert got == [5, 7], lines
+    # new messages and an expunge through a: a's own copy of the list,
+    # and b, the cache and a new session still agree with the store
+    poke(instance, U, "append", "told", 3)
+    ok(a, "sd", "STORE 1 +FLAGS.SILENT (\\Deleted)")
+    ok(a, "ex", "EXPUNGE")
+    lines, _ = ok(b, "n4", "NOOP")
+    assert sum(1 for l in lines if l.endswith(b" EXPUNGE")) == 1, lines
+    assert exists(lines) == N + 2, lines
+    c, lines, _ = _select(instance, "told")
+    _check_view(instance, c, lines, "told")
+    for x in (a, b, c, c0):
+        x.close()

@@ -95,10 +95,24 @@ def _truth_listing(instance, mb):
 def _hash(data):
     """lib/str.c str_hash_bytes."""
     m = (1 << 64) - 1
+    p = 0x100000001b3
     h = 0xcbf29ce484222325
     i = 0
+
+    def word(at):
+        return int.from_bytes(data[at:at + 8], "little")
+
+    if len(data) >= 64:
+        lanes = [h, h ^ 1, h ^ 2, h ^ 3]
+        while i + 32 <= len(data):
+            lanes = [((lanes[k] ^ word(i + 8 * k)) * p) & m
+                     for k in range(4)]
+            i += 32
+        h = lanes[0]
+        for x in lanes[1:]:
+            h = ((h ^ x) * p) & m
     while i + 8 <= len(data):
-        h = ((h ^ int.from_bytes(data[i:i + 8], "little")) * 0x100000001b3) & m
+        h = ((h ^ word(i)) * p) & m
         i += 8
     for b in data[i:]:
         h = ((h ^ b) * 0x100000001b3) & m
@@ -194,28 +208,32 @@ def test_damaged_snapshot_ignored(instance):
     def reseal(body):
         return body + struct.pack("<Q", _hash(body))
 
-    def uidvalidity(data):
+    # the layout of imap/imap_mbsnap.h, in this (little-endian) host's
+    # order: the header's u32s at 8 (version), 12 (byte order mark), 16
+    # (mailbox id), 20 (UIDVALIDITY), 24 (count); the UIDs from 40
+    def field(data, at, change):
         body = bytearray(data[:-8])
-        body[16:20] = struct.pack("<I", struct.unpack("<I", body[16:20])[0]
-                                  ^ 0x5a5a)
+        body[at:at + 4] = struct.pack(
+            "<I", change(struct.unpack("<I", body[at:at + 4])[0]))
         return reseal(bytes(body))
+
+    def uidvalidity(data):
+        return field(data, 20, lambda v: v ^ 0x5a5a)
 
     def count(data):  # announces one more message than the file holds
-        body = bytearray(data[:-8])
-        body[20:24] = struct.pack("<I", struct.unpack("<I", body[20:24])[0]
-                                  + 1)
-        return reseal(bytes(body))
+        return field(data, 24, lambda v: v + 1)
+
+    def byte_order(data):  # as a host of the other byte order wrote it
+        return field(data, 12, lambda v: 0x04030201)
 
     def stale_uid(data):  # a sealed list with a UID the store never had
-        body = bytearray(data[:-8])
-        n = struct.unpack("<I", body[20:24])[0]
-        last = 32 + 4 * (n - 1)
-        body[last:last + 4] = struct.pack("<I", 4000000000)
-        return reseal(bytes(body))
+        n = struct.unpack("<I", data[24:28])[0]
+        return field(data, 40 + 4 * (n - 1), lambda v: 4000000000)
 
     _damaged(instance, mb, flip, "checksum mismatch")
     _damaged(instance, mb, lambda d: d[:len(d) - 100], "")
     _damaged(instance, mb, uidvalidity, "UIDVALIDITY differs")
     _damaged(instance, mb, count, "size does not match the count")
+    _damaged(instance, mb, byte_order, "another byte order")
     _damaged(instance, mb, stale_uid, "")
     _damaged(instance, mb, lambda d: b"", "bad file size")

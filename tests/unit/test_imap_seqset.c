@@ -180,9 +180,48 @@ static void test_gone(void)
 	/* descending: each number valid when the client applies it */
 	CHECK(strcmp(e.text, "5/5 3/3 1/1 ") == 0);
 	CHECK(v.count == 3 && v.uids[0] == 2 && v.uids[1] == 4 &&
-	      v.uids[2] == 6 && v.modseqs[2] == 6);
+	      v.uids[2] == 6 && imap_view_reported(&v, 6) == 6);
 	CHECK(v.ngone == 0);
 	imap_view_clear(&v);
+}
+
+/* Views on one shared list (imap_uidlist.h): a change to one is a private
+ * copy, the others and the cached list are left as they were. */
+static void test_shared(void)
+{
+	struct imap_uidlist *l = NULL;
+	struct imap_view a = {0}, b = {0};
+	uint32_t gone[] = {2};
+
+	CHECK(imap_uidlist_own(&l, 3) == 0);
+	for (uint32_t u = 1; u <= 3; u++)
+		l->uids[l->count++] = u;
+	imap_view_set(&a, l);
+	imap_view_set(&b, l);
+	CHECK(l->refs == 3 && a.uids == l->uids && b.count == 3);
+	/* nothing of a's own until it changes */
+	CHECK(a.nrep == 0 && imap_view_reported(&a, 2) == 0);
+	CHECK(imap_view_append(&a, 9, 40) == 0);
+	CHECK(a.count == 4 && a.uids != l->uids && l->count == 3 &&
+	      l->refs == 2 && b.uids == l->uids);
+	CHECK(imap_view_reported(&a, 9) == 40);
+	CHECK(imap_view_add_gone(&b, gone, 1) == 0);
+	CHECK(imap_view_remove_gone(&b, 0, NULL, NULL) == 1);
+	CHECK(b.count == 2 && b.uids[1] == 3 && l->count == 3 &&
+	      l->uids[1] == 2 && l->refs == 1);
+	/* a note above the sync point lasts until the point passes it */
+	CHECK(imap_view_note_reported(&a, 2, 50) == 0);
+	CHECK(imap_view_note_reported(&a, 2, 45) == 0);
+	CHECK(imap_view_reported(&a, 2) == 50 && a.rep[0].uid == 2);
+	imap_view_prune_reported(&a, 45);
+	CHECK(a.nrep == 1 && imap_view_reported(&a, 9) == 0);
+	imap_view_prune_reported(&a, 50);
+	CHECK(a.nrep == 0);
+	imap_view_clear(&a);
+	imap_view_clear(&b);
+	CHECK(l->refs == 1);
+	imap_uidlist_unref(&l);
+	CHECK(l == NULL);
 }
 
 static void test_write_uids(void)
@@ -245,6 +284,7 @@ int main(void)
 	test_parse_bound();
 	test_resolve();
 	test_gone();
+	test_shared();
 	test_write_uids();
 	test_mutf7();
 	return tap_done();
