@@ -16,6 +16,7 @@
 
 #include "imap_mbsnap.h"
 #include "imap_sync.h"
+#include "compat.h"
 #include "imap_vec.h"
 #include "ioloop.h"
 #include "log.h"
@@ -407,6 +408,35 @@ static enum storage_result entry_from_snapshot(struct storage *s,
 	log_debug("mailbox %u: snapshot ignored: %s", (unsigned)id, why);
 	entry_free(e);
 	return STORAGE_ERR_CORRUPTION;
+}
+
+bool imap_mbcache_warm(struct storage *s)
+{
+	static uint32_t ids[IMAP_MBCACHE_ENTRIES];
+	static size_t nids, next;
+	static bool listed;
+	struct storage_mailbox mb;
+	struct mbcache_entry *e = NULL;
+	const char *error;
+
+	if (snap_home == NULL)
+		return false;
+	if (!listed) {
+		listed = true;
+		nids = imap_mbsnap_recent(snap_home, ids, N_ELEMENTS(ids));
+	}
+	while (next < nids && entry_find(ids[next]) != NULL)
+		next++; /* a SELECT was quicker */
+	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES && e == NULL; i++) {
+		if (cache[i].mailbox_id == 0)
+			e = &cache[i];
+	}
+	if (next == nids || e == NULL)
+		return false;
+	/* a failure frees e (and drops a snapshot of a mailbox gone) */
+	if (entry_from_snapshot(s, e, ids[next++], &mb, &error) == STORAGE_OK)
+		e->last_use = ++use_clock;
+	return next < nids;
 }
 
 enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,

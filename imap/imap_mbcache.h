@@ -6,6 +6,7 @@
  * only truth: every load brings the cached list up to the store's current
  * state in one snapshot, so other processes' commits are always seen, and
  * a mailbox gone from the store is dropped. Private to imap/. */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "imap_view.h"
@@ -31,6 +32,14 @@ enum storage_result imap_mbcache_load(struct storage *s, uint32_t mailbox_id,
 /* Snapshot files go to HOME/cache (imap_mbsnap.h); without a call, none
  * are read or written. */
 void imap_mbcache_init(const char *home);
+
+/* A fresh worker's head start, for its idle moments (after the login
+ * reply went out, while the client's next command is in flight): loads
+ * one of the snapshots the last worker left, the newest first, at most
+ * IMAP_MBCACHE_ENTRIES and into free slots only, each brought up to the
+ * store's state as a SELECT would. The first SELECT of those mailboxes
+ * then finds the list ready. true while there may be more to load. */
+bool imap_mbcache_warm(struct storage *s);
 
 /* Drops mailbox_id's list and snapshot file (DELETE: ids are never
  * reused, so it would never be read again). */

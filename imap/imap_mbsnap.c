@@ -2,6 +2,7 @@
  * byte by byte) and the file operations around them. */
 #include "imap_mbsnap.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -12,9 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "fdio.h"
 #include "log.h"
 #include "str.h"
+#include "strnum.h"
 
 #define SNAP_MAGIC   "PMBCSNAP"
 #define SNAP_VERSION 2u
@@ -251,6 +254,55 @@ int imap_mbsnap_read(const char *home, uint32_t mailbox_id,
 		return -1;
 	}
 	return 0;
+}
+
+size_t imap_mbsnap_recent(const char *home, uint32_t *ids_r, size_t max)
+{
+	char dir[4096];
+	int64_t mtimes[16];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	if (max > N_ELEMENTS(mtimes))
+		max = N_ELEMENTS(mtimes);
+	if (max == 0 || snprintf(dir, sizeof(dir), "%s/cache", home) >=
+			     (int)sizeof(dir) ||
+	    (d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *dot = strchr(de->d_name, '.');
+		struct stat st;
+		uint32_t id;
+		int64_t t;
+		size_t i;
+
+		/* "<id>.mbc" only: not the writers' "<id>.mbc.<pid>.tmp" */
+		if (dot == NULL || strcmp(dot, ".mbc") != 0 ||
+		    strnum_u32(de->d_name, (size_t)(dot - de->d_name), &id) <
+			    0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) <
+			    0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		t = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec;
+		/* insertion into the newest-first list of at most max */
+		for (i = n; i > 0 && mtimes[i - 1] < t; i--) {
+			if (i < max) {
+				mtimes[i] = mtimes[i - 1];
+				ids_r[i] = ids_r[i - 1];
+			}
+		}
+		if (i < max) {
+			mtimes[i] = t;
+			ids_r[i] = id;
+			if (n < max)
+				n++;
+		}
+	}
+	closedir(d);
+	return n;
 }
 
 void imap_mbsnap_remove(const char *home, uint32_t mailbox_id)

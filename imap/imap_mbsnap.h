@@ -48,6 +48,9 @@ int imap_mbsnap_write(const char *home, const struct imap_mbsnap *sn);
 int imap_mbsnap_read(const char *home, uint32_t mailbox_id,
 		     struct imap_mbsnap *sn, struct imap_uidlist **list_r,
 		     const char **error_r);
+/* Fills ids_r (room for max) with the mailbox ids of the snapshots in
+ * HOME/cache, the most recently written first. Returns how many. */
+size_t imap_mbsnap_recent(const char *home, uint32_t *ids_r, size_t max);
 /* Removes HOME/cache/<id>.mbc if there is one. */
 void imap_mbsnap_remove(const char *home, uint32_t mailbox_id);
 

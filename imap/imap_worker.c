@@ -24,6 +24,19 @@
 
 struct imap_worker worker;
 
+/* The snapshot warm-up after the first connection (imap_mbcache_warm):
+ * one mailbox per loop iteration, so a command that arrives meanwhile
+ * waits for one load at most. */
+static struct timer *warm_timer;
+static bool warm_started;
+
+static void warm_step(void *ctx)
+{
+	(void)ctx;
+	warm_timer = NULL; /* freed by the loop after this call */
+	if (!worker.stopping && imap_mbcache_warm(worker.store))
+		warm_timer = timer_add(0, warm_step, NULL);
+}
 
 static const struct ipc_rule master_rules[] = {
 	{IPC_T_CLIENT, IPC_MAX_PAYLOAD, true, true},
@@ -173,7 +186,12 @@ static void master_client(struct ipc_msg *m)
 	if (!worker_proc_admit(fd, &worker.cfg, &refusals, worker.nclients,
 			       worker_userip_count(wc.remote_ip), wc.remote_ip))
 		return;
-	(void)client_create(fd, &wc);
+	/* after its login reply is out (client_create flushes), while the
+	 * client reads it and sends its next command */
+	if (client_create(fd, &wc) == 0 && !warm_started) {
+		warm_started = true;
+		warm_timer = timer_add(0, warm_step, NULL);
+	}
 }
 
 static void master_msg(struct ipc_chan *chan, struct ipc_msg *m, void *ctx)
@@ -275,6 +293,7 @@ void worker_deinit(void)
 	worker_proc_unwatch();
 	ipc_chan_free(&worker.master);
 	io_remove(&worker.store_io);
+	timer_remove(&warm_timer);
 	imap_mbcache_clear();
 	storage_close(&worker.store);
 }

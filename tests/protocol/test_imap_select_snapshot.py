@@ -12,6 +12,7 @@ import signal
 import struct
 import time
 
+from helpers import wait_for
 from imapa import code_of, exists, home_of, ok, poke, users_fixture
 
 U, P = "snap@example.org", "snap-pw-1"
@@ -172,6 +173,35 @@ def test_fresh_worker_starts_from_snapshot(instance):
     c0 = instance.login(U, P)
     ok(c0, "d", "DELETE " + mb)
     assert _snap_files(instance) == []
+    c0.close()
+
+
+def test_fresh_worker_warms_up_before_select(instance):
+    """A fresh worker loads the last worker's snapshots right after the
+    login reply, before any SELECT (imap_mbcache_warm); a change made after
+    that load is still in the SELECT, and the mailbox is not read twice."""
+    mb = "warm"
+    _big(instance, mb)
+    c, lines, _ = _select(instance, mb)
+    uids = _check(instance, mb, c, lines)
+    c.close()
+    _restart_worker(instance, signal.SIGTERM)  # leaves the snapshot
+    before = len(instance.log)
+    c = instance.login(U, P)
+    wait_for(lambda: LOADED in instance.log[before:], what="warm-up")
+    # nothing selected yet: the load came from the warm-up
+    assert "name=SELECT" not in instance.log[before:]
+    poke(instance, U, "expunge", mb, uids[10], uids[19])
+    poke(instance, U, "append", mb, 4)
+    mark = len(instance.log)
+    lines, _ = ok(c, "s", "SELECT %s (CONDSTORE)" % mb)
+    assert LOADED not in instance.log[mark:]  # the warm list, refreshed
+    assert len(_check(instance, mb, c, lines)) == N - 10 + 4
+    view = _listing(c)
+    c.close()
+    assert view == _truth_listing(instance, mb)
+    c0 = instance.login(U, P)
+    ok(c0, "d", "DELETE " + mb)  # and its snapshot, for the next test
     c0.close()
 
 
