@@ -139,34 +139,40 @@ static struct mbcache_entry *entry_slot(void)
 	return lru;
 }
 
+/* Makes e's \Seen bytes its own and writable with room for n messages
+ * (copied out of a snapshot's mapping). 0 or -1 (e unchanged). */
+static int entry_own_seen(struct mbcache_entry *e, size_t n)
+{
+	size_t ncap = e->seen_cap == 0 ? 1024 : e->seen_cap;
+	size_t count = entry_count(e);
+	unsigned char *p;
+
+	if (n <= e->seen_cap)
+		return 0;
+	while (ncap < n) {
+		if (ncap > SIZE_MAX / 2)
+			return -1;
+		ncap *= 2;
+	}
+	if (e->seen_cap > 0)
+		p = realloc(e->seen, ncap);
+	else if ((p = malloc(ncap)) != NULL && count > 0)
+		memcpy(p, e->seen, count);
+	if (p == NULL)
+		return -1;
+	e->seen = p;
+	e->seen_cap = ncap;
+	return 0;
+}
+
 /* Makes e's list and \Seen bytes its own and writable with room for n
  * messages (sessions keep the list they were given). 0 or -1 (e
  * unchanged). */
 static int entry_reserve(struct mbcache_entry *e, size_t n)
 {
-	size_t count = entry_count(e);
-
-	if (n > e->seen_cap) {
-		size_t ncap = e->seen_cap == 0 ? 1024 : e->seen_cap;
-		unsigned char *p;
-
-		while (ncap < n) {
-			if (ncap > SIZE_MAX / 2)
-				return -1;
-			ncap *= 2;
-		}
-		if (e->seen_cap > 0) {
-			p = realloc(e->seen, ncap);
-		} else if ((p = malloc(ncap)) != NULL && count > 0) {
-			memcpy(p, e->seen, count); /* out of the mapping */
-		}
-		if (p == NULL)
-			return -1;
-		e->seen = p;
-		e->seen_cap = ncap;
-	}
-	/* the \Seen bytes are out of the list's mapping first: owning the
-	 * list may unmap it */
+	/* the \Seen bytes first: owning the list may unmap them */
+	if (entry_own_seen(e, n) < 0)
+		return -1;
 	return imap_uidlist_own(&e->list, n);
 }
 
@@ -226,12 +232,14 @@ static int refresh_cb(void *ctx, const struct storage_msg *m, bool expunged)
 	} else if (known) {
 		unsigned char seen = (m->flags & STORAGE_FLAG_SEEN) != 0;
 
-		/* only the \Seen bytes change: the list stays shared */
-		if (e->seen[i] != seen && e->seen_cap == 0 &&
-		    entry_reserve(e, n) < 0)
-			rc->nomem = true;
-		else
-			e->seen[i] = seen;
+		/* only the \Seen bytes change (never written while they lie
+		 * in a read-only mapping): the list stays shared */
+		if (e->seen[i] != seen) {
+			if (entry_own_seen(e, n) < 0)
+				rc->nomem = true;
+			else
+				e->seen[i] = seen;
+		}
 	} else {
 		struct storage_msg *na = imap_grow(rc->added, &rc->added_cap,
 						   rc->nadded, sizeof(*na));

@@ -5,11 +5,13 @@
 #include "imap_search.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "imap_fetch.h"
+#include "imap_vec.h"
 #include "imap_worker.h"
 #include "mime_decode.h"
 #include "mime_header.h"
@@ -242,16 +244,10 @@ static int64_t sent_day(struct search_msg *sm)
 
 static bool set_has(const struct imap_seqset *set, uint32_t seq)
 {
-	size_t lo = 0, hi = set->count;
+	/* the first range not wholly below seq */
+	size_t lo = imap_lower_bound_by(set->r, set->count, sizeof(*set->r),
+					offsetof(struct imap_range, hi), seq);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (set->r[mid].hi < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < set->count && set->r[lo].lo <= seq;
 }
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Returns p with room for element n of an array of *cap elements of size
  * bytes (doubling *cap when full), or NULL on overflow or ENOMEM (p is
@@ -39,21 +40,33 @@ static inline int imap_u32_push(uint32_t **v, size_t *n, size_t *cap,
 	return 0;
 }
 
-/* The index of the first element >= x in ascending v[0..n) (n if none). */
-static inline size_t imap_u32_lower_bound(const uint32_t *v, size_t n,
-					  uint32_t x)
+/* The index of the first element whose uint32_t key (at byte off of each
+ * size-byte element) is >= x, in v[0..n) sorted by that key (n if none):
+ * the one binary search of UID arrays and of records keyed by a UID. */
+static inline size_t imap_lower_bound_by(const void *v, size_t n, size_t size,
+					 size_t off, uint32_t x)
 {
+	const unsigned char *p = v;
 	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		uint32_t key;
 
-		if (v[mid] < x)
+		memcpy(&key, p + mid * size + off, sizeof(key));
+		if (key < x)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+}
+
+/* The index of the first element >= x in ascending v[0..n) (n if none). */
+static inline size_t imap_u32_lower_bound(const uint32_t *v, size_t n,
+					  uint32_t x)
+{
+	return imap_lower_bound_by(v, n, sizeof(*v), 0, x);
 }
 
 /* qsort order of uint32_t. */

@@ -4,6 +4,7 @@
 #include "imap_view.h"
 #include "imap_vec.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,17 +60,9 @@ int imap_view_append(struct imap_view *v, uint32_t uid, uint64_t modseq)
 
 static size_t rep_lower_bound(const struct imap_view *v, uint32_t uid)
 {
-	size_t lo = 0, hi = v->nrep;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->rep[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return imap_lower_bound_by(v->rep, v->nrep, sizeof(*v->rep),
+				   offsetof(struct imap_view_reported, uid),
+				   uid);
 }
 
 uint64_t imap_view_reported(const struct imap_view *v, uint32_t uid)
