@@ -95,31 +95,6 @@ int st_dberr(struct storage *s, const char *what, int ret)
 
 /* ---- encoding ---- */
 
-void st_put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-void st_put_u64(unsigned char *p, uint64_t v)
-{
-	st_put_u32(p, (uint32_t)(v >> 32));
-	st_put_u32(p + 4, (uint32_t)v);
-}
-
-uint32_t st_get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-uint64_t st_get_u64(const unsigned char *p)
-{
-	return (uint64_t)st_get_u32(p) << 32 | st_get_u32(p + 4);
-}
-
 void st_dbt(DBT *d, const void *data, size_t size)
 {
 	memset(d, 0, sizeof(*d));
