@@ -373,8 +373,9 @@ static void fetch_plan(struct client *c, struct fetch_cmd *f)
 		case FI_ENVELOPE:
 		case FI_BODY:
 		case FI_BODYSTRUCTURE:
+			/* from the parse cache: the file is opened only to
+			 * parse it on a miss (imap_msg_tree_get) */
 			f->need_tree = true;
-			f->need_file = true;
 			break;
 		case FI_SECTION:
 		case FI_BINARY_SIZE:
@@ -588,6 +589,19 @@ static bool msg_wants_tree(const struct fetch_cmd *f)
 	return f->need_tree;
 }
 
+static bool file_gone(struct storage *st, uint64_t file_id)
+{
+	const char *error;
+	uint64_t size;
+	int fd = -1;
+	enum storage_result r = storage_file_open(st, file_id, &fd, &size,
+						  &error);
+
+	if (fd >= 0)
+		close(fd);
+	return r == STORAGE_ERR_NONEXISTENT;
+}
+
 /* Opens what the message's items need. -1: skip the message. */
 static int msg_begin(struct fetch_cmd *f, const char **error_r)
 {
@@ -608,7 +622,12 @@ static int msg_begin(struct fetch_cmd *f, const char **error_r)
 	}
 	if (msg_wants_tree(f) && imap_msg_tree_get(st, f->msg.file_id, f->fd,
 						   &f->tree, error_r) < 0) {
-		close(f->fd);
+		/* read without the file open first: a file gone with its
+		 * message (expunged under us) is no read error */
+		if (f->fd < 0 && file_gone(st, f->msg.file_id))
+			f->missing = true;
+		if (f->fd >= 0)
+			close(f->fd);
 		f->fd = -1;
 		return -1;
 	}

@@ -224,3 +224,28 @@ def test_reported_state_not_repeated(instance):
     _check_view(instance, c, lines, "told")
     for x in (a, b, c, c0):
         x.close()
+
+
+def test_fetch_of_message_expunged_elsewhere(instance):
+    """Another process expunges a message this session still shows (no
+    EXPUNGE may be sent during FETCH): FETCH of it, by ENVELOPE from the
+    parse cache or by body, answers NO [EXPUNGEISSUED] and still returns
+    the others; the EXPUNGE comes at the next NOOP."""
+    c0 = instance.login(U, P)
+    ok(c0, "cr", "CREATE gone")
+    poke(instance, U, "append", "gone", 3)
+    c = instance.login(U, P)
+    ok(c, "s", "SELECT gone")
+    ok(c, "warm", "FETCH 1:3 (ENVELOPE)")  # the parse cache is filled
+    uids, _ = _truth(instance, "gone")
+    poke(instance, U, "expunge", "gone", uids[1], uids[1])
+    for item in ("ENVELOPE", "BODY.PEEK[]", "(FLAGS BODYSTRUCTURE)"):
+        c.send(("f FETCH 1:3 %s\r\n" % item).encode())
+        lines = c.read_until_tagged("f")
+        assert lines[-1].startswith(b"f NO [EXPUNGEISSUED]"), lines
+        got = [int(l.split()[1]) for l in lines if b" FETCH " in l]
+        assert got == [1, 3], lines
+    lines, _ = ok(c, "n", "NOOP")
+    assert lines == [b"* 2 EXPUNGE"], lines
+    c.close()
+    c0.close()
