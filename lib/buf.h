@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "compat.h"
 
@@ -26,8 +27,23 @@ void buf_init(struct buf *b, size_t max);
 void buf_deinit(struct buf *b);
 void buf_deinit_secret(struct buf *b);
 
-/* 0 on success, -1 (overflow set, nothing appended) past max or on ENOMEM. */
-int buf_append(struct buf *b, const void *p, size_t n);
+/* 0 on success, -1 (overflow set, nothing appended) past max or on ENOMEM.
+ * Inline while the bytes fit the storage: FETCH writes envelopes and
+ * flags a few bytes at a time. */
+int buf_append_grow(struct buf *b, const void *p, size_t n);
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	/* room for n bytes and the NUL, within max (which a caller may
+	 * have lowered below the storage) */
+	if (n < b->cap - b->len && n <= b->max - b->len) {
+		if (n > 0)
+			memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return buf_append_grow(b, p, n);
+}
 int buf_append_cstr(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) POSTERN_PRINTF(2, 3);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
