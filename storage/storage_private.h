@@ -144,10 +144,8 @@ static inline void st_put_u32(unsigned char *p, uint32_t v)
 
 static inline void st_put_u64(unsigned char *p, uint64_t v)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	memcpy(p, &v, sizeof(v));
+	st_put_u32(p, (uint32_t)(v >> 32));
+	st_put_u32(p + 4, (uint32_t)v);
 }
 
 static inline uint32_t st_get_u32(const unsigned char *p)
@@ -163,13 +161,7 @@ static inline uint32_t st_get_u32(const unsigned char *p)
 
 static inline uint64_t st_get_u64(const unsigned char *p)
 {
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	v = __builtin_bswap64(v);
-#endif
-	return v;
+	return (uint64_t)st_get_u32(p) << 32 | st_get_u32(p + 4);
 }
 
 void st_dbt(DBT *d, const void *data, size_t size);
