@@ -29,6 +29,9 @@
 #define ST_MAX_LOCKS	 20000
 #define ST_MAX_LOCKERS	 1000
 #define ST_LOG_FILE_SIZE (1024u * 1024)
+/* Environment opens lost to another process's at once (open_conflict):
+ * 8 tries, 5-25 ms apart. */
+#define ST_OPEN_TRIES	 8
 #define ST_LOG_BUF_SIZE	 (256u * 1024)
 #define ST_CHECKPOINT_KB 2048
 #define ST_STORE_VERSION 1
@@ -42,6 +45,11 @@ static const char *const db_names[ST_DB_COUNT] = {
 
 static struct st_env *envs;
 static char open_err[4096 + 256];
+/* Set when the last environment open failed on a lock conflict: processes
+ * creating a brand-new store at once (a first login over IMAP and
+ * submission, a first delivery) deadlock on its databases' creation and
+ * one of them loses; it may simply try again. */
+static bool open_conflict;
 
 const char *storage_result_code(enum storage_result r)
 {
@@ -236,6 +244,7 @@ static int env_open_db(struct st_env *e, const char **error_r)
 	}
 	return 0;
 dberr:
+	open_conflict = ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED;
 	snprintf(open_err, sizeof(open_err), "opening %s: %s", dir,
 		 db_strerror(ret));
 	*error_r = open_err;
@@ -625,10 +634,19 @@ enum storage_result storage_open(const char *home, struct storage **s_r,
 	if (s == NULL)
 		log_fatal("out of memory");
 	s->notify_fd = -1;
-	s->e = env_get(home, &fresh, error_r);
-	if (s->e == NULL) {
-		free(s);
-		return STORAGE_ERR_SERVERBUG;
+	for (unsigned attempt = 1;; attempt++) {
+		open_conflict = false;
+		if ((s->e = env_get(home, &fresh, error_r)) != NULL)
+			break;
+		if (!open_conflict || attempt == ST_OPEN_TRIES) {
+			free(s);
+			return open_conflict ? STORAGE_ERR_TEMP
+					     : STORAGE_ERR_SERVERBUG;
+		}
+		/* apart, so the next round does not collide again */
+		struct timespec ts = {
+			0, (long)(5 + rand_u64() % 20) * 1000000L};
+		nanosleep(&ts, NULL);
 	}
 	if (notify_open(s) < 0) {
 		snprintf(open_err, sizeof(open_err), "notification fd: %s",

@@ -4,16 +4,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include "rand.h"
 
 /* Stores of recipients kept open between messages: the first open of a
  * store in a process (environment, orphan collection) is the expensive
  * part, and mail comes for the same few users again and again. */
 #define DELIVER_STORES_MAX 16
-#define DELIVER_OPEN_TRIES 5
 #define DELIVER_COPY_CHUNK 65536
 
 struct deliver_slot {
@@ -26,22 +22,6 @@ static struct deliver_slot *slots;
 static size_t nslots;
 static unsigned long long clock_now;
 static bool held;
-
-static enum storage_result open_retrying(const char *home,
-					 struct storage **st_r,
-					 const char **error_r)
-{
-	enum storage_result r = STORAGE_ERR_TEMP;
-	for (unsigned i = 0; i < DELIVER_OPEN_TRIES; i++) {
-		r = storage_open(home, st_r, error_r);
-		if (r == STORAGE_OK)
-			return r;
-		struct timespec ts = {0,
-				      (long)(10 + rand_u64() % 40) * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-	return r;
-}
 
 /* Closes the least recently used store. */
 static void evict_one(void)
@@ -77,7 +57,7 @@ struct storage *deliver_store(const char *home, const struct user_settings *us,
 			return NULL;
 		}
 		slots = n;
-		if (open_retrying(home, &st, error_r) != STORAGE_OK)
+		if (storage_open(home, &st, error_r) != STORAGE_OK)
 			return NULL;
 		char *h = strdup(home);
 		if (h == NULL) {

@@ -857,6 +857,58 @@ static void test_two_processes(const char *home)
 	storage_close(&s);
 }
 
+/* Processes opening one brand-new store at the same moment (a first login
+ * over IMAP and submission at once, a first delivery): each one gets it.
+ * Their databases' creation deadlocks, and storage_open tries the loser
+ * again (before, about 40% of such opens failed). */
+static void test_concurrent_create(const char *home)
+{
+	enum { ROUNDS = 10, PROCS = 6 };
+	unsigned failed = 0;
+	char path[4096];
+
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		pid_t pids[PROCS];
+		int go[2], status;
+		char c;
+
+		snprintf(path, sizeof(path), "%s-new%u", home, round);
+		CHECK(pipe(go) == 0);
+		for (unsigned i = 0; i < PROCS; i++) {
+			pids[i] = fork();
+			if (pids[i] == 0) {
+				struct storage *cs = NULL;
+				struct storage_mailbox mb;
+
+				close(go[1]);
+				/* all start when the pipe closes */
+				if (read(go[0], &c, 1) != 0)
+					_exit(3);
+				if (storage_open(path, &cs, &error) !=
+				    STORAGE_OK) {
+					fprintf(stderr, "# open: %s\n", error);
+					_exit(2);
+				}
+				if (storage_mailbox_get(cs, "INBOX", &mb,
+							&error) != STORAGE_OK)
+					_exit(4);
+				storage_close(&cs);
+				_exit(0);
+			}
+		}
+		close(go[0]);
+		close(go[1]);
+		for (unsigned i = 0; i < PROCS; i++) {
+			if (waitpid(pids[i], &status, 0) != pids[i] ||
+			    !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+				failed++;
+		}
+	}
+	printf("# %u of %u concurrent opens of new stores failed\n", failed,
+	       ROUNDS * PROCS);
+	CHECK(failed == 0);
+}
+
 /* A process killed while holding locks inside a transaction: the
  * survivor's next operation must not hang (lock timeout, reopen with
  * recovery) and the half-done transaction is gone. */
@@ -989,6 +1041,7 @@ int main(void)
 	RUN(test_orphans);
 	RUN(test_two_handles);
 	RUN(test_two_processes);
+	RUN(test_concurrent_create);
 	RUN(test_killed_holder);
 	RUN(test_recovered_under_us);
 	return tap_done();
