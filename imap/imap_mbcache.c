@@ -2,8 +2,9 @@
  * HIGHESTMODSEQ. A load reads the changes since then (new messages, flag
  * changes, expunges; one transaction, cost in proportion to the changes)
  * and applies them, then hands the session's view a reference to the UID
- * list: nothing is copied until one side changes (imap_uidlist.h). A miss lists the whole mailbox
- * once (storage_msg_scan) and keeps it if it is big. A big list is also
+ * list: nothing is copied until one side changes (imap_uidlist.h). A miss
+ * lists the whole mailbox once (storage_msg_scan) and keeps it if it is
+ * big. A big list is also
  * written to a snapshot file (imap_mbsnap) a second after a full listing
  * (from the event loop, not before the reply) and when it leaves the cache
  * (eviction, worker exit), so that a fresh worker starts from the snapshot
@@ -14,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compat.h"
 #include "imap_mbsnap.h"
 #include "imap_sync.h"
-#include "compat.h"
 #include "imap_vec.h"
 #include "ioloop.h"
 #include "log.h"
@@ -124,13 +125,23 @@ void imap_mbcache_forget(uint32_t mailbox_id)
 }
 
 /* A free slot, or the least recently used one emptied. */
-static struct mbcache_entry *entry_slot(void)
+static struct mbcache_entry *entry_free_slot(void)
 {
-	struct mbcache_entry *lru = &cache[0];
-
 	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES; i++) {
 		if (cache[i].mailbox_id == 0)
 			return &cache[i];
+	}
+	return NULL;
+}
+
+static struct mbcache_entry *entry_slot(void)
+{
+	struct mbcache_entry *lru = entry_free_slot();
+
+	if (lru != NULL)
+		return lru;
+	lru = &cache[0];
+	for (size_t i = 1; i < IMAP_MBCACHE_ENTRIES; i++) {
 		if (cache[i].last_use < lru->last_use)
 			lru = &cache[i];
 	}
@@ -424,7 +435,7 @@ bool imap_mbcache_warm(struct storage *s)
 	static size_t nids, next;
 	static bool listed;
 	struct storage_mailbox mb;
-	struct mbcache_entry *e = NULL;
+	struct mbcache_entry *e;
 	const char *error;
 
 	if (snap_home == NULL)
@@ -435,11 +446,8 @@ bool imap_mbcache_warm(struct storage *s)
 	}
 	while (next < nids && entry_find(ids[next]) != NULL)
 		next++; /* a SELECT was quicker */
-	for (size_t i = 0; i < IMAP_MBCACHE_ENTRIES && e == NULL; i++) {
-		if (cache[i].mailbox_id == 0)
-			e = &cache[i];
-	}
-	if (next == nids || e == NULL)
+	/* free slots only: what SELECTs loaded stays */
+	if (next == nids || (e = entry_free_slot()) == NULL)
 		return false;
 	/* a failure frees e (and drops a snapshot of a mailbox gone) */
 	if (entry_from_snapshot(s, e, ids[next++], &mb, &error) == STORAGE_OK)

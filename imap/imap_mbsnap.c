@@ -154,6 +154,13 @@ int imap_mbsnap_decode(const void *data, size_t len, uint32_t mailbox_id,
 	return 0;
 }
 
+static int snap_dir(char *out, size_t outsz, const char *home)
+{
+	int n = snprintf(out, outsz, "%s/cache", home);
+
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
 static int snap_path(char *out, size_t outsz, const char *home,
 		     uint32_t id, const char *suffix)
 {
@@ -167,11 +174,10 @@ int imap_mbsnap_write(const char *home, const struct imap_mbsnap *sn)
 {
 	char dir[4096], tmp[4096], path[4096], sfx[32];
 	struct buf b;
-	int fd, n, ret = -1;
+	int fd, ret = -1;
 
-	n = snprintf(dir, sizeof(dir), "%s/cache", home);
 	snprintf(sfx, sizeof(sfx), ".%ld.tmp", (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(dir) ||
+	if (snap_dir(dir, sizeof(dir), home) < 0 ||
 	    snap_path(tmp, sizeof(tmp), home, sn->mailbox_id, sfx) < 0 ||
 	    snap_path(path, sizeof(path), home, sn->mailbox_id, "") < 0)
 		return -1;
@@ -266,8 +272,7 @@ size_t imap_mbsnap_recent(const char *home, uint32_t *ids_r, size_t max)
 
 	if (max > N_ELEMENTS(mtimes))
 		max = N_ELEMENTS(mtimes);
-	if (max == 0 || snprintf(dir, sizeof(dir), "%s/cache", home) >=
-			     (int)sizeof(dir) ||
+	if (max == 0 || snap_dir(dir, sizeof(dir), home) < 0 ||
 	    (d = opendir(dir)) == NULL)
 		return 0;
 	while ((de = readdir(d)) != NULL) {

@@ -33,7 +33,8 @@
 #define ST_MAX_LOCKERS	 1000
 #define ST_LOG_FILE_SIZE (1024u * 1024)
 /* Environment opens lost to another process's at once (open_conflict):
- * 8 tries, 5-25 ms apart. */
+ * 8 tries, apart by the transactions' random backoff (up to 2, 4, ... 50
+ * ms). */
 #define ST_OPEN_TRIES	 8
 #define ST_LOG_BUF_SIZE	 (256u * 1024)
 #define ST_CHECKPOINT_KB 2048
@@ -647,9 +648,7 @@ enum storage_result storage_open(const char *home, struct storage **s_r,
 					     : STORAGE_ERR_SERVERBUG;
 		}
 		/* apart, so the next round does not collide again */
-		struct timespec ts = {
-			0, (long)(5 + rand_u64() % 20) * 1000000L};
-		nanosleep(&ts, NULL);
+		backoff(attempt);
 	}
 	if (notify_open(s) < 0) {
 		snprintf(open_err, sizeof(open_err), "notification fd: %s",

@@ -163,7 +163,7 @@ void storage_msgs_free(struct storage_msgs *m);
  * tmp/ files of dead savers (renamed into msg/ if their record committed,
  * else deleted) and message files whose last reference went. Processes
  * opening a brand-new store at once conflict on its creation: the loser
- * tries again (8 times, 5-25 ms apart), then TEMP. On error *error_r
+ * tries again (8 times, with a random backoff), then TEMP. On error *error_r
  * points to static storage valid until the next storage_open. */
 enum storage_result storage_open(const char *home, struct storage **s_r,
 				 const char **error_r);
